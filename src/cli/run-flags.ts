@@ -1,0 +1,168 @@
+// `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { NamespaceType } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { describeFsError } from "../util/fs-errors.ts";
+import { parseArgv, type FlagDef } from "./argv.ts";
+
+export const RUN_FLAGS: readonly FlagDef[] = [
+  { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
+  { long: "pid", short: "p", description: "new PID namespace; the payload is PID 1" },
+  { long: "mount", short: "m", description: "new mount namespace (the host tree, made private)" },
+  { long: "net", short: "n", description: "new network namespace (only lo, brought up)" },
+  { long: "ipc", short: "i", description: "new IPC namespace" },
+  { long: "cgroup", short: "C", description: "new cgroup namespace" },
+  { long: "time", short: "T", description: "new time namespace" },
+  { long: "user", short: "U", description: "new user namespace (not available yet)" },
+  { long: "all", description: "all of uts, pid, mount, net, ipc, cgroup and time" },
+  { long: "monotonic", value: true, hint: "SECONDS", description: "CLOCK_MONOTONIC offset in the time namespace (implies --time)" },
+  { long: "boottime", value: true, hint: "SECONDS", description: "CLOCK_BOOTTIME offset in the time namespace (implies --time)" },
+  { long: "hostname", value: true, hint: "NAME", description: "hostname inside (implies --uts)" },
+  { long: "domainname", value: true, hint: "NAME", description: "NIS domain name inside (implies --uts)" },
+  { long: "rootfs", value: true, hint: "DIR", description: "root filesystem to pivot into (implies --mount)" },
+  { long: "read-only", description: "mount the root filesystem read-only" },
+  { long: "volume", short: "v", value: true, repeat: true, hint: "HOST:CONTAINER[:ro]", description: "bind-mount a host path" },
+  { long: "tmpfs", value: true, repeat: true, hint: "PATH[:OPTIONS]", description: "mount a tmpfs" },
+  { long: "env", short: "e", value: true, repeat: true, hint: "KEY=VAL", description: "set an environment variable (KEY alone copies the caller's)" },
+  { long: "env-file", value: true, repeat: true, hint: "FILE", description: "read KEY=VAL lines from a file" },
+  { long: "workdir", short: "w", value: true, hint: "DIR", description: "working directory inside" },
+  { long: "setuid", value: true, hint: "UID", description: "run the payload as this uid" },
+  { long: "setgid", value: true, hint: "GID", description: "run the payload as this gid" },
+  { long: "groups", short: "G", value: true, repeat: true, hint: "GID[,GID...]", description: "supplementary groups" },
+  { long: "trace", description: "print each setup step and its duration to stderr" },
+  { long: "debug", description: "full traces on errors" },
+  { long: "help", short: "h", description: "show this help" },
+];
+
+export interface RunOptions {
+  namespaces: Set<NamespaceType>;
+  hostname?: string;
+  domainname?: string;
+  monotonic?: number;
+  boottime?: number;
+  rootfs?: string;
+  readOnly: boolean;
+  volumes: string[];
+  tmpfs: string[];
+  env: string[];
+  workdir?: string;
+  setuid?: number;
+  setgid?: number;
+  groups: number[];
+  args: string[];
+  trace: boolean;
+  debug: boolean;
+  help: boolean;
+}
+
+const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
+const NS_FLAGS: Record<string, NamespaceType> = {
+  uts: "uts",
+  pid: "pid",
+  mount: "mount",
+  net: "network",
+  ipc: "ipc",
+  cgroup: "cgroup",
+  time: "time",
+};
+
+function idArg(flag: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 0xfffffffe) throw new UserError(`run: --${flag} ${v}: not a numeric id`);
+  return Number(v);
+}
+
+function seconds(flag: string, v: string): number {
+  if (!/^-?\d+$/.test(v)) throw new UserError(`run: --${flag} ${v}: not a whole number of seconds`);
+  return Number(v);
+}
+
+/** Parses `run`'s argv. `hostEnv` resolves `-e KEY` and is otherwise unused. */
+export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, string | undefined>): RunOptions {
+  const p = parseArgv(argv, RUN_FLAGS, "run");
+  const one = (k: string) => p.flags.get(k)?.at(-1);
+  const many = (k: string) => p.flags.get(k) ?? [];
+
+  if (p.bools.has("user")) {
+    throw new UserError("run: --user: user namespaces are not supported yet (run as root without --user)");
+  }
+  const namespaces = new Set<NamespaceType>();
+  if (p.bools.has("all")) ALL.forEach((n) => namespaces.add(n));
+  for (const [flag, ns] of Object.entries(NS_FLAGS)) if (p.bools.has(flag)) namespaces.add(ns);
+
+  const opts: RunOptions = {
+    namespaces,
+    readOnly: p.bools.has("read-only"),
+    volumes: many("volume"),
+    tmpfs: many("tmpfs"),
+    env: [],
+    groups: [],
+    args: p.operands,
+    trace: p.bools.has("trace"),
+    debug: p.bools.has("debug"),
+    help: p.bools.has("help"),
+  };
+  const hostname = one("hostname");
+  const domainname = one("domainname");
+  if (hostname !== undefined) {
+    if (hostname.length === 0 || hostname.length > 64) throw new UserError(`run: --hostname ${JSON.stringify(hostname)}: must be 1 to 64 characters`);
+    opts.hostname = hostname;
+  }
+  if (domainname !== undefined) {
+    if (domainname.length > 64) throw new UserError(`run: --domainname: longer than 64 characters`);
+    opts.domainname = domainname;
+  }
+  if (opts.hostname !== undefined || opts.domainname !== undefined) namespaces.add("uts");
+
+  const mono = one("monotonic");
+  const boot = one("boottime");
+  if (mono !== undefined) opts.monotonic = seconds("monotonic", mono);
+  if (boot !== undefined) opts.boottime = seconds("boottime", boot);
+  if (mono !== undefined || boot !== undefined) namespaces.add("time");
+
+  const rootfs = one("rootfs");
+  if (rootfs !== undefined) {
+    opts.rootfs = resolve(rootfs);
+    namespaces.add("mount");
+  }
+  if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
+
+  for (const file of many("env-file")) opts.env.push(...readEnvFile(file));
+  for (const e of many("env")) {
+    if (e.includes("=")) opts.env.push(e);
+    else if (hostEnv[e] !== undefined) opts.env.push(`${e}=${hostEnv[e]}`);
+  }
+  for (const e of opts.env) {
+    const key = e.slice(0, e.indexOf("="));
+    if (!key || key.includes("\0") || e.includes("\0")) throw new UserError(`run: --env ${JSON.stringify(e)}: not KEY=VALUE`);
+  }
+
+  const workdir = one("workdir");
+  if (workdir !== undefined) {
+    if (!workdir.startsWith("/")) throw new UserError(`run: --workdir ${workdir}: must be an absolute path`);
+    opts.workdir = workdir;
+  }
+  const uid = one("setuid");
+  const gid = one("setgid");
+  if (uid !== undefined) opts.setuid = idArg("setuid", uid);
+  if (gid !== undefined) opts.setgid = idArg("setgid", gid);
+  for (const g of many("groups")) for (const part of g.split(",").filter(Boolean)) opts.groups.push(idArg("groups", part));
+  return opts;
+}
+
+function readEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(`run: --env-file ${file}: ${describeFsError(e)}`);
+  }
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "").trim();
+    if (!line || line.startsWith("#")) continue;
+    if (!line.includes("=")) throw new UserError(`run: --env-file ${file}: line ${JSON.stringify(line)} is not KEY=VALUE`);
+    out.push(line);
+  }
+  return out;
+}

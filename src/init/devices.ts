@@ -1,0 +1,45 @@
+// The minimal /dev every OCI runtime provides, created on the container's /dev tmpfs.
+import { closeSync, existsSync, openSync, symlinkSync } from "node:fs";
+import { isatty, mknod, mount, MS, ttyname } from "../../ffi/libc.ts";
+import { inContext } from "./context.ts";
+
+const S_IFCHR = 0o020000;
+
+const NODES: ReadonlyArray<[string, number, number]> = [
+  ["null", 1, 3],
+  ["zero", 1, 5],
+  ["full", 1, 7],
+  ["random", 1, 8],
+  ["urandom", 1, 9],
+  ["tty", 5, 0],
+];
+
+const LINKS: ReadonlyArray<[string, string]> = [
+  ["fd", "/proc/self/fd"],
+  ["stdin", "/proc/self/fd/0"],
+  ["stdout", "/proc/self/fd/1"],
+  ["stderr", "/proc/self/fd/2"],
+  ["ptmx", "pts/ptmx"],
+  ["core", "/proc/kcore"],
+];
+
+/** Called with the umask cleared, so the nodes get exactly 0666. */
+export function createDevices(root: string): void {
+  const dev = `${root}/dev`;
+  for (const [name, major, minor] of NODES) {
+    inContext(`create /dev/${name}`, () => mknod(`${dev}/${name}`, S_IFCHR | 0o666, major, minor));
+  }
+  for (const [name, target] of LINKS) {
+    if (!existsSync(`${dev}/${name}`)) inContext(`link /dev/${name}`, () => symlinkSync(target, `${dev}/${name}`));
+  }
+  // With a terminal on stdin, /dev/console is that terminal, as in runc and podman.
+  if (isatty(0)) {
+    const tty = ttyname(0);
+    if (tty) {
+      inContext(`bind ${tty} on /dev/console`, () => {
+        closeSync(openSync(`${dev}/console`, "a", 0o600));
+        mount(tty, `${dev}/console`, null, MS.BIND);
+      });
+    }
+  }
+}

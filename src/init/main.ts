@@ -1,0 +1,51 @@
+// The init stage: the re-exec'd binary, running inside the new namespaces before
+// the payload. It reads the spec from the parent, builds the container around
+// itself and execve()s the payload. On failure it reports one line on the status
+// pipe; on success the exec closes that pipe, which tells the parent.
+import { close, libc, linkUp, readAll, sethostname, setdomainname, setCloexec, umask, writeAll } from "../../ffi/libc.ts";
+import type { InitEnvelope, InitFailure } from "../lifecycle/envelope.ts";
+import { newNamespaces } from "../lifecycle/namespaces.ts";
+import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
+import { Tracer } from "../util/trace.ts";
+import { inContext } from "./context.ts";
+import { execPayload } from "./process.ts";
+import { setupMountNamespace } from "./rootfs.ts";
+
+export function initStage(specFd: number, statusFd: number): never {
+  let debug = false;
+  try {
+    if (!Number.isInteger(specFd) || !Number.isInteger(statusFd) || specFd < 3 || statusFd < 3) {
+      throw new UserError("init: this stage is started by `myuts run`, not by hand");
+    }
+    setCloexec(statusFd);
+    const env = JSON.parse(readAll(specFd).toString("utf8")) as InitEnvelope;
+    close(specFd);
+    debug = env.debug;
+    setup(env);
+  } catch (e) {
+    const failure: InitFailure =
+      e instanceof UserError
+        ? { message: e.message, code: e.exitCode, stack: e.stack }
+        : { message: `init: ${e instanceof Error ? e.message : String(e)}`, code: EXIT_RUNTIME, stack: e instanceof Error ? e.stack : undefined };
+    if (!debug) delete failure.stack;
+    try {
+      writeAll(statusFd, Buffer.from(JSON.stringify(failure)));
+    } catch {
+      process.stderr.write(`myuts: ${failure.message}\n`);
+    }
+    process.exit(failure.code);
+  }
+}
+
+function setup({ spec, trace, origin }: InitEnvelope): never {
+  const t = new Tracer(trace, origin, "init");
+  libc(); // opened before the root changes
+  umask(0);
+  const ns = newNamespaces(spec);
+  if (ns.size) t.note(`in new namespaces: ${[...ns].join(", ")}`);
+  if (spec.hostname !== undefined) t.step(`sethostname ${spec.hostname}`, () => inContext("--hostname", () => sethostname(spec.hostname!)));
+  if (spec.domainname !== undefined) t.step(`setdomainname ${spec.domainname}`, () => inContext("--domainname", () => setdomainname(spec.domainname!)));
+  if (ns.has("network")) t.step("bring lo up", () => inContext("network: lo", () => linkUp("lo")));
+  if (ns.has("mount")) setupMountNamespace(spec, t);
+  execPayload(spec.process!, t, spec.root?.path !== "/");
+}

@@ -1,0 +1,138 @@
+// The mount namespace: make the tree private, assemble the root filesystem from the
+// spec's mounts, pivot into it and detach the old root.
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { chdir, chroot, mount, mountFlagsOf, MNT_DETACH, MS, pivotRoot, umount2 } from "../../ffi/libc.ts";
+import { EINVAL, SyscallError } from "../../ffi/errno.ts";
+import type { Mount, Spec } from "../spec/types.ts";
+import type { Tracer } from "../util/trace.ts";
+import { inContext } from "./context.ts";
+import { createDevices } from "./devices.ts";
+import { isBind, parseMountOptions } from "./mount-options.ts";
+import { secureJoin } from "./secure-join.ts";
+
+const PROPAGATION: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+export function setupMountNamespace(spec: Spec, t: Tracer): void {
+  const rootPath = spec.root?.path ?? "/";
+  const hostTree = rootPath === "/";
+  const prop = PROPAGATION[spec.linux?.rootfsPropagation ?? "rprivate"] ?? MS.PRIVATE | MS.REC;
+  // Nothing mounted from here on may propagate back to the host.
+  t.step("make / rprivate", () => inContext("make / private", () => mount(null, "/", null, MS.REC | (prop & MS.SHARED ? MS.SLAVE : prop))));
+
+  if (hostTree) {
+    for (const m of spec.mounts ?? []) mountOne(m, "/", t);
+    return;
+  }
+
+  t.step(`bind rootfs ${rootPath}`, () => inContext(`rootfs ${rootPath}`, () => mount(rootPath, rootPath, null, MS.BIND | MS.REC)));
+  for (const m of spec.mounts ?? []) mountOne(m, rootPath, t);
+  if ((spec.mounts ?? []).some((m) => m.destination === "/dev" && m.type === "tmpfs")) {
+    t.step("create /dev nodes and links", () => createDevices(rootPath));
+  }
+  switchRoot(rootPath, t);
+  for (const p of spec.linux?.maskedPaths ?? []) maskPath(p, t);
+  for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(p, t);
+  if (spec.root?.readonly) {
+    t.step("remount / read-only", () =>
+      inContext("--read-only /", () => mount(null, "/", null, MS.REMOUNT | MS.BIND | MS.RDONLY | currentLocks("/"))),
+    );
+  }
+}
+
+function mountOne(m: Mount, root: string, t: Tracer): void {
+  const opts = parseMountOptions(m.options);
+  const bind = isBind(m.type, opts.flags);
+  const label = `${m.type ?? "bind"} ${bind ? `${m.source} ` : ""}on ${m.destination}`;
+  t.step(`mount ${label}`, () =>
+    inContext(`mount ${m.destination}`, () => {
+      const dest = secureJoin(root, m.destination);
+      if (bind) {
+        const src = m.source ?? "";
+        const st = inContext(`mount ${m.destination}: source ${src}`, () => statSync(src));
+        ensureTarget(dest, st.isDirectory());
+        mount(src, dest, null, MS.BIND | (opts.flags & MS.REC));
+        // Bind mounts ignore every other flag until a remount.
+        const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+        if (rest) mount(null, dest, null, MS.REMOUNT | MS.BIND | rest | currentLocks(dest));
+      } else {
+        ensureTarget(dest, true);
+        mount(m.source ?? m.type ?? "none", dest, m.type ?? null, opts.flags, opts.data.join(",") || null);
+      }
+      for (const p of opts.propagation) mount(null, dest, null, p);
+    }),
+  );
+}
+
+/** Flags a bind remount keeps unless asked otherwise (in a user namespace they are locked). */
+function currentLocks(path: string): number {
+  return mountFlagsOf(path) & ~MS.RDONLY;
+}
+
+function ensureTarget(path: string, dir: boolean): void {
+  if (existsSync(path)) return;
+  if (dir) {
+    mkdirSync(path, { recursive: true, mode: 0o755 });
+  } else {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    closeSync(openSync(path, "a", 0o644));
+  }
+}
+
+function switchRoot(root: string, t: Tracer): void {
+  chdir(root);
+  try {
+    t.step(`pivot_root ${root}`, () => pivotRoot(".", "."));
+  } catch (e) {
+    // pivot_root cannot leave an initramfs (rootfs) root: move the tree over / and chroot.
+    if (!(e instanceof SyscallError) || e.errno !== EINVAL) throw inContext("pivot_root", () => { throw e; });
+    t.note("pivot_root: EINVAL (the root is an initramfs); falling back to MS_MOVE + chroot");
+    inContext("chroot fallback", () => {
+      mount(root, "/", null, MS.MOVE);
+      chroot(".");
+    });
+    chdir("/");
+    return;
+  }
+  t.step("detach old root", () =>
+    inContext("detach old root", () => {
+      mount(null, ".", null, MS.SLAVE | MS.REC);
+      umount2(".", MNT_DETACH);
+    }),
+  );
+  chdir("/");
+}
+
+function maskPath(p: string, t: Tracer): void {
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    return;
+  }
+  t.step(`mask ${p}`, () =>
+    inContext(`mask ${p}`, () => {
+      if (st.isDirectory()) mount("tmpfs", p, "tmpfs", MS.RDONLY, null);
+      else mount("/dev/null", p, null, MS.BIND);
+    }),
+  );
+}
+
+function readonlyPath(p: string, t: Tracer): void {
+  if (!existsSync(p)) return;
+  t.step(`read-only ${p}`, () =>
+    inContext(`read-only ${p}`, () => {
+      mount(p, p, null, MS.BIND | MS.REC);
+      mount(null, p, null, MS.REMOUNT | MS.BIND | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
+    }),
+  );
+}

@@ -1,0 +1,145 @@
+// The engine: starts any OCI spec's process in its namespaces and waits for it.
+// Parent side of the two stages: clone (native) → init stage (src/init) → payload.
+import { SyscallError, errnoText } from "../../ffi/errno.ts";
+import { close, kill, pipe, readAll, setCloexec, waitNoHang, writeAll } from "../../ffi/libc.ts";
+import { nativeSpawn, SPAWN_STAGES } from "../../ffi/native.ts";
+import type { Spec } from "../spec/types.ts";
+import { validateSpec } from "../spec/validate.ts";
+import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
+import { Tracer } from "../util/trace.ts";
+import type { InitEnvelope, InitFailure } from "./envelope.ts";
+import { cloneFlags, flagNames, timensOffsets } from "./namespaces.ts";
+import { initCommand } from "./self.ts";
+
+export interface RunSettings {
+  trace: boolean;
+  debug: boolean;
+  origin: number;
+}
+
+const SIGKILL = 9;
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
+const SIGNUM: Record<(typeof FORWARDED)[number], number> = {
+  SIGINT: 2,
+  SIGTERM: 15,
+  SIGHUP: 1,
+  SIGQUIT: 3,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGWINCH: 28,
+};
+
+/** Runs the container to completion; resolves to the exit code docker would give. */
+export async function runSpec(spec: Spec, s: RunSettings): Promise<number> {
+  const t = new Tracer(s.trace, s.origin, "run");
+  validateSpec(spec);
+  const pid = startInit(spec, s, t);
+  const status = await waitExit(pid);
+  t.note(`payload exited: ${describeStatus(status)}`);
+  return exitCode(status);
+}
+
+/** Spawns the init stage and returns once the payload has been exec'd. */
+function startInit(spec: Spec, s: RunSettings, t: Tracer): number {
+  const { clone, unshare } = cloneFlags(spec);
+  const [specR, specW] = pipe(true);
+  const [statusR, statusW] = pipe(true);
+  setCloexec(specW);
+  setCloexec(statusR);
+  const cmd = initCommand(specR, statusW);
+  let pid: number;
+  try {
+    pid = t.step(
+      () => `clone(${flagNames(clone) || "no new namespaces"}${unshare ? `; then unshare(${flagNames(unshare)})` : ""}) → init stage`,
+      () =>
+        nativeSpawn({
+          cloneFlags: clone,
+          unshareFlags: unshare,
+          timensOffsets: timensOffsets(spec),
+          syncFd: -1,
+          errFd: statusW,
+          pdeathsig: SIGKILL,
+          path: cmd.path,
+          argv: cmd.argv,
+          env: [],
+        }),
+    );
+  } catch (e) {
+    [specR, specW, statusR, statusW].forEach(close);
+    if (e instanceof SyscallError) throw new UserError(`clone ${flagNames(clone)}: ${errnoText(e.errno)}`);
+    throw e;
+  }
+  close(specR);
+  close(statusW);
+  t.note(`init stage is pid ${pid}`);
+
+  const envelope: InitEnvelope = { spec, trace: s.trace, debug: s.debug, origin: s.origin };
+  try {
+    writeAll(specW, Buffer.from(JSON.stringify(envelope)));
+  } catch {
+    // The child died before reading; its status pipe says why.
+  }
+  close(specW);
+  // EOF here means the payload's execve closed the pipe: the container is running.
+  const report = readAll(statusR).toString("utf8");
+  close(statusR);
+  if (report) {
+    reap(pid);
+    throw failureFrom(report, s.debug);
+  }
+  return pid;
+}
+
+function failureFrom(report: string, debug: boolean): UserError {
+  const m = /^!(\d):(\d+)/.exec(report);
+  if (m) return new UserError(`start init stage: ${SPAWN_STAGES[m[1]!] ?? "setup"}: ${errnoText(Number(m[2]))}`);
+  try {
+    const f = JSON.parse(report) as InitFailure;
+    if (debug && f.stack) process.stderr.write(`${f.stack}\n`);
+    return new UserError(f.message, f.code);
+  } catch {
+    return new UserError(`init stage failed: ${report.trim()}`, EXIT_RUNTIME);
+  }
+}
+
+function reap(pid: number): void {
+  kill(pid, SIGKILL);
+  for (;;) {
+    try {
+      if (waitNoHang(pid)) return;
+    } catch {
+      return;
+    }
+    Bun.sleepSync(1);
+  }
+}
+
+/** Waits without blocking the event loop, so forwarded signals keep flowing. */
+function waitExit(pid: number): Promise<number> {
+  return new Promise((resolve) => {
+    const forwarders = FORWARDED.map((sig) => {
+      const h = () => void kill(pid, SIGNUM[sig]);
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
+    const check = () => {
+      const r = waitNoHang(pid);
+      if (!r) return;
+      process.off("SIGCHLD", check);
+      for (const [sig, h] of forwarders) process.off(sig, h);
+      resolve(r.status);
+    };
+    process.on("SIGCHLD", check);
+    check(); // it may have exited before the handler existed
+  });
+}
+
+function describeStatus(status: number): string {
+  const sig = status & 0x7f;
+  return sig ? `killed by signal ${sig}` : `exit code ${(status >> 8) & 0xff}`;
+}
+
+export function exitCode(status: number): number {
+  const sig = status & 0x7f;
+  return sig ? 128 + sig : (status >> 8) & 0xff;
+}

@@ -1,0 +1,110 @@
+// `myuts run` flags → an OCI runtime spec. Pure: the caller passes what it knows
+// of the host, so this is unit-testable and the engine sees only a spec.
+import type { RunOptions } from "../cli/run-flags.ts";
+import { UserError } from "../util/errors.ts";
+import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
+import { OCI_VERSION, type Mount, type NamespaceType, type Spec } from "./types.ts";
+
+export interface HostFacts {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  uid: number;
+  gid: number;
+  stdinIsTTY: boolean;
+}
+
+const NS_ORDER: NamespaceType[] = ["user", "pid", "network", "ipc", "uts", "mount", "cgroup", "time"];
+
+export function specFromRun(o: RunOptions, host: HostFacts): Spec {
+  const rootfs = o.rootfs;
+  const args = o.args.length ? [...o.args] : [rootfs ? "/bin/sh" : (host.env.SHELL ?? "/bin/sh")];
+
+  const env = rootfs ? containerEnv(o, host) : hostEnvList(host.env);
+  mergeEnv(env, o.env);
+
+  const mounts: Mount[] = [];
+  if (rootfs) mounts.push(...rootfsMounts(o.namespaces.has("ipc")));
+  else if (o.namespaces.has("pid") && o.namespaces.has("mount")) {
+    mounts.push({ destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] });
+  }
+  for (const v of o.volumes) mounts.push(volumeMount(v));
+  for (const t of o.tmpfs) mounts.push(tmpfsMount(t));
+
+  const spec: Spec = {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: false,
+      user: {
+        uid: o.setuid ?? (rootfs ? 0 : host.uid),
+        gid: o.setgid ?? (rootfs ? 0 : host.gid),
+        ...(o.groups.length ? { additionalGids: o.groups } : {}),
+      },
+      args,
+      env,
+      cwd: o.workdir ?? (rootfs ? "/" : host.cwd),
+    },
+    root: { path: rootfs ?? "/", readonly: o.readOnly },
+    mounts,
+    linux: {
+      namespaces: NS_ORDER.filter((t) => o.namespaces.has(t)).map((type) => ({ type })),
+    },
+  };
+  if (o.hostname !== undefined) spec.hostname = o.hostname;
+  if (o.domainname !== undefined) spec.domainname = o.domainname;
+  if (o.monotonic !== undefined || o.boottime !== undefined) {
+    spec.linux!.timeOffsets = {
+      ...(o.monotonic !== undefined ? { monotonic: { secs: o.monotonic, nanosecs: 0 } } : {}),
+      ...(o.boottime !== undefined ? { boottime: { secs: o.boottime, nanosecs: 0 } } : {}),
+    };
+  }
+  if (rootfs) {
+    spec.linux!.maskedPaths = [...MASKED_PATHS];
+    spec.linux!.readonlyPaths = [...READONLY_PATHS];
+  }
+  return spec;
+}
+
+function containerEnv(o: RunOptions, host: HostFacts): string[] {
+  const env = [`PATH=${DEFAULT_PATH}`];
+  const uid = o.setuid ?? 0;
+  env.push(`HOME=${uid === 0 ? "/root" : "/"}`);
+  if (o.hostname) env.push(`HOSTNAME=${o.hostname}`);
+  if (host.stdinIsTTY && host.env.TERM) env.push(`TERM=${host.env.TERM}`);
+  return env;
+}
+
+function hostEnvList(env: Record<string, string | undefined>): string[] {
+  return Object.entries(env)
+    .filter((kv): kv is [string, string] => kv[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+}
+
+/** Later KEY=VAL entries replace earlier ones with the same key. */
+function mergeEnv(env: string[], extra: readonly string[]): void {
+  for (const e of extra) {
+    const key = e.slice(0, e.indexOf("=") + 1);
+    const i = env.findIndex((x) => x.startsWith(key));
+    if (i === -1) env.push(e);
+    else env[i] = e;
+  }
+}
+
+function volumeMount(v: string): Mount {
+  const parts = v.split(":");
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
+    throw new UserError(`run: --volume ${v}: expected HOST:CONTAINER[:ro|rw]`);
+  }
+  const [host, dest, mode = "rw"] = parts as [string, string, string?];
+  if (!host.startsWith("/")) throw new UserError(`run: --volume ${v}: the host path must be absolute`);
+  if (!dest.startsWith("/")) throw new UserError(`run: --volume ${v}: the container path must be absolute`);
+  if (mode !== "ro" && mode !== "rw") throw new UserError(`run: --volume ${v}: mode must be ro or rw, not ${mode}`);
+  return { destination: dest, type: "bind", source: host, options: ["rbind", mode === "ro" ? "ro" : "rw", "rprivate"] };
+}
+
+function tmpfsMount(t: string): Mount {
+  const i = t.indexOf(":");
+  const dest = i === -1 ? t : t.slice(0, i);
+  const extra = i === -1 ? [] : t.slice(i + 1).split(",").filter(Boolean);
+  if (!dest.startsWith("/")) throw new UserError(`run: --tmpfs ${t}: the path must be absolute`);
+  return { destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", ...extra] };
+}

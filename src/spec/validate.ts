@@ -1,0 +1,65 @@
+// Checks a spec before anything is created, so bad input costs no namespace and
+// gets one line naming the field or path.
+import { statSync } from "node:fs";
+import { UserError } from "../util/errors.ts";
+import { describeFsError } from "../util/fs-errors.ts";
+import type { Spec } from "./types.ts";
+
+const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
+
+export function validateSpec(spec: Spec): void {
+  const p = spec.process;
+  if (!p) throw new UserError("spec: process is missing");
+  if (!Array.isArray(p.args) || p.args.length === 0 || typeof p.args[0] !== "string" || !p.args[0]) {
+    throw new UserError("spec: process.args is empty: nothing to run");
+  }
+  if (typeof p.cwd !== "string" || !p.cwd.startsWith("/")) throw new UserError(`spec: process.cwd ${JSON.stringify(p.cwd)} must be an absolute path`);
+  for (const s of [...p.args, ...(p.env ?? [])]) {
+    if (typeof s !== "string" || s.includes("\0")) throw new UserError("spec: process.args and process.env must be strings without NUL bytes");
+  }
+  for (const id of [p.user?.uid, p.user?.gid, ...(p.user?.additionalGids ?? [])]) {
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 0xfffffffe) throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
+  }
+
+  const ns = new Set<string>();
+  for (const n of spec.linux?.namespaces ?? []) {
+    if (!KNOWN_NS.has(n.type)) throw new UserError(`spec: linux.namespaces: unknown type ${JSON.stringify(n.type)}`);
+    if (ns.has(n.type)) throw new UserError(`spec: linux.namespaces: ${n.type} is listed twice`);
+    if (n.path) throw new UserError(`spec: linux.namespaces: joining a ${n.type} namespace by path is not supported yet`);
+    if (n.type === "user") throw new UserError("spec: user namespaces are not supported yet");
+    ns.add(n.type);
+  }
+  if ((spec.hostname !== undefined || spec.domainname !== undefined) && !ns.has("uts")) {
+    throw new UserError("spec: hostname and domainname need a new uts namespace (--uts)");
+  }
+  if (spec.linux?.timeOffsets && !ns.has("time")) throw new UserError("spec: linux.timeOffsets needs a new time namespace (--time)");
+
+  const root = spec.root?.path;
+  if (!root) throw new UserError("spec: root.path is missing");
+  if (root !== "/") {
+    if (!ns.has("mount")) throw new UserError(`spec: root ${root} needs a new mount namespace`);
+    let st;
+    try {
+      st = statSync(root);
+    } catch (e) {
+      throw new UserError(`rootfs ${root}: ${describeFsError(e)}`);
+    }
+    if (!st.isDirectory()) throw new UserError(`rootfs ${root}: ENOTDIR (Not a directory)`);
+  }
+  if ((spec.mounts?.length || spec.root?.readonly) && !ns.has("mount")) {
+    throw new UserError("spec: mounts need a new mount namespace (--mount)");
+  }
+  for (const m of spec.mounts ?? []) {
+    if (typeof m.destination !== "string" || !m.destination.startsWith("/")) {
+      throw new UserError(`spec: mount destination ${JSON.stringify(m.destination)} must be an absolute path`);
+    }
+    const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+    if (bind) {
+      try {
+        statSync(m.source ?? "");
+      } catch (e) {
+        throw new UserError(`mount ${m.destination}: source ${m.source}: ${describeFsError(e)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+// --trace: each setup step with its start (relative to the `myuts` invocation) and
+// duration, on stderr. When off, `step` is a direct call and nothing is formatted.
+import { writeSync } from "node:fs";
+
+export class Tracer {
+  constructor(
+    readonly enabled: boolean,
+    /** Epoch milliseconds of the invocation, shared by parent and init stage. */
+    readonly origin: number = now(),
+    readonly stage: string = "run",
+  ) {}
+
+  step<T>(what: string | (() => string), fn: () => T): T {
+    if (!this.enabled) return fn();
+    const t = now();
+    const r = fn();
+    this.print(t, typeof what === "string" ? what : what(), now() - t);
+    return r;
+  }
+
+  note(what: string): void {
+    if (this.enabled) this.print(now(), what);
+  }
+
+  private print(start: number, what: string, took?: number): void {
+    const at = (start - this.origin).toFixed(3).padStart(8);
+    const dur = took === undefined ? "" : `  (${took < 1 ? `${(took * 1000).toFixed(0)} µs` : `${took.toFixed(2)} ms`})`;
+    writeSync(2, `myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`);
+  }
+}
+
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
