@@ -42,7 +42,7 @@ export async function compile(t: Target, outfile: string, version: string, commi
   const defs = Object.entries(define).flatMap(([k, v]) => ["--define", `${k}=${v}`]);
   // A root-run binary started from directories it doesn't control must not pick up
   // their .env or bunfig.toml.
-  await $`bun build --compile --minify --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${defs} --outfile ${outfile} src/main.ts`.quiet();
+  await $`bun build --compile --minify --bytecode --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${defs} --outfile ${outfile} src/main.ts`.quiet();
 }
 
 async function commitId(): Promise<string> {

@@ -4,7 +4,7 @@ import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { readFileSync } from "node:fs";
 import { SyscallError } from "./errno.ts";
 
-const { i32, u32, i64, u64, ptr: P, usize } = FFIType;
+const { i32, u32, i64, u64, ptr: P, u64: usize } = FFIType;
 
 const symbols = {
   __errno_location: { args: [], returns: P },
@@ -16,9 +16,6 @@ const symbols = {
   chdir: { args: [P], returns: i32 },
   chroot: { args: [P], returns: i32 },
   mknod: { args: [P, u32, u64], returns: i32 },
-  setgroups: { args: [usize, P], returns: i32 },
-  setresuid: { args: [u32, u32, u32], returns: i32 },
-  setresgid: { args: [u32, u32, u32], returns: i32 },
   execve: { args: [P, P, P], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   socket: { args: [i32, i32, i32], returns: i32 },
@@ -138,8 +135,8 @@ export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_SET_CHILD_SUBREAPER = 36;
 
 const SYS = process.arch === "arm64"
-  ? { pivot_root: 41, close_range: 436 }
-  : { pivot_root: 155, close_range: 436 };
+  ? { pivot_root: 41, close_range: 436, setgroups: 159, setresuid: 147, setresgid: 149, rt_sigaction: 134, rt_sigprocmask: 135 }
+  : { pivot_root: 155, close_range: 436, setgroups: 116, setresuid: 117, setresgid: 119, rt_sigaction: 13, rt_sigprocmask: 14 };
 
 // --- wrappers ---
 export function sethostname(name: string): void {
@@ -187,18 +184,40 @@ export function mknod(path: string, mode: number, major: number, minor: number):
   check(libc().mknod(cstr(path), mode, dev), "mknod", path);
 }
 
-export function setgroups(gids: readonly number[]): void {
+// The credential calls below are raw syscalls on purpose: libc's wrappers signal
+// every thread to change them all (several ms in a Bun process), but only the
+// calling thread matters here: it execve()s next, and the others die with the exec.
+
+/** Sets this thread's supplementary groups. */
+export function setgroupsThread(gids: readonly number[]): void {
   const arr = new Uint32Array(gids.length || 1);
   gids.forEach((g, i) => (arr[i] = g));
-  check(libc().setgroups(gids.length, arr), "setgroups");
+  check(libc().syscall(SYS.setgroups, gids.length, ptr(arr), 0, 0, 0), "setgroups");
 }
 
-export function setresgid(gid: number): void {
-  check(libc().setresgid(gid, gid, gid), "setresgid", String(gid));
+/** Sets this thread's real, effective and saved gid. */
+export function setresgidThread(gid: number): void {
+  check(libc().syscall(SYS.setresgid, gid, gid, gid, 0, 0), "setresgid", String(gid));
 }
 
-export function setresuid(uid: number): void {
-  check(libc().setresuid(uid, uid, uid), "setresuid", String(uid));
+/** Sets this thread's real, effective and saved uid. */
+export function setresuidThread(uid: number): void {
+  check(libc().syscall(SYS.setresuid, uid, uid, uid, 0, 0), "setresuid", String(uid));
+}
+
+/**
+ * Gives this thread default signal handling: every disposition SIG_DFL (Bun ignores
+ * SIGPIPE and SIGXFSZ, and ignored signals survive execve) and nothing blocked.
+ */
+export function resetSignals(): void {
+  const dfl = new BigUint64Array(4); // struct kernel_sigaction: handler SIG_DFL, no flags, empty mask
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    libc().syscall(SYS.rt_sigaction, sig, ptr(dfl), 0, 8, 0);
+  }
+  const empty = new BigUint64Array(1);
+  const SIG_SETMASK = 2;
+  libc().syscall(SYS.rt_sigprocmask, SIG_SETMASK, ptr(empty), 0, 8, 0);
 }
 
 /** Replaces the process image; only returns by throwing. */

@@ -52,6 +52,10 @@ export const SPAWN_STAGES: Record<string, string> = {
   "5": "execve",
 };
 
+export function loadNative(): void {
+  native ??= load();
+}
+
 export function nativeSpawn(req: SpawnRequest): number {
   native ??= load();
   const keep: Buffer[] = [];

@@ -1,13 +1,43 @@
-// Entry point. The init stage (re-exec'd inside the namespaces) takes a short path
-// that loads neither the CLI nor its dependencies.
+// Entry point. Each command loads only what it needs: `init` (re-exec'd inside the
+// namespaces) and `run` are on every container's start path.
 import { now } from "./util/trace.ts";
 
-const origin = now();
-const argv = process.argv.slice(2);
-if (argv[0] === "init") {
-  const { initStage } = await import("./init/main.ts");
-  initStage(Number(argv[1]), Number(argv[2]));
-} else {
-  const { cliMain } = await import("./cli/main.ts");
-  process.exit(await cliMain(argv, origin));
+async function main(): Promise<number> {
+  const origin = now();
+  (globalThis as { __mainAt?: number }).__mainAt = performance.now();
+  let argv = process.argv.slice(2);
+  let debug = false;
+  while (argv[0] === "--debug") {
+    debug = true;
+    argv = argv.slice(1);
+  }
+  const cmd = argv[0];
+  if (cmd === "init") {
+    const { initStage } = await import("./init/main.ts");
+    initStage(Number(argv[1]), Number(argv[2]));
+  }
+  try {
+    switch (cmd) {
+      case "run":
+        return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin, debug);
+      case "spec":
+        return await (await import("./cli/run.ts")).specCli(argv.slice(1));
+      case "version":
+      case "--version":
+      case "-V":
+        console.log((await import("./version.ts")).versionLine());
+        return 0;
+    }
+    const { usage } = await import("./cli/main.ts");
+    if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+      process.stdout.write(`${await usage(argv[1])}\n`);
+      return cmd === undefined ? 125 : 0;
+    }
+    const { UserError } = await import("./util/errors.ts");
+    throw new UserError(cmd.startsWith("-") ? `unknown option ${cmd} (see myuts --help)` : `unknown command ${cmd} (see myuts --help)`);
+  } catch (e) {
+    return (await import("./cli/report.ts")).report(e, debug);
+  }
 }
+
+main().then((code) => process.exit(code));

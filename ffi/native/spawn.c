@@ -5,6 +5,12 @@
  * So the child that starts in new namespaces is created here, with a raw clone
  * syscall, and runs only this file's code until it execve()s the init stage.
  *
+ * When the parent has nothing to do between clone and exec, the child shares the
+ * parent's memory and the parent sleeps until the exec (CLONE_VM|CLONE_VFORK, as
+ * posix_spawn does): copying Bun's page tables would cost most of a millisecond.
+ * When the parent must act first (writing a user namespace's id maps), the child is
+ * a plain fork-style copy that waits on sync_fd.
+ *
  * Freestanding: no libc, no headers, raw syscalls only, so one build suits glibc
  * and musl hosts. Built by build.ts for each target architecture.
  */
@@ -16,6 +22,8 @@ typedef long i64;
 #define NR_write 1
 #define NR_open 2
 #define NR_close 3
+#define NR_rt_sigaction 13
+#define NR_rt_sigprocmask 14
 #define NR_clone 56
 #define NR_execve 59
 #define NR_exit_group 231
@@ -32,11 +40,37 @@ static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
                    : "rcx", "r11", "memory");
   return ret;
 }
+/* clone onto a new stack; the child calls fn(arg) and exits with its result. */
+__asm__(".text\n"
+        ".globl myuts_clone_on_stack\n.hidden myuts_clone_on_stack\n.type myuts_clone_on_stack,@function\n"
+        "myuts_clone_on_stack:\n"
+        "  and $-16, %rsi\n"
+        "  sub $16, %rsi\n"
+        "  mov %rcx, 8(%rsi)\n"
+        "  mov %rdx, 0(%rsi)\n"
+        "  xor %edx, %edx\n"
+        "  xor %r10d, %r10d\n"
+        "  xor %r8d, %r8d\n"
+        "  mov $56, %eax\n"
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jnz 1f\n"
+        "  xor %ebp, %ebp\n"
+        "  pop %rax\n"
+        "  pop %rdi\n"
+        "  call *%rax\n"
+        "  mov %eax, %edi\n"
+        "  mov $231, %eax\n"
+        "  syscall\n"
+        "  hlt\n"
+        "1: ret\n");
 #elif defined(__aarch64__)
 #define NR_read 63
 #define NR_write 64
 #define NR_openat 56
 #define NR_close 57
+#define NR_rt_sigaction 134
+#define NR_rt_sigprocmask 135
 #define NR_clone 220
 #define NR_execve 221
 #define NR_exit_group 94
@@ -53,14 +87,56 @@ static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
   __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
   return x0;
 }
+__asm__(".text\n"
+        ".globl myuts_clone_on_stack\n.hidden myuts_clone_on_stack\n.type myuts_clone_on_stack,%function\n"
+        "myuts_clone_on_stack:\n"
+        "  and x1, x1, #-16\n"
+        "  stp x2, x3, [x1, #-16]!\n"
+        "  mov x2, xzr\n"
+        "  mov x3, xzr\n"
+        "  mov x4, xzr\n"
+        "  mov x8, #220\n"
+        "  svc #0\n"
+        "  cbnz x0, 1f\n"
+        "  ldp x1, x0, [sp], #16\n"
+        "  blr x1\n"
+        "  mov x8, #94\n"
+        "  svc #0\n"
+        "1: ret\n");
 #else
 #error "unsupported architecture"
 #endif
 
+i64 myuts_clone_on_stack(u64 flags, void *stack_top, int (*fn)(void *), void *arg);
+
 #define SIGCHLD 17
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
 #define PR_SET_PDEATHSIG 1
 #define O_WRONLY 1
 #define AT_FDCWD -100
+#define SIG_BLOCK 0
+#define SIG_SETMASK 2
+
+struct kernel_sigaction {
+  u64 handler;
+  u64 flags;
+  u64 restorer;
+  u64 mask;
+};
+
+struct spawn_args {
+  u64 unshare_flags;
+  const char *timens;
+  i64 timens_len;
+  i64 sync_fd;
+  i64 err_fd;
+  i64 pdeathsig;
+  const char *path;
+  char *const *argv;
+  char *const *envp;
+  u64 saved_mask;
+};
 
 static i64 open_wronly(const char *path) {
 #if defined(__x86_64__)
@@ -73,12 +149,11 @@ static i64 open_wronly(const char *path) {
 /* Stages, reported to the parent as "!<stage>:<errno>\n" on err_fd. */
 enum { ST_PDEATHSIG = 1, ST_SYNC = 2, ST_UNSHARE = 3, ST_TIMENS = 4, ST_EXEC = 5 };
 
-static void fail(int err_fd, int stage, i64 err) {
+static int fail(int err_fd, int stage, i64 err) {
   char msg[32];
-  int n = 0;
-  unsigned long v = (unsigned long)(-err);
   char digits[20];
-  int d = 0;
+  int n = 0, d = 0;
+  unsigned long v = (unsigned long)(-err);
   msg[n++] = '!';
   msg[n++] = (char)('0' + stage);
   msg[n++] = ':';
@@ -87,43 +162,67 @@ static void fail(int err_fd, int stage, i64 err) {
   msg[n++] = '\n';
   if (err_fd >= 0) sys6(NR_write, err_fd, (i64)msg, n, 0, 0, 0);
   sys6(NR_exit_group, 125, 0, 0, 0, 0, 0);
+  return 125;
 }
+
+/* The child, up to execve. It must not return into the caller's frames. */
+static int child(void *p) {
+  struct spawn_args *a = (struct spawn_args *)p;
+  i64 r;
+  /* Bun's handlers live in memory this child may share; none may run here. */
+  for (int sig = 1; sig <= 64; sig++) {
+    struct kernel_sigaction dfl = {0, 0, 0, 0};
+    if (sig == 9 || sig == 19) continue;
+    sys6(NR_rt_sigaction, sig, (i64)&dfl, 0, 8, 0, 0);
+  }
+  sys6(NR_rt_sigprocmask, SIG_SETMASK, (i64)&a->saved_mask, 0, 8, 0, 0);
+  if (a->pdeathsig > 0) {
+    r = sys6(NR_prctl, PR_SET_PDEATHSIG, a->pdeathsig, 0, 0, 0, 0);
+    if (r < 0) return fail((int)a->err_fd, ST_PDEATHSIG, r);
+  }
+  if (a->sync_fd >= 0) {
+    char c;
+    do r = sys6(NR_read, a->sync_fd, (i64)&c, 1, 0, 0, 0); while (r == -4);
+    if (r != 1) sys6(NR_exit_group, 125, 0, 0, 0, 0, 0); /* the parent gave up */
+    sys6(NR_close, a->sync_fd, 0, 0, 0, 0, 0);
+  }
+  if (a->unshare_flags) {
+    r = sys6(NR_unshare, (i64)a->unshare_flags, 0, 0, 0, 0, 0);
+    if (r < 0) return fail((int)a->err_fd, ST_UNSHARE, r);
+  }
+  if (a->timens_len > 0) {
+    i64 fd = open_wronly("/proc/self/timens_offsets");
+    if (fd < 0) return fail((int)a->err_fd, ST_TIMENS, fd);
+    r = sys6(NR_write, fd, (i64)a->timens, a->timens_len, 0, 0, 0);
+    if (r < 0) return fail((int)a->err_fd, ST_TIMENS, r);
+    sys6(NR_close, fd, 0, 0, 0, 0, 0);
+  }
+  r = sys6(NR_execve, (i64)a->path, (i64)a->argv, (i64)a->envp, 0, 0, 0);
+  return fail((int)a->err_fd, ST_EXEC, r);
+}
+
+/* Used only while the parent sleeps in CLONE_VFORK, so one stack serves every spawn. */
+static char child_stack[64 * 1024] __attribute__((aligned(16)));
 
 /*
  * Clones a child into the namespaces in clone_flags and returns its pid (or -errno).
- * The child: sets its parent-death signal, waits for one byte on sync_fd (the parent
- * writes id maps first), unshares unshare_flags (CLONE_NEWTIME, which applies to the
- * next execve), writes the time offsets, and execs path. It never returns.
+ * The child: resets signal handling, sets its parent-death signal, waits for one byte
+ * on sync_fd if asked (the parent writes id maps first), unshares unshare_flags
+ * (CLONE_NEWTIME applies at the next execve), writes the time offsets, and execs path.
  */
 i64 myuts_spawn(u64 clone_flags, u64 unshare_flags, const char *timens, i64 timens_len,
                 i64 sync_fd, i64 err_fd, i64 pdeathsig,
                 const char *path, char *const *argv, char *const *envp) {
-  i64 pid = sys6(NR_clone, (i64)(clone_flags | SIGCHLD), 0, 0, 0, 0, 0);
-  if (pid != 0) return pid;
-
-  i64 r;
-  if (pdeathsig > 0) {
-    r = sys6(NR_prctl, PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0, 0);
-    if (r < 0) fail((int)err_fd, ST_PDEATHSIG, r);
+  struct spawn_args a = {unshare_flags, timens, timens_len, sync_fd, err_fd, pdeathsig, path, argv, envp, 0};
+  u64 all = ~0UL;
+  i64 pid;
+  sys6(NR_rt_sigprocmask, SIG_BLOCK, (i64)&all, (i64)&a.saved_mask, 8, 0, 0);
+  if (sync_fd < 0) {
+    pid = myuts_clone_on_stack(clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, child_stack + sizeof child_stack, child, &a);
+  } else {
+    pid = sys6(NR_clone, (i64)(clone_flags | SIGCHLD), 0, 0, 0, 0, 0);
+    if (pid == 0) child(&a);
   }
-  if (sync_fd >= 0) {
-    char c;
-    do r = sys6(NR_read, sync_fd, (i64)&c, 1, 0, 0, 0); while (r == -4);
-    if (r != 1) sys6(NR_exit_group, 125, 0, 0, 0, 0, 0); /* the parent gave up */
-    sys6(NR_close, sync_fd, 0, 0, 0, 0, 0);
-  }
-  if (unshare_flags) {
-    r = sys6(NR_unshare, (i64)unshare_flags, 0, 0, 0, 0, 0);
-    if (r < 0) fail((int)err_fd, ST_UNSHARE, r);
-  }
-  if (timens_len > 0) {
-    i64 fd = open_wronly("/proc/self/timens_offsets");
-    if (fd < 0) fail((int)err_fd, ST_TIMENS, fd);
-    r = sys6(NR_write, fd, (i64)timens, timens_len, 0, 0, 0);
-    if (r < 0) fail((int)err_fd, ST_TIMENS, r);
-    sys6(NR_close, fd, 0, 0, 0, 0, 0);
-  }
-  r = sys6(NR_execve, (i64)path, (i64)argv, (i64)envp, 0, 0, 0);
-  fail((int)err_fd, ST_EXEC, r);
-  return r;
+  sys6(NR_rt_sigprocmask, SIG_SETMASK, (i64)&a.saved_mask, 0, 8, 0, 0);
+  return pid;
 }

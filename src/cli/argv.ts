@@ -2,6 +2,7 @@
 // (or "--") starts the payload's argv, which passes through untouched. citty's own
 // parser would swallow the payload's flags (`run ls -la`), so commands that take a
 // payload parse with this one, driven by the same table that renders citty's help.
+import type { ArgsDef } from "citty";
 import { UserError } from "../util/errors.ts";
 
 export interface FlagDef {
@@ -78,8 +79,8 @@ export function parseArgv(argv: readonly string[], defs: readonly FlagDef[], cmd
 }
 
 /** citty's `args` shape, so `--help` lists the same table. */
-export function cittyArgs(defs: readonly FlagDef[]): Record<string, { type: "boolean" | "string"; alias?: string; description: string; valueHint?: string }> {
-  const out: Record<string, { type: "boolean" | "string"; alias?: string; description: string; valueHint?: string }> = {};
+export function cittyArgs(defs: readonly FlagDef[]): ArgsDef {
+  const out: ArgsDef = {};
   for (const d of defs) {
     out[d.long] = {
       type: d.value ? "string" : "boolean",

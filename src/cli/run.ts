@@ -1,11 +1,10 @@
-import { defineCommand, renderUsage, type CommandDef } from "citty";
+// `myuts run` and `myuts spec`. Kept free of citty at load time: `run` is the hot
+// path, and citty is only needed to render --help.
 import { isatty } from "../../ffi/libc.ts";
 import { runSpec } from "../lifecycle/run.ts";
 import { specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
-import { cittyArgs } from "./argv.ts";
-import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
-import type { CliContext } from "./context.ts";
+import { parseRunArgs, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions): Spec {
   return specFromRun(o, {
@@ -17,29 +16,21 @@ function toSpec(o: RunOptions): Spec {
   });
 }
 
-export function runCommand(ctx: CliContext): CommandDef {
-  const cmd: CommandDef = defineCommand({
-    meta: { name: "run", description: "Run a command in new namespaces: myuts run [options] [--] [command [args...]]" },
-    args: cittyArgs(RUN_FLAGS),
-    async run({ rawArgs }) {
-      const o = parseRunArgs(rawArgs, process.env);
-      if (o.help) return void process.stdout.write(`${await renderUsage(cmd, ctx.root())}\n`);
-      ctx.debug ||= o.debug;
-      ctx.exitCode = await runSpec(toSpec(o), { trace: o.trace, debug: ctx.debug, origin: ctx.origin });
-    },
-  });
-  return cmd;
+async function help(name: "run" | "spec"): Promise<number> {
+  const { usage } = await import("./main.ts");
+  process.stdout.write(`${await usage(name)}\n`);
+  return 0;
 }
 
-export function specCommand(ctx: CliContext): CommandDef {
-  const cmd: CommandDef = defineCommand({
-    meta: { name: "spec", description: "Print the OCI config.json that `run` would use for the same options" },
-    args: cittyArgs(RUN_FLAGS),
-    async run({ rawArgs }) {
-      const o = parseRunArgs(rawArgs, process.env);
-      if (o.help) return void process.stdout.write(`${await renderUsage(cmd, ctx.root())}\n`);
-      process.stdout.write(`${JSON.stringify(toSpec(o), null, 2)}\n`);
-    },
-  });
-  return cmd;
+export async function runCli(argv: readonly string[], origin: number, debug: boolean): Promise<number> {
+  const o = parseRunArgs(argv, process.env);
+  if (o.help) return help("run");
+  return runSpec(toSpec(o), { trace: o.trace, debug: debug || o.debug, origin });
+}
+
+export async function specCli(argv: readonly string[]): Promise<number> {
+  const o = parseRunArgs(argv, process.env);
+  if (o.help) return help("spec");
+  process.stdout.write(`${JSON.stringify(toSpec(o), null, 2)}\n`);
+  return 0;
 }

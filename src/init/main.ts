@@ -39,6 +39,7 @@ export function initStage(specFd: number, statusFd: number): never {
 
 function setup({ spec, trace, origin }: InitEnvelope): never {
   const t = new Tracer(trace, origin, "init");
+  t.note(`init stage running (process started ${(performance.timeOrigin - origin).toFixed(3)} ms after the invocation; JS main at +${(globalThis as { __mainAt?: number }).__mainAt?.toFixed(3)} ms)`);
   libc(); // opened before the root changes
   umask(0);
   const ns = newNamespaces(spec);

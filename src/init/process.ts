@@ -2,7 +2,7 @@
 // directory and execve it. Nothing of myuts survives the exec.
 import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import { EACCES, ENOENT, ENOEXEC, SyscallError } from "../../ffi/errno.ts";
-import { chdir, cloexecFrom, execve, prctl, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, setgroups, setresgid, setresuid, umask } from "../../ffi/libc.ts";
+import { chdir, cloexecFrom, execve, prctl, PR_SET_NO_NEW_PRIVS, resetSignals, PR_SET_PDEATHSIG, setgroupsThread, setresgidThread, setresuidThread, umask } from "../../ffi/libc.ts";
 import { DEFAULT_PATH } from "../spec/defaults.ts";
 import type { Process } from "../spec/types.ts";
 import { EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, UserError } from "../util/errors.ts";
@@ -26,9 +26,9 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean): never {
   const { uid, gid } = proc.user;
   t.step(`set user ${uid}:${gid}${proc.user.additionalGids?.length ? ` groups ${proc.user.additionalGids.join(",")}` : ""}`, () =>
     inContext(`user ${uid}:${gid}`, () => {
-      setgroups(proc.user.additionalGids ?? []);
-      setresgid(gid);
-      setresuid(uid);
+      setgroupsThread(proc.user.additionalGids ?? []);
+      setresgidThread(gid);
+      setresuidThread(uid);
     }),
   );
   // A uid change clears the parent-death signal; the payload must still die with its parent.
@@ -40,6 +40,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean): never {
   const path = t.step(`look up ${argv[0]}`, () => lookPath(argv[0]!, env));
   cloexecFrom(3);
   t.note(`execve ${path}`);
+  resetSignals();
   try {
     execve(path, argv, env);
   } catch (e) {

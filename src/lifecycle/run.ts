@@ -2,7 +2,7 @@
 // Parent side of the two stages: clone (native) → init stage (src/init) → payload.
 import { SyscallError, errnoText } from "../../ffi/errno.ts";
 import { close, kill, pipe, readAll, setCloexec, waitNoHang, writeAll } from "../../ffi/libc.ts";
-import { nativeSpawn, SPAWN_STAGES } from "../../ffi/native.ts";
+import { loadNative, nativeSpawn, SPAWN_STAGES } from "../../ffi/native.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
@@ -47,6 +47,7 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer): number {
   setCloexec(specW);
   setCloexec(statusR);
   const cmd = initCommand(specR, statusW);
+  t.step("load the native spawn helper", loadNative);
   let pid: number;
   try {
     pid = t.step(
@@ -122,9 +123,13 @@ function waitExit(pid: number): Promise<number> {
       process.on(sig, h);
       return [sig, h] as const;
     });
+    // SIGCHLD handlers don't keep Bun's event loop alive; this timer does, and
+    // doubles as a fallback poll.
+    const keepAlive = setInterval(() => check(), 250);
     const check = () => {
       const r = waitNoHang(pid);
       if (!r) return;
+      clearInterval(keepAlive);
       process.off("SIGCHLD", check);
       for (const [sig, h] of forwarders) process.off(sig, h);
       resolve(r.status);

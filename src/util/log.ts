@@ -1,5 +1,5 @@
 // consola, reporting in the one-line form the CLI promises: "myuts: <message>".
-import { createConsola, type ConsolaReporter } from "consola";
+import { createConsola, type ConsolaReporter } from "consola/core";
 
 const reporter: ConsolaReporter = {
   log(obj) {
