@@ -268,6 +268,26 @@ export function readAll(fd: number, max = 1 << 20): Buffer {
   return Buffer.concat(chunks);
 }
 
+/** Reads up to and including the first newline; the rest of the stream stays unread. */
+export function readLine(fd: number, max = 1 << 24): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  let total = 0;
+  for (;;) {
+    const n = Number(libc().read(fd, buf, buf.length));
+    if (n === -1) {
+      const e = errno();
+      if (e === 4) continue;
+      throw new SyscallError("read", e);
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    total += n;
+    if (buf[n - 1] === 10 || total >= max) break;
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 export function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) {

@@ -5,6 +5,7 @@ import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
+import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -30,12 +31,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "setuid", value: true, hint: "UID", description: "run the payload as this uid" },
   { long: "setgid", value: true, hint: "GID", description: "run the payload as this gid" },
   { long: "groups", short: "G", value: true, repeat: true, hint: "GID[,GID...]", description: "supplementary groups" },
+  ...RESOURCE_FLAGS,
   { long: "trace", description: "print each setup step and its duration to stderr" },
   { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
 ];
 
-export interface RunOptions {
+export interface RunOptions extends ResourceOptions {
   namespaces: Set<NamespaceType>;
   hostname?: string;
   domainname?: string;
@@ -101,6 +103,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     trace: p.bools.has("trace"),
     debug: p.bools.has("debug"),
     help: p.bools.has("help"),
+    ...parseResourceFlags(p),
   };
   const hostname = one("hostname");
   const domainname = one("domainname");

@@ -2,8 +2,8 @@
 // the payload. It reads the spec from the parent, builds the container around
 // itself and execve()s the payload. On failure it reports one line on the status
 // pipe; on success the exec closes that pipe, which tells the parent.
-import { close, libc, linkUp, readAll, sethostname, setdomainname, setCloexec, umask, writeAll } from "../../ffi/libc.ts";
-import type { InitEnvelope, InitFailure } from "../lifecycle/envelope.ts";
+import { close, libc, linkUp, readAll, readLine, sethostname, setdomainname, setCloexec, umask, writeAll } from "../../ffi/libc.ts";
+import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "../lifecycle/envelope.ts";
 import { newNamespaces } from "../lifecycle/namespaces.ts";
 import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
 import { Tracer } from "../util/trace.ts";
@@ -18,10 +18,17 @@ export function initStage(specFd: number, statusFd: number): never {
       throw new UserError("init: this stage is started by `myuts run`, not by hand");
     }
     setCloexec(statusFd);
-    const env = JSON.parse(readAll(specFd).toString("utf8")) as InitEnvelope;
-    close(specFd);
+    const env = JSON.parse(readLine(specFd)) as InitEnvelope;
     debug = env.debug;
-    setup(env);
+    setup(env, () => {
+      if (!env.barrier) return close(specFd);
+      new Tracer(env.trace, env.origin, "init").step("ready; wait for the runtime's go-ahead", () => {
+        writeAll(statusFd, Buffer.from(BARRIER_READY));
+        const go = readAll(specFd, 1).toString("utf8");
+        close(specFd);
+        if (go !== BARRIER_GO) throw new UserError("init: the runtime went away before the start");
+      });
+    });
   } catch (e) {
     const failure: InitFailure =
       e instanceof UserError
@@ -37,7 +44,7 @@ export function initStage(specFd: number, statusFd: number): never {
   }
 }
 
-function setup({ spec, trace, origin }: InitEnvelope): never {
+function setup({ spec, trace, origin }: InitEnvelope, barrier: () => void): never {
   const t = new Tracer(trace, origin, "init");
   t.note(`init stage running (process started ${(performance.timeOrigin - origin).toFixed(3)} ms after the invocation; JS main at +${(globalThis as { __mainAt?: number }).__mainAt?.toFixed(3)} ms)`);
   libc(); // opened before the root changes
@@ -48,5 +55,5 @@ function setup({ spec, trace, origin }: InitEnvelope): never {
   if (spec.domainname !== undefined) t.step(`setdomainname ${spec.domainname}`, () => inContext("--domainname", () => setdomainname(spec.domainname!)));
   if (ns.has("network")) t.step("bring lo up", () => inContext("network: lo", () => linkUp("lo")));
   if (ns.has("mount")) setupMountNamespace(spec, t);
-  execPayload(spec.process!, t, spec.root?.path !== "/");
+  execPayload(spec.process!, t, spec.root?.path !== "/", barrier);
 }

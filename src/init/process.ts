@@ -11,7 +11,7 @@ import { inContext } from "./context.ts";
 
 const SIGKILL = 9;
 
-export function execPayload(proc: Process, t: Tracer, makeCwd: boolean): never {
+export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier: () => void): never {
   const env = proc.env ?? [];
   const argv = proc.args;
   if (!argv.length || !argv[0]) throw new UserError("process.args is empty: nothing to run");
@@ -38,6 +38,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean): never {
   inContext(`workdir ${proc.cwd}`, () => chdir(proc.cwd));
 
   const path = t.step(`look up ${argv[0]}`, () => lookPath(argv[0]!, env));
+  barrier();
   cloexecFrom(3);
   t.note(`execve ${path}`);
   resetSignals();

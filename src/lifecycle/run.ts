@@ -7,7 +7,7 @@ import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
 import { Tracer } from "../util/trace.ts";
-import type { InitEnvelope, InitFailure } from "./envelope.ts";
+import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "./envelope.ts";
 import { cloneFlags, flagNames, timensOffsets } from "./namespaces.ts";
 import { initCommand } from "./self.ts";
 
@@ -15,6 +15,14 @@ export interface RunSettings {
   trace: boolean;
   debug: boolean;
   origin: number;
+}
+
+/** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
+export interface ContainerHooks {
+  /** The container is built and the init stage waits; runs before the payload's execve. */
+  beforeExec?(pid: number): void;
+  /** After the payload exited (status) or the start failed (undefined). Always runs. */
+  cleanup?(status: number | undefined): void;
 }
 
 const SIGKILL = 9;
@@ -30,19 +38,25 @@ const SIGNUM: Record<(typeof FORWARDED)[number], number> = {
 };
 
 /** Runs the container to completion; resolves to the exit code docker would give. */
-export async function runSpec(spec: Spec, s: RunSettings): Promise<number> {
+export async function runSpec(spec: Spec, s: RunSettings, hooks: ContainerHooks = {}): Promise<number> {
   const t = new Tracer(s.trace, s.origin, "run");
   validateSpec(spec);
-  const pid = startInit(spec, s, t);
-  const status = await waitExit(pid);
-  t.note(`payload exited: ${describeStatus(status)}`);
+  let status: number | undefined;
+  try {
+    const pid = startInit(spec, s, t, hooks);
+    status = await waitExit(pid);
+    t.note(`payload exited: ${describeStatus(status)}`);
+  } finally {
+    hooks.cleanup?.(status);
+  }
   return exitCode(status);
 }
 
 /** Spawns the init stage and returns once the payload has been exec'd. */
-function startInit(spec: Spec, s: RunSettings, t: Tracer): number {
+function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks): number {
   const { clone, unshare } = cloneFlags(spec);
-  const [specR, specW] = pipe(true);
+  const [specR, specWrite] = pipe(true);
+  let specW = specWrite;
   const [statusR, statusW] = pipe(true);
   setCloexec(specW);
   setCloexec(statusR);
@@ -74,21 +88,36 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer): number {
   close(statusW);
   t.note(`init stage is pid ${pid}`);
 
-  const envelope: InitEnvelope = { spec, trace: s.trace, debug: s.debug, origin: s.origin };
+  const barrier = hooks.beforeExec !== undefined;
+  const envelope: InitEnvelope = { spec, trace: s.trace, debug: s.debug, origin: s.origin, barrier };
   try {
-    writeAll(specW, Buffer.from(JSON.stringify(envelope)));
-  } catch {
-    // The child died before reading; its status pipe says why.
-  }
-  close(specW);
-  // EOF here means the payload's execve closed the pipe: the container is running.
-  const report = readAll(statusR).toString("utf8");
-  close(statusR);
-  if (report) {
+    try {
+      writeAll(specW, Buffer.from(`${JSON.stringify(envelope)}\n`));
+    } catch {
+      // The child died before reading; its status pipe says why.
+    }
+    if (barrier) {
+      const first = readAll(statusR, 1).toString("utf8");
+      if (first === BARRIER_READY) {
+        hooks.beforeExec!(pid);
+        writeAll(specW, Buffer.from(BARRIER_GO));
+      } else {
+        throw failureFrom(first + readAll(statusR).toString("utf8"), s.debug);
+      }
+    }
+    close(specW);
+    specW = -1;
+    // EOF here means the payload's execve closed the pipe: the container is running.
+    const report = readAll(statusR).toString("utf8");
+    if (report) throw failureFrom(report, s.debug);
+    return pid;
+  } catch (e) {
     reap(pid);
-    throw failureFrom(report, s.debug);
+    throw e;
+  } finally {
+    if (specW !== -1) close(specW);
+    close(statusR);
   }
-  return pid;
 }
 
 function failureFrom(report: string, debug: boolean): UserError {

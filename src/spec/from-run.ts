@@ -57,6 +57,8 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
       ...(o.boottime !== undefined ? { boottime: { secs: o.boottime, nanosecs: 0 } } : {}),
     };
   }
+  if (o.resources) spec.linux!.resources = o.resources;
+  if (o.cgroupParent !== undefined) spec.linux!.cgroupsPath = o.cgroupParent;
   if (rootfs) {
     spec.linux!.maskedPaths = [...MASKED_PATHS];
     spec.linux!.readonlyPaths = [...READONLY_PATHS];

@@ -56,7 +56,13 @@ export interface TimeOffset {
   nanosecs?: number;
 }
 
+/** config-linux.md "Control groups": filled in by the cgroups work. */
+export interface LinuxResources {
+  [controller: string]: unknown;
+}
+
 export interface Linux {
+  resources?: LinuxResources;
   namespaces?: Namespace[];
   uidMappings?: IDMapping[];
   gidMappings?: IDMapping[];
