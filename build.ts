@@ -1,7 +1,10 @@
 // bun run build: compiles the native spawn helper for each architecture and the
-// single executable dist/myuts.
+// single executable dist/myuts for this machine.
+// bun run release (or bun run build --release): every release target, named
+// myuts-<version>-linux-<arch>[-musl], plus SHA256SUMS, in dist/.
 import { $ } from "bun";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import pkg from "./package.json" with { type: "json" };
 
 const CFLAGS = ["-O2", "-fPIC", "-shared", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fno-builtin", "-Wall", "-Werror", "-s"];
@@ -10,14 +13,18 @@ const NATIVE = [
   { arch: "arm64", cc: ["aarch64-linux-gnu-gcc"] },
 ] as const;
 
-async function buildNative(): Promise<void> {
+/**
+ * Builds spawn-<arch>.so for both architectures. A development build tolerates a
+ * missing cross compiler (that binary then can't start containers); a release must not.
+ */
+export async function buildNative(opts: { requireAll?: boolean } = {}): Promise<void> {
   mkdirSync("ffi/native/build", { recursive: true });
   for (const { arch, cc } of NATIVE) {
     const out = `ffi/native/build/spawn-${arch}.so`;
     const compiler = cc.find((c) => Bun.which(c));
     const hostArch = process.arch === "arm64" ? "arm64" : "x64";
     if (!compiler) {
-      if (arch === hostArch) throw new Error(`no C compiler for ${arch} (install gcc)`);
+      if (arch === hostArch || opts.requireAll) throw new Error(`no C compiler for ${arch} (install ${arch === "arm64" ? "gcc-aarch64-linux-gnu" : "gcc"})`);
       if (!(await Bun.file(out).exists())) await Bun.write(out, ""); // placeholder: that target can't spawn
       console.warn(`build: no ${cc[0]}; the ${arch} binary will lack the spawn helper`);
       continue;
@@ -32,6 +39,18 @@ export interface Target {
   libc: "glibc" | "musl";
 }
 
+/** What a release ships. `name` is both the asset suffix and what `--version` prints. */
+export const RELEASE_TARGETS: readonly Target[] = [
+  { bunTarget: "bun-linux-x64", name: "linux-x64", libc: "glibc" },
+  { bunTarget: "bun-linux-arm64", name: "linux-arm64", libc: "glibc" },
+  { bunTarget: "bun-linux-x64-musl", name: "linux-x64-musl", libc: "musl" },
+  { bunTarget: "bun-linux-arm64-musl", name: "linux-arm64-musl", libc: "musl" },
+];
+
+export function assetName(version: string, t: Target): string {
+  return `myuts-${version}-${t.name}`;
+}
+
 export async function compile(t: Target, outfile: string, version: string, commit: string): Promise<void> {
   const define = {
     MYUTS_VERSION: JSON.stringify(version),
@@ -41,21 +60,58 @@ export async function compile(t: Target, outfile: string, version: string, commi
   };
   const defs = Object.entries(define).flatMap(([k, v]) => ["--define", `${k}=${v}`]);
   // A root-run binary started from directories it doesn't control must not pick up
-  // their .env or bunfig.toml.
-  await $`bun build --compile --minify --bytecode --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${defs} --outfile ${outfile} src/main.ts`.quiet();
+  // their .env or bunfig.toml. --bytecode works for every cross target (checked with
+  // Bun 1.4.5: the bytecode is embedded and the arm64 build runs under qemu).
+  const r = await $`bun build --compile --minify --bytecode --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${defs} --outfile ${outfile} src/main.ts`
+    .quiet()
+    .nothrow();
+  if (r.exitCode !== 0) throw new Error(`bun build for ${t.name} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
 }
 
-async function commitId(): Promise<string> {
+export async function commitId(): Promise<string> {
   const r = await $`git rev-parse --short=12 HEAD`.nothrow().quiet();
   if (r.exitCode !== 0) return "unknown";
   const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet()).stdout.length > 0;
   return r.stdout.toString().trim() + (dirty ? "-dirty" : "");
 }
 
-if (import.meta.main) {
-  await buildNative();
-  const arch = process.arch === "arm64" ? "arm64" : "x64";
+export async function sha256File(path: string): Promise<string> {
+  const h = new Bun.CryptoHasher("sha256");
+  for await (const chunk of Bun.file(path).stream()) h.update(chunk);
+  return h.digest("hex");
+}
+
+/** Writes every release target and SHA256SUMS (sha256sum's format, so `sha256sum -c` reads it). */
+export async function release(outDir = "dist", version = pkg.version): Promise<string[]> {
+  await buildNative({ requireAll: true });
   const commit = await commitId();
-  await compile({ bunTarget: `bun-linux-${arch}`, name: `linux-${arch}`, libc: "glibc" }, "dist/myuts", pkg.version, commit);
-  console.log(`built dist/myuts (${pkg.version}, ${commit})`);
+  mkdirSync(outDir, { recursive: true });
+  const files: string[] = [];
+  // One at a time: each compile mostly copies a ~100 MB runtime (about half a second
+  // once Bun has cached it), so running them in parallel would gain little.
+  for (const t of RELEASE_TARGETS) {
+    const out = join(outDir, assetName(version, t));
+    rmSync(out, { force: true });
+    const started = performance.now();
+    await compile(t, out, version, commit);
+    console.log(`built ${out} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    files.push(out);
+  }
+  const lines: string[] = [];
+  for (const f of files) lines.push(`${await sha256File(f)}  ${basename(f)}`);
+  await Bun.write(join(outDir, "SHA256SUMS"), `${lines.join("\n")}\n`);
+  console.log(`wrote ${join(outDir, "SHA256SUMS")} (${version}, ${commit})`);
+  return files;
+}
+
+if (import.meta.main) {
+  if (process.argv.includes("--release")) {
+    await release();
+  } else {
+    await buildNative();
+    const arch = process.arch === "arm64" ? "arm64" : "x64";
+    const commit = await commitId();
+    await compile({ bunTarget: `bun-linux-${arch}`, name: `linux-${arch}`, libc: "glibc" }, "dist/myuts", pkg.version, commit);
+    console.log(`built dist/myuts (${pkg.version}, ${commit})`);
+  }
 }
