@@ -35,6 +35,8 @@ const symbols = {
   setsid: { args: [], returns: i32 },
   memfd_create: { args: [P, u32], returns: i32 },
   statvfs: { args: [P, P], returns: i32 },
+  unshare: { args: [i32], returns: i32 },
+  getxattr: { args: [P, P, P, usize], returns: i64 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -133,6 +135,8 @@ export const WNOHANG = 1;
 export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_SET_CHILD_SUBREAPER = 36;
+export const PR_CAP_AMBIENT = 47;
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
 const SYS = process.arch === "arm64"
   ? { pivot_root: 41, close_range: 436, setgroups: 159, setresuid: 147, setresgid: 149, rt_sigaction: 134, rt_sigprocmask: 135 }
@@ -229,8 +233,8 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
   throw new SyscallError("execve", errno(), path);
 }
 
-export function prctl(option: number, arg2: number): void {
-  check(libc().prctl(option, BigInt(arg2), 0n, 0n, 0n), "prctl");
+export function prctl(option: number, arg2: number, arg3 = 0): void {
+  check(libc().prctl(option, BigInt(arg2), BigInt(arg3), 0n, 0n), "prctl");
 }
 
 export function close(fd: number): void {
@@ -349,6 +353,16 @@ export function mountFlagsOf(path: string): number {
   const f = Number(buf[9]!);
   const ST_RELATIME = 4096;
   return (f & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME)) | (f & ST_RELATIME ? MS.RELATIME : 0);
+}
+
+/** Whether a file carries file capabilities (security.capability), as newuidmap may instead of setuid. */
+export function hasFileCaps(path: string): boolean {
+  return Number(libc().getxattr(cstr(path), cstr("security.capability"), null, 0)) > 0;
+}
+
+/** unshare(2): only the calling thread's namespaces change (Bun is multithreaded); execve carries them on. */
+export function unshare(flags: number): void {
+  check(libc().unshare(flags), "unshare");
 }
 
 export function setsid(): void {

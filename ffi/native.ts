@@ -50,17 +50,27 @@ export const SPAWN_STAGES: Record<string, string> = {
   "3": "unshare",
   "4": "write /proc/self/timens_offsets",
   "5": "execve",
+  "6": "keep capabilities across exec (capset, PR_CAP_AMBIENT)",
 };
 
 export function loadNative(): void {
   native ??= load();
 }
 
+/**
+ * With a sync fd the child execs after myuts_spawn has returned, still reading
+ * these strings from the shared memory: they live until the next spawn.
+ */
+let inFlight: unknown[] = [];
+
 export function nativeSpawn(req: SpawnRequest): number {
   native ??= load();
   const keep: Buffer[] = [];
   const offsets = cstr(req.timensOffsets);
   const path = cstr(req.path);
+  const argv = cstrArray(req.argv, keep);
+  const env = cstrArray(req.env, keep);
+  inFlight = [keep, offsets, path, argv, env];
   const pid = Number(
     native.myuts_spawn(
       BigInt(req.cloneFlags),
@@ -71,8 +81,8 @@ export function nativeSpawn(req: SpawnRequest): number {
       req.errFd,
       req.pdeathsig,
       path,
-      cstrArray(req.argv, keep),
-      cstrArray(req.env, keep),
+      argv,
+      env,
     ),
   );
   if (pid < 0) throw new SyscallError("clone", -pid);

@@ -29,6 +29,8 @@ typedef long i64;
 #define NR_exit_group 231
 #define NR_prctl 157
 #define NR_unshare 272
+#define NR_capget 125
+#define NR_capset 126
 static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
   i64 ret;
   register i64 r10 __asm__("r10") = d;
@@ -76,6 +78,8 @@ __asm__(".text\n"
 #define NR_exit_group 94
 #define NR_prctl 167
 #define NR_unshare 97
+#define NR_capget 90
+#define NR_capset 91
 static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
   register i64 x8 __asm__("x8") = n;
   register i64 x0 __asm__("x0") = a;
@@ -110,9 +114,13 @@ __asm__(".text\n"
 i64 myuts_clone_on_stack(u64 flags, void *stack_top, int (*fn)(void *), void *arg);
 
 #define SIGCHLD 17
+#define CLONE_NEWUSER 0x10000000
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
 #define PR_SET_PDEATHSIG 1
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define LINUX_CAPABILITY_VERSION_3 0x20080522
 #define O_WRONLY 1
 #define AT_FDCWD -100
 #define SIG_BLOCK 0
@@ -125,7 +133,16 @@ struct kernel_sigaction {
   u64 mask;
 };
 
+struct cap_header {
+  unsigned int version;
+  int pid;
+};
+struct cap_data {
+  unsigned int effective, permitted, inheritable;
+};
+
 struct spawn_args {
+  u64 clone_flags;
   u64 unshare_flags;
   const char *timens;
   i64 timens_len;
@@ -147,7 +164,28 @@ static i64 open_wronly(const char *path) {
 }
 
 /* Stages, reported to the parent as "!<stage>:<errno>\n" on err_fd. */
-enum { ST_PDEATHSIG = 1, ST_SYNC = 2, ST_UNSHARE = 3, ST_TIMENS = 4, ST_EXEC = 5 };
+enum { ST_PDEATHSIG = 1, ST_SYNC = 2, ST_UNSHARE = 3, ST_TIMENS = 4, ST_EXEC = 5, ST_CAPS = 6 };
+
+/*
+ * A new user namespace's creator holds every capability in it, but execve keeps
+ * them only for uid 0 inside. The init stage may run under another mapped (or an
+ * unmapped) uid, so the capabilities ride across the exec as ambient ones; the init
+ * stage clears them before it execs the payload.
+ */
+static i64 keep_caps_across_exec(void) {
+  struct cap_header h = {LINUX_CAPABILITY_VERSION_3, 0};
+  struct cap_data d[2];
+  i64 r = sys6(NR_capget, (i64)&h, (i64)d, 0, 0, 0, 0);
+  if (r < 0) return r;
+  d[0].inheritable = d[0].permitted;
+  d[1].inheritable = d[1].permitted;
+  r = sys6(NR_capset, (i64)&h, (i64)d, 0, 0, 0, 0);
+  if (r < 0) return r;
+  for (int cap = 0; cap < 64; cap++) {
+    if (sys6(NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0) < 0) break; /* past the last cap */
+  }
+  return 0;
+}
 
 static int fail(int err_fd, int stage, i64 err) {
   char msg[32];
@@ -186,6 +224,10 @@ static int child(void *p) {
     if (r != 1) sys6(NR_exit_group, 125, 0, 0, 0, 0, 0); /* the parent gave up */
     sys6(NR_close, a->sync_fd, 0, 0, 0, 0, 0);
   }
+  if (a->clone_flags & CLONE_NEWUSER) {
+    r = keep_caps_across_exec();
+    if (r < 0) return fail((int)a->err_fd, ST_CAPS, r);
+  }
   if (a->unshare_flags) {
     r = sys6(NR_unshare, (i64)a->unshare_flags, 0, 0, 0, 0, 0);
     if (r < 0) return fail((int)a->err_fd, ST_UNSHARE, r);
@@ -201,27 +243,37 @@ static int child(void *p) {
   return fail((int)a->err_fd, ST_EXEC, r);
 }
 
-/* Used only while the parent sleeps in CLONE_VFORK, so one stack serves every spawn. */
+/*
+ * The child's stack, and its copy of the arguments when the parent doesn't wait
+ * for the exec. One spawn at a time per process, which is all myuts ever does.
+ */
 static char child_stack[64 * 1024] __attribute__((aligned(16)));
+static struct spawn_args child_args;
 
 /*
  * Clones a child into the namespaces in clone_flags and returns its pid (or -errno).
  * The child: resets signal handling, sets its parent-death signal, waits for one byte
  * on sync_fd if asked (the parent writes id maps first), unshares unshare_flags
  * (CLONE_NEWTIME applies at the next execve), writes the time offsets, and execs path.
+ *
+ * The child always shares the parent's memory until its exec (no page tables are
+ * copied, and the exec has no copy to tear down). Without sync_fd the parent sleeps
+ * until then (CLONE_VFORK); with it the parent runs on, so the child works from
+ * static copies, and the caller must keep path, argv and envp alive until the exec.
  */
 i64 myuts_spawn(u64 clone_flags, u64 unshare_flags, const char *timens, i64 timens_len,
                 i64 sync_fd, i64 err_fd, i64 pdeathsig,
                 const char *path, char *const *argv, char *const *envp) {
-  struct spawn_args a = {unshare_flags, timens, timens_len, sync_fd, err_fd, pdeathsig, path, argv, envp, 0};
+  struct spawn_args a = {clone_flags, unshare_flags, timens, timens_len, sync_fd, err_fd, pdeathsig, path, argv, envp, 0};
   u64 all = ~0UL;
+  u64 flags = clone_flags | CLONE_VM | SIGCHLD;
   i64 pid;
   sys6(NR_rt_sigprocmask, SIG_BLOCK, (i64)&all, (i64)&a.saved_mask, 8, 0, 0);
   if (sync_fd < 0) {
-    pid = myuts_clone_on_stack(clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, child_stack + sizeof child_stack, child, &a);
+    pid = myuts_clone_on_stack(flags | CLONE_VFORK, child_stack + sizeof child_stack, child, &a);
   } else {
-    pid = sys6(NR_clone, (i64)(clone_flags | SIGCHLD), 0, 0, 0, 0, 0);
-    if (pid == 0) child(&a);
+    child_args = a;
+    pid = myuts_clone_on_stack(flags, child_stack + sizeof child_stack, child, &child_args);
   }
   sys6(NR_rt_sigprocmask, SIG_SETMASK, (i64)&a.saved_mask, 0, 8, 0, 0);
   return pid;

@@ -5,6 +5,7 @@ import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
+import { callerIdentity, parseUserFlags, USER_FLAGS, type UserHost, type UserNsOptions } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
@@ -15,7 +16,7 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "ipc", short: "i", description: "new IPC namespace" },
   { long: "cgroup", short: "C", description: "new cgroup namespace" },
   { long: "time", short: "T", description: "new time namespace" },
-  { long: "user", short: "U", description: "new user namespace (not available yet)" },
+  ...USER_FLAGS,
   { long: "all", description: "all of uts, pid, mount, net, ipc, cgroup and time" },
   { long: "monotonic", value: true, hint: "SECONDS", description: "CLOCK_MONOTONIC offset in the time namespace (implies --time)" },
   { long: "boottime", value: true, hint: "SECONDS", description: "CLOCK_BOOTTIME offset in the time namespace (implies --time)" },
@@ -56,6 +57,7 @@ export interface RunOptions extends ResourceOptions {
   trace: boolean;
   debug: boolean;
   help: boolean;
+  userns?: UserNsOptions;
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -79,15 +81,12 @@ function seconds(flag: string, v: string): number {
   return Number(v);
 }
 
-/** Parses `run`'s argv. `hostEnv` resolves `-e KEY` and is otherwise unused. */
-export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, string | undefined>): RunOptions {
+/** Parses `run`'s argv. `hostEnv` resolves `-e KEY`; `user` describes the caller for --user's mappings. */
+export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, string | undefined>, user: UserHost = callerIdentity()): RunOptions {
   const p = parseArgv(argv, RUN_FLAGS, "run");
   const one = (k: string) => p.flags.get(k)?.at(-1);
   const many = (k: string) => p.flags.get(k) ?? [];
 
-  if (p.bools.has("user")) {
-    throw new UserError("run: --user: user namespaces are not supported yet (run as root without --user)");
-  }
   const namespaces = new Set<NamespaceType>();
   if (p.bools.has("all")) ALL.forEach((n) => namespaces.add(n));
   for (const [flag, ns] of Object.entries(NS_FLAGS)) if (p.bools.has(flag)) namespaces.add(ns);
@@ -149,6 +148,11 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   const gid = one("setgid");
   if (uid !== undefined) opts.setuid = idArg("setuid", uid);
   if (gid !== undefined) opts.setgid = idArg("setgid", gid);
+  const userns = parseUserFlags(p, user);
+  if (userns) {
+    opts.userns = userns;
+    namespaces.add("user");
+  }
   for (const g of many("groups")) for (const part of g.split(",").filter(Boolean)) opts.groups.push(idArg("groups", part));
   return opts;
 }

@@ -23,11 +23,18 @@ const LINKS: ReadonlyArray<[string, string]> = [
   ["core", "/proc/kcore"],
 ];
 
-/** Called with the umask cleared, so the nodes get exactly 0666. */
-export function createDevices(root: string): void {
+/**
+ * Called with the umask cleared, so the nodes get exactly 0666. In a user namespace
+ * mknod is refused, so the host's nodes are bind-mounted instead, as bubblewrap does.
+ */
+export function createDevices(root: string, userns: boolean): void {
   const dev = `${root}/dev`;
   for (const [name, major, minor] of NODES) {
-    inContext(`create /dev/${name}`, () => mknod(`${dev}/${name}`, S_IFCHR | 0o666, major, minor));
+    inContext(`create /dev/${name}`, () => {
+      if (!userns) return mknod(`${dev}/${name}`, S_IFCHR | 0o666, major, minor);
+      closeSync(openSync(`${dev}/${name}`, "a", 0o666));
+      mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND);
+    });
   }
   for (const [name, target] of LINKS) {
     if (!existsSync(`${dev}/${name}`)) inContext(`link /dev/${name}`, () => symlinkSync(target, `${dev}/${name}`));

@@ -2,9 +2,11 @@
 // the payload. It reads the spec from the parent, builds the container around
 // itself and execve()s the payload. On failure it reports one line on the status
 // pipe; on success the exec closes that pipe, which tells the parent.
-import { close, libc, linkUp, readAll, readLine, sethostname, setdomainname, setCloexec, umask, writeAll } from "../../ffi/libc.ts";
+import { CLONE, unshare } from "../../ffi/libc.ts";
+import { close, libc, linkUp, readAll, readLine, sethostname, setdomainname, setCloexec, setresgidThread, setresuidThread, umask, writeAll } from "../../ffi/libc.ts";
+import { maps as mapsId } from "../spec/idmap.ts";
 import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "../lifecycle/envelope.ts";
-import { newNamespaces } from "../lifecycle/namespaces.ts";
+import { deferredCgroupns, newNamespaces } from "../lifecycle/namespaces.ts";
 import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
 import { Tracer } from "../util/trace.ts";
 import { inContext } from "./context.ts";
@@ -28,6 +30,8 @@ export function initStage(specFd: number, statusFd: number): never {
         close(specFd);
         if (go !== BARRIER_GO) throw new UserError("init: the runtime went away before the start");
       });
+      // Now inside the container's cgroup: it becomes the namespace's root.
+      if (deferredCgroupns(env.spec)) inContext("cgroup namespace", () => unshare(CLONE.NEWCGROUP));
     });
   } catch (e) {
     const failure: InitFailure =
@@ -51,9 +55,21 @@ function setup({ spec, trace, origin }: InitEnvelope, barrier: () => void): neve
   umask(0);
   const ns = newNamespaces(spec);
   if (ns.size) t.note(`in new namespaces: ${[...ns].join(", ")}`);
+  if (ns.has("user")) t.step("become root in the user namespace", () => becomeNamespaceRoot(spec));
   if (spec.hostname !== undefined) t.step(`sethostname ${spec.hostname}`, () => inContext("--hostname", () => sethostname(spec.hostname!)));
   if (spec.domainname !== undefined) t.step(`setdomainname ${spec.domainname}`, () => inContext("--domainname", () => setdomainname(spec.domainname!)));
   if (ns.has("network")) t.step("bring lo up", () => inContext("network: lo", () => linkUp("lo")));
   if (ns.has("mount")) setupMountNamespace(spec, t);
   execPayload(spec.process!, t, spec.root?.path !== "/", barrier);
+}
+
+/**
+ * The init stage starts with the caller's uid, which a range mapping (--map-users)
+ * may leave unmapped, and the kernel refuses to create files for an unmapped owner.
+ * Root inside, when mapped, owns what the setup creates, as with runc.
+ */
+function becomeNamespaceRoot(spec: InitEnvelope["spec"]): void {
+  if (!mapsId(spec.linux?.uidMappings, 0) || !mapsId(spec.linux?.gidMappings, 0)) return;
+  inContext("user namespace: setresgid 0", () => setresgidThread(0));
+  inContext("user namespace: setresuid 0", () => setresuidThread(0));
 }

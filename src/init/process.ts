@@ -1,8 +1,8 @@
 // The last step of the init stage: become the payload's user, enter its working
 // directory and execve it. Nothing of myuts survives the exec.
-import { accessSync, constants, mkdirSync, statSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync, statSync } from "node:fs";
 import { EACCES, ENOENT, ENOEXEC, SyscallError } from "../../ffi/errno.ts";
-import { chdir, cloexecFrom, execve, prctl, PR_SET_NO_NEW_PRIVS, resetSignals, PR_SET_PDEATHSIG, setgroupsThread, setresgidThread, setresuidThread, umask } from "../../ffi/libc.ts";
+import { chdir, cloexecFrom, execve, prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NO_NEW_PRIVS, resetSignals, PR_SET_PDEATHSIG, setgroupsThread, setresgidThread, setresuidThread, umask } from "../../ffi/libc.ts";
 import { DEFAULT_PATH } from "../spec/defaults.ts";
 import type { Process } from "../spec/types.ts";
 import { EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, UserError } from "../util/errors.ts";
@@ -26,7 +26,9 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
   const { uid, gid } = proc.user;
   t.step(`set user ${uid}:${gid}${proc.user.additionalGids?.length ? ` groups ${proc.user.additionalGids.join(",")}` : ""}`, () =>
     inContext(`user ${uid}:${gid}`, () => {
-      setgroupsThread(proc.user.additionalGids ?? []);
+      const groups = proc.user.additionalGids ?? [];
+      // A user namespace with setgroups denied refuses even an empty list.
+      if (groups.length || !setgroupsDenied()) setgroupsThread(groups);
       setresgidThread(gid);
       setresuidThread(uid);
     }),
@@ -40,12 +42,26 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
   const path = t.step(`look up ${argv[0]}`, () => lookPath(argv[0]!, env));
   barrier();
   cloexecFrom(3);
+  // Capabilities carried across the init stage's own exec (user namespaces) stop here.
+  try {
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  } catch {
+    // kernels before 4.3 have no ambient set, so nothing to clear
+  }
   t.note(`execve ${path}`);
   resetSignals();
   try {
     execve(path, argv, env);
   } catch (e) {
     throw execError(argv[0]!, e);
+  }
+}
+
+function setgroupsDenied(): boolean {
+  try {
+    return readFileSync("/proc/self/setgroups", "utf8").trim() === "deny";
+  } catch {
+    return false;
   }
 }
 

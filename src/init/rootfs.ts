@@ -37,7 +37,8 @@ export function setupMountNamespace(spec: Spec, t: Tracer): void {
   t.step(`bind rootfs ${rootPath}`, () => inContext(`rootfs ${rootPath}`, () => mount(rootPath, rootPath, null, MS.BIND | MS.REC)));
   for (const m of spec.mounts ?? []) mountOne(m, rootPath, t);
   if ((spec.mounts ?? []).some((m) => m.destination === "/dev" && m.type === "tmpfs")) {
-    t.step("create /dev nodes and links", () => createDevices(rootPath));
+    const userns = (spec.linux?.namespaces ?? []).some((n) => n.type === "user");
+    t.step(userns ? "bind host /dev nodes and create links" : "create /dev nodes and links", () => createDevices(rootPath, userns));
   }
   switchRoot(rootPath, t);
   for (const p of spec.linux?.maskedPaths ?? []) maskPath(p, t);

@@ -1,4 +1,5 @@
 import { CLONE } from "../../ffi/libc.ts";
+import { wantsCgroup } from "../cgroups/policy.ts";
 import type { NamespaceType, Spec } from "../spec/types.ts";
 
 const FLAG: Record<NamespaceType, number> = {
@@ -27,9 +28,19 @@ export function cloneFlags(spec: Spec): { clone: number; unshare: number } {
   let unshare = 0;
   for (const ns of newNamespaces(spec)) {
     if (ns === "time") unshare |= FLAG.time;
+    else if (ns === "cgroup" && deferredCgroupns(spec)) continue;
     else clone |= FLAG[ns];
   }
   return { clone, unshare };
+}
+
+/**
+ * A cgroup namespace's root is its creator's cgroup at that moment. The init stage
+ * joins the container's cgroup only at the pre-exec barrier, so it creates the
+ * namespace itself after the go-ahead, for the payload to see its cgroup as "/".
+ */
+export function deferredCgroupns(spec: Spec): boolean {
+  return wantsCgroup(spec) && newNamespaces(spec).has("cgroup");
 }
 
 export function timensOffsets(spec: Spec): string {

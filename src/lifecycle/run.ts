@@ -1,7 +1,7 @@
 // The engine: starts any OCI spec's process in its namespaces and waits for it.
 // Parent side of the two stages: clone (native) → init stage (src/init) → payload.
 import { SyscallError, errnoText } from "../../ffi/errno.ts";
-import { close, kill, pipe, readAll, setCloexec, waitNoHang, writeAll } from "../../ffi/libc.ts";
+import { CLONE, close, kill, pipe, readAll, setCloexec, waitNoHang, writeAll } from "../../ffi/libc.ts";
 import { loadNative, nativeSpawn, SPAWN_STAGES } from "../../ffi/native.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
@@ -9,20 +9,35 @@ import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
 import { Tracer } from "../util/trace.ts";
 import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "./envelope.ts";
 import { cloneFlags, flagNames, timensOffsets } from "./namespaces.ts";
+import { combineHooks, containerHooks } from "../cgroups/hooks.ts";
 import { initCommand } from "./self.ts";
+import { cloneFailure, planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 
 export interface RunSettings {
   trace: boolean;
   debug: boolean;
   origin: number;
+  /** The container's name in the state registry; random when absent. */
+  name?: string;
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
 export interface ContainerHooks {
+  /** Before the clone (claim the name, create the cgroup). A failure still runs cleanup. */
+  prepare?(): void;
   /** The container is built and the init stage waits; runs before the payload's execve. */
   beforeExec?(pid: number): void;
+  /** The payload runs. */
+  started?(pid: number): void;
+  /** The payload exited: a line explaining why (out of memory), and the exit code to give. */
+  afterExit?(status: number): ExitNote | undefined;
   /** After the payload exited (status) or the start failed (undefined). Always runs. */
   cleanup?(status: number | undefined): void;
+}
+
+export interface ExitNote {
+  message: string;
+  exitCode?: number;
 }
 
 const SIGKILL = 9;
@@ -38,23 +53,34 @@ const SIGNUM: Record<(typeof FORWARDED)[number], number> = {
 };
 
 /** Runs the container to completion; resolves to the exit code docker would give. */
-export async function runSpec(spec: Spec, s: RunSettings, hooks: ContainerHooks = {}): Promise<number> {
+export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks = {}): Promise<number> {
   const t = new Tracer(s.trace, s.origin, "run");
   validateSpec(spec);
+  const hooks = combineHooks(containerHooks(spec, { name: s.name, t }), extra);
   let status: number | undefined;
+  let note: ExitNote | undefined;
   try {
+    hooks.prepare?.();
     const pid = startInit(spec, s, t, hooks);
+    hooks.started?.(pid);
     status = await waitExit(pid);
     t.note(`payload exited: ${describeStatus(status)}`);
+    note = hooks.afterExit?.(status);
   } finally {
     hooks.cleanup?.(status);
   }
-  return exitCode(status);
+  if (note) process.stderr.write(`myuts: ${note.message}\n`);
+  return note?.exitCode ?? exitCode(status);
 }
 
 /** Spawns the init stage and returns once the payload has been exec'd. */
 function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks): number {
   const { clone, unshare } = cloneFlags(spec);
+  const userns = (clone & CLONE.NEWUSER) !== 0;
+  const plan = userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
+  // With a user namespace the child waits on this pipe until its maps are written.
+  const [syncR, syncW] = userns ? pipe(true) : [-1, -1];
+  if (syncW !== -1) setCloexec(syncW);
   const [specR, specWrite] = pipe(true);
   let specW = specWrite;
   const [statusR, statusW] = pipe(true);
@@ -71,7 +97,7 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
           cloneFlags: clone,
           unshareFlags: unshare,
           timensOffsets: timensOffsets(spec),
-          syncFd: -1,
+          syncFd: syncR,
           errFd: statusW,
           pdeathsig: SIGKILL,
           path: cmd.path,
@@ -80,13 +106,26 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
         }),
     );
   } catch (e) {
-    [specR, specW, statusR, statusW].forEach(close);
-    if (e instanceof SyscallError) throw new UserError(`clone ${flagNames(clone)}: ${errnoText(e.errno)}`);
+    [specR, specW, statusR, statusW, syncR, syncW].forEach((fd) => fd !== -1 && close(fd));
+    if (e instanceof SyscallError) throw cloneFailure(flagNames(clone), e.errno, userns);
     throw e;
   }
   close(specR);
   close(statusW);
   t.note(`init stage is pid ${pid}`);
+  if (plan) {
+    close(syncR);
+    try {
+      t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(pid, plan));
+      writeAll(syncW, Buffer.from("1"));
+    } catch (e) {
+      [specW, statusR].forEach(close);
+      reap(pid);
+      throw e;
+    } finally {
+      close(syncW);
+    }
+  }
 
   const barrier = hooks.beforeExec !== undefined;
   const envelope: InitEnvelope = { spec, trace: s.trace, debug: s.debug, origin: s.origin, barrier };

@@ -3,7 +3,8 @@
 import type { RunOptions } from "../cli/run-flags.ts";
 import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
-import { OCI_VERSION, type Mount, type NamespaceType, type Spec } from "./types.ts";
+import { maps as mapsId } from "./idmap.ts";
+import { OCI_VERSION, SETGROUPS_ANNOTATION, type Mount, type NamespaceType, type Spec } from "./types.ts";
 
 export interface HostFacts {
   env: Record<string, string | undefined>;
@@ -24,6 +25,7 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
 
   const mounts: Mount[] = [];
   if (rootfs) mounts.push(...rootfsMounts(o.namespaces.has("ipc")));
+  if (rootfs && o.userns) adaptForUserNamespace(mounts, o);
   else if (o.namespaces.has("pid") && o.namespaces.has("mount")) {
     mounts.push({ destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] });
   }
@@ -35,8 +37,8 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
     process: {
       terminal: false,
       user: {
-        uid: o.setuid ?? (rootfs ? 0 : host.uid),
-        gid: o.setgid ?? (rootfs ? 0 : host.gid),
+        uid: o.setuid ?? o.userns?.uid ?? (rootfs ? 0 : host.uid),
+        gid: o.setgid ?? o.userns?.gid ?? (rootfs ? 0 : host.gid),
         ...(o.groups.length ? { additionalGids: o.groups } : {}),
       },
       args,
@@ -57,6 +59,11 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
       ...(o.boottime !== undefined ? { boottime: { secs: o.boottime, nanosecs: 0 } } : {}),
     };
   }
+  if (o.userns) {
+    spec.linux!.uidMappings = o.userns.uidMappings;
+    spec.linux!.gidMappings = o.userns.gidMappings;
+    spec.annotations = { ...spec.annotations, [SETGROUPS_ANNOTATION]: o.userns.setgroups };
+  }
   if (o.resources) spec.linux!.resources = o.resources;
   if (o.cgroupParent !== undefined) spec.linux!.cgroupsPath = o.cgroupParent;
   if (rootfs) {
@@ -64,6 +71,23 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
     spec.linux!.readonlyPaths = [...READONLY_PATHS];
   }
   return spec;
+}
+
+/**
+ * Inside a user namespace the kernel refuses what the namespace doesn't own: sysfs
+ * without a network namespace of its own, proc without a PID namespace of its own,
+ * and a devpts gid that isn't mapped. Bind the host's instead, as rootless runc does.
+ */
+function adaptForUserNamespace(mounts: Mount[], o: RunOptions): void {
+  for (const [i, m] of mounts.entries()) {
+    if (m.destination === "/sys" && !o.namespaces.has("network")) {
+      mounts[i] = { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] };
+    } else if (m.destination === "/proc" && !o.namespaces.has("pid")) {
+      mounts[i] = { destination: "/proc", type: "bind", source: "/proc", options: ["rbind", "nosuid", "noexec", "nodev"] };
+    } else if (m.type === "devpts" && !mapsId(o.userns?.gidMappings, 5)) {
+      mounts[i] = { ...m, options: (m.options ?? []).filter((x) => !x.startsWith("gid=")) };
+    }
+  }
 }
 
 function containerEnv(o: RunOptions, host: HostFacts): string[] {

@@ -56,9 +56,94 @@ export interface TimeOffset {
   nanosecs?: number;
 }
 
-/** config-linux.md "Control groups": filled in by the cgroups work. */
+/** config-linux.md "Allowed Device Cgroup": one allow/deny rule. */
+export interface LinuxDeviceCgroup {
+  allow: boolean;
+  /** "a" (all), "c" or "b"; absent means all. */
+  type?: string;
+  /** Absent or -1 means any. */
+  major?: number;
+  minor?: number;
+  /** Any of "r", "w", "m". */
+  access?: string;
+}
+
+export interface LinuxMemory {
+  limit?: number;
+  reservation?: number;
+  /** Memory plus swap, as in cgroup v1 (-1: unlimited). */
+  swap?: number;
+  /** v1 only; deprecated by the kernel. */
+  kernel?: number;
+  kernelTCP?: number;
+  swappiness?: number;
+  disableOOMKiller?: boolean;
+  useHierarchy?: boolean;
+  checkBeforeUpdate?: boolean;
+}
+
+export interface LinuxCPU {
+  shares?: number;
+  quota?: number;
+  burst?: number;
+  period?: number;
+  realtimeRuntime?: number;
+  realtimePeriod?: number;
+  cpus?: string;
+  mems?: string;
+  idle?: number;
+}
+
+export interface LinuxPids {
+  /** 0 or -1: unlimited. */
+  limit: number;
+}
+
+export interface LinuxWeightDevice {
+  major: number;
+  minor: number;
+  weight?: number;
+  leafWeight?: number;
+}
+
+export interface LinuxThrottleDevice {
+  major: number;
+  minor: number;
+  rate: number;
+}
+
+export interface LinuxBlockIO {
+  weight?: number;
+  leafWeight?: number;
+  weightDevice?: LinuxWeightDevice[];
+  throttleReadBpsDevice?: LinuxThrottleDevice[];
+  throttleWriteBpsDevice?: LinuxThrottleDevice[];
+  throttleReadIOPSDevice?: LinuxThrottleDevice[];
+  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
+}
+
+export interface LinuxHugepageLimit {
+  pageSize: string;
+  limit: number;
+}
+
+export interface LinuxNetwork {
+  classID?: number;
+  priorities?: { name: string; priority: number }[];
+}
+
+/** config-linux.md "Control groups". */
 export interface LinuxResources {
-  [controller: string]: unknown;
+  devices?: LinuxDeviceCgroup[];
+  memory?: LinuxMemory;
+  cpu?: LinuxCPU;
+  pids?: LinuxPids;
+  blockIO?: LinuxBlockIO;
+  hugepageLimits?: LinuxHugepageLimit[];
+  network?: LinuxNetwork;
+  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
+  /** cgroup v2 files written as given ("memory.high": "1G"). */
+  unified?: Record<string, string>;
 }
 
 export interface Linux {
@@ -86,3 +171,6 @@ export interface Spec {
 }
 
 export const OCI_VERSION = "1.2.0";
+
+/** OCI has no field for a user namespace's setgroups policy; util-linux's --setgroups lands here. */
+export const SETGROUPS_ANNOTATION = "run.myuts.setgroups";

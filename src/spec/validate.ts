@@ -3,6 +3,7 @@
 import { statSync } from "node:fs";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
+import { checkNoOverlap, fmt, maps } from "./idmap.ts";
 import type { Spec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
@@ -26,8 +27,17 @@ export function validateSpec(spec: Spec): void {
     if (!KNOWN_NS.has(n.type)) throw new UserError(`spec: linux.namespaces: unknown type ${JSON.stringify(n.type)}`);
     if (ns.has(n.type)) throw new UserError(`spec: linux.namespaces: ${n.type} is listed twice`);
     if (n.path) throw new UserError(`spec: linux.namespaces: joining a ${n.type} namespace by path is not supported yet`);
-    if (n.type === "user") throw new UserError("spec: user namespaces are not supported yet");
     ns.add(n.type);
+  }
+  if (ns.has("user")) {
+    const { uidMappings = [], gidMappings = [] } = spec.linux ?? {};
+    if (!uidMappings.length || !gidMappings.length) throw new UserError("spec: a new user namespace needs linux.uidMappings and linux.gidMappings");
+    checkNoOverlap("uid", uidMappings);
+    checkNoOverlap("gid", gidMappings);
+    if (!maps(uidMappings, p.user.uid)) throw new UserError(`spec: process.user.uid ${p.user.uid} is not mapped in the user namespace (mapped: ${uidMappings.map(fmt).join(", ")})`);
+    if (!maps(gidMappings, p.user.gid)) throw new UserError(`spec: process.user.gid ${p.user.gid} is not mapped in the user namespace (mapped: ${gidMappings.map(fmt).join(", ")})`);
+  } else if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
+    throw new UserError("spec: linux.uidMappings need a new user namespace");
   }
   if ((spec.hostname !== undefined || spec.domainname !== undefined) && !ns.has("uts")) {
     throw new UserError("spec: hostname and domainname need a new uts namespace (--uts)");

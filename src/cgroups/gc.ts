@@ -1,0 +1,40 @@
+// Leftovers of a `myuts run` that was SIGKILLed: its payload died with it
+// (parent-death signal), but its cgroup directories stay. The next start removes
+// empty myuts-<name> cgroups in the same parents whose name no live container holds.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { isLive, listStates, removeState, STATE_DIR } from "../lifecycle/state.ts";
+import { LEAF_PREFIX, removeDir } from "./cgroup.ts";
+
+function populated(dir: string): boolean {
+  try {
+    if (readFileSync(join(dir, "cgroup.procs"), "utf8").trim() !== "") return true;
+    return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && populated(join(dir, d.name)));
+  } catch {
+    return true;
+  }
+}
+
+/** Removes stale state entries, then stale empty cgroups next to each of `leaves`; returns what it removed. */
+export function collectGarbage(leaves: readonly string[], stateDir = STATE_DIR): string[] {
+  const live = new Set<string>();
+  for (const s of listStates(stateDir)) {
+    if (isLive(s)) live.add(s.name);
+    else removeState(s.name, stateDir);
+  }
+  const removed: string[] = [];
+  for (const parent of new Set(leaves.map((l) => dirname(l)))) {
+    let entries: string[];
+    try {
+      entries = readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith(LEAF_PREFIX)).map((d) => d.name);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const dir = join(parent, entry);
+      if (live.has(entry.slice(LEAF_PREFIX.length)) || populated(dir)) continue;
+      if (existsSync(dir) && removeDir(dir, 0) === undefined) removed.push(dir);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,13 @@
+// Whether a container gets a cgroup. Kept apart (and tiny) because both stages ask:
+// the runtime decides the clone flags, the init stage whether to unshare the cgroup
+// namespace itself after joining.
+import type { Spec } from "../spec/types.ts";
+
+/**
+ * A container gets its own cgroup when the spec sets limits or a cgroupsPath.
+ * Without either, `run` stays in the caller's cgroups (like `unshare`), which keeps
+ * the default start path free of cgroup work.
+ */
+export function wantsCgroup(spec: Spec): boolean {
+  return spec.linux?.resources !== undefined || spec.linux?.cgroupsPath !== undefined;
+}

@@ -1,0 +1,119 @@
+// The container registry: one JSON file per live container under /run/myuts,
+// written when it starts and removed when it ends. `stats`, `update` and
+// `events` find a running container here by name; later commands (create, start,
+// state) keep their bundle state in the same files.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CgroupPaths } from "../cgroups/cgroup.ts";
+import type { LinuxResources } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { describeFsError } from "../util/fs-errors.ts";
+
+export const STATE_DIR = "/run/myuts";
+
+export interface ProcessRef {
+  pid: number;
+  /** /proc/PID/stat start time, so a reused pid is not mistaken for the owner. */
+  start: string;
+}
+
+export interface ContainerState {
+  name: string;
+  status: "creating" | "running";
+  /** The runtime process that holds the container (`myuts run`); the entry is live while it is. */
+  owner: ProcessRef;
+  /** The container's first process (the init stage, then the payload). */
+  pid?: number;
+  created: string;
+  bundle?: string;
+  rootfs?: string;
+  cgroup?: CgroupPaths;
+  resources?: LinuxResources;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+export function checkName(name: string, flag = "--name"): string {
+  if (!NAME.test(name)) throw new UserError(`${flag} ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 128, starting with a letter or digit)`);
+  return name;
+}
+
+export function randomName(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex");
+}
+
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function selfRef(): ProcessRef {
+  return { pid: process.pid, start: processStart(process.pid) ?? "" };
+}
+
+export function isLive(s: ContainerState): boolean {
+  return processStart(s.owner.pid) === s.owner.start;
+}
+
+const file = (dir: string, name: string) => join(dir, `${name}.json`);
+
+export function readState(name: string, dir = STATE_DIR): ContainerState | undefined {
+  try {
+    return JSON.parse(readFileSync(file(dir, name), "utf8")) as ContainerState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The state of a live container, or a one-line error. */
+export function liveState(name: string, dir = STATE_DIR): ContainerState {
+  const s = readState(checkName(name, "container"), dir);
+  if (!s || !isLive(s)) throw new UserError(`container ${name}: no such running container`);
+  return s;
+}
+
+/** Registers a new container; refuses a name a live container holds, replaces a dead one's entry. */
+export function claimName(s: ContainerState, dir = STATE_DIR): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new UserError(`state ${dir}: ${describeFsError(e)}`);
+  }
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file(dir, s.name), JSON.stringify(s), { flag: "wx", mode: 0o600 });
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") throw new UserError(`state ${file(dir, s.name)}: ${describeFsError(e)}`);
+    }
+    const old = readState(s.name, dir);
+    if (old && isLive(old)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.owner.pid})`);
+    rmSync(file(dir, s.name), { force: true });
+  }
+  throw new UserError(`--name ${s.name}: could not register the container (state file keeps reappearing)`);
+}
+
+/** Rewrites an entry atomically, so readers never see half a file. */
+export function saveState(s: ContainerState, dir = STATE_DIR): void {
+  const tmp = file(dir, `.${s.name}.${process.pid}`);
+  writeFileSync(tmp, JSON.stringify(s), { mode: 0o600 });
+  renameSync(tmp, file(dir, s.name));
+}
+
+export function removeState(name: string, dir = STATE_DIR): void {
+  rmSync(file(dir, name), { force: true });
+}
+
+export function listStates(dir = STATE_DIR): ContainerState[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
+  } catch {
+    return [];
+  }
+  return names.map((n) => readState(n.slice(0, -5), dir)).filter((s): s is ContainerState => s !== undefined);
+}
