@@ -3,7 +3,6 @@ import { fmt, parseMapping, subIdRanges } from "../spec/idmap.ts";
 import type { IDMapping } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { readFileSync } from "node:fs";
-import { userInfo } from "node:os";
 import type { FlagDef, Parsed } from "./argv.ts";
 
 export const USER_FLAGS: readonly FlagDef[] = [
@@ -114,14 +113,23 @@ export function callerIdentity(): UserHost {
     uid,
     gid,
     get name() {
-      try {
-        name ??= userInfo().username;
-      } catch {
-        name = String(uid);
-      }
+      name ??= passwdName(uid) ?? String(uid);
       return name;
     },
     subuid: () => readFileSync("/etc/subuid", "utf8"),
     subgid: () => readFileSync("/etc/subgid", "utf8"),
   };
+}
+
+/** The login name /etc/passwd gives the uid: what /etc/subuid lines are keyed by (besides the uid). */
+function passwdName(uid: number): string | undefined {
+  try {
+    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f[2] === String(uid) && f[0]) return f[0];
+    }
+  } catch {
+    // no passwd: the uid stands for the name
+  }
+  return undefined;
 }

@@ -3,13 +3,26 @@
 // `events` find a running container here by name; later commands (create, start,
 // state) keep their bundle state in the same files.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CgroupPaths } from "../cgroups/cgroup.ts";
 import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 
-export const STATE_DIR = "/run/myuts";
+/**
+ * Root keeps state in /run/myuts; anyone else in their own runtime directory, as
+ * rootless runc and podman do ($XDG_RUNTIME_DIR, else a per-uid temp directory).
+ */
+export const STATE_DIR = stateDir();
+
+function stateDir(): string {
+  const uid = process.geteuid?.() ?? 0;
+  if (uid === 0) return "/run/myuts";
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg?.startsWith("/")) return join(xdg, "myuts");
+  return join(tmpdir(), `myuts-${uid}`);
+}
 
 export interface ProcessRef {
   pid: number;
