@@ -137,3 +137,13 @@ export function cloneFailure(flags: string, errno: number, userns: boolean): Use
   if (!privileged && errno === 1 && !userns) return new UserError(`${base}: creating namespaces needs root; add --user (--map-root-user) to run without it`);
   return new UserError(base);
 }
+
+/**
+ * AppArmor's restriction (Ubuntu 24.04) lets the clone succeed and then denies the
+ * namespace's capabilities, so the first mount fails with EPERM: say why.
+ */
+export function explainUserNamespaceFailure(message: string, privileged = (process.geteuid?.() ?? 0) === 0, read?: (f: string) => string): string {
+  if (!message.includes("EPERM")) return message;
+  const why = userNamespaceBlocker(privileged, read);
+  return why ? `${message}: ${why}` : message;
+}

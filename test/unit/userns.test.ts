@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { userNamespaceBlocker } from "../../src/lifecycle/userns.ts";
+import { explainUserNamespaceFailure, userNamespaceBlocker } from "../../src/lifecycle/userns.ts";
 import { checkNoOverlap, checkOwned, parseMapping, subIdRanges } from "../../src/spec/idmap.ts";
 import { parseArgv } from "../../src/cli/argv.ts";
 import { parseUserFlags, USER_FLAGS, type UserHost } from "../../src/cli/user-flags.ts";
@@ -80,5 +80,19 @@ describe("which setting blocks user namespaces", () => {
   });
   test("nothing set", () => {
     expect(userNamespaceBlocker(false, sysctl({ "/proc/sys/user/max_user_namespaces": "1000\n" }))).toBeUndefined();
+  });
+});
+
+describe("failures inside a restricted user namespace", () => {
+  const apparmor = (f: string) => {
+    if (f.endsWith("apparmor_restrict_unprivileged_userns")) return "1\n";
+    throw new Error("ENOENT");
+  };
+  test("an unprivileged EPERM gets the AppArmor hint", () => {
+    expect(explainUserNamespaceFailure("mount /proc: mount: EPERM (Operation not permitted)", false, apparmor)).toContain("AppArmor");
+  });
+  test("root and other errors are left alone", () => {
+    expect(explainUserNamespaceFailure("mount /proc: mount: EPERM (Operation not permitted)", true, apparmor)).not.toContain("AppArmor");
+    expect(explainUserNamespaceFailure("mount /proc: mount: ENOENT (No such file or directory)", false, apparmor)).not.toContain("AppArmor");
   });
 });
