@@ -2,7 +2,7 @@
 // for the machine and C library it is named after, and each one working as far as
 // this machine can run it (x64 natively, arm64 under qemu-user, musl up to libstdc++).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { cleanupTemps, isRoot, ROOT, run, tempDir, which } from "./util.ts";
@@ -161,5 +161,47 @@ describe("release build from a clean clone", () => {
     const notCxx = missingSyms.filter((s) => !/^(_Z|__cxa_|__dynamic_cast$|__once_proxy$|__gxx_)/.test(s));
     expect(notCxx).toEqual([]);
     console.warn("note: libstdc++.so.6 for musl is not available from Debian; the musl binaries run on Alpine with `apk add libstdc++` (checked in GitHub Actions)");
+  });
+
+  test.skipIf(!isRoot)("the x64 musl binary runs a container in a musl-only root (chroot)", () => {
+    expect(setupError).toBe("");
+    const lib = (f: string) => run(["gcc", `-print-file-name=${f}`]).stdout.trim();
+    const loaderSrc = "/lib/ld-musl-x86_64.so.1";
+    const parts = ["libstdc++.a", "crtbeginS.o", "crtendS.o", "libgcc_eh.a", "libgcc.a"].map(lib);
+    if (process.arch !== "x64" || !which("musl-gcc") || !existsSync(loaderSrc) || parts.some((p) => !p.startsWith("/")) || !existsSync("/bin/busybox")) {
+      console.warn("skip: needs x86_64, musl-gcc (musl-tools), g++'s libstdc++.a and busybox-static");
+      return;
+    }
+    // No distribution ships a libstdc++ for musl here, so link one from gcc's static
+    // libstdc++ against musl: the root then holds musl and nothing from glibc.
+    const root = tempDir("muslroot");
+    const build = tempDir("muslshim");
+    for (const d of ["lib", "bin", "proc", "dev", "tmp"]) mkdirSync(join(root, d));
+    const [cxx, crtb, crte, eh, gcc] = parts as [string, string, string, string, string];
+    const cc = run(["musl-gcc", "-c", "-fPIC", "-O2", "-o", join(build, "shim.o"), join(ROOT, "test/delivery/musl-cxx-shim.c")]);
+    expect(cc.stderr).toBe("");
+    const ld = run(["gcc", "-shared", "-nostdlib", "-Wl,-soname,libstdc++.so.6", "-o", join(root, "lib/libstdc++.so.6"), crtb, "-Wl,--whole-archive", cxx, "-Wl,--no-whole-archive", join(build, "shim.o"), eh, gcc, "-L/usr/lib/x86_64-linux-musl", "-lc", crte]);
+    expect(ld.stderr).toBe("");
+    copyFileSync(loaderSrc, join(root, "lib/ld-musl-x86_64.so.1"));
+    symlinkSync("ld-musl-x86_64.so.1", join(root, "lib/libc.musl-x86_64.so.1"));
+    symlinkSync("ld-musl-x86_64.so.1", join(root, "lib/libc.so"));
+    copyFileSync("/bin/busybox", join(root, "bin/busybox"));
+    symlinkSync("busybox", join(root, "bin/hostname"));
+    copyFileSync(bin("linux-x64-musl"), join(root, "myuts"));
+    chmodSync(join(root, "myuts"), 0o755);
+    expect(run(["mount", "-t", "proc", "proc", join(root, "proc")]).code).toBe(0);
+    try {
+      const env = { PATH: "/bin" };
+      const chroot = which("chroot") ?? "/usr/sbin/chroot";
+      const v = run([chroot, root, "/myuts", "--version"], { env });
+      expect(v.stderr).toBe("");
+      expect(v.stdout.trim()).toBe(`myuts ${V} (commit ${commit}, linux-x64-musl)`);
+      const c = run([chroot, root, "/myuts", "run", "--uts", "--hostname", "muslbox", "--", "/bin/hostname"], { env });
+      expect(c.stderr).toBe("");
+      expect(c.stdout).toBe("muslbox\n");
+      expect(c.code).toBe(0);
+    } finally {
+      run(["umount", "-l", join(root, "proc")]);
+    }
   });
 });
