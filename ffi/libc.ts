@@ -137,10 +137,13 @@ export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_SET_CHILD_SUBREAPER = 36;
 export const PR_CAP_AMBIENT = 47;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+export const PR_CAP_AMBIENT_RAISE = 2;
+export const PR_CAPBSET_DROP = 24;
+export const PR_SET_KEEPCAPS = 8;
 
 const SYS = process.arch === "arm64"
-  ? { pivot_root: 41, close_range: 436, setgroups: 159, setresuid: 147, setresgid: 149, rt_sigaction: 134, rt_sigprocmask: 135 }
-  : { pivot_root: 155, close_range: 436, setgroups: 116, setresuid: 117, setresgid: 119, rt_sigaction: 13, rt_sigprocmask: 14 };
+  ? { pivot_root: 41, close_range: 436, setgroups: 159, setresuid: 147, setresgid: 149, rt_sigaction: 134, rt_sigprocmask: 135, capset: 91 }
+  : { pivot_root: 155, close_range: 436, setgroups: 116, setresuid: 117, setresgid: 119, rt_sigaction: 13, rt_sigprocmask: 14, capset: 126 };
 
 // --- wrappers ---
 export function sethostname(name: string): void {
@@ -222,6 +225,15 @@ export function resetSignals(): void {
   const empty = new BigUint64Array(1);
   const SIG_SETMASK = 2;
   libc().syscall(SYS.rt_sigprocmask, SIG_SETMASK, ptr(empty), 0, 8, 0);
+}
+
+/** Sets this thread's effective, permitted and inheritable capabilities (64-bit masks). */
+export function capsetThread(effective: bigint, permitted: bigint, inheritable: bigint): void {
+  const header = new Uint32Array([0x20080522, 0]); // _LINUX_CAPABILITY_VERSION_3, this thread
+  const lo = (v: bigint) => Number(v & 0xffffffffn);
+  const hi = (v: bigint) => Number(v >> 32n);
+  const data = new Uint32Array([lo(effective), lo(permitted), lo(inheritable), hi(effective), hi(permitted), hi(inheritable)]);
+  check(libc().syscall(SYS.capset, ptr(header), ptr(data), 0, 0, 0), "capset");
 }
 
 /** Replaces the process image; only returns by throwing. */

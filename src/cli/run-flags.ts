@@ -7,6 +7,8 @@ import { describeFsError } from "../util/fs-errors.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
 import { callerIdentity, parseUserFlags, USER_FLAGS, type UserHost, type UserNsOptions } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
+import { checkName, randomName } from "../lifecycle/state.ts";
+import { LEAF_PREFIX } from "../cgroups/cgroup.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -29,9 +31,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "env", short: "e", value: true, repeat: true, hint: "KEY=VAL", description: "set an environment variable (KEY alone copies the caller's)" },
   { long: "env-file", value: true, repeat: true, hint: "FILE", description: "read KEY=VAL lines from a file" },
   { long: "workdir", short: "w", value: true, hint: "DIR", description: "working directory inside" },
+  { long: "cap-add", value: true, repeat: true, hint: "CAP", description: "add a capability (or ALL) to a root filesystem container's set" },
+  { long: "cap-drop", value: true, repeat: true, hint: "CAP", description: "drop a capability (or ALL)" },
+  { long: "privileged", description: "keep every capability and leave /proc and /sys unmasked" },
   { long: "setuid", value: true, hint: "UID", description: "run the payload as this uid" },
   { long: "setgid", value: true, hint: "GID", description: "run the payload as this gid" },
   { long: "groups", short: "G", value: true, repeat: true, hint: "GID[,GID...]", description: "supplementary groups" },
+  { long: "name", value: true, hint: "NAME", description: "the container's name, for stats, update and events (default: a random id)" },
   ...RESOURCE_FLAGS,
   { long: "trace", description: "print each setup step and its duration to stderr" },
   { long: "debug", description: "full traces on errors" },
@@ -58,6 +64,10 @@ export interface RunOptions extends ResourceOptions {
   debug: boolean;
   help: boolean;
   userns?: UserNsOptions;
+  name: string;
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -102,8 +112,16 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     trace: p.bools.has("trace"),
     debug: p.bools.has("debug"),
     help: p.bools.has("help"),
+    capAdd: many("cap-add"),
+    capDrop: many("cap-drop"),
+    privileged: p.bools.has("privileged"),
     ...parseResourceFlags(p),
+    name: checkName(one("name") ?? randomName()),
   };
+  if (opts.cgroupns === "private") namespaces.add("cgroup");
+  else if (opts.cgroupns === "host") namespaces.delete("cgroup");
+  // As docker's --cgroup-parent: the container's own cgroup goes below it.
+  if (opts.cgroupParent !== undefined) opts.cgroupParent = `${opts.cgroupParent.replace(/\/+$/, "")}/${LEAF_PREFIX}${opts.name}`;
   const hostname = one("hostname");
   const domainname = one("domainname");
   if (hostname !== undefined) {

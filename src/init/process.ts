@@ -7,6 +7,7 @@ import { DEFAULT_PATH } from "../spec/defaults.ts";
 import type { Process } from "../spec/types.ts";
 import { EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, UserError } from "../util/errors.ts";
 import type { Tracer } from "../util/trace.ts";
+import { applyCapabilities, limitBoundingSet } from "./capabilities.ts";
 import { inContext } from "./context.ts";
 
 const SIGKILL = 9;
@@ -23,7 +24,12 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
       // chdir below reports the real problem
     }
   }
+  // The runtime joins the cgroup here; the cgroup namespace that follows needs
+  // CAP_SYS_ADMIN, so this comes before the user and capabilities change.
+  barrier();
   const { uid, gid } = proc.user;
+  const caps = proc.capabilities;
+  if (caps) t.step("limit the capability bounding set", () => limitBoundingSet(caps));
   t.step(`set user ${uid}:${gid}${proc.user.additionalGids?.length ? ` groups ${proc.user.additionalGids.join(",")}` : ""}`, () =>
     inContext(`user ${uid}:${gid}`, () => {
       const groups = proc.user.additionalGids ?? [];
@@ -33,6 +39,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
       setresuidThread(uid);
     }),
   );
+  if (caps) t.step(`capabilities: ${caps.effective?.length ?? 0} effective`, () => applyCapabilities(caps));
   // A uid change clears the parent-death signal; the payload must still die with its parent.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (proc.noNewPrivileges) prctl(PR_SET_NO_NEW_PRIVS, 1);
@@ -40,13 +47,15 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
   inContext(`workdir ${proc.cwd}`, () => chdir(proc.cwd));
 
   const path = t.step(`look up ${argv[0]}`, () => lookPath(argv[0]!, env));
-  barrier();
   cloexecFrom(3);
-  // Capabilities carried across the init stage's own exec (user namespaces) stop here.
-  try {
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
-  } catch {
-    // kernels before 4.3 have no ambient set, so nothing to clear
+  // Capabilities carried across the init stage's own exec (user namespaces) stop
+  // here, unless the spec's ambient set (applied above) asks for some.
+  if (!caps) {
+    try {
+      prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+    } catch {
+      // kernels before 4.3 have no ambient set, so nothing to clear
+    }
   }
   t.note(`execve ${path}`);
   resetSignals();

@@ -3,6 +3,7 @@
 import type { RunOptions } from "../cli/run-flags.ts";
 import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
+import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "./idmap.ts";
 import { OCI_VERSION, SETGROUPS_ANNOTATION, type Mount, type NamespaceType, type Spec } from "./types.ts";
 
@@ -24,9 +25,10 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
   mergeEnv(env, o.env);
 
   const mounts: Mount[] = [];
-  if (rootfs) mounts.push(...rootfsMounts(o.namespaces.has("ipc")));
-  if (rootfs && o.userns) adaptForUserNamespace(mounts, o);
-  else if (o.namespaces.has("pid") && o.namespaces.has("mount")) {
+  if (rootfs) {
+    mounts.push(...rootfsMounts(o.namespaces.has("ipc")));
+    if (o.userns) adaptForUserNamespace(mounts, o);
+  } else if (o.namespaces.has("pid") && o.namespaces.has("mount")) {
     mounts.push({ destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] });
   }
   for (const v of o.volumes) mounts.push(volumeMount(v));
@@ -65,10 +67,18 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
     spec.annotations = { ...spec.annotations, [SETGROUPS_ANNOTATION]: o.userns.setgroups };
   }
   if (o.resources) spec.linux!.resources = o.resources;
+  if (o.oomScoreAdj !== undefined) spec.process!.oomScoreAdj = o.oomScoreAdj;
   if (o.cgroupParent !== undefined) spec.linux!.cgroupsPath = o.cgroupParent;
-  if (rootfs) {
+  // A root filesystem makes a container: docker's defaults apply. On the host tree
+  // myuts behaves like unshare, which keeps every capability.
+  if (rootfs && !o.privileged) {
     spec.linux!.maskedPaths = [...MASKED_PATHS];
     spec.linux!.readonlyPaths = [...READONLY_PATHS];
+  }
+  if ((rootfs && !o.privileged) || o.capAdd.length || o.capDrop.length) {
+    const base = rootfs && !o.privileged ? DEFAULT_CAPABILITIES : CAPABILITIES;
+    const caps = applyCapFlags(base, o.capAdd, o.capDrop);
+    spec.process!.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
   }
   return spec;
 }

@@ -35,8 +35,17 @@ export interface Rlimit {
   soft: number;
 }
 
+export interface Capabilities {
+  bounding?: string[];
+  effective?: string[];
+  permitted?: string[];
+  inheritable?: string[];
+  ambient?: string[];
+}
+
 export interface Process {
   terminal?: boolean;
+  capabilities?: Capabilities;
   user: User;
   args: string[];
   env?: string[];
