@@ -22,6 +22,12 @@ async function main(): Promise<number> {
         return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin, debug);
       case "spec":
         return await (await import("./cli/run.ts")).specCli(argv.slice(1));
+      case "stats":
+        return await (await import("./cli/stats.ts")).statsCli(argv.slice(1));
+      case "events":
+        return await (await import("./cli/stats.ts")).eventsCli(argv.slice(1));
+      case "update":
+        return await (await import("./cli/stats.ts")).updateCli(argv.slice(1));
       case "version":
       case "--version":
       case "-V":

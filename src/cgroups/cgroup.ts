@@ -11,6 +11,8 @@ import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1OnlySettings, v1Writes, v2Contr
 /** Every cgroup directory myuts creates by default is named so, which lets a later start find leftovers. */
 export const LEAF_PREFIX = "myuts-";
 export const UNIFIED = "unified";
+/** v1 controllers every container joins: what `stats` reads, the OOM check needs and `update` may change. */
+const V1_ALWAYS = ["memory", "pids", "cpu", "cpuacct", "cpuset", "blkio"];
 
 export interface CgroupPaths {
   mode: Mode;
@@ -56,7 +58,8 @@ function writeFile(controller: string, dir: string, file: string, value: string)
   try {
     writeFileSync(join(dir, file), value);
   } catch (e) {
-    if (errCode(e) === "ENOENT" && existsSync(dir)) throw new CgroupError(controller, `${file}: not available on this host (write ${file}=${value})`);
+    // cgroupfs refuses to create a file it lacks (EACCES or ENOENT): name that plainly
+    if (existsSync(dir) && !existsSync(join(dir, file))) throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
     throw new CgroupError(controller, `write ${file}=${value}`, e);
   }
 }
@@ -92,12 +95,12 @@ export class Cgroup {
         for (const s of v1OnlySettings(res)) warn(`cgroup v2 has no ${s}; ignored`);
       } else {
         cg.createV1(layout, spec, res, cgroupsPath, name);
-        if (layout.unified) {
-          // Hybrid: the cgroup2 tree only tracks processes (and offers what v1 lacks, like hugetlb).
+        if (layout.unified && res.unified && Object.keys(res.unified).length) {
+          // Hybrid: the cgroup2 tree holds only what v1 lacks (like hugetlb here); joined only when asked.
           const dir = cg.mkdirs(layout.unified, relativePath(layout.unified.own, cgroupsPath, name));
           paths.dirs[UNIFIED] = dir;
           for (const x of v2Writes({ unified: res.unified })) writeFile(x.controller, dir, x.file, x.value);
-        } else if (res.unified && Object.keys(res.unified).length) {
+        } else if (!layout.unified && res.unified && Object.keys(res.unified).length) {
           throw new CgroupError("unified", "linux.resources.unified needs a cgroup v2 hierarchy; this host has only v1");
         }
       }
@@ -124,7 +127,21 @@ export class Cgroup {
   }
 
   private createV1(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath: string | undefined, name: string): void {
+    const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
+    const writes = v1Writes(res, (f) => (blkio ? existsSync(join(blkio.mount, blkio.own, f)) : false));
+    // The device allow-list: the spec's rules, or runc's default set for a container with its own root.
+    const devices = res.devices?.length ? res.devices : spec.root?.path && spec.root.path !== "/" ? DEFAULT_DEVICE_RULES : [];
+    if (devices.length && layout.v1.some((x) => x.controllers.includes("devices"))) writes.push(...v1DeviceWrites(devices));
+    // Hierarchies nothing uses (freezer, perf_event, net_cls…) are left out: each one
+    // joined is one more process migration at the barrier.
+    const used = new Set([...writes.map((x) => x.controller), ...V1_ALWAYS]);
+    for (const c of used) {
+      if (!layout.v1.some((x) => x.controllers.includes(c)) && !V1_ALWAYS.includes(c)) {
+        throw new CgroupError(c, "controller not available (no cgroup v1 hierarchy has it mounted)");
+      }
+    }
     for (const h of layout.v1) {
+      if (!h.controllers.some((c) => used.has(c))) continue;
       const key = h.controllers.join(",");
       const before = this.paths.created.length;
       const dir = this.mkdirs(h, relativePath(h.own, cgroupsPath, name));
@@ -139,16 +156,9 @@ export class Cgroup {
       }
     }
     const dirOf = (controller: string): string => {
-      const h = layout.v1.find((x) => x.controllers.includes(controller));
-      if (!h) throw new CgroupError(controller, "controller not available (no cgroup v1 hierarchy has it mounted)");
+      const h = layout.v1.find((x) => x.controllers.includes(controller))!;
       return this.paths.dirs[h.controllers.join(",")]!;
     };
-    const writes: Write[] = [];
-    const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
-    writes.push(...v1Writes(res, (f) => (blkio ? existsSync(join(blkio.mount, blkio.own, f)) : false)));
-    // The device allow-list: the spec's rules, or runc's default set for a container with its own root.
-    const devices = res.devices?.length ? res.devices : spec.root?.path && spec.root.path !== "/" ? DEFAULT_DEVICE_RULES : [];
-    if (devices.length && layout.v1.some((x) => x.controllers.includes("devices"))) writes.push(...v1DeviceWrites(devices));
     for (const x of writes) writeFile(x.controller, dirOf(x.controller), x.file, x.value);
   }
 

@@ -4,6 +4,7 @@ import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty
 import { versionLine } from "../version.ts";
 import { cittyArgs } from "./argv.ts";
 import { RUN_FLAGS } from "./run-flags.ts";
+import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
 const run = defineCommand({
   meta: { name: "run", description: "Run a command in new namespaces: myuts run [options] [--] [command [args...]]" },
@@ -13,6 +14,18 @@ const spec = defineCommand({
   meta: { name: "spec", description: "Print the OCI config.json that `run` builds from the same options" },
   args: cittyArgs(RUN_FLAGS),
 });
+const stats = defineCommand({
+  meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage: myuts stats [--json] NAME" },
+  args: cittyArgs(STATS_FLAGS),
+});
+const events = defineCommand({
+  meta: { name: "events", description: "Stream a running container's stats and OOM events, or print them once: myuts events [--stats] NAME" },
+  args: cittyArgs(EVENTS_FLAGS),
+});
+const update = defineCommand({
+  meta: { name: "update", description: "Change a running container's limits: myuts update NAME [--memory …] [--cpus …] [--pids-limit …]" },
+  args: cittyArgs(UPDATE_CMD_FLAGS),
+});
 const version = defineCommand({ meta: { name: "version", description: "Print the version, commit and target" } });
 
 export const root = defineCommand({
@@ -21,11 +34,11 @@ export const root = defineCommand({
     debug: { type: "boolean", description: "full traces on errors" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, spec, version },
+  subCommands: { run, spec, stats, events, update, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = { run, spec, version };
+  const subs: Record<string, CommandDef> = { run, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
   return cmd ? renderUsage(cmd, root) : renderUsage(root);
 }

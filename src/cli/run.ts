@@ -25,7 +25,7 @@ async function help(name: "run" | "spec"): Promise<number> {
 export async function runCli(argv: readonly string[], origin: number, debug: boolean): Promise<number> {
   const o = parseRunArgs(argv, process.env);
   if (o.help) return help("run");
-  return runSpec(toSpec(o), { trace: o.trace, debug: debug || o.debug, origin });
+  return runSpec(toSpec(o), { trace: o.trace, debug: debug || o.debug, origin, name: o.name });
 }
 
 export async function specCli(argv: readonly string[]): Promise<number> {
