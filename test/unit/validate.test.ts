@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { validateSpec } from "../../src/spec/validate.ts";
+import type { NamespaceType, Spec } from "../../src/spec/types.ts";
+import { UserError } from "../../src/util/errors.ts";
+
+let dir = "";
+let rootfs = "";
+let file = "";
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "myuts-validate-"));
+  rootfs = join(dir, "rootfs");
+  mkdirSync(rootfs);
+  file = join(dir, "file");
+  writeFileSync(file, "");
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function base(ns: NamespaceType[] = []): Spec {
+  return {
+    ociVersion: "1.2.0",
+    process: { user: { uid: 0, gid: 0 }, args: ["/bin/true"], env: ["PATH=/bin"], cwd: "/" },
+    root: { path: "/" },
+    mounts: [],
+    linux: { namespaces: ns.map((type) => ({ type })) },
+  };
+}
+
+function rejects(s: Spec, ...fragments: string[]): void {
+  let err: unknown;
+  try {
+    validateSpec(s);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(UserError);
+  const e = err as UserError;
+  expect(e.exitCode).toBe(125);
+  expect(e.message).not.toContain("\n");
+  for (const f of fragments) expect(e.message).toContain(f);
+}
+
+describe("validateSpec", () => {
+  test("a minimal spec and a full one pass", () => {
+    expect(() => validateSpec(base())).not.toThrow();
+    const s = base(["pid", "network", "ipc", "uts", "mount", "cgroup", "time"]);
+    s.root = { path: rootfs, readonly: true };
+    s.hostname = "h";
+    s.domainname = "d";
+    s.linux!.timeOffsets = { monotonic: { secs: 1 } };
+    s.mounts = [
+      { destination: "/proc", type: "proc", source: "proc" },
+      { destination: "/data", type: "bind", source: dir, options: ["rbind", "ro"] },
+      { destination: "/file", source: file, options: ["bind"] },
+    ];
+    expect(() => validateSpec(s)).not.toThrow();
+  });
+
+  test("the process", () => {
+    const noProcess = base();
+    delete noProcess.process;
+    rejects(noProcess, "process");
+    const empty = base();
+    empty.process!.args = [];
+    rejects(empty, "process.args");
+    const emptyName = base();
+    emptyName.process!.args = [""];
+    rejects(emptyName, "process.args");
+    const cwd = base();
+    cwd.process!.cwd = "relative";
+    rejects(cwd, "process.cwd", "relative");
+    const nulArg = base();
+    nulArg.process!.args = ["/bin/true", "a\0b"];
+    rejects(nulArg, "NUL");
+    const nulEnv = base();
+    nulEnv.process!.env = ["A=\0"];
+    rejects(nulEnv, "NUL");
+  });
+
+  test("user ids", () => {
+    for (const bad of [-1, 1.5, 0xffffffff, Number.NaN]) {
+      const s = base();
+      s.process!.user = { uid: bad, gid: 0 };
+      rejects(s, "process.user");
+    }
+    const g = base();
+    g.process!.user = { uid: 0, gid: 0, additionalGids: [1, -2] };
+    rejects(g, "process.user", "-2");
+  });
+
+  test("namespaces", () => {
+    const unknown = base();
+    unknown.linux!.namespaces = [{ type: "bogus" as NamespaceType }];
+    rejects(unknown, "bogus");
+    rejects(base(["uts", "uts"]), "uts", "twice");
+    const byPath = base();
+    byPath.linux!.namespaces = [{ type: "network", path: "/proc/1/ns/net" }];
+    rejects(byPath, "network", "path");
+    rejects(base(["user"]), "user namespace", "uidMappings");
+  });
+
+  test("hostname and time offsets need their namespaces", () => {
+    const h = base();
+    h.hostname = "x";
+    rejects(h, "uts");
+    const d = base();
+    d.domainname = "x";
+    rejects(d, "uts");
+    const t = base(["uts"]);
+    t.linux!.timeOffsets = { boottime: { secs: 1 } };
+    rejects(t, "time");
+  });
+
+  test("the root", () => {
+    const missing = base(["mount"]);
+    delete missing.root;
+    rejects(missing, "root.path");
+    const noMountNs = base();
+    noMountNs.root = { path: rootfs };
+    rejects(noMountNs, rootfs, "mount namespace");
+    const absent = base(["mount"]);
+    absent.root = { path: join(dir, "nope") };
+    rejects(absent, `rootfs ${join(dir, "nope")}`, "ENOENT");
+    const notDir = base(["mount"]);
+    notDir.root = { path: file };
+    rejects(notDir, "ENOTDIR");
+  });
+
+  test("mounts need a mount namespace, absolute destinations and existing bind sources", () => {
+    const noNs = base();
+    noNs.mounts = [{ destination: "/tmp", type: "tmpfs", source: "tmpfs" }];
+    rejects(noNs, "mount namespace");
+    const ro = base();
+    ro.root = { path: "/", readonly: true };
+    rejects(ro, "mount namespace");
+    const rel = base(["mount"]);
+    rel.mounts = [{ destination: "tmp", type: "tmpfs" }];
+    rejects(rel, "tmp", "absolute");
+    const src = base(["mount"]);
+    src.mounts = [{ destination: "/x", type: "bind", source: join(dir, "gone") }];
+    rejects(src, "/x", join(dir, "gone"), "ENOENT");
+    const byOption = base(["mount"]);
+    byOption.mounts = [{ destination: "/x", source: join(dir, "gone"), options: ["rbind"] }];
+    rejects(byOption, "ENOENT");
+  });
+});
