@@ -1,0 +1,81 @@
+// Reads `myuts run --trace` output (src/util/trace.ts) and splits each start into
+// consecutive phases along the critical path, so the phases add up to the wall time.
+import { median } from "./stats.ts";
+
+export interface TraceLine {
+  stage: "run" | "init";
+  /** ms since the runtime's JS main started (the trace's origin). */
+  at: number;
+  what: string;
+  dur?: number;
+}
+
+const LINE = /^myuts (run|init)\s+(-?[\d.]+) ms {2}(.*?)(?: {2}\(([\d.]+) (µs|ms)\))?$/;
+const INIT_RUNNING = /^init stage running \(process started (-?[\d.]+) ms after the invocation; JS main at \+([\d.]+) ms\)$/;
+
+export function parseTrace(stderr: string, rootfs: string): TraceLine[] {
+  const out: TraceLine[] = [];
+  for (const raw of stderr.split("\n")) {
+    const m = LINE.exec(raw.trimEnd());
+    if (!m) continue;
+    // Per-start names (paths, pids, container ids) would split one step into many rows.
+    const what = m[3]!
+      .split(rootfs)
+      .join("<rootfs>")
+      .replace(/pid \d+/, "pid N")
+      .replace(/\b[0-9a-f]{12}\b/g, "<id>");
+    const dur = m[4] === undefined ? undefined : Number(m[4]) / (m[5] === "µs" ? 1000 : 1);
+    out.push({ stage: m[1] as "run" | "init", at: Number(m[2]), what, dur });
+  }
+  return out;
+}
+
+export const PHASES = [
+  "runtime: Bun start before JS main, and process exit after the payload",
+  "runtime: JS main → clone (flags, spec, state, spawn helper: every step before it)",
+  "clone with the namespaces → init stage's process clock starts (exec of the 110 MB binary)",
+  "init stage: Bun start → JS main",
+  "init stage: JS main → setup starts (module load, read the spec)",
+  "init stage: container setup (network, mounts, pivot_root, masks, user)",
+  "execve of the payload → runtime sees it exit",
+] as const;
+
+/** Phase durations in PHASES order, or undefined when the trace lacks a milestone. */
+export function phases(lines: readonly TraceLine[], wall: number): number[] | undefined {
+  const find = (stage: string, prefix: string) => lines.find((l) => l.stage === stage && l.what.startsWith(prefix));
+  const clone = find("run", "clone(");
+  const running = find("init", "init stage running");
+  const execve = find("init", "execve ");
+  const exited = find("run", "payload exited");
+  const m = running && INIT_RUNNING.exec(running.what);
+  if (!clone || !running || !execve || !exited || !m) return undefined;
+  const started = Number(m[1]);
+  const jsMain = started + Number(m[2]);
+  return [wall - exited.at, clone.at, started - clone.at, jsMain - started, running.at - jsMain, execve.at - running.at, exited.at - execve.at];
+}
+
+export interface StepSummary {
+  stage: string;
+  what: string;
+  at: number;
+  dur: number;
+  seen: number;
+}
+
+/** Median start and duration of every timed step, in the order they happen. */
+export function stepSummary(runs: readonly TraceLine[][]): StepSummary[] {
+  const by = new Map<string, { stage: string; what: string; at: number[]; dur: number[] }>();
+  for (const run of runs) {
+    for (const l of run) {
+      if (l.dur === undefined) continue;
+      const key = `${l.stage}\0${l.what}`;
+      let e = by.get(key);
+      if (!e) by.set(key, (e = { stage: l.stage, what: l.what, at: [], dur: [] }));
+      e.at.push(l.at);
+      e.dur.push(l.dur);
+    }
+  }
+  return [...by.values()]
+    .map((e) => ({ stage: e.stage, what: e.what, at: median(e.at), dur: median(e.dur), seen: e.dur.length }))
+    .sort((a, b) => a.at - b.at);
+}
