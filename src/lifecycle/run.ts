@@ -11,7 +11,8 @@ import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "
 import { cloneFlags, flagNames, timensOffsets } from "./namespaces.ts";
 import { combineHooks, containerHooks } from "../cgroups/hooks.ts";
 import { initCommand } from "./self.ts";
-import { cloneFailure, planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
+import { SignalRelay } from "./signals.ts";
+import { cloneFailure, explainUserNamespaceFailure, planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 
 export interface RunSettings {
   trace: boolean;
@@ -41,16 +42,6 @@ export interface ExitNote {
 }
 
 const SIGKILL = 9;
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
-const SIGNUM: Record<(typeof FORWARDED)[number], number> = {
-  SIGINT: 2,
-  SIGTERM: 15,
-  SIGHUP: 1,
-  SIGQUIT: 3,
-  SIGUSR1: 10,
-  SIGUSR2: 12,
-  SIGWINCH: 28,
-};
 
 /** Runs the container to completion; resolves to the exit code docker would give. */
 export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks = {}): Promise<number> {
@@ -59,14 +50,17 @@ export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks 
   const hooks = combineHooks(containerHooks(spec, { name: s.name, t }), extra);
   let status: number | undefined;
   let note: ExitNote | undefined;
+  const relay = new SignalRelay();
   try {
     hooks.prepare?.();
     const pid = startInit(spec, s, t, hooks);
+    relay.attach(pid);
     hooks.started?.(pid);
     status = await waitExit(pid);
     t.note(`payload exited: ${describeStatus(status)}`);
     note = hooks.afterExit?.(status);
   } finally {
+    relay.close();
     hooks.cleanup?.(status);
   }
   if (note) process.stderr.write(`myuts: ${note.message}\n`);
@@ -141,14 +135,14 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
         hooks.beforeExec!(pid);
         writeAll(specW, Buffer.from(BARRIER_GO));
       } else {
-        throw failureFrom(first + readAll(statusR).toString("utf8"), s.debug);
+        throw failureFrom(first + readAll(statusR).toString("utf8"), s.debug, userns);
       }
     }
     close(specW);
     specW = -1;
     // EOF here means the payload's execve closed the pipe: the container is running.
     const report = readAll(statusR).toString("utf8");
-    if (report) throw failureFrom(report, s.debug);
+    if (report) throw failureFrom(report, s.debug, userns);
     return pid;
   } catch (e) {
     reap(pid);
@@ -159,13 +153,13 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
   }
 }
 
-function failureFrom(report: string, debug: boolean): UserError {
+function failureFrom(report: string, debug: boolean, userns: boolean): UserError {
   const m = /^!(\d):(\d+)/.exec(report);
   if (m) return new UserError(`start init stage: ${SPAWN_STAGES[m[1]!] ?? "setup"}: ${errnoText(Number(m[2]))}`);
   try {
     const f = JSON.parse(report) as InitFailure;
     if (debug && f.stack) process.stderr.write(`${f.stack}\n`);
-    return new UserError(f.message, f.code);
+    return new UserError(userns ? explainUserNamespaceFailure(f.message) : f.message, f.code);
   } catch {
     return new UserError(`init stage failed: ${report.trim()}`, EXIT_RUNTIME);
   }
@@ -186,11 +180,6 @@ function reap(pid: number): void {
 /** Waits without blocking the event loop, so forwarded signals keep flowing. */
 function waitExit(pid: number): Promise<number> {
   return new Promise((resolve) => {
-    const forwarders = FORWARDED.map((sig) => {
-      const h = () => void kill(pid, SIGNUM[sig]);
-      process.on(sig, h);
-      return [sig, h] as const;
-    });
     // SIGCHLD handlers don't keep Bun's event loop alive; this timer does, and
     // doubles as a fallback poll.
     const keepAlive = setInterval(() => check(), 250);
@@ -199,7 +188,6 @@ function waitExit(pid: number): Promise<number> {
       if (!r) return;
       clearInterval(keepAlive);
       process.off("SIGCHLD", check);
-      for (const [sig, h] of forwarders) process.off(sig, h);
       resolve(r.status);
     };
     process.on("SIGCHLD", check);
