@@ -1,10 +1,9 @@
 // Entry point. Each command loads only what it needs: `init` (re-exec'd inside the
 // namespaces) and `run` are on every container's start path.
-import { now } from "./util/trace.ts";
 
 async function main(): Promise<number> {
-  const origin = now();
-  (globalThis as { __mainAt?: number }).__mainAt = performance.now();
+  // Trace times count from the process's start, so Bun's own start shows too.
+  const origin = performance.timeOrigin;
   let argv = process.argv.slice(2);
   let debug = false;
   while (argv[0] === "--debug") {

@@ -4,6 +4,7 @@ import { isatty } from "../../ffi/libc.ts";
 import { runSpec } from "../lifecycle/run.ts";
 import { specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
+import { jsStart, Tracer } from "../util/trace.ts";
 import { parseRunArgs, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions): Spec {
@@ -25,7 +26,10 @@ async function help(name: "run" | "spec"): Promise<number> {
 export async function runCli(argv: readonly string[], origin: number, debug: boolean): Promise<number> {
   const o = parseRunArgs(argv, process.env);
   if (o.help) return help("run");
-  return runSpec(toSpec(o), { trace: o.trace, debug: debug || o.debug, origin, name: o.name });
+  const t = new Tracer(o.trace, origin, "run");
+  t.note("runtime: JavaScript starts", jsStart);
+  const spec = t.step("flags → OCI spec", () => toSpec(o));
+  return runSpec(spec, { trace: o.trace, debug: debug || o.debug, origin, name: o.name });
 }
 
 export async function specCli(argv: readonly string[]): Promise<number> {

@@ -8,7 +8,7 @@ import { maps as mapsId } from "../spec/idmap.ts";
 import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "../lifecycle/envelope.ts";
 import { deferredCgroupns, newNamespaces } from "../lifecycle/namespaces.ts";
 import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
-import { Tracer } from "../util/trace.ts";
+import { jsStart, Tracer } from "../util/trace.ts";
 import { inContext } from "./context.ts";
 import { execPayload } from "./process.ts";
 import { setupMountNamespace } from "./rootfs.ts";
@@ -50,7 +50,8 @@ export function initStage(specFd: number, statusFd: number): never {
 
 function setup({ spec, trace, origin }: InitEnvelope, barrier: () => void): never {
   const t = new Tracer(trace, origin, "init");
-  t.note(`init stage running (process started ${(performance.timeOrigin - origin).toFixed(3)} ms after the invocation; JS main at +${(globalThis as { __mainAt?: number }).__mainAt?.toFixed(3)} ms)`);
+  t.note("init stage: process starts (execve done)", performance.timeOrigin);
+  t.note("init stage: JavaScript starts", jsStart);
   libc(); // opened before the root changes
   umask(0);
   const ns = newNamespaces(spec);

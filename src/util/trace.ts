@@ -18,8 +18,8 @@ export class Tracer {
     return r;
   }
 
-  note(what: string): void {
-    if (this.enabled) this.print(now(), what);
+  note(what: string, at = now()): void {
+    if (this.enabled) this.print(at, what);
   }
 
   private print(start: number, what: string, took?: number): void {
@@ -28,6 +28,9 @@ export class Tracer {
     writeSync(2, `myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`);
   }
 }
+
+/** When this process's JavaScript began (this module loads first). */
+export const jsStart = now();
 
 export function now(): number {
   return performance.timeOrigin + performance.now();
