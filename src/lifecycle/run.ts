@@ -52,7 +52,6 @@ export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks 
   let note: ExitNote | undefined;
   const relay = new SignalRelay();
   try {
-    hooks.prepare?.();
     const pid = startInit(spec, s, t, hooks);
     relay.attach(pid);
     hooks.started?.(pid);
@@ -107,18 +106,21 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
   close(specR);
   close(statusW);
   t.note(`init stage is pid ${pid}`);
-  if (plan) {
-    close(syncR);
-    try {
+  if (plan) close(syncR);
+  try {
+    if (plan) {
       t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(pid, plan));
       writeAll(syncW, Buffer.from("1"));
-    } catch (e) {
-      [specW, statusR].forEach(close);
-      reap(pid);
-      throw e;
-    } finally {
-      close(syncW);
     }
+    // The init stage needs ~4 ms to boot before it reads the spec: the runtime's
+    // bookkeeping (registry, cgroup) happens meanwhile instead of before the clone.
+    hooks.prepare?.();
+  } catch (e) {
+    [specW, statusR].forEach(close);
+    reap(pid);
+    throw e;
+  } finally {
+    if (plan) close(syncW);
   }
 
   const barrier = hooks.beforeExec !== undefined;
