@@ -116,7 +116,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     capDrop: many("cap-drop"),
     privileged: p.bools.has("privileged"),
     ...parseResourceFlags(p),
-    name: checkName(one("name") ?? randomName()),
+    name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
   };
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");

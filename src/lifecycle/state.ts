@@ -51,8 +51,13 @@ export function checkName(name: string, flag = "--name"): string {
   return name;
 }
 
+/**
+ * A default name: the runtime's pid (unique among live containers, which is all a
+ * name must be) and the time, in hex. Cheap on the start path, unlike the first
+ * use of the system's random generator.
+ */
 export function randomName(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex");
+  return `${process.pid.toString(16)}${(Date.now() % 0x1000000).toString(16).padStart(6, "0")}`;
 }
 
 export function processStart(pid: number): string | undefined {
