@@ -264,13 +264,13 @@ export function setCloexec(fd: number): void {
   check(libc().fcntl(fd, F_SETFD, BigInt(FD_CLOEXEC)), "fcntl");
 }
 
-/** Reads until EOF or `max` bytes. Retries EINTR. */
-export function readAll(fd: number, max = 1 << 20): Buffer {
+/** Reads until EOF, `max` bytes, or (with `untilNewline`) a chunk ending a line. Retries EINTR. */
+function readUntil(fd: number, max: number, untilNewline: boolean): Buffer {
   const chunks: Buffer[] = [];
   const buf = Buffer.alloc(65536);
   let total = 0;
   for (;;) {
-    const n = Number(libc().read(fd, buf, buf.length));
+    const n = Number(libc().read(fd, buf, Math.min(buf.length, max - total)));
     if (n === -1) {
       const e = errno();
       if (e === 4) continue;
@@ -279,29 +279,22 @@ export function readAll(fd: number, max = 1 << 20): Buffer {
     if (n === 0) break;
     chunks.push(Buffer.from(buf.subarray(0, n)));
     total += n;
-    if (total >= max) break;
+    if (total >= max || (untilNewline && buf[n - 1] === 10)) break;
   }
   return Buffer.concat(chunks);
 }
 
-/** Reads up to and including the first newline; the rest of the stream stays unread. */
+/** Reads until EOF or `max` bytes. */
+export function readAll(fd: number, max = 1 << 20): Buffer {
+  return readUntil(fd, max, false);
+}
+
+/**
+ * Reads one line; the rest of the stream stays unread as long as the writer sends
+ * nothing more before the reader answers (the spec pipe's protocol).
+ */
 export function readLine(fd: number, max = 1 << 24): string {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(65536);
-  let total = 0;
-  for (;;) {
-    const n = Number(libc().read(fd, buf, buf.length));
-    if (n === -1) {
-      const e = errno();
-      if (e === 4) continue;
-      throw new SyscallError("read", e);
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-    total += n;
-    if (buf[n - 1] === 10 || total >= max) break;
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  return readUntil(fd, max, true).toString("utf8");
 }
 
 export function writeAll(fd: number, data: Uint8Array): void {

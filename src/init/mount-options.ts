@@ -40,7 +40,7 @@ const CLEAR: Record<string, number> = {
   defaults: 0,
 };
 
-const PROPAGATION: Record<string, number> = {
+export const PROPAGATION: Record<string, number> = {
   private: MS.PRIVATE,
   rprivate: MS.PRIVATE | MS.REC,
   shared: MS.SHARED,

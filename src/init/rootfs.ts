@@ -8,19 +8,8 @@ import type { Mount, Spec } from "../spec/types.ts";
 import type { Tracer } from "../util/trace.ts";
 import { inContext } from "./context.ts";
 import { createDevices } from "./devices.ts";
-import { isBind, parseMountOptions } from "./mount-options.ts";
+import { isBind, parseMountOptions, PROPAGATION } from "./mount-options.ts";
 import { secureJoin } from "./secure-join.ts";
-
-const PROPAGATION: Record<string, number> = {
-  private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
-  slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
-  shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
-  unbindable: MS.UNBINDABLE,
-  runbindable: MS.UNBINDABLE | MS.REC,
-};
 
 export function setupMountNamespace(spec: Spec, t: Tracer): void {
   const rootPath = spec.root?.path ?? "/";
