@@ -3,7 +3,7 @@
 // empty myuts-<name> cgroups in the same parents whose name no live container holds.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { isLive, listStates, removeState, STATE_DIR } from "../lifecycle/state.ts";
+import { isLive, listStates, STATE_DIR, type ContainerState } from "../lifecycle/state.ts";
 import { LEAF_PREFIX, removeDir } from "./cgroup.ts";
 
 function populated(dir: string): boolean {
@@ -15,13 +15,18 @@ function populated(dir: string): boolean {
   }
 }
 
-/** Removes stale state entries, then stale empty cgroups next to each of `leaves`; returns what it removed. */
-export function collectGarbage(leaves: readonly string[], stateDir = STATE_DIR): string[] {
-  const live = new Set<string>();
-  for (const s of listStates(stateDir)) {
-    if (isLive(s)) live.add(s.name);
-    else removeState(s.name, stateDir);
+/** The empty cgroups a dead runtime's registry entry names. */
+export function removeStaleCgroups(stale: readonly ContainerState[]): void {
+  for (const s of stale) {
+    for (const dir of [...(s.cgroup?.created ?? [])].reverse()) {
+      if (existsSync(dir) && !populated(dir)) removeDir(dir, 0);
+    }
   }
+}
+
+/** Removes stale empty cgroups next to each of `leaves`; returns what it removed. */
+export function collectGarbage(leaves: readonly string[], stateDir = STATE_DIR): string[] {
+  const live = new Set(listStates(stateDir).filter(isLive).map((s) => s.name));
   const removed: string[] = [];
   for (const parent of new Set(leaves.map((l) => dirname(l)))) {
     let entries: string[];

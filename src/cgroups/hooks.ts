@@ -4,20 +4,20 @@
 // the container and no payload instruction runs unlimited.
 import { writeFileSync } from "node:fs";
 import type { ContainerHooks } from "../lifecycle/run.ts";
-import { claimName, randomName, removeState, saveState, selfRef, type ContainerState } from "../lifecycle/state.ts";
+import { claimName, randomName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "../lifecycle/state.ts";
 import type { Spec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 import type { Tracer } from "../util/trace.ts";
 import { Cgroup } from "./cgroup.ts";
-import { collectGarbage } from "./gc.ts";
+import { collectGarbage, removeStaleCgroups } from "./gc.ts";
 import { wantsCgroup } from "./policy.ts";
 import { formatBytes } from "./units.ts";
 
 const SIGKILL = 9;
 const warn = (msg: string) => void process.stderr.write(`myuts: warning: ${msg}\n`);
 
-export function containerHooks(spec: Spec, opts: { name?: string; t: Tracer }): ContainerHooks {
+export function containerHooks(spec: Spec, opts: { name?: string; register?: boolean; t: Tracer }): ContainerHooks {
   const { t } = opts;
   const name = opts.name ?? randomName();
   let state: ContainerState | undefined;
@@ -27,6 +27,10 @@ export function containerHooks(spec: Spec, opts: { name?: string; t: Tracer }): 
 
   const hooks: ContainerHooks = {
     prepare() {
+      // A SIGKILLed runtime can't remove its entry or cgroup: every start sweeps them
+      // (this runs while the init stage boots, off the start's critical path).
+      removeStaleCgroups(t.step("remove stale registry entries", () => sweepStale()));
+      if (!opts.register && !wantsCgroup(spec)) return;
       const s: ContainerState = {
         name,
         status: "creating",

@@ -65,6 +65,8 @@ export interface RunOptions extends ResourceOptions {
   help: boolean;
   userns?: UserNsOptions;
   name: string;
+  /** The caller chose the name (--name): the container is registered under it. */
+  named: boolean;
   capAdd: string[];
   capDrop: string[];
   privileged: boolean;
@@ -117,6 +119,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     privileged: p.bools.has("privileged"),
     ...parseResourceFlags(p),
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
+    named: one("name") !== undefined,
   };
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");

@@ -29,7 +29,7 @@ export async function runCli(argv: readonly string[], origin: number, debug: boo
   const t = new Tracer(o.trace, origin, "run");
   t.note("runtime: JavaScript starts", jsStart);
   const spec = t.step("flags → OCI spec", () => toSpec(o));
-  return runSpec(spec, { trace: o.trace, debug: debug || o.debug, origin, name: o.name });
+  return runSpec(spec, { trace: o.trace, debug: debug || o.debug, origin, name: o.name, register: o.named });
 }
 
 export async function specCli(argv: readonly string[]): Promise<number> {

@@ -20,6 +20,8 @@ export interface RunSettings {
   origin: number;
   /** The container's name in the state registry; random when absent. */
   name?: string;
+  /** Register the container even without a cgroup (it was named, so it can be addressed). */
+  register?: boolean;
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -47,7 +49,7 @@ const SIGKILL = 9;
 export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks = {}): Promise<number> {
   const t = new Tracer(s.trace, s.origin, "run");
   validateSpec(spec);
-  const hooks = combineHooks(containerHooks(spec, { name: s.name, t }), extra);
+  const hooks = combineHooks(containerHooks(spec, { name: s.name, register: s.register, t }), extra);
   let status: number | undefined;
   let note: ExitNote | undefined;
   const relay = new SignalRelay();

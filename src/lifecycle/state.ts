@@ -135,3 +135,10 @@ export function listStates(dir = STATE_DIR): ContainerState[] {
   }
   return names.map((n) => readState(n.slice(0, -5), dir)).filter((s): s is ContainerState => s !== undefined);
 }
+
+/** Removes the entries of runtimes that died without cleaning up (SIGKILL); returns them. */
+export function sweepStale(dir = STATE_DIR): ContainerState[] {
+  const stale = listStates(dir).filter((s) => !isLive(s));
+  for (const s of stale) removeState(s.name, dir);
+  return stale;
+}

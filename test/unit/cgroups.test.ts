@@ -9,7 +9,7 @@ import { blkioToIoWeight, formatBytes, parseBytes, sharesToWeight, weightToShare
 import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1Writes, v2Writes } from "../../src/cgroups/writes.ts";
 import { parseArgv } from "../../src/cli/argv.ts";
 import { parseResourceFlags, RESOURCE_FLAGS } from "../../src/cli/resource-flags.ts";
-import { claimName, readState, removeState, selfRef, type ContainerState } from "../../src/lifecycle/state.ts";
+import { claimName, readState, removeState, selfRef, sweepStale, type ContainerState } from "../../src/lifecycle/state.ts";
 
 const HYBRID_MOUNTS = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -158,6 +158,7 @@ describe("state registry and garbage collection", () => {
       writeFileSync(join(fake, "myuts-busy", "cgroup.procs"), "1\n");
       writeFileSync(join(dir, "dead.json"), JSON.stringify({ ...s, name: "dead", owner: { pid: 999999999, start: "1" } }));
       // (removing myuts-dead itself needs cgroupfs, whose rmdir ignores the interface files: the integration tests check it)
+      expect(sweepStale(dir).map((x) => x.name)).toEqual(["dead"]);
       collectGarbage([join(fake, "myuts-box")], dir);
       expect(existsSync(join(fake, "myuts-box"))).toBe(true);
       expect(existsSync(join(fake, "myuts-busy"))).toBe(true);
