@@ -5,6 +5,13 @@
 export PATH=/bin
 if [ "$1" != stage2 ]; then
   mount -t proc proc /proc
+  # Still on the initramfs: pivot_root can't work here, so myuts must fall back to chroot.
+  echo # the console's first line starts with terminal escapes
+  out=$(/myuts run --pid --rootfs /rootfs --trace -- sh -c 'echo inside:$$; ls /init 2>&1' 2>&1)
+  case "$out" in
+    *"falling back to MS_MOVE + chroot"*inside:1*"No such file"*) echo "PASS chroot fallback on an initramfs root" ;;
+    *) echo "FAIL chroot fallback on an initramfs root: $(echo "$out" | tail -n 3 | tr '\n' '|')" ;;
+  esac
   mkdir -p /newroot
   mount -t tmpfs -o size=900m tmpfs /newroot
   for d in bin lib lib64 rootfs myuts guest-checks.sh init; do [ -e /$d ] && cp -a /$d /newroot/; done
