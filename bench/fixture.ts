@@ -77,6 +77,8 @@ function buildBundle(bundle: string, rootfs: string, args: string[]): void {
 
 export function createFixture(myutsBinary: string): Fixture {
   const dir = mkdtempSync(join(tmpdir(), "myuts-bench-"));
+  // The rootless rows run as nobody, which must reach the rootfs and the binary.
+  chmodSync(dir, 0o755);
   const f: Fixture = {
     dir,
     rootfs: join(dir, "rootfs"),

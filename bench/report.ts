@@ -9,7 +9,7 @@ export const END = "<!-- bench:end -->";
 
 export interface CaseResult {
   key: string;
-  group: "container" | "fixed";
+  group: "container" | "fixed" | "rootless";
   shown: string;
   note?: string;
   unavailable?: string;
@@ -97,9 +97,18 @@ export function renderReport(r: Report): string {
     out.push(`myuts without namespaces costs ${ms(nons.time.median - floor.time.median)} ms over a bare spawn of \`/bin/true\`; namespaces and the root filesystem add ${ms(myuts.time.median - nons.time.median)} ms more (the container row differs in payload too: busybox's static \`true\`).`, "");
   }
 
+  const rootless = r.results.filter((x) => x.group === "rootless");
+  if (rootless.length) {
+    out.push("### Rootless start: the same container as an unprivileged user (`nobody`), in a new user namespace", "");
+    out.push(...timeTable(rootless), "", ...failureNotes(rootless));
+    const rm = get("myuts, rootless");
+    const rb = get("bwrap, rootless");
+    if (rm && rb) out.push(`**myuts / bwrap, rootless: ${ratio(rm.time.median, rb.time.median)}** (medians).`, "");
+  }
+
   if (r.traceCount) {
     out.push(`### Where a myuts container start goes (\`--trace\`, median of ${r.traceCount} starts)`, "");
-    out.push("Consecutive phases along the critical path of each start, timed by the trace's own clock (origin: the runtime's JS main) and the harness's wall time; per start they add up to its wall time, so the means add up to the mean wall time.", "");
+    out.push("Consecutive phases along the critical path of each start, timed by the trace's own clock (origin: the runtime's process start) and the harness's wall time; per start they add up to its wall time, so the means add up to the mean wall time.", "");
     out.push("| phase | median ms | mean ms | share of mean |", "| --- | ---: | ---: | ---: |");
     const sum = r.phases.reduce((a, p) => a + p.mean, 0);
     for (const p of r.phases) out.push(`| ${p.name} | ${ms(p.median)} | ${ms(p.mean)} | ${((100 * p.mean) / sum).toFixed(0)}% |`);

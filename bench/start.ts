@@ -55,7 +55,7 @@ function parseOptions(argv: readonly string[]): Options {
 
 export interface Case {
   key: string;
-  group: "container" | "fixed";
+  group: "container" | "fixed" | "rootless";
   /** The command as the doc shows it: R is the root filesystem, B the bundle, S a state dir. */
   shown: string;
   note?: string;
@@ -127,6 +127,24 @@ function cases(f: Fixture): Case[] {
     { key: "runc --version", group: "fixed", shown: "runc --version", note: "one Go process", argv: () => ["runc", "--version"] },
     { key: "/bin/true", group: "fixed", shown: "/bin/true", note: "the harness's own spawn-and-wait floor", argv: () => ["/bin/true"] },
   );
+  if (Bun.which("setpriv")) {
+    // Both pay setpriv's own exec; nobody needs no /etc/subuid entry for a single-id map.
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+    list.push(
+      {
+        key: "myuts, rootless",
+        group: "rootless",
+        shown: "setpriv --reuid=65534 --regid=65534 --clear-groups -- dist/myuts run --user --map-root-user --uts --pid --mount --ipc --net --rootfs R -- /bin/true",
+        argv: () => [...asNobody, f.myuts, "run", "--user", "--map-root-user", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", "/bin/true"],
+      },
+      {
+        key: "bwrap, rootless",
+        group: "rootless",
+        shown: "setpriv --reuid=65534 --regid=65534 --clear-groups -- bwrap --unshare-user --unshare-all --bind R / --proc /proc --dev /dev /bin/true",
+        argv: () => [...asNobody, "bwrap", "--unshare-user", "--unshare-all", "--bind", f.rootfs, "/", "--proc", "/proc", "--dev", "/dev", "/bin/true"],
+      },
+    );
+  }
   return list;
 }
 

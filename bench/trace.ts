@@ -4,14 +4,13 @@ import { median } from "./stats.ts";
 
 export interface TraceLine {
   stage: "run" | "init";
-  /** ms since the runtime's JS main started (the trace's origin). */
+  /** ms since the runtime's process started (the trace's origin). */
   at: number;
   what: string;
   dur?: number;
 }
 
 const LINE = /^myuts (run|init)\s+(-?[\d.]+) ms {2}(.*?)(?: {2}\(([\d.]+) (µs|ms)\))?$/;
-const INIT_RUNNING = /^init stage running \(process started (-?[\d.]+) ms after the invocation; JS main at \+([\d.]+) ms\)$/;
 
 export function parseTrace(stderr: string, rootfs: string): TraceLine[] {
   const out: TraceLine[] = [];
@@ -31,27 +30,37 @@ export function parseTrace(stderr: string, rootfs: string): TraceLine[] {
 }
 
 export const PHASES = [
-  "runtime: Bun start before JS main, and process exit after the payload",
-  "runtime: JS main → clone (flags, spec, state, spawn helper: every step before it)",
-  "clone with the namespaces → init stage's process clock starts (exec of the 110 MB binary)",
-  "init stage: Bun start → JS main",
-  "init stage: JS main → setup starts (module load, read the spec)",
-  "init stage: container setup (network, mounts, pivot_root, masks, user)",
+  "runtime: Bun start → its JavaScript",
+  "runtime: JavaScript → clone (flags, spec, spawn helper: every step before it)",
+  "clone with the namespaces → the init stage's process starts (exec of the 110 MB binary)",
+  "init stage: Bun start → its JavaScript",
+  "init stage: JavaScript → setup (module load, read the spec)",
+  "init stage: container setup (network, mounts, pivot_root, masks, capabilities, user)",
   "execve of the payload → runtime sees it exit",
+  "runtime: exit after the payload (and the harness's own spawn)",
 ] as const;
 
 /** Phase durations in PHASES order, or undefined when the trace lacks a milestone. */
 export function phases(lines: readonly TraceLine[], wall: number): number[] | undefined {
   const find = (stage: string, prefix: string) => lines.find((l) => l.stage === stage && l.what.startsWith(prefix));
+  const js = find("run", "runtime: JavaScript starts");
   const clone = find("run", "clone(");
-  const running = find("init", "init stage running");
+  const initProc = find("init", "init stage: process starts");
+  const initJs = find("init", "init stage: JavaScript starts");
+  const setup = lines.find((l) => l.stage === "init" && !l.what.startsWith("init stage:"));
   const execve = find("init", "execve ");
   const exited = find("run", "payload exited");
-  const m = running && INIT_RUNNING.exec(running.what);
-  if (!clone || !running || !execve || !exited || !m) return undefined;
-  const started = Number(m[1]);
-  const jsMain = started + Number(m[2]);
-  return [wall - exited.at, clone.at, started - clone.at, jsMain - started, running.at - jsMain, execve.at - running.at, exited.at - execve.at];
+  if (!js || !clone || !initProc || !initJs || !setup || !execve || !exited) return undefined;
+  return [
+    js.at,
+    clone.at - js.at,
+    initProc.at - clone.at,
+    initJs.at - initProc.at,
+    setup.at - initJs.at,
+    execve.at - setup.at,
+    exited.at - execve.at,
+    wall - exited.at,
+  ];
 }
 
 export interface StepSummary {
