@@ -26,7 +26,7 @@ export interface RunSettings {
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
 export interface ContainerHooks {
-  /** Before the clone (claim the name, create the cgroup). A failure still runs cleanup. */
+  /** Right after the clone, while the init stage boots (claim the name, create the cgroup). A failure still runs cleanup. */
   prepare?(): void;
   /** The container is built and the init stage waits; runs before the payload's execve. */
   beforeExec?(pid: number): void;
@@ -158,6 +158,7 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
 }
 
 function failureFrom(report: string, debug: boolean, userns: boolean): UserError {
+  if (!report) return new UserError("the init stage died before the container was ready (killed by a signal?)");
   const m = /^!(\d):(\d+)/.exec(report);
   if (m) return new UserError(`start init stage: ${SPAWN_STAGES[m[1]!] ?? "setup"}: ${errnoText(Number(m[2]))}`);
   try {
