@@ -51,7 +51,7 @@ export function parseArgv(argv: readonly string[], defs: readonly FlagDef[], cmd
       const eq = a.indexOf("=");
       const name = eq === -1 ? a.slice(2) : a.slice(2, eq);
       const def = byLong.get(name);
-      if (!def) throw new UserError(`${cmd}: unknown option --${name} (see ${cmd} --help)`);
+      if (!def) throw new UserError(`${cmd}: unknown option --${name} (see myuts ${cmd} --help)`);
       let value = eq === -1 ? undefined : a.slice(eq + 1);
       if (def.value && value === undefined) {
         value = argv[++i];
@@ -63,7 +63,7 @@ export function parseArgv(argv: readonly string[], defs: readonly FlagDef[], cmd
       // bundled short options: -upm, -vHOST:DIR, -v HOST:DIR
       for (let j = 1; j < a.length; j++) {
         const def = byShort.get(a[j]!);
-        if (!def) throw new UserError(`${cmd}: unknown option -${a[j]} (see ${cmd} --help)`);
+        if (!def) throw new UserError(`${cmd}: unknown option -${a[j]} (see myuts ${cmd} --help)`);
         if (def.value) {
           const rest = a.slice(j + 1);
           set(def, rest.length ? rest : argv[++i], `-${a[j]}`);

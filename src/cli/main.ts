@@ -40,5 +40,7 @@ export const root = defineCommand({
 export async function usage(sub?: string): Promise<string> {
   const subs: Record<string, CommandDef> = { run, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
-  return cmd ? renderUsage(cmd, root) : renderUsage(root);
+  const text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
+  // citty colours unconditionally; a pipe or a file gets plain text.
+  return process.stdout.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
