@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { cittyArgs, parseArgv, type FlagDef } from "../../src/cli/argv.ts";
 import { UserError } from "../../src/util/errors.ts";
+import { failure } from "../helpers/user-error.ts";
 
 const DEFS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "uts" },
@@ -13,15 +14,6 @@ const DEFS: readonly FlagDef[] = [
 
 const parse = (...argv: string[]) => parseArgv(argv, DEFS, "run");
 
-function failure(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error("expected a UserError");
-}
 
 describe("parseArgv", () => {
   test("long boolean flags", () => {

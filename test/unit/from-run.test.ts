@@ -3,6 +3,7 @@ import { parseRunArgs } from "../../src/cli/run-flags.ts";
 import { specFromRun, type HostFacts } from "../../src/spec/from-run.ts";
 import type { Mount, Spec } from "../../src/spec/types.ts";
 import { UserError } from "../../src/util/errors.ts";
+import { failure } from "../helpers/user-error.ts";
 
 const HOST: HostFacts = {
   env: { PATH: "/host/bin", HOME: "/home/me", SHELL: "/bin/zsh", TERM: "xterm", SECRET: "s" },
@@ -20,15 +21,6 @@ function spec(argv: string[], host: Partial<HostFacts> = {}): Spec {
 const dests = (s: Spec) => (s.mounts ?? []).map((m) => m.destination);
 const mountAt = (s: Spec, d: string): Mount | undefined => s.mounts?.find((m) => m.destination === d);
 
-function failure(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error("expected a UserError");
-}
 
 describe("specFromRun: the host tree", () => {
   test("no flags: the caller's shell, env, cwd and ids, root /", () => {

@@ -4,18 +4,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseRunArgs, RUN_FLAGS } from "../../src/cli/run-flags.ts";
 import { UserError } from "../../src/util/errors.ts";
+import { failure } from "../helpers/user-error.ts";
 
 const parse = (argv: string[], env: Record<string, string | undefined> = {}) => parseRunArgs(argv, env);
 
-function failure(fn: () => unknown): UserError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UserError) return e;
-    throw e;
-  }
-  throw new Error("expected a UserError");
-}
 
 let dir = "";
 beforeAll(() => {
