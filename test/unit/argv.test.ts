@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { cittyArgs, parseArgv, type FlagDef } from "../../src/cli/argv.ts";
-import { UserError } from "../../src/util/errors.ts";
 import { failure } from "../helpers/user-error.ts";
 
 const DEFS: readonly FlagDef[] = [

@@ -2,7 +2,6 @@ import { describe, expect, test } from "bun:test";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
 import { specFromRun, type HostFacts } from "../../src/spec/from-run.ts";
 import type { Mount, Spec } from "../../src/spec/types.ts";
-import { UserError } from "../../src/util/errors.ts";
 import { failure } from "../helpers/user-error.ts";
 
 const HOST: HostFacts = {

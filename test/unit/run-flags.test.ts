@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseRunArgs, RUN_FLAGS } from "../../src/cli/run-flags.ts";
-import { UserError } from "../../src/util/errors.ts";
 import { failure } from "../helpers/user-error.ts";
 
 const parse = (argv: string[], env: Record<string, string | undefined> = {}) => parseRunArgs(argv, env);
