@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provisions a Vagrant machine (Ubuntu or Debian, as root): the test suite's packages,
-# Bun, and a first build. The package list is read from .ci/run, so the VM always
+# Bun, and a first build. The package list is read from .ci/setup, so the VM always
 # has what CI has.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -8,12 +8,12 @@ src=${MYUTS_SRC:-/vagrant}
 # The Bun the project is developed and tested with.
 BUN_VERSION=1.4.5
 
-# APT_PACKAGES=( ... ) in .ci/run, comments dropped; vagrant itself is of no use inside.
+# APT_PACKAGES=( ... ) in .ci/setup, comments dropped; vagrant itself is of no use inside.
 mapfile -t packages < <(
-  sed -n '/^APT_PACKAGES=(/,/^)/p' "$src/.ci/run" | sed -e '1d' -e '$d' -e 's/#.*//' | tr -s ' \t' '\n' | sed -e '/^$/d' -e '/^vagrant$/d'
+  sed -n '/^APT_PACKAGES=(/,/^)/p' "$src/.ci/setup" | sed -e '1d' -e '$d' -e 's/#.*//' | tr -s ' \t' '\n' | sed -e '/^$/d' -e '/^vagrant$/d'
 )
 if ((${#packages[@]} == 0)); then
-  echo "provision: found no APT_PACKAGES in $src/.ci/run" >&2
+  echo "provision: found no APT_PACKAGES in $src/.ci/setup" >&2
   exit 1
 fi
 if [[ "${1:-}" == --list-packages ]]; then

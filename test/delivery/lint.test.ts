@@ -89,7 +89,7 @@ describe("Vagrant", () => {
     expect(r.code).toBe(0);
   });
 
-  test("provisioning installs the package list that .ci/run installs", () => {
+  test("provisioning installs the package list that .ci/setup installs", () => {
     const r = run(["bash", "vagrant/provision.sh", "--list-packages"], { env: { ...process.env, MYUTS_SRC: ROOT } });
     expect(r.code).toBe(0);
     const pkgs = r.stdout.trim().split("\n");
