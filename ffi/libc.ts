@@ -1,7 +1,6 @@
 // The one place that declares libc symbols. Every wrapper throws a SyscallError
 // carrying the call's name and errno, so callers can name the flag or path.
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
-import { readFileSync } from "node:fs";
 import { SyscallError } from "./errno.ts";
 
 const { i32, u32, i64, u64, ptr: P, u64: usize } = FFIType;
@@ -44,7 +43,7 @@ function libcPath(): string {
   const compiled = typeof MYUTS_LIBC === "string" ? MYUTS_LIBC : "";
   if (compiled === "glibc") return "libc.so.6";
   if (compiled === "musl") return muslPath();
-  const maps = readFileSync("/proc/self/maps", "utf8");
+  const maps = (require("node:fs") as typeof import("node:fs")).readFileSync("/proc/self/maps", "utf8");
   return /ld-musl-[^/\s]*\.so/.test(maps) ? muslPath() : "libc.so.6";
 }
 

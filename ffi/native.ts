@@ -2,7 +2,6 @@
 // binary it is embedded under /$bunfs, which dlopen cannot read, so it is copied
 // into a memfd first (about 0.3 ms; no compiler needed at run time).
 import { dlopen, FFIType } from "bun:ffi";
-import { readFileSync } from "node:fs";
 import soX64 from "./native/build/spawn-x64.so" with { type: "file" };
 import soArm64 from "./native/build/spawn-arm64.so" with { type: "file" };
 import { SyscallError } from "./errno.ts";
@@ -20,7 +19,7 @@ function load(): Native {
   const path = process.arch === "arm64" ? soArm64 : soX64;
   if (!path.startsWith("/$bunfs/")) return dlopen(path, symbols).symbols;
   const fd = memfdCreate("myuts-spawn");
-  writeAll(fd, readFileSync(path));
+  writeAll(fd, (require("node:fs") as typeof import("node:fs")).readFileSync(path));
   const lib = dlopen(`/proc/self/fd/${fd}`, symbols).symbols;
   close(fd);
   return lib;

@@ -1,7 +1,6 @@
 // A container's cgroup: placed, created, limited, joined, read and removed, on
 // cgroup v2, v1 or hybrid hosts alike.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { dirname, join, posix } from "node:path";
+import { fs, path } from "../util/node.ts";
 import { kill } from "../../ffi/libc.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
 import { CgroupError, errCode } from "./errors.ts";
@@ -30,7 +29,7 @@ export interface Stats {
 
 const read = (file: string): string | undefined => {
   try {
-    return readFileSync(file, "utf8");
+    return fs().readFileSync(file, "utf8");
   } catch {
     return undefined;
   }
@@ -56,21 +55,21 @@ function keyed(text: string | undefined): Map<string, number> {
 
 function writeFile(controller: string, dir: string, file: string, value: string): void {
   try {
-    writeFileSync(join(dir, file), value);
+    fs().writeFileSync(path().join(dir, file), value);
   } catch (e) {
     // cgroupfs refuses to create a file it lacks (EACCES or ENOENT): name that plainly
-    if (existsSync(dir) && !existsSync(join(dir, file))) throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
+    if (fs().existsSync(dir) && !fs().existsSync(path().join(dir, file))) throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
     throw new CgroupError(controller, `write ${file}=${value}`, e);
   }
 }
 
 /** Where the container's cgroup goes, relative to each hierarchy's root. */
 export function relativePath(own: string, cgroupsPath: string | undefined, name: string): string {
-  if (cgroupsPath === undefined || cgroupsPath === "") return posix.join(own, `${LEAF_PREFIX}${name}`);
+  if (cgroupsPath === undefined || cgroupsPath === "") return path().posix.join(own, `${LEAF_PREFIX}${name}`);
   if (/^[^/:]+:[^:]*:[^:]+$/.test(cgroupsPath)) {
     throw new CgroupError("path", `${cgroupsPath}: systemd-style cgroupsPath (slice:prefix:name) needs the systemd cgroup driver, which myuts does not have`);
   }
-  const p = posix.normalize(cgroupsPath.startsWith("/") ? cgroupsPath : posix.join(own, cgroupsPath));
+  const p = path().posix.normalize(cgroupsPath.startsWith("/") ? cgroupsPath : path().posix.join(own, cgroupsPath));
   if (p.split("/").includes("..") || p === "/") throw new CgroupError("path", `${cgroupsPath}: not a cgroup below the hierarchy's root`);
   return p;
 }
@@ -115,9 +114,9 @@ export class Cgroup {
     const parts = rel.split("/").filter(Boolean);
     let dir = h.mount;
     for (const part of parts) {
-      dir = join(dir, part);
+      dir = path().join(dir, part);
       try {
-        mkdirSync(dir);
+        fs().mkdirSync(dir);
         this.paths.created.push(dir);
       } catch (e) {
         if (errCode(e) !== "EEXIST") throw new CgroupError(h.controllers.join(",") || "v2", `mkdir ${dir}`, e);
@@ -128,7 +127,7 @@ export class Cgroup {
 
   private createV1(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath: string | undefined, name: string): void {
     const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
-    const writes = v1Writes(res, (f) => (blkio ? existsSync(join(blkio.mount, blkio.own, f)) : false));
+    const writes = v1Writes(res, (f) => (blkio ? fs().existsSync(path().join(blkio.mount, blkio.own, f)) : false));
     // The device allow-list: the spec's rules, or runc's default set for a container with its own root.
     const devices = res.devices?.length ? res.devices : spec.root?.path && spec.root.path !== "/" ? DEFAULT_DEVICE_RULES : [];
     if (devices.length && layout.v1.some((x) => x.controllers.includes("devices"))) writes.push(...v1DeviceWrites(devices));
@@ -150,7 +149,7 @@ export class Cgroup {
       if (h.controllers.includes("cpuset")) {
         for (const d of this.paths.created.slice(before)) {
           for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-            if ((read(join(d, f)) ?? "").trim() === "") writeFile("cpuset", d, f, (read(join(dirname(d), f)) ?? "").trim());
+            if ((read(path().join(d, f)) ?? "").trim() === "") writeFile("cpuset", d, f, (read(path().join(path().dirname(d), f)) ?? "").trim());
           }
         }
       }
@@ -165,7 +164,7 @@ export class Cgroup {
   private createV2(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undefined, name: string): void {
     const writes = (() => {
       try {
-        return v2Writes(res, (f) => existsSync(join(h.mount, h.own, f)));
+        return v2Writes(res, (f) => fs().existsSync(path().join(h.mount, h.own, f)));
       } catch (e) {
         throw new CgroupError("resources", e instanceof Error ? e.message : String(e));
       }
@@ -176,10 +175,10 @@ export class Cgroup {
       // cgroup v2 lets only leaves hold processes: controllers can't be enabled below a
       // cgroup (other than the root) that has processes of its own. When the caller sits
       // in such a leaf, the container goes next to it instead of under it.
-      const ownDir = join(h.mount, own);
-      const enabled = new Set((read(join(ownDir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
-      const hasProcs = (read(join(ownDir, "cgroup.procs")) ?? "").trim() !== "";
-      if (own !== "/" && hasProcs && [...needed].some((c) => !enabled.has(c))) own = posix.dirname(own);
+      const ownDir = path().join(h.mount, own);
+      const enabled = new Set((read(path().join(ownDir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
+      const hasProcs = (read(path().join(ownDir, "cgroup.procs")) ?? "").trim() !== "";
+      if (own !== "/" && hasProcs && [...needed].some((c) => !enabled.has(c))) own = path().posix.dirname(own);
     }
     const rel = relativePath(own, cgroupsPath, name);
     const parts = rel.split("/").filter(Boolean);
@@ -187,9 +186,9 @@ export class Cgroup {
     let dir = h.mount;
     for (let i = 0; i < parts.length; i++) {
       this.enableV2(dir, needed);
-      dir = join(dir, parts[i]!);
+      dir = path().join(dir, parts[i]!);
       try {
-        mkdirSync(dir);
+        fs().mkdirSync(dir);
         this.paths.created.push(dir);
       } catch (e) {
         if (errCode(e) !== "EEXIST") throw new CgroupError("v2", `mkdir ${dir}`, e);
@@ -200,8 +199,8 @@ export class Cgroup {
   }
 
   private enableV2(dir: string, needed: Set<string>): void {
-    const available = new Set((read(join(dir, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
-    const enabled = new Set((read(join(dir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
+    const available = new Set((read(path().join(dir, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
+    const enabled = new Set((read(path().join(dir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
     // memory, pids and cpu also serve `stats`: enabled when offered, but not required.
     const wanted = new Set([...needed, ...["memory", "pids", "cpu"].filter((c) => available.has(c))]);
     for (const c of wanted) {
@@ -211,11 +210,11 @@ export class Cgroup {
         throw new CgroupError(c, `controller not available in ${dir} (cgroup.controllers: ${[...available].join(" ") || "none"})`);
       }
       try {
-        writeFileSync(join(dir, "cgroup.subtree_control"), `+${c}`);
+        fs().writeFileSync(path().join(dir, "cgroup.subtree_control"), `+${c}`);
       } catch (e) {
         if (!needed.has(c)) continue;
         const hint = errCode(e) === "EBUSY" ? " (the cgroup holds processes; cgroup v2 allows controllers only above leaves: use --cgroup-parent)" : "";
-        throw new CgroupError(c, `write ${join(dir, "cgroup.subtree_control")}=+${c}${hint}`, e);
+        throw new CgroupError(c, `write ${path().join(dir, "cgroup.subtree_control")}=+${c}${hint}`, e);
       }
     }
   }
@@ -231,7 +230,7 @@ export class Cgroup {
       const dir = this.paths.dirs[UNIFIED]!;
       let writes: Write[];
       try {
-        writes = v2Writes(res, (f) => existsSync(join(dir, f)));
+        writes = v2Writes(res, (f) => fs().existsSync(path().join(dir, f)));
       } catch (e) {
         throw new CgroupError("resources", e instanceof Error ? e.message : String(e));
       }
@@ -246,7 +245,7 @@ export class Cgroup {
     };
     const writes = v1Writes(res, (f) => {
       try {
-        return existsSync(join(dirOf("blkio"), f));
+        return fs().existsSync(path().join(dirOf("blkio"), f));
       } catch {
         return false;
       }
@@ -273,8 +272,8 @@ export class Cgroup {
   oomKills(): number {
     const dir = this.dirFor("memory");
     if (!dir) return 0;
-    if (this.paths.mode === "v2") return keyed(read(join(dir, "memory.events"))).get("oom_kill") ?? 0;
-    const ctl = keyed(read(join(dir, "memory.oom_control")));
+    if (this.paths.mode === "v2") return keyed(read(path().join(dir, "memory.events"))).get("oom_kill") ?? 0;
+    const ctl = keyed(read(path().join(dir, "memory.oom_control")));
     // kernels before 4.13 lack oom_kill; under_oom then only says it hit the wall
     return ctl.get("oom_kill") ?? ctl.get("under_oom") ?? 0;
   }
@@ -283,7 +282,7 @@ export class Cgroup {
   memoryLimit(): number | undefined {
     const dir = this.dirFor("memory");
     if (!dir) return undefined;
-    return num(read(join(dir, this.paths.mode === "v2" ? "memory.max" : "memory.limit_in_bytes")));
+    return num(read(path().join(dir, this.paths.mode === "v2" ? "memory.max" : "memory.limit_in_bytes")));
   }
 
   stats(): Stats {
@@ -292,18 +291,18 @@ export class Cgroup {
     const mem = this.dirFor("memory");
     if (mem) {
       out.memory = v2
-        ? { usage: num(read(join(mem, "memory.current"))) ?? 0, limit: num(read(join(mem, "memory.max"))), maxUsage: num(read(join(mem, "memory.peak"))), oomKills: this.oomKills() }
+        ? { usage: num(read(path().join(mem, "memory.current"))) ?? 0, limit: num(read(path().join(mem, "memory.max"))), maxUsage: num(read(path().join(mem, "memory.peak"))), oomKills: this.oomKills() }
         : {
-            usage: num(read(join(mem, "memory.usage_in_bytes"))) ?? 0,
-            limit: num(read(join(mem, "memory.limit_in_bytes"))),
-            maxUsage: num(read(join(mem, "memory.max_usage_in_bytes"))),
-            failcnt: num(read(join(mem, "memory.failcnt"))),
+            usage: num(read(path().join(mem, "memory.usage_in_bytes"))) ?? 0,
+            limit: num(read(path().join(mem, "memory.limit_in_bytes"))),
+            maxUsage: num(read(path().join(mem, "memory.max_usage_in_bytes"))),
+            failcnt: num(read(path().join(mem, "memory.failcnt"))),
             oomKills: this.oomKills(),
           };
     }
     if (v2) {
       const cpu = this.paths.dirs[UNIFIED];
-      const st = keyed(read(join(cpu!, "cpu.stat")));
+      const st = keyed(read(path().join(cpu!, "cpu.stat")));
       if (st.has("usage_usec")) {
         out.cpu = {
           usageNs: st.get("usage_usec")! * 1000,
@@ -317,13 +316,13 @@ export class Cgroup {
     } else {
       const acct = this.dirFor("cpuacct");
       const cpu = this.dirFor("cpu");
-      const usage = acct ? num(read(join(acct, "cpuacct.usage"))) : undefined;
+      const usage = acct ? num(read(path().join(acct, "cpuacct.usage"))) : undefined;
       if (usage !== undefined) {
-        const st = keyed(cpu ? read(join(cpu, "cpu.stat")) : undefined);
+        const st = keyed(cpu ? read(path().join(cpu, "cpu.stat")) : undefined);
         out.cpu = {
           usageNs: usage,
-          userNs: acct ? num(read(join(acct, "cpuacct.usage_user"))) : undefined,
-          systemNs: acct ? num(read(join(acct, "cpuacct.usage_sys"))) : undefined,
+          userNs: acct ? num(read(path().join(acct, "cpuacct.usage_user"))) : undefined,
+          systemNs: acct ? num(read(path().join(acct, "cpuacct.usage_sys"))) : undefined,
           periods: st.get("nr_periods"),
           throttledPeriods: st.get("nr_throttled"),
           throttledNs: st.get("throttled_time"),
@@ -332,8 +331,8 @@ export class Cgroup {
     }
     const pids = this.dirFor("pids");
     if (pids) {
-      const current = num(read(join(pids, "pids.current")));
-      if (current !== undefined) out.pids = { current, limit: num(read(join(pids, "pids.max"))) };
+      const current = num(read(path().join(pids, "pids.current")));
+      if (current !== undefined) out.pids = { current, limit: num(read(path().join(pids, "pids.max"))) };
     }
     return out;
   }
@@ -343,7 +342,7 @@ export class Cgroup {
     const problems: string[] = [];
     const leaves = new Set(Object.values(this.paths.dirs));
     for (const dir of this.paths.created) {
-      if (!leaves.has(dir) || !existsSync(dir)) continue;
+      if (!leaves.has(dir) || !fs().existsSync(dir)) continue;
       killAll(dir);
       const err = removeDir(dir);
       if (err) problems.push(err);
@@ -352,7 +351,7 @@ export class Cgroup {
     for (const dir of [...this.paths.created].reverse()) {
       if (leaves.has(dir)) continue;
       try {
-        rmdirSync(dir);
+        fs().rmdirSync(dir);
       } catch {
         // in use, or already gone
       }
@@ -363,21 +362,21 @@ export class Cgroup {
 
 /** SIGKILLs every process in a cgroup (and its children), cgroup.kill first where the kernel has it. */
 export function killAll(dir: string): void {
-  if (existsSync(join(dir, "cgroup.kill"))) {
+  if (fs().existsSync(path().join(dir, "cgroup.kill"))) {
     try {
-      writeFileSync(join(dir, "cgroup.kill"), "1");
+      fs().writeFileSync(path().join(dir, "cgroup.kill"), "1");
       return;
     } catch {
       // fall through to per-process kills
     }
   }
-  for (const p of (read(join(dir, "cgroup.procs")) ?? "").split("\n")) if (p) kill(Number(p), 9);
-  for (const entry of safeReaddir(dir)) killAll(join(dir, entry));
+  for (const p of (read(path().join(dir, "cgroup.procs")) ?? "").split("\n")) if (p) kill(Number(p), 9);
+  for (const entry of safeReaddir(dir)) killAll(path().join(dir, entry));
 }
 
 function safeReaddir(dir: string): string[] {
   try {
-    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    return fs().readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
   } catch {
     return [];
   }
@@ -388,8 +387,8 @@ export function removeDir(dir: string, timeoutMs = 2000): string | undefined {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {
-      for (const child of safeReaddir(dir)) removeDir(join(dir, child), timeoutMs);
-      rmdirSync(dir);
+      for (const child of safeReaddir(dir)) removeDir(path().join(dir, child), timeoutMs);
+      fs().rmdirSync(dir);
       return undefined;
     } catch (e) {
       const code = errCode(e);

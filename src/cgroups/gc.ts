@@ -1,15 +1,14 @@
 // Leftovers of a `myuts run` that was SIGKILLed: its payload died with it
 // (parent-death signal), but its cgroup directories stay. The next start removes
 // empty myuts-<name> cgroups in the same parents whose name no live container holds.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { fs, path } from "../util/node.ts";
 import { isLive, listStates, STATE_DIR, type ContainerState } from "../lifecycle/state.ts";
 import { LEAF_PREFIX, removeDir } from "./cgroup.ts";
 
 function populated(dir: string): boolean {
   try {
-    if (readFileSync(join(dir, "cgroup.procs"), "utf8").trim() !== "") return true;
-    return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && populated(join(dir, d.name)));
+    if (fs().readFileSync(path().join(dir, "cgroup.procs"), "utf8").trim() !== "") return true;
+    return fs().readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && populated(path().join(dir, d.name)));
   } catch {
     return true;
   }
@@ -19,7 +18,7 @@ function populated(dir: string): boolean {
 export function removeStaleCgroups(stale: readonly ContainerState[]): void {
   for (const s of stale) {
     for (const dir of [...(s.cgroup?.created ?? [])].reverse()) {
-      if (existsSync(dir) && !populated(dir)) removeDir(dir, 0);
+      if (fs().existsSync(dir) && !populated(dir)) removeDir(dir, 0);
     }
   }
 }
@@ -28,17 +27,17 @@ export function removeStaleCgroups(stale: readonly ContainerState[]): void {
 export function collectGarbage(leaves: readonly string[], stateDir = STATE_DIR): string[] {
   const live = new Set(listStates(stateDir).filter(isLive).map((s) => s.name));
   const removed: string[] = [];
-  for (const parent of new Set(leaves.map((l) => dirname(l)))) {
+  for (const parent of new Set(leaves.map((l) => path().dirname(l)))) {
     let entries: string[];
     try {
-      entries = readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith(LEAF_PREFIX)).map((d) => d.name);
+      entries = fs().readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith(LEAF_PREFIX)).map((d) => d.name);
     } catch {
       continue;
     }
     for (const entry of entries) {
-      const dir = join(parent, entry);
+      const dir = path().join(parent, entry);
       if (live.has(entry.slice(LEAF_PREFIX.length)) || populated(dir)) continue;
-      if (existsSync(dir) && removeDir(dir, 0) === undefined) removed.push(dir);
+      if (fs().existsSync(dir) && removeDir(dir, 0) === undefined) removed.push(dir);
     }
   }
   return removed;

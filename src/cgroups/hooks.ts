@@ -2,7 +2,7 @@
 // when the spec asks for limits, its cgroup. The cgroup is made before the clone and
 // joined at the pre-exec barrier, so the init stage's own memory is not charged to
 // the container and no payload instruction runs unlimited.
-import { writeFileSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import type { ContainerHooks } from "../lifecycle/run.ts";
 import { claimName, randomName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "../lifecycle/state.ts";
 import type { Spec } from "../spec/types.ts";
@@ -70,7 +70,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       if (cg) t.step(`join the cgroup (pid ${pid})`, () => cg!.join(pid));
       if (oomScoreAdj !== undefined) {
         try {
-          writeFileSync(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
+          fs().writeFileSync(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
         } catch (e) {
           throw new UserError(`--oom-score-adj ${oomScoreAdj}: write /proc/${pid}/oom_score_adj: ${describeFsError(e)}`);
         }

@@ -1,7 +1,6 @@
 // Which cgroup hierarchies this machine has and where the caller sits in each.
 // Read from /proc/self/mountinfo and /proc/self/cgroup on every start: a host can
 // be v2 only (unified), v1 only, or hybrid (v1 controllers plus a cgroup2 mount).
-import { readFileSync } from "node:fs";
 
 export type Mode = "v2" | "v1" | "hybrid";
 
@@ -93,11 +92,12 @@ export function parseLayout(mountinfo: string, selfCgroup: string): Layout {
 let cached: Layout | undefined;
 
 export function detectLayout(): Layout {
-  cached ??= parseLayout(readFileSync("/proc/self/mountinfo", "utf8"), readFileSync("/proc/self/cgroup", "utf8"));
+  cached ??= parseLayout(fs().readFileSync("/proc/self/mountinfo", "utf8"), fs().readFileSync("/proc/self/cgroup", "utf8"));
   return cached;
 }
 
 /** The v1 hierarchy carrying a controller. */
 export function v1Hierarchy(layout: Layout, controller: string): Hierarchy | undefined {
   return layout.v1.find((h) => h.controllers.includes(controller));
-}
+}import { fs } from "../util/node.ts";
+

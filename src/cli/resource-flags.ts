@@ -1,7 +1,7 @@
 // Resource-limit flags (docker's names and units) → OCI linux.resources. `run` and
 // `update` share them; the spec keeps v1 units (shares, memory+swap), and the
 // cgroup writers convert for v2.
-import { statSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import { cpusToQuota, parseBytes, weightToShares } from "../cgroups/units.ts";
 import type { LinuxResources, LinuxThrottleDevice, LinuxWeightDevice } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
@@ -176,7 +176,7 @@ function deviceArg(cmd: string, flag: string, v: string): { major: number; minor
   const path = v.slice(0, i);
   let st;
   try {
-    st = statSync(path);
+    st = fs().statSync(path);
   } catch (e) {
     throw new UserError(`${cmd}: --${flag} ${path}: ${describeFsError(e)}`);
   }

@@ -1,6 +1,5 @@
 // `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { fs, path } from "../util/node.ts";
 import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
@@ -145,7 +144,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
 
   const rootfs = one("rootfs");
   if (rootfs !== undefined) {
-    opts.rootfs = resolve(rootfs);
+    opts.rootfs = path().resolve(rootfs);
     namespaces.add("mount");
   }
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
@@ -181,7 +180,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
 function readEnvFile(file: string): string[] {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = fs().readFileSync(file, "utf8");
   } catch (e) {
     throw new UserError(`run: --env-file ${file}: ${describeFsError(e)}`);
   }

@@ -1,8 +1,8 @@
 // User-namespace flags, as util-linux unshare spells them, plus OCI-style --uidmap/--gidmap.
+import { fs } from "../util/node.ts";
 import { fmt, parseMapping, subIdRanges } from "../spec/idmap.ts";
 import type { IDMapping } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { readFileSync } from "node:fs";
 import type { FlagDef, Parsed } from "./argv.ts";
 
 export const USER_FLAGS: readonly FlagDef[] = [
@@ -116,15 +116,15 @@ export function callerIdentity(): UserHost {
       name ??= passwdName(uid) ?? String(uid);
       return name;
     },
-    subuid: () => readFileSync("/etc/subuid", "utf8"),
-    subgid: () => readFileSync("/etc/subgid", "utf8"),
+    subuid: () => fs().readFileSync("/etc/subuid", "utf8"),
+    subgid: () => fs().readFileSync("/etc/subgid", "utf8"),
   };
 }
 
 /** The login name /etc/passwd gives the uid: what /etc/subuid lines are keyed by (besides the uid). */
 function passwdName(uid: number): string | undefined {
   try {
-    for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+    for (const line of fs().readFileSync("/etc/passwd", "utf8").split("\n")) {
       const f = line.split(":");
       if (f[2] === String(uid) && f[0]) return f[0];
     }

@@ -1,5 +1,5 @@
 // The minimal /dev every OCI runtime provides, created on the container's /dev tmpfs.
-import { closeSync, existsSync, openSync, symlinkSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import { isatty, mknod, mount, MS, ttyname } from "../../ffi/libc.ts";
 import { inContext } from "./context.ts";
 
@@ -32,19 +32,19 @@ export function createDevices(root: string, userns: boolean): void {
   for (const [name, major, minor] of NODES) {
     inContext(`create /dev/${name}`, () => {
       if (!userns) return mknod(`${dev}/${name}`, S_IFCHR | 0o666, major, minor);
-      closeSync(openSync(`${dev}/${name}`, "a", 0o666));
+      fs().closeSync(fs().openSync(`${dev}/${name}`, "a", 0o666));
       mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND);
     });
   }
   for (const [name, target] of LINKS) {
-    if (!existsSync(`${dev}/${name}`)) inContext(`link /dev/${name}`, () => symlinkSync(target, `${dev}/${name}`));
+    if (!fs().existsSync(`${dev}/${name}`)) inContext(`link /dev/${name}`, () => fs().symlinkSync(target, `${dev}/${name}`));
   }
   // With a terminal on stdin, /dev/console is that terminal, as in runc and podman.
   if (isatty(0)) {
     const tty = ttyname(0);
     if (tty) {
       inContext(`bind ${tty} on /dev/console`, () => {
-        closeSync(openSync(`${dev}/console`, "a", 0o600));
+        fs().closeSync(fs().openSync(`${dev}/console`, "a", 0o600));
         mount(tty, `${dev}/console`, null, MS.BIND);
       });
     }

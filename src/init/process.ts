@@ -1,6 +1,6 @@
 // The last step of the init stage: become the payload's user, enter its working
 // directory and execve it. Nothing of myuts survives the exec.
-import { accessSync, constants, mkdirSync, readFileSync, statSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import { EACCES, ENOENT, ENOEXEC, SyscallError } from "../../ffi/errno.ts";
 import { chdir, cloexecFrom, execve, prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NO_NEW_PRIVS, resetSignals, PR_SET_PDEATHSIG, setgroupsThread, setresgidThread, setresuidThread, umask } from "../../ffi/libc.ts";
 import { DEFAULT_PATH } from "../spec/defaults.ts";
@@ -19,7 +19,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
 
   if (makeCwd) {
     try {
-      mkdirSync(proc.cwd, { recursive: true, mode: 0o755 });
+      fs().mkdirSync(proc.cwd, { recursive: true, mode: 0o755 });
     } catch {
       // chdir below reports the real problem
     }
@@ -68,7 +68,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
 
 function setgroupsDenied(): boolean {
   try {
-    return readFileSync("/proc/self/setgroups", "utf8").trim() === "deny";
+    return fs().readFileSync("/proc/self/setgroups", "utf8").trim() === "deny";
   } catch {
     return false;
   }
@@ -86,8 +86,8 @@ export function lookPath(cmd: string, env: readonly string[]): string {
   for (const dir of pathOf(env).split(":")) {
     const candidate = `${dir || "."}/${cmd}`;
     try {
-      if (!statSync(candidate).isFile()) continue;
-      accessSync(candidate, constants.X_OK);
+      if (!fs().statSync(candidate).isFile()) continue;
+      fs().accessSync(candidate, fs().constants.X_OK);
       return candidate;
     } catch (e) {
       if ((e as { code?: string }).code === "EACCES") denied ??= candidate;
@@ -102,7 +102,7 @@ function execError(cmd: string, e: unknown): UserError {
   if (e.errno === ENOENT) {
     let exists = false;
     try {
-      statSync(e.target ?? cmd);
+      fs().statSync(e.target ?? cmd);
       exists = true;
     } catch {}
     // ENOENT for a file that exists means its interpreter or loader is missing.

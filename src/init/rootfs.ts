@@ -1,7 +1,6 @@
 // The mount namespace: make the tree private, assemble the root filesystem from the
 // spec's mounts, pivot into it and detach the old root.
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { fs, path } from "../util/node.ts";
 import { chdir, chroot, mount, mountFlagsOf, MNT_DETACH, MS, pivotRoot, umount2 } from "../../ffi/libc.ts";
 import { EINVAL, SyscallError } from "../../ffi/errno.ts";
 import type { Mount, Spec } from "../spec/types.ts";
@@ -48,7 +47,7 @@ function mountOne(m: Mount, root: string, t: Tracer): void {
       const dest = secureJoin(root, m.destination);
       if (bind) {
         const src = m.source ?? "";
-        const st = inContext(`mount ${m.destination}: source ${src}`, () => statSync(src));
+        const st = inContext(`mount ${m.destination}: source ${src}`, () => fs().statSync(src));
         ensureTarget(dest, st.isDirectory());
         mount(src, dest, null, MS.BIND | (opts.flags & MS.REC));
         // Bind mounts ignore every other flag until a remount.
@@ -68,13 +67,13 @@ function currentLocks(path: string): number {
   return mountFlagsOf(path) & ~MS.RDONLY;
 }
 
-function ensureTarget(path: string, dir: boolean): void {
-  if (existsSync(path)) return;
+function ensureTarget(target: string, dir: boolean): void {
+  if (fs().existsSync(target)) return;
   if (dir) {
-    mkdirSync(path, { recursive: true, mode: 0o755 });
+    fs().mkdirSync(target, { recursive: true, mode: 0o755 });
   } else {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    closeSync(openSync(path, "a", 0o644));
+    fs().mkdirSync(path().dirname(target), { recursive: true, mode: 0o755 });
+    fs().closeSync(fs().openSync(target, "a", 0o644));
   }
 }
 
@@ -105,7 +104,7 @@ function switchRoot(root: string, t: Tracer): void {
 function maskPath(p: string, t: Tracer): void {
   let st;
   try {
-    st = statSync(p);
+    st = fs().statSync(p);
   } catch {
     return;
   }
@@ -118,7 +117,7 @@ function maskPath(p: string, t: Tracer): void {
 }
 
 function readonlyPath(p: string, t: Tracer): void {
-  if (!existsSync(p)) return;
+  if (!fs().existsSync(p)) return;
   t.step(`read-only ${p}`, () =>
     inContext(`read-only ${p}`, () => {
       mount(p, p, null, MS.BIND | MS.REC);

@@ -1,7 +1,6 @@
 // Resolves a container path inside the root filesystem the way the container will
 // see it: symlinks are followed relative to the root and can never climb above it.
 // The rootfs is the container's content and so hostile input.
-import { lstatSync, readlinkSync } from "node:fs";
 
 const MAX_LINKS = 255;
 
@@ -18,7 +17,7 @@ export function secureJoin(root: string, unsafe: string): string {
     const candidate = `${root}/${[...resolved, part].join("/")}`;
     let target: string | undefined;
     try {
-      if (lstatSync(candidate).isSymbolicLink()) target = readlinkSync(candidate);
+      if (fs().lstatSync(candidate).isSymbolicLink()) target = fs().readlinkSync(candidate);
     } catch {
       // A missing component is created later by the caller, inside the root.
     }
@@ -31,4 +30,5 @@ export function secureJoin(root: string, unsafe: string): string {
     parts.unshift(...target.split("/").filter((p) => p && p !== "."));
   }
   return resolved.length ? `${root === "/" ? "" : root}/${resolved.join("/")}` : root;
-}
+}import { fs } from "../util/node.ts";
+

@@ -2,9 +2,7 @@
 // written when it starts and removed when it ends. `stats`, `update` and
 // `events` find a running container here by name; later commands (create, start,
 // state) keep their bundle state in the same files.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { fs, os, path } from "../util/node.ts";
 import type { CgroupPaths } from "../cgroups/cgroup.ts";
 import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
@@ -20,8 +18,8 @@ function stateDir(): string {
   const uid = process.geteuid?.() ?? 0;
   if (uid === 0) return "/run/myuts";
   const xdg = process.env.XDG_RUNTIME_DIR;
-  if (xdg?.startsWith("/")) return join(xdg, "myuts");
-  return join(tmpdir(), `myuts-${uid}`);
+  if (xdg?.startsWith("/")) return path().join(xdg, "myuts");
+  return path().join(os().tmpdir(), `myuts-${uid}`);
 }
 
 export interface ProcessRef {
@@ -62,7 +60,7 @@ export function randomName(): string {
 
 export function processStart(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
   } catch {
     return undefined;
@@ -77,11 +75,11 @@ export function isLive(s: ContainerState): boolean {
   return processStart(s.owner.pid) === s.owner.start;
 }
 
-const file = (dir: string, name: string) => join(dir, `${name}.json`);
+const file = (dir: string, name: string) => path().join(dir, `${name}.json`);
 
 export function readState(name: string, dir = STATE_DIR): ContainerState | undefined {
   try {
-    return JSON.parse(readFileSync(file(dir, name), "utf8")) as ContainerState;
+    return JSON.parse(fs().readFileSync(file(dir, name), "utf8")) as ContainerState;
   } catch {
     return undefined;
   }
@@ -97,20 +95,20 @@ export function liveState(name: string, dir = STATE_DIR): ContainerState {
 /** Registers a new container; refuses a name a live container holds, replaces a dead one's entry. */
 export function claimName(s: ContainerState, dir = STATE_DIR): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs().mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new UserError(`state ${dir}: ${describeFsError(e)}`);
   }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      writeFileSync(file(dir, s.name), JSON.stringify(s), { flag: "wx", mode: 0o600 });
+      fs().writeFileSync(file(dir, s.name), JSON.stringify(s), { flag: "wx", mode: 0o600 });
       return;
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") throw new UserError(`state ${file(dir, s.name)}: ${describeFsError(e)}`);
     }
     const old = readState(s.name, dir);
     if (old && isLive(old)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.owner.pid})`);
-    rmSync(file(dir, s.name), { force: true });
+    fs().rmSync(file(dir, s.name), { force: true });
   }
   throw new UserError(`--name ${s.name}: could not register the container (state file keeps reappearing)`);
 }
@@ -118,18 +116,18 @@ export function claimName(s: ContainerState, dir = STATE_DIR): void {
 /** Rewrites an entry atomically, so readers never see half a file. */
 export function saveState(s: ContainerState, dir = STATE_DIR): void {
   const tmp = file(dir, `.${s.name}.${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(s), { mode: 0o600 });
-  renameSync(tmp, file(dir, s.name));
+  fs().writeFileSync(tmp, JSON.stringify(s), { mode: 0o600 });
+  fs().renameSync(tmp, file(dir, s.name));
 }
 
 export function removeState(name: string, dir = STATE_DIR): void {
-  rmSync(file(dir, name), { force: true });
+  fs().rmSync(file(dir, name), { force: true });
 }
 
 export function listStates(dir = STATE_DIR): ContainerState[] {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
+    names = fs().readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
   } catch {
     return [];
   }

@@ -1,7 +1,7 @@
 // The parent's side of a new user namespace: plan the id maps before the clone
 // (so a missing helper or subordinate range fails before anything exists), write
 // them while the child waits, and explain clone failures by naming the knob.
-import { accessSync, constants, readFileSync, statSync, writeFileSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import { errnoText } from "../../ffi/errno.ts";
 import { hasFileCaps } from "../../ffi/libc.ts";
 import { callerIdentity } from "../cli/user-flags.ts";
@@ -59,14 +59,14 @@ export function planUserNamespace(spec: Spec): UserNsPlan {
 function findHelper(name: string): string {
   const path = HELPER_DIRS.map((d) => `${d}/${name}`).find((p) => {
     try {
-      accessSync(p, constants.X_OK);
+      fs().accessSync(p, fs().constants.X_OK);
       return true;
     } catch {
       return false;
     }
   });
   if (!path) throw new UserError(`${name} not found in ${HELPER_DIRS.join(":")}: mapping id ranges without root needs it (Debian/Ubuntu: apt install uidmap)`);
-  const st = statSync(path);
+  const st = fs().statSync(path);
   const setuidRoot = (st.mode & 0o4000) !== 0 && st.uid === 0;
   if (!setuidRoot && !hasFileCaps(path)) {
     throw new UserError(`${name} ${path} is neither setuid root nor has file capabilities, so it cannot write the map (fix: chmod u+s ${path}, as root)`);
@@ -96,7 +96,7 @@ function writeMap(pid: number, w: MapWriter): void {
 
 function procWrite(pid: number, file: string, content: string): void {
   try {
-    writeFileSync(`/proc/${pid}/${file}`, content);
+    fs().writeFileSync(`/proc/${pid}/${file}`, content);
   } catch (e) {
     throw new UserError(`write /proc/${pid}/${file} ${JSON.stringify(content.trim())}: ${describeFsError(e)}`);
   }
@@ -113,7 +113,7 @@ const KNOBS: ReadonlyArray<{ file: string; bad: (v: string) => boolean; text: st
 ];
 
 /** Names the setting that stops an unprivileged user namespace, if one does. `read` is injectable for tests. */
-export function userNamespaceBlocker(privileged: boolean, read: (f: string) => string = (f) => readFileSync(f, "utf8")): string | undefined {
+export function userNamespaceBlocker(privileged: boolean, read: (f: string) => string = (f) => fs().readFileSync(f, "utf8")): string | undefined {
   for (const k of KNOBS) {
     if (privileged && k.file !== KNOBS[0]!.file) continue;
     let v: string;

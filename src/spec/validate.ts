@@ -1,6 +1,6 @@
 // Checks a spec before anything is created, so bad input costs no namespace and
 // gets one line naming the field or path.
-import { statSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 import { checkNoOverlap, fmt, maps } from "./idmap.ts";
@@ -50,7 +50,7 @@ export function validateSpec(spec: Spec): void {
     if (!ns.has("mount")) throw new UserError(`spec: root ${root} needs a new mount namespace`);
     let st;
     try {
-      st = statSync(root);
+      st = fs().statSync(root);
     } catch (e) {
       throw new UserError(`rootfs ${root}: ${describeFsError(e)}`);
     }
@@ -66,7 +66,7 @@ export function validateSpec(spec: Spec): void {
     const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
     if (bind) {
       try {
-        statSync(m.source ?? "");
+        fs().statSync(m.source ?? "");
       } catch (e) {
         throw new UserError(`mount ${m.destination}: source ${m.source}: ${describeFsError(e)}`);
       }

@@ -1,6 +1,5 @@
 // --trace: each setup step with its start (relative to the `myuts` invocation) and
 // duration, on stderr. When off, `step` is a direct call and nothing is formatted.
-import { writeSync } from "node:fs";
 
 export class Tracer {
   constructor(
@@ -25,7 +24,7 @@ export class Tracer {
   private print(start: number, what: string, took?: number): void {
     const at = (start - this.origin).toFixed(3).padStart(8);
     const dur = took === undefined ? "" : `  (${took < 1 ? `${(took * 1000).toFixed(0)} µs` : `${took.toFixed(2)} ms`})`;
-    writeSync(2, `myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`);
+    fs().writeSync(2, `myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`);
   }
 }
 
@@ -34,4 +33,5 @@ export const jsStart = now();
 
 export function now(): number {
   return performance.timeOrigin + performance.now();
-}
+}import { fs } from "../util/node.ts";
+
