@@ -52,6 +52,8 @@ export const ECHILD = 10;
 export const ESRCH = 3;
 export const EINVAL = 22;
 export const EPERM = 1;
+export const EEXIST = 17;
+export const ENOTDIR = 20;
 
 export function errnoName(errno: number): string {
   return NAMES[errno]?.[0] ?? `E${errno}`;

@@ -36,6 +36,11 @@ const symbols = {
   statvfs: { args: [P, P], returns: i32 },
   unshare: { args: [i32], returns: i32 },
   getxattr: { args: [P, P, P, usize], returns: i64 },
+  open: { args: [P, i32, u32], returns: i32 },
+  access: { args: [P, i32], returns: i32 },
+  mkdir: { args: [P, u32], returns: i32 },
+  symlink: { args: [P, P], returns: i32 },
+  readlink: { args: [P, P, usize], returns: i64 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */

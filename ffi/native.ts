@@ -15,11 +15,11 @@ const symbols = {
 type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
 let native: Native | undefined;
 
-function load(): Native {
+async function load(): Promise<Native> {
   const path = process.arch === "arm64" ? soArm64 : soX64;
   if (!path.startsWith("/$bunfs/")) return dlopen(path, symbols).symbols;
   const fd = memfdCreate("myuts-spawn");
-  writeAll(fd, (require("node:fs") as typeof import("node:fs")).readFileSync(path));
+  writeAll(fd, await Bun.file(path).bytes());
   const lib = dlopen(`/proc/self/fd/${fd}`, symbols).symbols;
   close(fd);
   return lib;
@@ -52,8 +52,9 @@ export const SPAWN_STAGES: Record<string, string> = {
   "6": "keep capabilities across exec (capset, PR_CAP_AMBIENT)",
 };
 
-export function loadNative(): void {
-  native ??= load();
+/** Loads the helper; nativeSpawn needs it done. */
+export async function loadNative(): Promise<void> {
+  native ??= await load();
 }
 
 /**
@@ -63,7 +64,7 @@ export function loadNative(): void {
 let inFlight: unknown[] = [];
 
 export function nativeSpawn(req: SpawnRequest): number {
-  native ??= load();
+  if (!native) throw new Error("nativeSpawn before loadNative");
   const keep: Buffer[] = [];
   const offsets = cstr(req.timensOffsets);
   const path = cstr(req.path);

@@ -1,6 +1,7 @@
 // Which cgroup hierarchies this machine has and where the caller sits in each.
 // Read from /proc/self/mountinfo and /proc/self/cgroup on every start: a host can
 // be v2 only (unified), v1 only, or hybrid (v1 controllers plus a cgroup2 mount).
+import { fs } from "../util/node.ts";
 
 export type Mode = "v2" | "v1" | "hybrid";
 
@@ -99,5 +100,5 @@ export function detectLayout(): Layout {
 /** The v1 hierarchy carrying a controller. */
 export function v1Hierarchy(layout: Layout, controller: string): Hierarchy | undefined {
   return layout.v1.find((h) => h.controllers.includes(controller));
-}import { fs } from "../util/node.ts";
+}
 

@@ -1,5 +1,6 @@
 // `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
-import { fs, path } from "../util/node.ts";
+import { fs } from "../util/node.ts";
+import { absolute } from "../util/paths.ts";
 import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
@@ -144,7 +145,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
 
   const rootfs = one("rootfs");
   if (rootfs !== undefined) {
-    opts.rootfs = path().resolve(rootfs);
+    opts.rootfs = absolute(rootfs);
     namespaces.add("mount");
   }
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");

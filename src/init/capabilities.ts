@@ -1,7 +1,7 @@
 // The payload's capabilities (OCI process.capabilities). The bounding set is cut
 // before the uid changes (that needs CAP_SETPCAP); the other sets after it, with
 // PR_SET_KEEPCAPS so that a change away from uid 0 doesn't empty them first.
-import { fs } from "../util/node.ts";
+import { readText } from "../../ffi/files.ts";
 import { capsetThread, prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE, PR_CAPBSET_DROP, PR_SET_KEEPCAPS } from "../../ffi/libc.ts";
 import { capNumber } from "../spec/capabilities.ts";
 import type { Capabilities } from "../spec/types.ts";
@@ -9,7 +9,7 @@ import { inContext } from "./context.ts";
 
 function lastCap(): number {
   try {
-    return Number(fs().readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
+    return Number(readText("/proc/sys/kernel/cap_last_cap").trim());
   } catch {
     return 40;
   }

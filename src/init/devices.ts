@@ -1,5 +1,5 @@
 // The minimal /dev every OCI runtime provides, created on the container's /dev tmpfs.
-import { fs } from "../util/node.ts";
+import { symlink, touch } from "../../ffi/files.ts";
 import { isatty, mknod, mount, MS, ttyname } from "../../ffi/libc.ts";
 import { inContext } from "./context.ts";
 
@@ -32,19 +32,19 @@ export function createDevices(root: string, userns: boolean): void {
   for (const [name, major, minor] of NODES) {
     inContext(`create /dev/${name}`, () => {
       if (!userns) return mknod(`${dev}/${name}`, S_IFCHR | 0o666, major, minor);
-      fs().closeSync(fs().openSync(`${dev}/${name}`, "a", 0o666));
+      touch(`${dev}/${name}`, 0o666);
       mount(`/dev/${name}`, `${dev}/${name}`, null, MS.BIND);
     });
   }
   for (const [name, target] of LINKS) {
-    if (!fs().existsSync(`${dev}/${name}`)) inContext(`link /dev/${name}`, () => fs().symlinkSync(target, `${dev}/${name}`));
+    inContext(`link /dev/${name}`, () => symlink(target, `${dev}/${name}`));
   }
   // With a terminal on stdin, /dev/console is that terminal, as in runc and podman.
   if (isatty(0)) {
     const tty = ttyname(0);
     if (tty) {
       inContext(`bind ${tty} on /dev/console`, () => {
-        fs().closeSync(fs().openSync(`${dev}/console`, "a", 0o600));
+        touch(`${dev}/console`, 0o600);
         mount(tty, `${dev}/console`, null, MS.BIND);
       });
     }

@@ -1,6 +1,6 @@
 // The last step of the init stage: become the payload's user, enter its working
 // directory and execve it. Nothing of myuts survives the exec.
-import { fs } from "../util/node.ts";
+import { accessible, exists, isDirectory, mkdirAll, readText, X_OK } from "../../ffi/files.ts";
 import { EACCES, ENOENT, ENOEXEC, SyscallError } from "../../ffi/errno.ts";
 import { chdir, cloexecFrom, execve, prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NO_NEW_PRIVS, resetSignals, PR_SET_PDEATHSIG, setgroupsThread, setresgidThread, setresuidThread, umask } from "../../ffi/libc.ts";
 import { DEFAULT_PATH } from "../spec/defaults.ts";
@@ -19,7 +19,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
 
   if (makeCwd) {
     try {
-      fs().mkdirSync(proc.cwd, { recursive: true, mode: 0o755 });
+      mkdirAll(proc.cwd);
     } catch {
       // chdir below reports the real problem
     }
@@ -68,7 +68,7 @@ export function execPayload(proc: Process, t: Tracer, makeCwd: boolean, barrier:
 
 function setgroupsDenied(): boolean {
   try {
-    return fs().readFileSync("/proc/self/setgroups", "utf8").trim() === "deny";
+    return readText("/proc/self/setgroups").trim() === "deny";
   } catch {
     return false;
   }
@@ -85,13 +85,9 @@ export function lookPath(cmd: string, env: readonly string[]): string {
   let denied: string | undefined;
   for (const dir of pathOf(env).split(":")) {
     const candidate = `${dir || "."}/${cmd}`;
-    try {
-      if (!fs().statSync(candidate).isFile()) continue;
-      fs().accessSync(candidate, fs().constants.X_OK);
-      return candidate;
-    } catch (e) {
-      if ((e as { code?: string }).code === "EACCES") denied ??= candidate;
-    }
+    if (!exists(candidate) || isDirectory(candidate)) continue;
+    if (accessible(candidate, X_OK)) return candidate;
+    denied ??= candidate;
   }
   if (denied) throw new UserError(`exec ${cmd}: ${denied}: permission denied`, EXIT_CANNOT_EXEC);
   throw new UserError(`exec ${cmd}: command not found in PATH`, EXIT_NOT_FOUND);
@@ -100,14 +96,9 @@ export function lookPath(cmd: string, env: readonly string[]): string {
 function execError(cmd: string, e: unknown): UserError {
   if (!(e instanceof SyscallError)) return e instanceof UserError ? e : new UserError(String(e), EXIT_CANNOT_EXEC);
   if (e.errno === ENOENT) {
-    let exists = false;
-    try {
-      fs().statSync(e.target ?? cmd);
-      exists = true;
-    } catch {}
     // ENOENT for a file that exists means its interpreter or loader is missing.
     return new UserError(
-      exists ? `exec ${cmd}: its interpreter or dynamic loader is missing: ${e.code}` : `exec ${cmd}: no such file: ${e.code}`,
+      exists(e.target ?? cmd) ? `exec ${cmd}: its interpreter or dynamic loader is missing: ${e.code}` : `exec ${cmd}: no such file: ${e.code}`,
       EXIT_NOT_FOUND,
     );
   }

@@ -1,8 +1,8 @@
 // The mount namespace: make the tree private, assemble the root filesystem from the
 // spec's mounts, pivot into it and detach the old root.
-import { fs, path } from "../util/node.ts";
+import { exists, isDirectory, mkdirAll, touch } from "../../ffi/files.ts";
 import { chdir, chroot, mount, mountFlagsOf, MNT_DETACH, MS, pivotRoot, umount2 } from "../../ffi/libc.ts";
-import { EINVAL, SyscallError } from "../../ffi/errno.ts";
+import { EINVAL, ENOENT, SyscallError } from "../../ffi/errno.ts";
 import type { Mount, Spec } from "../spec/types.ts";
 import type { Tracer } from "../util/trace.ts";
 import { inContext } from "./context.ts";
@@ -47,8 +47,10 @@ function mountOne(m: Mount, root: string, t: Tracer): void {
       const dest = secureJoin(root, m.destination);
       if (bind) {
         const src = m.source ?? "";
-        const st = inContext(`mount ${m.destination}: source ${src}`, () => fs().statSync(src));
-        ensureTarget(dest, st.isDirectory());
+        inContext(`mount ${m.destination}: source ${src}`, () => {
+          if (!exists(src)) throw new SyscallError("stat", ENOENT, src);
+        });
+        ensureTarget(dest, isDirectory(src));
         mount(src, dest, null, MS.BIND | (opts.flags & MS.REC));
         // Bind mounts ignore every other flag until a remount.
         const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
@@ -68,13 +70,10 @@ function currentLocks(path: string): number {
 }
 
 function ensureTarget(target: string, dir: boolean): void {
-  if (fs().existsSync(target)) return;
-  if (dir) {
-    fs().mkdirSync(target, { recursive: true, mode: 0o755 });
-  } else {
-    fs().mkdirSync(path().dirname(target), { recursive: true, mode: 0o755 });
-    fs().closeSync(fs().openSync(target, "a", 0o644));
-  }
+  if (exists(target)) return;
+  if (dir) return mkdirAll(target);
+  mkdirAll(target.slice(0, target.lastIndexOf("/")) || "/");
+  touch(target);
 }
 
 function switchRoot(root: string, t: Tracer): void {
@@ -102,22 +101,18 @@ function switchRoot(root: string, t: Tracer): void {
 }
 
 function maskPath(p: string, t: Tracer): void {
-  let st;
-  try {
-    st = fs().statSync(p);
-  } catch {
-    return;
-  }
+  if (!exists(p)) return;
+  const dir = isDirectory(p);
   t.step(`mask ${p}`, () =>
     inContext(`mask ${p}`, () => {
-      if (st.isDirectory()) mount("tmpfs", p, "tmpfs", MS.RDONLY, null);
+      if (dir) mount("tmpfs", p, "tmpfs", MS.RDONLY, null);
       else mount("/dev/null", p, null, MS.BIND);
     }),
   );
 }
 
 function readonlyPath(p: string, t: Tracer): void {
-  if (!fs().existsSync(p)) return;
+  if (!exists(p)) return;
   t.step(`read-only ${p}`, () =>
     inContext(`read-only ${p}`, () => {
       mount(p, p, null, MS.BIND | MS.REC);

@@ -1,6 +1,7 @@
 // Resolves a container path inside the root filesystem the way the container will
 // see it: symlinks are followed relative to the root and can never climb above it.
 // The rootfs is the container's content and so hostile input.
+import { readlinkIfLink } from "../../ffi/files.ts";
 
 const MAX_LINKS = 255;
 
@@ -15,12 +16,8 @@ export function secureJoin(root: string, unsafe: string): string {
       continue;
     }
     const candidate = `${root}/${[...resolved, part].join("/")}`;
-    let target: string | undefined;
-    try {
-      if (fs().lstatSync(candidate).isSymbolicLink()) target = fs().readlinkSync(candidate);
-    } catch {
-      // A missing component is created later by the caller, inside the root.
-    }
+    // A missing component is created later by the caller, inside the root.
+    const target = readlinkIfLink(candidate);
     if (target === undefined) {
       resolved.push(part);
       continue;
@@ -30,5 +27,5 @@ export function secureJoin(root: string, unsafe: string): string {
     parts.unshift(...target.split("/").filter((p) => p && p !== "."));
   }
   return resolved.length ? `${root === "/" ? "" : root}/${resolved.join("/")}` : root;
-}import { fs } from "../util/node.ts";
+}
 

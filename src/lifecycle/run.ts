@@ -54,6 +54,7 @@ export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks 
   let note: ExitNote | undefined;
   const relay = new SignalRelay();
   try {
+    await t.stepAsync("load the native spawn helper", loadNative);
     const pid = startInit(spec, s, t, hooks);
     relay.attach(pid);
     hooks.started?.(pid);
@@ -82,7 +83,6 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
   setCloexec(specW);
   setCloexec(statusR);
   const cmd = initCommand(specR, statusW);
-  t.step("load the native spawn helper", loadNative);
   let pid: number;
   try {
     pid = t.step(

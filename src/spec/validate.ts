@@ -1,6 +1,7 @@
 // Checks a spec before anything is created, so bad input costs no namespace and
 // gets one line naming the field or path.
-import { fs } from "../util/node.ts";
+import { checkDirectory, exists } from "../../ffi/files.ts";
+import { ENOENT, errnoText } from "../../ffi/errno.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 import { checkNoOverlap, fmt, maps } from "./idmap.ts";
@@ -48,13 +49,11 @@ export function validateSpec(spec: Spec): void {
   if (!root) throw new UserError("spec: root.path is missing");
   if (root !== "/") {
     if (!ns.has("mount")) throw new UserError(`spec: root ${root} needs a new mount namespace`);
-    let st;
     try {
-      st = fs().statSync(root);
+      checkDirectory(root);
     } catch (e) {
       throw new UserError(`rootfs ${root}: ${describeFsError(e)}`);
     }
-    if (!st.isDirectory()) throw new UserError(`rootfs ${root}: ENOTDIR (Not a directory)`);
   }
   if ((spec.mounts?.length || spec.root?.readonly) && !ns.has("mount")) {
     throw new UserError("spec: mounts need a new mount namespace (--mount)");
@@ -65,11 +64,7 @@ export function validateSpec(spec: Spec): void {
     }
     const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
     if (bind) {
-      try {
-        fs().statSync(m.source ?? "");
-      } catch (e) {
-        throw new UserError(`mount ${m.destination}: source ${m.source}: ${describeFsError(e)}`);
-      }
+      if (!exists(m.source ?? "")) throw new UserError(`mount ${m.destination}: source ${m.source}: ${errnoText(ENOENT)}`);
     }
   }
 }

@@ -1,5 +1,6 @@
 // --trace: each setup step with its start (relative to the `myuts` invocation) and
 // duration, on stderr. When off, `step` is a direct call and nothing is formatted.
+import { writeAll } from "../../ffi/libc.ts";
 
 export class Tracer {
   constructor(
@@ -17,6 +18,14 @@ export class Tracer {
     return r;
   }
 
+  async stepAsync<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.enabled) return fn();
+    const t = now();
+    const r = await fn();
+    this.print(t, what, now() - t);
+    return r;
+  }
+
   note(what: string, at = now()): void {
     if (this.enabled) this.print(at, what);
   }
@@ -24,7 +33,7 @@ export class Tracer {
   private print(start: number, what: string, took?: number): void {
     const at = (start - this.origin).toFixed(3).padStart(8);
     const dur = took === undefined ? "" : `  (${took < 1 ? `${(took * 1000).toFixed(0)} µs` : `${took.toFixed(2)} ms`})`;
-    fs().writeSync(2, `myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`);
+    writeAll(2, Buffer.from(`myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`));
   }
 }
 
@@ -33,5 +42,5 @@ export const jsStart = now();
 
 export function now(): number {
   return performance.timeOrigin + performance.now();
-}import { fs } from "../util/node.ts";
+}
 
