@@ -11,7 +11,7 @@ import { describeFsError } from "../util/fs-errors.ts";
 import type { Tracer } from "../util/trace.ts";
 import { Cgroup } from "./cgroup.ts";
 import { collectGarbage, removeStaleCgroups } from "./gc.ts";
-import { wantsCgroup } from "./policy.ts";
+import { needsBarrier, wantsCgroup } from "./policy.ts";
 import { formatBytes } from "./units.ts";
 
 const SIGKILL = 9;
@@ -23,7 +23,6 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
   let state: ContainerState | undefined;
   let cg: Cgroup | undefined;
   const oomScoreAdj = spec.process?.oomScoreAdj;
-  const needsBarrier = wantsCgroup(spec) || oomScoreAdj !== undefined;
 
   const hooks: ContainerHooks = {
     prepare() {
@@ -65,7 +64,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       if (state) removeState(name);
     },
   };
-  if (needsBarrier) {
+  if (needsBarrier(spec)) {
     hooks.beforeExec = (pid: number) => {
       if (cg) t.step(`join the cgroup (pid ${pid})`, () => cg!.join(pid));
       if (oomScoreAdj !== undefined) {

@@ -11,3 +11,8 @@ import type { Spec } from "../spec/types.ts";
 export function wantsCgroup(spec: Spec): boolean {
   return spec.linux?.resources !== undefined || spec.linux?.cgroupsPath !== undefined;
 }
+
+/** Whether the init stage must stop before the payload's exec: to join the cgroup or set oom_score_adj. */
+export function needsBarrier(spec: Spec): boolean {
+  return wantsCgroup(spec) || spec.process?.oomScoreAdj !== undefined;
+}

@@ -9,7 +9,7 @@ import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
 import { Tracer } from "../util/trace.ts";
 import { BARRIER_GO, BARRIER_READY, type InitEnvelope, type InitFailure } from "./envelope.ts";
 import { cloneFlags, flagNames, timensOffsets } from "./namespaces.ts";
-import { combineHooks, containerHooks } from "../cgroups/hooks.ts";
+import { needsBarrier } from "../cgroups/policy.ts";
 import { initCommand } from "./self.ts";
 import { SignalRelay } from "./signals.ts";
 import { cloneFailure, explainUserNamespaceFailure, planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
@@ -49,13 +49,20 @@ const SIGKILL = 9;
 export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks = {}): Promise<number> {
   const t = new Tracer(s.trace, s.origin, "run");
   validateSpec(spec);
-  const hooks = combineHooks(containerHooks(spec, { name: s.name, register: s.register, t }), extra);
+  // The registry and cgroup code loads while the init stage boots, off the start path.
+  let hooks: ContainerHooks = extra;
+  const attach = async (): Promise<ContainerHooks> => {
+    const { combineHooks, containerHooks } = await import("../cgroups/hooks.ts");
+    hooks = combineHooks(containerHooks(spec, { name: s.name, register: s.register, t }), extra);
+    hooks.prepare?.();
+    return hooks;
+  };
   let status: number | undefined;
   let note: ExitNote | undefined;
   const relay = new SignalRelay();
   try {
     await t.stepAsync("load the native spawn helper", loadNative);
-    const pid = startInit(spec, s, t, hooks);
+    const pid = await startInit(spec, s, t, needsBarrier(spec) || extra.beforeExec !== undefined, attach);
     relay.attach(pid);
     hooks.started?.(pid);
     status = await waitExit(pid);
@@ -69,8 +76,11 @@ export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks 
   return note?.exitCode ?? exitCode(status);
 }
 
-/** Spawns the init stage and returns once the payload has been exec'd. */
-function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks): number {
+/**
+ * Spawns the init stage and returns once the payload has been exec'd. `attach`
+ * runs right after the clone, while the init stage boots, and gives the hooks.
+ */
+async function startInit(spec: Spec, s: RunSettings, t: Tracer, barrier: boolean, attach: () => Promise<ContainerHooks>): Promise<number> {
   const { clone, unshare } = cloneFlags(spec);
   const userns = (clone & CLONE.NEWUSER) !== 0;
   const plan = userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
@@ -109,6 +119,7 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
   close(statusW);
   t.note(`init stage is pid ${pid}`);
   if (plan) close(syncR);
+  let hooks: ContainerHooks;
   try {
     if (plan) {
       t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(pid, plan));
@@ -116,7 +127,7 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
     }
     // The init stage needs ~4 ms to boot before it reads the spec: the runtime's
     // bookkeeping (registry, cgroup) happens meanwhile instead of before the clone.
-    hooks.prepare?.();
+    hooks = await attach();
   } catch (e) {
     [specW, statusR].forEach(close);
     reap(pid);
@@ -125,7 +136,6 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
     if (plan) close(syncW);
   }
 
-  const barrier = hooks.beforeExec !== undefined;
   const envelope: InitEnvelope = { spec, trace: s.trace, debug: s.debug, origin: s.origin, barrier };
   try {
     try {
@@ -136,7 +146,7 @@ function startInit(spec: Spec, s: RunSettings, t: Tracer, hooks: ContainerHooks)
     if (barrier) {
       const first = readAll(statusR, 1).toString("utf8");
       if (first === BARRIER_READY) {
-        hooks.beforeExec!(pid);
+        hooks.beforeExec?.(pid);
         writeAll(specW, Buffer.from(BARRIER_GO));
       } else {
         throw failureFrom(first + readAll(statusR).toString("utf8"), s.debug, userns);
