@@ -2,7 +2,7 @@
 // but loading it costs each of the two processes of a container start about a
 // millisecond, more than all of these calls together.
 import { EEXIST, EINVAL, ENOENT, ENOTDIR, SyscallError } from "./errno.ts";
-import { check, close, cstr, errno, libc, O_CLOEXEC, readAll } from "./libc.ts";
+import { check, close, cstr, errno, libc, O_CLOEXEC, readAll, writeAll } from "./libc.ts";
 
 const O = process.arch === "arm64"
   ? { RDONLY: 0, WRONLY: 1, CREAT: 0o100, DIRECTORY: 0o40000, PATH: 0o10000000 }
@@ -20,6 +20,16 @@ export function readText(path: string): string {
   const fd = open(path, O.RDONLY);
   try {
     return readAll(fd).toString("utf8");
+  } finally {
+    close(fd);
+  }
+}
+
+/** Writes a (small) file that must exist, such as a /proc control file, in one write. */
+export function writeText(path: string, content: string): void {
+  const fd = open(path, O.WRONLY);
+  try {
+    writeAll(fd, Buffer.from(content));
   } finally {
     close(fd);
   }

@@ -3,6 +3,7 @@
 // them while the child waits, and explain clone failures by naming the knob.
 import { fs } from "../util/node.ts";
 import { errnoText } from "../../ffi/errno.ts";
+import { readText, writeText } from "../../ffi/files.ts";
 import { hasFileCaps } from "../../ffi/libc.ts";
 import { callerIdentity } from "../cli/user-flags.ts";
 import { checkOwned, isSelfOnly, subIdRanges } from "../spec/idmap.ts";
@@ -96,7 +97,7 @@ function writeMap(pid: number, w: MapWriter): void {
 
 function procWrite(pid: number, file: string, content: string): void {
   try {
-    fs().writeFileSync(`/proc/${pid}/${file}`, content);
+    writeText(`/proc/${pid}/${file}`, content);
   } catch (e) {
     throw new UserError(`write /proc/${pid}/${file} ${JSON.stringify(content.trim())}: ${describeFsError(e)}`);
   }
@@ -113,7 +114,7 @@ const KNOBS: ReadonlyArray<{ file: string; bad: (v: string) => boolean; text: st
 ];
 
 /** Names the setting that stops an unprivileged user namespace, if one does. `read` is injectable for tests. */
-export function userNamespaceBlocker(privileged: boolean, read: (f: string) => string = (f) => fs().readFileSync(f, "utf8")): string | undefined {
+export function userNamespaceBlocker(privileged: boolean, read: (f: string) => string = readText): string | undefined {
   for (const k of KNOBS) {
     if (privileged && k.file !== KNOBS[0]!.file) continue;
     let v: string;
