@@ -58,10 +58,10 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
   });
 
   test("-w sets the working directory, creating it inside the rootfs", async () => {
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "-w", "/work/dir", "--", "sh", "-c", "pwd; echo $PWD"]);
+    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "-w", "/srv/app", "--", "sh", "-c", "pwd; echo $PWD"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe("/work/dir\n/work/dir\n");
+    expect(r.stdout).toBe("/srv/app\n/srv/app\n");
     expect(existsSync(join(fx.rootfs, "work", "dir"))).toBe(true);
   });
 
