@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("/srv/app\n/srv/app\n");
-    expect(existsSync(join(fx.rootfs, "work", "dir"))).toBe(true);
+    expect(existsSync(join(fx.rootfs, "srv", "app"))).toBe(true);
   });
 
   test("without -w: / in a rootfs, the caller's directory on the host tree", async () => {
