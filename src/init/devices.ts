@@ -2,6 +2,7 @@
 import { symlink, touch } from "../../ffi/files.ts";
 import { isatty, mknod, mount, MS, ttyname } from "../../ffi/libc.ts";
 import { inContext } from "./context.ts";
+import { secureJoin } from "./secure-join.ts";
 
 const S_IFCHR = 0o020000;
 
@@ -28,7 +29,9 @@ const LINKS: ReadonlyArray<[string, string]> = [
  * mknod is refused, so the host's nodes are bind-mounted instead, as bubblewrap does.
  */
 export function createDevices(root: string, userns: boolean): void {
-  const dev = `${root}/dev`;
+  // Resolved inside the root, as the tmpfs mount was: a hostile rootfs's /dev
+  // symlink must not steer these nodes onto the host.
+  const dev = secureJoin(root, "/dev");
   for (const [name, major, minor] of NODES) {
     inContext(`create /dev/${name}`, () => {
       if (!userns) return mknod(`${dev}/${name}`, S_IFCHR | 0o666, major, minor);
