@@ -54,6 +54,7 @@ export const EINVAL = 22;
 export const EPERM = 1;
 export const EEXIST = 17;
 export const ENOTDIR = 20;
+export const ENOSYS = 38;
 
 export function errnoName(errno: number): string {
   return NAMES[errno]?.[0] ?? `E${errno}`;

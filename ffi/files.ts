@@ -1,7 +1,8 @@
 // The file operations the start path needs, straight through libc. node:fs would do,
 // but loading it costs each of the two processes of a container start about a
 // millisecond, more than all of these calls together.
-import { EEXIST, EINVAL, ENOENT, ENOTDIR, SyscallError } from "./errno.ts";
+import { ptr } from "bun:ffi";
+import { EEXIST, EINVAL, ENOENT, ENOSYS, ENOTDIR, SyscallError } from "./errno.ts";
 import { check, close, cstr, errno, libc, O_CLOEXEC, readAll, writeAll } from "./libc.ts";
 
 const O = process.arch === "arm64"
@@ -9,6 +10,9 @@ const O = process.arch === "arm64"
   : { RDONLY: 0, WRONLY: 1, CREAT: 0o100, DIRECTORY: 0o200000, PATH: 0o10000000 };
 
 export const X_OK = 1;
+const SYS_openat2 = 437; // the same on x86_64 and arm64
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_IN_ROOT = 0x10;
 const F_OK = 0;
 
 function open(path: string, flags: number, mode = 0): number {
@@ -87,4 +91,25 @@ export function readlinkIfLink(path: string): string | undefined {
   const e = errno();
   if (e === EINVAL || e === ENOENT || e === ENOTDIR) return undefined;
   throw new SyscallError("readlink", e, path);
+}
+
+/** An O_PATH descriptor of a directory. */
+export function openDirectory(path: string): number {
+  return open(path, O.PATH | O.DIRECTORY);
+}
+
+/**
+ * An O_PATH descriptor of `path` resolved as if `rootFd` were "/": symlinks and ".."
+ * can't leave it, and the kernel resolves it in one step, so a component swapped for
+ * a symlink by another process can't redirect it. Undefined on kernels without
+ * openat2 (before 5.6).
+ */
+export function openInRoot(rootFd: number, path: string): number | undefined {
+  const how = new BigUint64Array([BigInt(O.PATH | O_CLOEXEC), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
+  const p = cstr(path);
+  const fd = Number(libc().syscall(SYS_openat2, rootFd, ptr(p), ptr(how), how.byteLength, 0));
+  if (fd >= 0) return fd;
+  const e = errno();
+  if (e === ENOSYS) return undefined;
+  throw new SyscallError("openat2", e, path);
 }

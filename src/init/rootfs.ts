@@ -1,7 +1,7 @@
 // The mount namespace: make the tree private, assemble the root filesystem from the
 // spec's mounts, pivot into it and detach the old root.
-import { exists, isDirectory, mkdirAll, touch } from "../../ffi/files.ts";
-import { chdir, chroot, mount, mountFlagsOf, MNT_DETACH, MS, pivotRoot, umount2 } from "../../ffi/libc.ts";
+import { exists, isDirectory, mkdirAll, openDirectory, openInRoot, touch } from "../../ffi/files.ts";
+import { chdir, chroot, close, mount, mountFlagsOf, MNT_DETACH, MS, pivotRoot, umount2 } from "../../ffi/libc.ts";
 import { EINVAL, ENOENT, SyscallError } from "../../ffi/errno.ts";
 import type { Mount, Spec } from "../spec/types.ts";
 import type { Tracer } from "../util/trace.ts";
@@ -18,12 +18,17 @@ export function setupMountNamespace(spec: Spec, t: Tracer): void {
   t.step("make / rprivate", () => inContext("make / private", () => mount(null, "/", null, MS.REC | (prop & MS.SHARED ? MS.SLAVE : prop))));
 
   if (hostTree) {
-    for (const m of spec.mounts ?? []) mountOne(m, "/", t);
+    for (const m of spec.mounts ?? []) mountOne(m, { path: "/" }, t);
     return;
   }
 
   t.step(`bind rootfs ${rootPath}`, () => inContext(`rootfs ${rootPath}`, () => mount(rootPath, rootPath, null, MS.BIND | MS.REC)));
-  for (const m of spec.mounts ?? []) mountOne(m, rootPath, t);
+  const root: Root = { path: rootPath, fd: exists("/proc/self/fd") ? inContext(`rootfs ${rootPath}`, () => openDirectory(rootPath)) : undefined };
+  try {
+    for (const m of spec.mounts ?? []) mountOne(m, root, t);
+  } finally {
+    if (root.fd !== undefined) close(root.fd);
+  }
   if ((spec.mounts ?? []).some((m) => m.destination === "/dev" && m.type === "tmpfs")) {
     const userns = (spec.linux?.namespaces ?? []).some((n) => n.type === "user");
     t.step(userns ? "bind host /dev nodes and create links" : "create /dev nodes and links", () => createDevices(rootPath, userns));
@@ -38,28 +43,51 @@ export function setupMountNamespace(spec: Spec, t: Tracer): void {
   }
 }
 
-function mountOne(m: Mount, root: string, t: Tracer): void {
+/** The root filesystem, and a descriptor of it that mount targets are resolved under. */
+interface Root {
+  path: string;
+  fd?: number;
+}
+
+/**
+ * Runs fn on the mount target for `destination`: a /proc/self/fd path of an O_PATH
+ * descriptor resolved inside the root by the kernel, so that a symlink swapped into
+ * the rootfs after secureJoin's checks (by a process sharing the tree) can't move the
+ * mount onto the host. The plain resolved path where that isn't available.
+ */
+function atTarget<T>(root: Root, destination: string, resolved: string, fn: (target: string) => T): T {
+  const fd = root.fd === undefined ? undefined : openInRoot(root.fd, destination);
+  if (fd === undefined) return fn(resolved);
+  try {
+    return fn(`/proc/self/fd/${fd}`);
+  } finally {
+    close(fd);
+  }
+}
+
+function mountOne(m: Mount, root: Root, t: Tracer): void {
   const opts = parseMountOptions(m.options);
   const bind = isBind(m.type, opts.flags);
   const label = `${m.type ?? "bind"} ${bind ? `${m.source} ` : ""}on ${m.destination}`;
   t.step(`mount ${label}`, () =>
     inContext(`mount ${m.destination}`, () => {
-      const dest = secureJoin(root, m.destination);
+      const dest = secureJoin(root.path, m.destination);
+      const at = <T>(fn: (target: string) => T): T => atTarget(root, m.destination, dest, fn);
       if (bind) {
         const src = m.source ?? "";
         inContext(`mount ${m.destination}: source ${src}`, () => {
           if (!exists(src)) throw new SyscallError("stat", ENOENT, src);
         });
         ensureTarget(dest, isDirectory(src));
-        mount(src, dest, null, MS.BIND | (opts.flags & MS.REC));
-        // Bind mounts ignore every other flag until a remount.
+        at((target) => mount(src, target, null, MS.BIND | (opts.flags & MS.REC)));
+        // Bind mounts ignore every other flag until a remount (of the new mount: resolve again).
         const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
-        if (rest) mount(null, dest, null, MS.REMOUNT | MS.BIND | rest | currentLocks(dest));
+        if (rest) at((target) => mount(null, target, null, MS.REMOUNT | MS.BIND | rest | currentLocks(target)));
       } else {
         ensureTarget(dest, true);
-        mount(m.source ?? m.type ?? "none", dest, m.type ?? null, opts.flags, opts.data.join(",") || null);
+        at((target) => mount(m.source ?? m.type ?? "none", target, m.type ?? null, opts.flags, opts.data.join(",") || null));
       }
-      for (const p of opts.propagation) mount(null, dest, null, p);
+      for (const p of opts.propagation) at((target) => mount(null, target, null, p));
     }),
   );
 }
