@@ -2,7 +2,7 @@
 // but loading it costs each of the two processes of a container start about a
 // millisecond, more than all of these calls together.
 import { ptr } from "bun:ffi";
-import { EEXIST, EINVAL, ENOENT, ENOSYS, ENOTDIR, SyscallError } from "./errno.ts";
+import { EEXIST, EINVAL, ENOENT, ENOSYS, ENOTDIR, EPERM, SyscallError } from "./errno.ts";
 import { check, close, cstr, errno, libc, O_CLOEXEC, readAll, writeAll } from "./libc.ts";
 
 const O = process.arch === "arm64"
@@ -102,7 +102,7 @@ export function openDirectory(path: string): number {
  * An O_PATH descriptor of `path` resolved as if `rootFd` were "/": symlinks and ".."
  * can't leave it, and the kernel resolves it in one step, so a component swapped for
  * a symlink by another process can't redirect it. Undefined on kernels without
- * openat2 (before 5.6).
+ * openat2 (before 5.6) or where a seccomp filter refuses it.
  */
 export function openInRoot(rootFd: number, path: string): number | undefined {
   const how = new BigUint64Array([BigInt(O.PATH | O_CLOEXEC), 0n, BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)]);
@@ -110,6 +110,7 @@ export function openInRoot(rootFd: number, path: string): number | undefined {
   const fd = Number(libc().syscall(SYS_openat2, rootFd, ptr(p), ptr(how), how.byteLength, 0));
   if (fd >= 0) return fd;
   const e = errno();
-  if (e === ENOSYS) return undefined;
+  // Old kernels lack it; some seccomp profiles refuse it with EPERM.
+  if (e === ENOSYS || e === EPERM) return undefined;
   throw new SyscallError("openat2", e, path);
 }
