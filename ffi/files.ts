@@ -114,3 +114,39 @@ export function openInRoot(rootFd: number, path: string): number | undefined {
   if (e === ENOSYS || e === EPERM) return undefined;
   throw new SyscallError("openat2", e, path);
 }
+
+/**
+ * Opens (O_PATH) `path` inside the root, creating what is missing (directories, and
+ * the last component as a directory or an empty file) through descriptors that were
+ * themselves resolved inside the root: nothing can be created outside it. `canonical`
+ * gives the path with its symlinks resolved inside the root, so that a dangling one
+ * gets its target created. Undefined where openat2 isn't available.
+ */
+export function openOrCreateInRoot(rootFd: number, path: string, dir: boolean, canonical: () => string): number | undefined {
+  try {
+    return openInRoot(rootFd, path);
+  } catch (e) {
+    if (!(e instanceof SyscallError) || e.errno !== ENOENT) throw e;
+  }
+  const parts = canonical().split("/").filter((p) => p && p !== ".");
+  let prefix = "";
+  for (const [i, part] of parts.entries()) {
+    const parent = openInRoot(rootFd, prefix || "/");
+    if (parent === undefined) return undefined;
+    try {
+      const last = i === parts.length - 1;
+      const name = cstr(part);
+      if (!last || dir) {
+        if (libc().mkdirat(parent, name, 0o755) !== 0 && errno() !== EEXIST) throw new SyscallError("mkdir", errno(), `${prefix}/${part}`);
+      } else {
+        const fd = libc().openat(parent, name, O.WRONLY | O.CREAT | O_CLOEXEC, 0o644);
+        if (fd < 0 && errno() !== EEXIST) throw new SyscallError("open", errno(), `${prefix}/${part}`);
+        if (fd >= 0) close(fd);
+      }
+    } finally {
+      close(parent);
+    }
+    prefix = `${prefix}/${part}`;
+  }
+  return openInRoot(rootFd, path);
+}

@@ -37,6 +37,8 @@ const symbols = {
   unshare: { args: [i32], returns: i32 },
   getxattr: { args: [P, P, P, usize], returns: i64 },
   open: { args: [P, i32, u32], returns: i32 },
+  openat: { args: [i32, P, i32, u32], returns: i32 },
+  mkdirat: { args: [i32, P, u32], returns: i32 },
   access: { args: [P, i32], returns: i32 },
   mkdir: { args: [P, u32], returns: i32 },
   symlink: { args: [P, P], returns: i32 },

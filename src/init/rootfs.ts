@@ -1,6 +1,6 @@
 // The mount namespace: make the tree private, assemble the root filesystem from the
 // spec's mounts, pivot into it and detach the old root.
-import { exists, isDirectory, mkdirAll, openDirectory, openInRoot, touch } from "../../ffi/files.ts";
+import { exists, isDirectory, mkdirAll, openDirectory, openOrCreateInRoot, touch } from "../../ffi/files.ts";
 import { chdir, chroot, close, mount, mountFlagsOf, MNT_DETACH, MS, pivotRoot, umount2 } from "../../ffi/libc.ts";
 import { EINVAL, ENOENT, SyscallError } from "../../ffi/errno.ts";
 import type { Mount, Spec } from "../spec/types.ts";
@@ -50,14 +50,19 @@ interface Root {
 }
 
 /**
- * Runs fn on the mount target for `destination`: a /proc/self/fd path of an O_PATH
- * descriptor resolved inside the root by the kernel, so that a symlink swapped into
- * the rootfs after secureJoin's checks (by a process sharing the tree) can't move the
- * mount onto the host. The plain resolved path where that isn't available.
+ * Runs fn on the mount target for `destination`, created if missing: a /proc/self/fd
+ * path of an O_PATH descriptor the kernel resolved inside the root, so a symlink
+ * swapped into the rootfs by a process sharing the tree can't move the mount (or a
+ * created directory) onto the host. Without openat2: the path secureJoin resolves.
  */
-function atTarget<T>(root: Root, destination: string, resolved: string, fn: (target: string) => T): T {
-  const fd = root.fd === undefined ? undefined : openInRoot(root.fd, destination);
-  if (fd === undefined) return fn(resolved);
+function atTarget<T>(root: Root, destination: string, dir: boolean, fn: (target: string) => T): T {
+  const inRoot = () => secureJoin(root.path, destination).slice(root.path.length) || "/";
+  const fd = root.fd === undefined ? undefined : openOrCreateInRoot(root.fd, destination, dir, inRoot);
+  if (fd === undefined) {
+    const resolved = secureJoin(root.path, destination);
+    ensureTarget(resolved, dir);
+    return fn(resolved);
+  }
   try {
     return fn(`/proc/self/fd/${fd}`);
   } finally {
@@ -71,20 +76,19 @@ function mountOne(m: Mount, root: Root, t: Tracer): void {
   const label = `${m.type ?? "bind"} ${bind ? `${m.source} ` : ""}on ${m.destination}`;
   t.step(`mount ${label}`, () =>
     inContext(`mount ${m.destination}`, () => {
-      const dest = secureJoin(root.path, m.destination);
-      const at = <T>(fn: (target: string) => T): T => atTarget(root, m.destination, dest, fn);
+      let dir = true;
+      const at = <T>(fn: (target: string) => T): T => atTarget(root, m.destination, dir, fn);
       if (bind) {
         const src = m.source ?? "";
         inContext(`mount ${m.destination}: source ${src}`, () => {
           if (!exists(src)) throw new SyscallError("stat", ENOENT, src);
         });
-        ensureTarget(dest, isDirectory(src));
+        dir = isDirectory(src);
         at((target) => mount(src, target, null, MS.BIND | (opts.flags & MS.REC)));
         // Bind mounts ignore every other flag until a remount (of the new mount: resolve again).
         const rest = opts.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
         if (rest) at((target) => mount(null, target, null, MS.REMOUNT | MS.BIND | rest | currentLocks(target)));
       } else {
-        ensureTarget(dest, true);
         at((target) => mount(m.source ?? m.type ?? "none", target, m.type ?? null, opts.flags, opts.data.join(",") || null));
       }
       for (const p of opts.propagation) at((target) => mount(null, target, null, p));
