@@ -38,7 +38,7 @@ function parseNamed(argv: readonly string[], defs: readonly FlagDef[], cmd: stri
 }
 
 function oneName(cmd: string, operands: string[]): string {
-  if (operands.length !== 1) throw new UserError(`${cmd}: expected one container name (see ${cmd} --help)`);
+  if (operands.length !== 1) throw new UserError(`${cmd}: expected one container name (see myuts ${cmd} --help)`);
   return operands[0]!;
 }
 
