@@ -1,7 +1,7 @@
 // The one place that declares libc symbols. Every wrapper throws a SyscallError
 // carrying the call's name and errno, so callers can name the flag or path.
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
-import { SyscallError } from "./errno.ts";
+import { EINTR, SyscallError } from "./errno.ts";
 
 const { i32, u32, i64, u64, ptr: P, u64: usize } = FFIType;
 
@@ -27,11 +27,8 @@ const symbols = {
   kill: { args: [i32, i32], returns: i32 },
   fcntl: { args: [i32, i32, i64], returns: i32 },
   umask: { args: [u32], returns: u32 },
-  getppid: { args: [], returns: i32 },
   isatty: { args: [i32], returns: i32 },
   ttyname_r: { args: [i32, P, usize], returns: i32 },
-  tcgetpgrp: { args: [i32], returns: i32 },
-  setsid: { args: [], returns: i32 },
   memfd_create: { args: [P, u32], returns: i32 },
   statvfs: { args: [P, P], returns: i32 },
   unshare: { args: [i32], returns: i32 },
@@ -140,7 +137,6 @@ export const FD_CLOEXEC = 1;
 export const WNOHANG = 1;
 export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_NO_NEW_PRIVS = 38;
-export const PR_SET_CHILD_SUBREAPER = 36;
 export const PR_CAP_AMBIENT = 47;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 export const PR_CAP_AMBIENT_RAISE = 2;
@@ -279,7 +275,7 @@ function readUntil(fd: number, max: number, untilNewline: boolean): Buffer {
     const n = Number(libc().read(fd, buf, Math.min(buf.length, max - total)));
     if (n === -1) {
       const e = errno();
-      if (e === 4) continue;
+      if (e === EINTR) continue;
       throw new SyscallError("read", e);
     }
     if (n === 0) break;
@@ -310,7 +306,7 @@ export function writeAll(fd: number, data: Uint8Array): void {
     const n = Number(libc().write(fd, view, view.length));
     if (n === -1) {
       const e = errno();
-      if (e === 4) continue;
+      if (e === EINTR) continue;
       throw new SyscallError("write", e);
     }
     off += n;
@@ -333,10 +329,6 @@ export function kill(pid: number, sig: number): boolean {
 
 export function umask(mask: number): number {
   return libc().umask(mask);
-}
-
-export function getppid(): number {
-  return libc().getppid();
 }
 
 export function isatty(fd: number): boolean {
@@ -374,10 +366,6 @@ export function hasFileCaps(path: string): boolean {
 /** unshare(2): only the calling thread's namespaces change (Bun is multithreaded); execve carries them on. */
 export function unshare(flags: number): void {
   check(libc().unshare(flags), "unshare");
-}
-
-export function setsid(): void {
-  check(libc().setsid(), "setsid");
 }
 
 /** Brings an interface up (SIOCGIFFLAGS / SIOCSIFFLAGS on a datagram socket). */

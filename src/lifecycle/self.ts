@@ -1,6 +1,6 @@
 // How to re-exec this program as the init stage. In the compiled binary that is
 // /proc/self/exe itself; from source it is bun with the entry script.
-export function isCompiled(): boolean {
+function isCompiled(): boolean {
   return Bun.main.startsWith("/$bunfs/");
 }
 
