@@ -1,5 +1,5 @@
-// bun run build: compiles the native spawn helper for each architecture and the
-// single executable dist/myuts for this machine.
+// bun run build: compiles the native pieces (ffi/native: the clone helper and the
+// init) and the single executable dist/myuts for this machine.
 // bun run release (or bun run build --release): every release target, named
 // myuts-<version>-linux-<arch>[-musl], plus SHA256SUMS, in dist/.
 import { $ } from "bun";
@@ -7,29 +7,44 @@ import { mkdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import pkg from "./package.json" with { type: "json" };
 
-const CFLAGS = ["-O2", "-fPIC", "-shared", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fno-builtin", "-Wall", "-Werror", "-s"];
+// Both pieces are freestanding (raw syscalls, no libc), so one build serves glibc and musl.
+const COMMON = ["-O2", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fno-builtin", "-Wall", "-Werror", "-s"];
+const PIECES = [
+  // the clone helper, loaded into the runtime with dlopen
+  { src: "ffi/native/spawn.c", out: (arch: string) => `ffi/native/build/spawn-${arch}.so`, flags: ["-fPIC", "-shared"] },
+  // the init, a static executable run from a sealed memfd
+  {
+    src: "ffi/native/init.c",
+    out: (arch: string) => `ffi/native/build/init-${arch}.elf`,
+    flags: ["-static", "-nostartfiles", "-fno-pie", "-no-pie", "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none", "-Wl,-z,max-page-size=4096"],
+  },
+];
 const NATIVE = [
   { arch: "x64", cc: ["x86_64-linux-gnu-gcc", "gcc"] },
   { arch: "arm64", cc: ["aarch64-linux-gnu-gcc"] },
 ] as const;
 
+export const hostArch = (): "x64" | "arm64" => (process.arch === "arm64" ? "arm64" : "x64");
+
 /**
- * Builds spawn-<arch>.so for both architectures. A development build tolerates a
- * missing cross compiler (that binary then can't start containers); a release must not.
+ * Builds the native pieces for this machine's architecture, or for every one with
+ * `all` (a release). The binary embeds both architectures' files, so a development
+ * build leaves an empty stand-in for the other one (that binary can't start containers).
  */
-export async function buildNative(opts: { requireAll?: boolean } = {}): Promise<void> {
+export async function buildNative(opts: { all?: boolean } = {}): Promise<void> {
   mkdirSync("ffi/native/build", { recursive: true });
   for (const { arch, cc } of NATIVE) {
-    const out = `ffi/native/build/spawn-${arch}.so`;
+    const wanted = opts.all || arch === hostArch();
     const compiler = cc.find((c) => Bun.which(c));
-    const hostArch = process.arch === "arm64" ? "arm64" : "x64";
-    if (!compiler) {
-      if (arch === hostArch || opts.requireAll) throw new Error(`no C compiler for ${arch} (install ${arch === "arm64" ? "gcc-aarch64-linux-gnu" : "gcc"})`);
-      if (!(await Bun.file(out).exists())) await Bun.write(out, ""); // placeholder: that target can't spawn
-      console.warn(`build: no ${cc[0]}; the ${arch} binary will lack the spawn helper`);
-      continue;
+    for (const piece of PIECES) {
+      const out = piece.out(arch);
+      if (!wanted) {
+        if (!(await Bun.file(out).exists())) await Bun.write(out, "");
+        continue;
+      }
+      if (!compiler) throw new Error(`no C compiler for ${arch} (install ${arch === "arm64" ? "gcc-aarch64-linux-gnu" : "gcc"})`);
+      await $`${compiler} ${COMMON} ${piece.flags} -o ${out} ${piece.src}`;
     }
-    await $`${compiler} ${CFLAGS} -o ${out} ffi/native/spawn.c`;
   }
 }
 
@@ -83,7 +98,7 @@ export async function sha256File(path: string): Promise<string> {
 
 /** Writes every release target and SHA256SUMS (sha256sum's format, so `sha256sum -c` reads it). */
 export async function release(outDir = "dist", version = pkg.version): Promise<string[]> {
-  await buildNative({ requireAll: true });
+  await buildNative({ all: true });
   const commit = await commitId();
   mkdirSync(outDir, { recursive: true });
   const files: string[] = [];
@@ -109,7 +124,7 @@ if (import.meta.main) {
     await release();
   } else {
     await buildNative();
-    const arch = process.arch === "arm64" ? "arm64" : "x64";
+    const arch = hostArch();
     const commit = await commitId();
     await compile({ bunTarget: `bun-linux-${arch}`, name: `linux-${arch}`, libc: "glibc" }, "dist/myuts", pkg.version, commit);
     console.log(`built dist/myuts (${pkg.version}, ${commit})`);

@@ -52,6 +52,10 @@ export const EPERM = 1;
 export const EEXIST = 17;
 export const ENOTDIR = 20;
 export const ENOSYS = 38;
+export const EBADF = 9;
+export const EISDIR = 21;
+export const ELOOP = 40;
+export const EPIPE = 32;
 
 export function errnoName(errno: number): string {
   return NAMES[errno]?.[0] ?? `E${errno}`;

@@ -30,6 +30,7 @@ const symbols = {
   isatty: { args: [i32], returns: i32 },
   ttyname_r: { args: [i32, P, usize], returns: i32 },
   memfd_create: { args: [P, u32], returns: i32 },
+  socketpair: { args: [i32, i32, i32, P], returns: i32 },
   statvfs: { args: [P, P], returns: i32 },
   unshare: { args: [i32], returns: i32 },
   getxattr: { args: [P, P, P, usize], returns: i64 },
@@ -323,6 +324,16 @@ export function waitNoHang(pid: number): WaitResult {
   return r === 0 ? undefined : { pid: r, status: st[0]! };
 }
 
+/** waitpid until `pid` exits (EINTR retried); its wait status. */
+export function waitBlocking(pid: number): number {
+  const st = new Int32Array(1);
+  for (;;) {
+    if (libc().waitpid(pid, st, 0) !== -1) return st[0]!;
+    const e = errno();
+    if (e !== EINTR) throw new SyscallError("waitpid", e, String(pid));
+  }
+}
+
 export function kill(pid: number, sig: number): boolean {
   return libc().kill(pid, sig) === 0;
 }
@@ -341,9 +352,23 @@ export function ttyname(fd: number): string | undefined {
   return buf.toString("utf8", 0, buf.indexOf(0));
 }
 
-export function memfdCreate(name: string): number {
-  const MFD_CLOEXEC = 1;
-  return check(libc().memfd_create(cstr(name), MFD_CLOEXEC), "memfd_create", name);
+export function memfdCreate(name: string, sealable = false): number {
+  const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+  return check(libc().memfd_create(cstr(name), MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0)), "memfd_create", name);
+}
+
+/** Seals a memfd against every change: no write, no resize, no further seals. */
+export function sealMemfd(fd: number): void {
+  const F_ADD_SEALS = 1033, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+  check(libc().fcntl(fd, F_ADD_SEALS, BigInt(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)), "fcntl F_ADD_SEALS");
+}
+
+/** A connected pair of stream sockets, both close-on-exec. */
+export function socketpair(): [number, number] {
+  const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = O_CLOEXEC;
+  const fds = new Int32Array(2);
+  check(libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
+  return [fds[0]!, fds[1]!];
 }
 
 /**

@@ -1,22 +1,28 @@
-// Loads the prebuilt freestanding spawn helper (ffi/native/spawn.c). In the compiled
-// binary it is embedded under /$bunfs, which dlopen cannot read, so it is copied
-// into a memfd first (about 0.3 ms; no compiler needed at run time).
+// The native pieces (ffi/native): the clone helper, loaded with dlopen, and the
+// init, a static executable each container runs from a sealed memfd. In the
+// compiled binary both are embedded under /$bunfs, which dlopen and execveat
+// cannot read, so they are copied into memfds first (no compiler at run time).
 import { dlopen, FFIType } from "bun:ffi";
-import soX64 from "./native/build/spawn-x64.so" with { type: "file" };
+import initArm64 from "./native/build/init-arm64.elf" with { type: "file" };
+import initX64 from "./native/build/init-x64.elf" with { type: "file" };
 import soArm64 from "./native/build/spawn-arm64.so" with { type: "file" };
+import soX64 from "./native/build/spawn-x64.so" with { type: "file" };
 import { SyscallError } from "./errno.ts";
-import { close, cstr, cstrArray, memfdCreate, writeAll } from "./libc.ts";
+import { close, cstr, cstrArray, memfdCreate, sealMemfd, writeAll } from "./libc.ts";
 
 const { i64, u64, ptr: P } = FFIType;
 const symbols = {
-  myuts_spawn: { args: [u64, u64, P, i64, i64, i64, i64, P, P, P], returns: i64 },
+  myuts_spawn: { args: [u64, u64, P, i64, i64, i64, i64, i64, i64, P, P], returns: i64 },
 } as const;
 
 type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
 let native: Native | undefined;
+let initImage: Uint8Array | undefined;
+
+const arm64 = process.arch === "arm64";
 
 async function load(): Promise<Native> {
-  const path = process.arch === "arm64" ? soArm64 : soX64;
+  const path = arm64 ? soArm64 : soX64;
   if (!path.startsWith("/$bunfs/")) return dlopen(path, symbols).symbols;
   const fd = memfdCreate("myuts-spawn");
   writeAll(fd, await Bun.file(path).bytes());
@@ -34,27 +40,41 @@ export interface SpawnRequest {
   timensOffsets: string;
   /** The child waits for one byte here before going on; -1 for no wait. */
   syncFd: number;
-  /** Where the child reports "!<stage>:<errno>" when it fails before exec. */
+  /** Where the child reports a failure before its exec (a FAIL record). */
   errFd: number;
   /** Signal the child gets when the parent dies (0: none). */
   pdeathsig: number;
-  path: string;
+  /** The executable to run (execveat with AT_EMPTY_PATH): the init's memfd. */
+  execFd: number;
+  /** A close-on-exec descriptor the child keeps open across that exec (-1: none). */
+  keepFd: number;
   argv: readonly string[];
   env: readonly string[];
 }
 
-export const SPAWN_STAGES: Record<string, string> = {
-  "1": "prctl(PR_SET_PDEATHSIG)",
-  "2": "read sync pipe",
-  "3": "unshare",
-  "4": "write /proc/self/timens_offsets",
-  "5": "execve",
-  "6": "keep capabilities across exec (capset, PR_CAP_AMBIENT)",
-};
-
-/** Loads the helper; nativeSpawn needs it done. */
+/** Loads the clone helper and the init's image; nativeSpawn and initMemfd need it done. */
 export async function loadNative(): Promise<void> {
   native ??= await load();
+  initImage ??= await Bun.file(arm64 ? initArm64 : initX64).bytes();
+  if (!initImage.length) throw new Error(`this myuts binary was built without the native init for ${process.arch}`);
+}
+
+/**
+ * The init as a sealed, close-on-exec memfd. Sealed, so nothing that gets hold of
+ * the descriptor can rewrite it; a memfd, so /proc/<init>/exe never leads a
+ * container to the runtime's binary on the host (the CVE-2019-5736 pattern).
+ */
+export function initMemfd(): number {
+  if (!initImage) throw new Error("initMemfd before loadNative");
+  const fd = memfdCreate("myuts-init", true);
+  try {
+    writeAll(fd, initImage);
+    sealMemfd(fd);
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+  return fd;
 }
 
 /**
@@ -67,10 +87,9 @@ export function nativeSpawn(req: SpawnRequest): number {
   if (!native) throw new Error("nativeSpawn before loadNative");
   const keep: Buffer[] = [];
   const offsets = cstr(req.timensOffsets);
-  const path = cstr(req.path);
   const argv = cstrArray(req.argv, keep);
   const env = cstrArray(req.env, keep);
-  inFlight = [keep, offsets, path, argv, env];
+  inFlight = [keep, offsets, argv, env];
   const pid = Number(
     native.myuts_spawn(
       BigInt(req.cloneFlags),
@@ -80,7 +99,8 @@ export function nativeSpawn(req: SpawnRequest): number {
       req.syncFd,
       req.errFd,
       req.pdeathsig,
-      path,
+      req.execFd,
+      req.keepFd,
       argv,
       env,
     ),

@@ -1,24 +1,25 @@
-// Entry point. Each command loads only what it needs: `init` (re-exec'd inside the
-// namespaces) and `run` are on every container's start path.
+// Entry point. Each command loads only what it needs: `run` is on every
+// container's start path.
+
+/** --debug anywhere among the options (before a `--`), as before or after the command. */
+function wantsDebug(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--debug");
+}
 
 async function main(): Promise<number> {
   // Trace times count from the process's start, so Bun's own start shows too.
   const origin = performance.timeOrigin;
   let argv = process.argv.slice(2);
-  let debug = false;
-  while (argv[0] === "--debug") {
-    debug = true;
-    argv = argv.slice(1);
-  }
+  const debug = wantsDebug(argv);
+  while (argv[0] === "--debug") argv = argv.slice(1);
   const cmd = argv[0];
-  if (cmd === "init") {
-    const { initStage } = await import("./init/main.ts");
-    initStage(Number(argv[1]), Number(argv[2]));
-  }
   try {
     switch (cmd) {
       case "run":
-        return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin, debug);
+        return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin);
+      case "exec":
+        return await (await import("./cli/exec.ts")).execCli(argv.slice(1), origin);
       case "spec":
         return await (await import("./cli/run.ts")).specCli(argv.slice(1));
       case "stats":

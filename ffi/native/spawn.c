@@ -1,15 +1,16 @@
 /*
- * The only native code in myuts. Bun is multithreaded from its first instruction,
- * and the kernel refuses CLONE_NEWUSER (and setns into a user namespace) to a
- * multithreaded caller; a child forked from Bun also must never run JavaScript.
- * So the child that starts in new namespaces is created here, with a raw clone
- * syscall, and runs only this file's code until it execve()s the init stage.
+ * The clone half of myuts's native code (the other half is init.c). Bun is
+ * multithreaded from its first instruction, and the kernel refuses CLONE_NEWUSER
+ * to a multithreaded caller; a child forked from Bun also must never run
+ * JavaScript. So the child that starts in new namespaces is created here, with a
+ * raw clone syscall, and runs only this file's code until it execs the native init
+ * from its sealed memfd.
  *
- * When the parent has nothing to do between clone and exec, the child shares the
- * parent's memory and the parent sleeps until the exec (CLONE_VM|CLONE_VFORK, as
- * posix_spawn does): copying Bun's page tables would cost most of a millisecond.
- * When the parent must act first (writing a user namespace's id maps), the child is
- * a plain fork-style copy that waits on sync_fd.
+ * The child always shares the parent's memory (CLONE_VM): copying Bun's page
+ * tables would cost most of a millisecond. When the parent has nothing to do
+ * between clone and exec, it sleeps until the exec (CLONE_VFORK, as posix_spawn
+ * does). When it must act first (writing a user namespace's id maps), it runs on
+ * while the child waits on sync_fd, working from a static copy of its arguments.
  *
  * Freestanding: no libc, no headers, raw syscalls only, so one build suits glibc
  * and musl hosts. Built by build.ts for each target architecture.
@@ -29,6 +30,8 @@ typedef long i64;
 #define NR_exit_group 231
 #define NR_prctl 157
 #define NR_unshare 272
+#define NR_fcntl 72
+#define NR_execveat 322
 #define NR_capget 125
 #define NR_capset 126
 static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
@@ -78,6 +81,8 @@ __asm__(".text\n"
 #define NR_exit_group 94
 #define NR_prctl 167
 #define NR_unshare 97
+#define NR_fcntl 25
+#define NR_execveat 281
 #define NR_capget 90
 #define NR_capset 91
 static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
@@ -125,6 +130,8 @@ i64 myuts_clone_on_stack(u64 flags, void *stack_top, int (*fn)(void *), void *ar
 #define AT_FDCWD -100
 #define SIG_BLOCK 0
 #define SIG_SETMASK 2
+#define AT_EMPTY_PATH 0x1000
+#define F_SETFD 2
 
 struct kernel_sigaction {
   u64 handler;
@@ -149,7 +156,8 @@ struct spawn_args {
   i64 sync_fd;
   i64 err_fd;
   i64 pdeathsig;
-  const char *path;
+  i64 exec_fd;
+  i64 keep_fd;
   char *const *argv;
   char *const *envp;
   u64 saved_mask;
@@ -163,8 +171,10 @@ static i64 open_wronly(const char *path) {
 #endif
 }
 
-/* Stages, reported to the parent as "!<stage>:<errno>\n" on err_fd. */
-enum { ST_PDEATHSIG = 1, ST_SYNC = 2, ST_UNSHARE = 3, ST_TIMENS = 4, ST_EXEC = 5, ST_CAPS = 6 };
+/* Stages, reported on err_fd as the init's FAIL record with step SPAWN_STEP|stage (src/setup/protocol.ts). */
+enum { ST_PDEATHSIG = 1, ST_SYNC = 2, ST_UNSHARE = 3, ST_TIMENS = 4, ST_EXEC = 5, ST_CAPS = 6, ST_CHANNEL = 7 };
+#define SPAWN_STEP 0xffffff00u
+#define REC_FAIL 2
 
 /*
  * A new user namespace's creator holds every capability in it, but execve keeps
@@ -188,17 +198,8 @@ static i64 keep_caps_across_exec(void) {
 }
 
 static int fail(int err_fd, int stage, i64 err) {
-  char msg[32];
-  char digits[20];
-  int n = 0, d = 0;
-  unsigned long v = (unsigned long)(-err);
-  msg[n++] = '!';
-  msg[n++] = (char)('0' + stage);
-  msg[n++] = ':';
-  do { digits[d++] = (char)('0' + v % 10); v /= 10; } while (v && d < 20);
-  while (d) msg[n++] = digits[--d];
-  msg[n++] = '\n';
-  if (err_fd >= 0) sys6(NR_write, err_fd, (i64)msg, n, 0, 0, 0);
+  struct { unsigned int kind, step; int err, pad; i64 a, b; } rec = {REC_FAIL, SPAWN_STEP | (unsigned)stage, (int)-err, 0, 0, 0};
+  if (err_fd >= 0) sys6(NR_write, err_fd, (i64)&rec, sizeof rec, 0, 0, 0);
   sys6(NR_exit_group, 125, 0, 0, 0, 0, 0);
   return 125;
 }
@@ -239,7 +240,12 @@ static int child(void *p) {
     if (r < 0) return fail((int)a->err_fd, ST_TIMENS, r);
     sys6(NR_close, fd, 0, 0, 0, 0, 0);
   }
-  r = sys6(NR_execve, (i64)a->path, (i64)a->argv, (i64)a->envp, 0, 0, 0);
+  /* The init's end of the channel is close-on-exec in the parent; here it must survive one exec. */
+  if (a->keep_fd >= 0) {
+    r = sys6(NR_fcntl, a->keep_fd, F_SETFD, 0, 0, 0, 0);
+    if (r < 0) return fail((int)a->err_fd, ST_CHANNEL, r);
+  }
+  r = sys6(NR_execveat, a->exec_fd, (i64)"", (i64)a->argv, (i64)a->envp, AT_EMPTY_PATH, 0);
   return fail((int)a->err_fd, ST_EXEC, r);
 }
 
@@ -254,17 +260,17 @@ static struct spawn_args child_args;
  * Clones a child into the namespaces in clone_flags and returns its pid (or -errno).
  * The child: resets signal handling, sets its parent-death signal, waits for one byte
  * on sync_fd if asked (the parent writes id maps first), unshares unshare_flags
- * (CLONE_NEWTIME applies at the next execve), writes the time offsets, and execs path.
+ * (CLONE_NEWTIME applies at the next execve), writes the time offsets, keeps keep_fd
+ * open across the exec, and execs the file open at exec_fd (the init's memfd).
  *
- * The child always shares the parent's memory until its exec (no page tables are
- * copied, and the exec has no copy to tear down). Without sync_fd the parent sleeps
- * until then (CLONE_VFORK); with it the parent runs on, so the child works from
- * static copies, and the caller must keep path, argv and envp alive until the exec.
+ * The child shares the parent's memory until its exec. Without sync_fd the parent
+ * sleeps until then (CLONE_VFORK); with it the parent runs on, so the caller must
+ * keep argv and envp alive until the exec.
  */
 i64 myuts_spawn(u64 clone_flags, u64 unshare_flags, const char *timens, i64 timens_len,
-                i64 sync_fd, i64 err_fd, i64 pdeathsig,
-                const char *path, char *const *argv, char *const *envp) {
-  struct spawn_args a = {clone_flags, unshare_flags, timens, timens_len, sync_fd, err_fd, pdeathsig, path, argv, envp, 0};
+                i64 sync_fd, i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd,
+                char *const *argv, char *const *envp) {
+  struct spawn_args a = {clone_flags, unshare_flags, timens, timens_len, sync_fd, err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0};
   u64 all = ~0UL;
   u64 flags = clone_flags | CLONE_VM | SIGCHLD;
   i64 pid;

@@ -3,6 +3,7 @@
 import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty";
 import { versionLine } from "../version.ts";
 import { cittyArgs } from "./argv.ts";
+import { EXEC_FLAGS } from "./exec.ts";
 import { RUN_FLAGS } from "./run-flags.ts";
 import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
@@ -13,6 +14,10 @@ const run = defineCommand({
 const spec = defineCommand({
   meta: { name: "spec", description: "Print the OCI config.json that `run` builds from the same options" },
   args: cittyArgs(RUN_FLAGS),
+});
+const exec = defineCommand({
+  meta: { name: "exec", description: "Run a command in a running named container (its namespaces, ids and capabilities): myuts exec NAME [--] COMMAND [ARGS...]" },
+  args: cittyArgs(EXEC_FLAGS),
 });
 const stats = defineCommand({
   meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage: myuts stats [--json] NAME" },
@@ -34,11 +39,11 @@ export const root = defineCommand({
     debug: { type: "boolean", description: "full traces on errors" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, spec, stats, events, update, version },
+  subCommands: { run, exec, spec, stats, events, update, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = { run, spec, stats, events, update, version };
+  const subs: Record<string, CommandDef> = { run, exec, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
   const text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty colours unconditionally; a pipe or a file gets plain text.

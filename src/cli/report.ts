@@ -1,14 +1,22 @@
-import { EXIT_RUNTIME, UserError } from "../util/errors.ts";
+import { errnoText, SyscallError } from "../../ffi/errno.ts";
+import { EXIT_RUNTIME, OsError, UserError } from "../util/errors.ts";
 import { log } from "../util/log.ts";
+
+/** The one line an error gets. Errnos are words only from here on. */
+export function describe(e: unknown): string {
+  if (e instanceof OsError) {
+    const { say, syscall, hint } = e.detail;
+    return `${e.context}: ${say ?? syscall ?? "failed"}: ${errnoText(e.errno)}${hint ? `: ${hint}` : ""}`;
+  }
+  if (e instanceof SyscallError) return `${e.syscall}${e.target ? ` ${e.target}` : ""}: ${errnoText(e.errno)}`;
+  if (e instanceof UserError) return e.message;
+  return `internal error: ${e instanceof Error ? e.message : String(e)}`;
+}
 
 /** Turns any failure into one line on stderr (a trace too with --debug) and an exit code. */
 export function report(e: unknown, debug: boolean): number {
-  if (e instanceof UserError) {
-    log.error(e.message);
-    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
-    return e.exitCode;
-  }
-  log.error(`internal error: ${e instanceof Error ? e.message : String(e)}${debug ? "" : " (run with --debug for a trace)"}`);
+  const known = e instanceof UserError || e instanceof OsError;
+  log.error(`${describe(e)}${known || debug ? "" : " (run with --debug for a trace)"}`);
   if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-  return EXIT_RUNTIME;
+  return known ? (e as UserError | OsError).exitCode : EXIT_RUNTIME;
 }

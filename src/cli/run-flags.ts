@@ -5,7 +5,9 @@ import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
-import { callerIdentity, parseUserFlags, USER_FLAGS, type UserHost, type UserNsOptions } from "./user-flags.ts";
+import { callerIdentity, type UserHost } from "../lifecycle/identity.ts";
+import { idArg } from "./ids.ts";
+import { parseUserFlags, USER_FLAGS, type UserNsOptions } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/state.ts";
 import { LEAF_PREFIX } from "../cgroups/cgroup.ts";
@@ -40,6 +42,7 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "name", value: true, hint: "NAME", description: "the container's name, for stats, update and events (default: a random id)" },
   ...RESOURCE_FLAGS,
   { long: "trace", description: "print each setup step and its duration to stderr" },
+  { long: "dry-run", description: "print the setup program, one line per system call, and run nothing" },
   { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
 ];
@@ -61,6 +64,7 @@ export interface RunOptions extends ResourceOptions {
   groups: number[];
   args: string[];
   trace: boolean;
+  dryRun: boolean;
   debug: boolean;
   help: boolean;
   userns?: UserNsOptions;
@@ -83,10 +87,6 @@ const NS_FLAGS: Record<string, NamespaceType> = {
   time: "time",
 };
 
-function idArg(flag: string, v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) > 0xfffffffe) throw new UserError(`run: --${flag} ${v}: not a numeric id`);
-  return Number(v);
-}
 
 function seconds(flag: string, v: string): number {
   if (!/^-?\d+$/.test(v)) throw new UserError(`run: --${flag} ${v}: not a whole number of seconds`);
@@ -112,6 +112,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     groups: [],
     args: p.operands,
     trace: p.bools.has("trace"),
+    dryRun: p.bools.has("dry-run"),
     debug: p.bools.has("debug"),
     help: p.bools.has("help"),
     capAdd: many("cap-add"),

@@ -1,9 +1,10 @@
 // User-namespace flags, as util-linux unshare spells them, plus OCI-style --uidmap/--gidmap.
-import { fs } from "../util/node.ts";
+import type { UserHost } from "../lifecycle/identity.ts";
 import { fmt, parseMapping, subIdRanges } from "../spec/idmap.ts";
 import type { IDMapping } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import type { FlagDef, Parsed } from "./argv.ts";
+import { idArg as idValue } from "./ids.ts";
 
 export const USER_FLAGS: readonly FlagDef[] = [
   { long: "user", short: "U", description: "new user namespace (without a mapping: like --map-root-user)" },
@@ -18,13 +19,6 @@ export const USER_FLAGS: readonly FlagDef[] = [
   { long: "setgroups", value: true, hint: "allow|deny", description: "whether setgroups(2) is allowed inside the user namespace" },
 ];
 
-export interface UserHost {
-  uid: number;
-  gid: number;
-  name: string;
-  subuid: () => string;
-  subgid: () => string;
-}
 
 export interface UserNsOptions {
   uidMappings: IDMapping[];
@@ -35,10 +29,6 @@ export interface UserNsOptions {
   gid: number;
 }
 
-function idValue(flag: string, v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) > 0xfffffffe) throw new UserError(`run: --${flag} ${v}: not a numeric id`);
-  return Number(v);
-}
 
 function autoRange(kind: "uid" | "gid", host: UserHost): IDMapping {
   const file = kind === "uid" ? "/etc/subuid" : "/etc/subgid";
@@ -102,34 +92,4 @@ export function parseUserFlags(p: Parsed, host: UserHost): UserNsOptions | undef
   if (!uidMappings.length) throw new UserError("run: --user: no uid mapping (add --map-root-user, --map-users or --uidmap)");
   if (!gidMappings.length) throw new UserError(`run: --user: uid mapping ${uidMappings.map(fmt).join(",")} has no gid mapping (add --map-group, --map-groups or --gidmap)`);
   return { uidMappings, gidMappings, setgroups: sg === "allow" || sg === "deny" ? sg : deny ? "deny" : "allow", uid, gid };
-}
-
-/** The real caller: effective ids, login name, and its subordinate-id files (read on demand). */
-export function callerIdentity(): UserHost {
-  const uid = process.geteuid?.() ?? 0;
-  const gid = process.getegid?.() ?? 0;
-  let name: string | undefined;
-  return {
-    uid,
-    gid,
-    get name() {
-      name ??= passwdName(uid) ?? String(uid);
-      return name;
-    },
-    subuid: () => fs().readFileSync("/etc/subuid", "utf8"),
-    subgid: () => fs().readFileSync("/etc/subgid", "utf8"),
-  };
-}
-
-/** The login name /etc/passwd gives the uid: what /etc/subuid lines are keyed by (besides the uid). */
-function passwdName(uid: number): string | undefined {
-  try {
-    for (const line of fs().readFileSync("/etc/passwd", "utf8").split("\n")) {
-      const f = line.split(":");
-      if (f[2] === String(uid) && f[0]) return f[0];
-    }
-  } catch {
-    // no passwd: the uid stands for the name
-  }
-  return undefined;
 }

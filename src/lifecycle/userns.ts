@@ -2,13 +2,13 @@
 // (so a missing helper or subordinate range fails before anything exists), write
 // them while the child waits, and explain clone failures by naming the knob.
 import { fs } from "../util/node.ts";
-import { errnoText } from "../../ffi/errno.ts";
+import { EPERM } from "../../ffi/errno.ts";
 import { readText, writeText } from "../../ffi/files.ts";
 import { hasFileCaps } from "../../ffi/libc.ts";
-import { callerIdentity } from "../cli/user-flags.ts";
+import { callerIdentity } from "./identity.ts";
 import { checkOwned, isSelfOnly, subIdRanges } from "../spec/idmap.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type Spec } from "../spec/types.ts";
-import { UserError } from "../util/errors.ts";
+import { OsError, UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
 
 // Fixed, not $PATH: a root-run runtime must not take its setuid helpers from the caller.
@@ -128,23 +128,20 @@ export function userNamespaceBlocker(privileged: boolean, read: (f: string) => s
   return undefined;
 }
 
-export function cloneFailure(flags: string, errno: number, userns: boolean): UserError {
+export function cloneFailure(flags: string, errno: number, userns: boolean): OsError {
   const privileged = (process.geteuid?.() ?? 0) === 0;
-  const base = `clone ${flags}: ${errnoText(errno)}`;
-  if (userns) {
-    const why = userNamespaceBlocker(privileged);
-    if (why) return new UserError(`${base}: ${why}`);
-  }
-  if (!privileged && errno === 1 && !userns) return new UserError(`${base}: creating namespaces needs root; add --user (--map-root-user) to run without it`);
-  return new UserError(base);
+  const hint = userns
+    ? userNamespaceBlocker(privileged)
+    : !privileged && errno === EPERM
+      ? "creating namespaces needs root; add --user (--map-root-user) to run without it"
+      : undefined;
+  return new OsError(`create namespaces ${flags}`, errno, { syscall: "clone", hint });
 }
 
 /**
  * AppArmor's restriction (Ubuntu 24.04) lets the clone succeed and then denies the
  * namespace's capabilities, so the first mount fails with EPERM: say why.
  */
-export function explainUserNamespaceFailure(message: string, privileged = (process.geteuid?.() ?? 0) === 0, read?: (f: string) => string): string {
-  if (!message.includes("EPERM")) return message;
-  const why = userNamespaceBlocker(privileged, read);
-  return why ? `${message}: ${why}` : message;
+export function userNamespaceHint(errno: number, privileged = (process.geteuid?.() ?? 0) === 0, read?: (f: string) => string): string | undefined {
+  return errno === EPERM ? userNamespaceBlocker(privileged, read) : undefined;
 }

@@ -183,3 +183,10 @@ export const OCI_VERSION = "1.2.0";
 
 /** OCI has no field for a user namespace's setgroups policy; util-linux's --setgroups lands here. */
 export const SETGROUPS_ANNOTATION = "run.myuts.setgroups";
+
+/** A spec that passed validateSpec: what the engine needs is there. */
+export type ValidSpec = Spec & {
+  process: Process;
+  root: Root;
+  linux: Linux & { namespaces: Namespace[] };
+};

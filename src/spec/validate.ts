@@ -1,15 +1,42 @@
 // Checks a spec before anything is created, so bad input costs no namespace and
 // gets one line naming the field or path.
 import { checkDirectory, exists } from "../../ffi/files.ts";
-import { ENOENT, errnoText } from "../../ffi/errno.ts";
-import { UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { ENOENT, SyscallError } from "../../ffi/errno.ts";
+import { OsError, UserError } from "../util/errors.ts";
 import { checkNoOverlap, fmt, maps } from "./idmap.ts";
-import type { Spec } from "./types.ts";
+import type { Spec, ValidSpec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
 
-export function validateSpec(spec: Spec): void {
+/** Fields of the OCI spec that myuts does not apply yet: refused, never silently ignored. */
+const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknown]> = [
+  ["process.rlimits", (s) => (s.process as Record<string, unknown> | undefined)?.rlimits],
+  ["process.apparmorProfile", (s) => (s.process as Record<string, unknown> | undefined)?.apparmorProfile],
+  ["process.selinuxLabel", (s) => (s.process as Record<string, unknown> | undefined)?.selinuxLabel],
+  ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
+  ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
+  ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
+  ["hooks", (s) => s.hooks],
+  ["linux.sysctl", (s) => (s.linux as Record<string, unknown> | undefined)?.sysctl],
+  ["linux.seccomp", (s) => (s.linux as Record<string, unknown> | undefined)?.seccomp],
+  ["linux.devices", (s) => (s.linux as Record<string, unknown> | undefined)?.devices],
+  ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
+  ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
+  ["linux.mountLabel", (s) => (s.linux as Record<string, unknown> | undefined)?.mountLabel],
+];
+
+function present(v: unknown): boolean {
+  if (v === undefined || v === null || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.keys(v).length > 0;
+  return true;
+}
+
+/** Checks a spec and returns it as the type the engine takes. */
+export function validateSpec(spec: Spec): ValidSpec {
+  const unsupported = NOT_APPLIED.filter(([, get]) => present(get(spec as unknown as Record<string, unknown>))).map(([name]) => name);
+  if (unsupported.length) throw new UserError(`spec: ${unsupported.join(", ")}: not supported yet (myuts refuses what it would not apply)`);
+  if (spec.process?.terminal) throw new UserError("spec: process.terminal: not supported yet (myuts refuses what it would not apply)");
   const p = spec.process;
   if (!p) throw new UserError("spec: process is missing");
   if (!Array.isArray(p.args) || p.args.length === 0 || typeof p.args[0] !== "string" || !p.args[0]) {
@@ -52,7 +79,8 @@ export function validateSpec(spec: Spec): void {
     try {
       checkDirectory(root);
     } catch (e) {
-      throw new UserError(`rootfs ${root}: ${describeFsError(e)}`);
+      if (e instanceof SyscallError) throw new OsError(`rootfs ${root}`, e.errno, { syscall: "open" });
+      throw e;
     }
   }
   if ((spec.mounts?.length || spec.root?.readonly) && !ns.has("mount")) {
@@ -64,7 +92,8 @@ export function validateSpec(spec: Spec): void {
     }
     const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
     if (bind) {
-      if (!exists(m.source ?? "")) throw new UserError(`mount ${m.destination}: source ${m.source}: ${errnoText(ENOENT)}`);
+      if (!exists(m.source ?? "")) throw new OsError(`mount ${m.destination}: source ${m.source}`, ENOENT, { syscall: "stat" });
     }
   }
+  return { ...spec, process: p, root: { ...spec.root!, path: root }, linux: { ...spec.linux, namespaces: spec.linux?.namespaces ?? [] } };
 }

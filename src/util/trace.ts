@@ -26,14 +26,19 @@ export class Tracer {
     return r;
   }
 
+  /** A step another process timed (the init), on the same clock. */
+  span(what: string, start: number, took: number, stage: string): void {
+    if (this.enabled) this.print(start, what, took, stage);
+  }
+
   note(what: string, at = now()): void {
     if (this.enabled) this.print(at, what);
   }
 
-  private print(start: number, what: string, took?: number): void {
+  private print(start: number, what: string, took?: number, stage = this.stage): void {
     const at = (start - this.origin).toFixed(3).padStart(8);
     const dur = took === undefined ? "" : `  (${took < 1 ? `${(took * 1000).toFixed(0)} µs` : `${took.toFixed(2)} ms`})`;
-    writeAll(2, Buffer.from(`myuts ${this.stage.padEnd(4)} ${at} ms  ${what}${dur}\n`));
+    writeAll(2, Buffer.from(`myuts ${stage.padEnd(4)} ${at} ms  ${what}${dur}\n`));
   }
 }
 

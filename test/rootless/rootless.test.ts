@@ -1,7 +1,7 @@
 // Rootless containers: a real unprivileged account runs the compiled binary through
 // setpriv, and the tests read the kernel's view (uid_map, ownership on the host).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot, MYUTS, requireBinary } from "../helpers/myuts.ts";
@@ -152,6 +152,51 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
     ]);
     expect(r.stderr).toBe("");
     expect(r.stdout.trim().split("\n")).toEqual(["from-host", "root-ro", "vol-ro", "tmpfs-rw"]);
+  });
+
+  test("exec joins the user, mount and PID namespaces of a running rootless container", async () => {
+    const name = `rlexec${process.pid}`;
+    const token = String(100_000_000 + Math.floor(Math.random() * 900_000_000));
+    const env = { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", HOME: work, LANG: "C", XDG_RUNTIME_DIR: "" };
+    const runner = Bun.spawn(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--", bin, "run", "--user", "--map-root-user", "--pid", "--mount", "--name", name, "--", "sleep", token], {
+      cwd: work,
+      env,
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    try {
+      const payload = async (): Promise<number | undefined> => {
+        for (let i = 0; i < 250; i++) {
+          for (const d of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+            try {
+              if (readFileSync(`/proc/${d}/cmdline`, "utf8") === `sleep\0${token}\0`) return Number(d);
+            } catch {
+              // gone meanwhile
+            }
+          }
+          await Bun.sleep(20);
+        }
+        return undefined;
+      };
+      const pid = await payload();
+      expect(pid).toBeDefined();
+      let r = myuts(["exec", name, "--", "true"]);
+      for (let i = 0; i < 100 && r.code !== 0; i++) {
+        await Bun.sleep(20);
+        r = myuts(["exec", name, "--", "true"]);
+      }
+      r = myuts(["exec", name, "--", "sh", "-c", "readlink /proc/self/ns/user /proc/self/ns/mnt /proc/self/ns/pid; id -u; echo $$"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const out = r.stdout.trim().split("\n");
+      expect(out.slice(0, 3)).toEqual(["user", "mnt", "pid"].map((t) => readlinkSync(`/proc/${pid}/ns/${t}`)));
+      expect(out.slice(0, 3)).not.toEqual(["user", "mnt", "pid"].map((t) => readlinkSync(`/proc/self/ns/${t}`)));
+      expect(out[3]).toBe("0"); // root inside, as the container's own process
+      expect(Number(out[4])).toBeLessThan(10); // numbered in the container's PID namespace
+    } finally {
+      runner.kill("SIGKILL");
+      await runner.exited;
+    }
   });
 
   describe("errors: one line, exit 125", () => {

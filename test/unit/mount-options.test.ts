@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { MS } from "../../ffi/libc.ts";
-import { isBind, parseMountOptions } from "../../src/init/mount-options.ts";
+import { isBind, parseMountOptions } from "../../src/setup/mount-options.ts";
 
 describe("parseMountOptions", () => {
   test("nothing in, nothing out", () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { secureJoin } from "../../src/init/secure-join.ts";
+import { secureJoin } from "../../src/lifecycle/secure-join.ts";
 
 let root = "";
 

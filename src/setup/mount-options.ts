@@ -63,3 +63,47 @@ export function parseMountOptions(options: readonly string[] = []): MountFlags {
 }
 
 export const isBind = (type: string | undefined, flags: number): boolean => type === "bind" || (flags & MS.BIND) !== 0;
+
+// mount_setattr(2)'s attributes. A bind mount takes its flags only on a remount;
+// mount_setattr changes just the ones named, so the flags a user namespace locks
+// (nosuid, nodev, … inherited from the host) stay as they are.
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  ATIME_MASK: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+export interface MountAttr {
+  set: number;
+  clear: number;
+}
+
+/** The attributes a bind remount with `flags` sets (and the atime bits it clears first). */
+export function mountAttrOf(flags: number): MountAttr {
+  const a: MountAttr = { set: 0, clear: 0 };
+  const pairs: Array<[number, number]> = [
+    [MS.RDONLY, MOUNT_ATTR.RDONLY],
+    [MS.NOSUID, MOUNT_ATTR.NOSUID],
+    [MS.NODEV, MOUNT_ATTR.NODEV],
+    [MS.NOEXEC, MOUNT_ATTR.NOEXEC],
+    [MS.NODIRATIME, MOUNT_ATTR.NODIRATIME],
+    [MS.NOSYMFOLLOW, MOUNT_ATTR.NOSYMFOLLOW],
+  ];
+  for (const [ms, attr] of pairs) if (flags & ms) a.set |= attr;
+  const atime = flags & MS.NOATIME ? MOUNT_ATTR.NOATIME : flags & MS.STRICTATIME ? MOUNT_ATTR.STRICTATIME : flags & MS.RELATIME ? MOUNT_ATTR.RELATIME : undefined;
+  if (atime !== undefined) {
+    a.clear |= MOUNT_ATTR.ATIME_MASK;
+    a.set |= atime;
+  }
+  return a;
+}
+
+/** The flags a bind mount applies only through a remount. */
+export const REMOUNT_FLAGS = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME | MS.NOSYMFOLLOW;

@@ -1,0 +1,282 @@
+/*
+ * myuts-init: the container's first process until the payload's execve.
+ *
+ * A static, freestanding executable (no libc, raw syscalls) that the runtime
+ * runs from a sealed memfd. It reads a *setup program* from its channel and
+ * runs it: a flat list of system calls that TypeScript compiled from the OCI
+ * spec (src/setup/). It holds no policy: no paths, no parsing of the spec, no
+ * messages. A failure goes back as {step, errno}; with tracing on, every step's
+ * start and end time goes back too. The wire format is src/setup/encode.ts's;
+ * the protocol (and its sequence diagram) is src/setup/protocol.ts's.
+ *
+ * Why it exists: Bun is multithreaded, so it can't setns() into a user
+ * namespace, and a Bun init stage waiting for `start` would hold ~30 MiB.
+ * This one waits in a few KiB, and /proc/PID/exe is a memfd, never the
+ * runtime's binary.
+ */
+typedef unsigned long u64;
+typedef long i64;
+typedef unsigned int u32;
+typedef int i32;
+typedef unsigned short u16;
+typedef short i16;
+typedef unsigned char u8;
+
+#if defined(__x86_64__)
+#define NR_read 0
+#define NR_write 1
+#define NR_mmap 9
+#define NR_clone 56
+#define NR_fcntl 72
+#define NR_clock_gettime 228
+#define NR_exit_group 231
+static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
+  i64 ret;
+  register i64 r10 __asm__("r10") = d;
+  register i64 r8 __asm__("r8") = e;
+  register i64 r9 __asm__("r9") = f;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+  return ret;
+}
+__asm__(".text\n.globl _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call start_c\n  hlt\n");
+#elif defined(__aarch64__)
+#define NR_read 63
+#define NR_write 64
+#define NR_mmap 222
+#define NR_clone 220
+#define NR_fcntl 25
+#define NR_clock_gettime 113
+#define NR_exit_group 94
+static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
+  register i64 x8 __asm__("x8") = n;
+  register i64 x0 __asm__("x0") = a;
+  register i64 x1 __asm__("x1") = b;
+  register i64 x2 __asm__("x2") = c;
+  register i64 x3 __asm__("x3") = d;
+  register i64 x4 __asm__("x4") = e;
+  register i64 x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+}
+__asm__(".text\n.globl _start\n_start:\n  mov x29, xzr\n  mov x0, sp\n  bl start_c\n  brk #0\n");
+#else
+#error "unsupported architecture"
+#endif
+
+/* The compiler may emit calls to these even in freestanding code. */
+void *memset(void *d, int c, u64 n) {
+  u8 *p = d;
+  while (n--) *p++ = (u8)c;
+  return d;
+}
+void *memcpy(void *d, const void *s, u64 n) {
+  u8 *p = d;
+  const u8 *q = s;
+  while (n--) *p++ = *q++;
+  return d;
+}
+
+/* Keep in step with src/setup/encode.ts. */
+#define MAGIC 0x4d595453u /* "STYM" little-endian: 'S','T','Y','M' */
+#define VERSION 1
+#define MAX_SLOTS 64
+#define MAX_CASES 4
+
+enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5 };
+enum { ARG_IMM = 0, ARG_DATA = 1, ARG_SLOT = 2, ARG_FDPATH = 3 };
+enum { ON_ALLOW = 0, ON_GOTO = 1, ON_RECORD = 2 };
+enum { REC_READY = 1, REC_FAIL = 2, REC_TRACE = 3, REC_PID = 4, REC_GO = 5 };
+#define FLAG_TRACE 1
+
+struct header {
+  u32 magic, version, nsteps, nrelocs, data_len, flags;
+};
+struct on_error {
+  i16 err;
+  u16 action;
+  u32 target;
+};
+struct step {
+  u16 op;
+  u16 nr;
+  i16 out;
+  u8 kind[6];
+  u32 pad;
+  u64 arg[6];
+  struct on_error on[MAX_CASES];
+};
+struct record {
+  u32 kind;
+  u32 step;
+  i32 err;
+  i32 pad;
+  i64 a;
+  i64 b;
+};
+
+static i32 chan = -1;
+static i32 tracing;
+
+static void send_rec(u32 kind, u32 step, i32 err, i64 a, i64 b) {
+  struct record r = {kind, step, err, 0, a, b};
+  const char *p = (const char *)&r;
+  u64 left = sizeof r;
+  while (left) {
+    i64 n = sys6(NR_write, chan, (i64)p, (i64)left, 0, 0, 0);
+    if (n == -4) continue;
+    if (n <= 0) return; /* the runtime is gone; the exit code and the missing records say enough */
+    p += n;
+    left -= (u64)n;
+  }
+}
+
+static __attribute__((noreturn)) void die(void) {
+  for (;;) sys6(NR_exit_group, 125, 0, 0, 0, 0, 0);
+}
+
+static __attribute__((noreturn)) void fail(u32 step, i32 err) {
+  send_rec(REC_FAIL, step, err, 0, 0);
+  die();
+}
+
+static int read_full(void *buf, u64 len) {
+  char *p = buf;
+  while (len) {
+    i64 n = sys6(NR_read, chan, (i64)p, (i64)len, 0, 0, 0);
+    if (n == -4) continue;
+    if (n <= 0) return -1;
+    p += n;
+    len -= (u64)n;
+  }
+  return 0;
+}
+
+static i64 now_ns(void) {
+  i64 ts[2] = {0, 0};
+  sys6(NR_clock_gettime, 0 /* CLOCK_REALTIME: the runtime's trace clock */, (i64)ts, 0, 0, 0, 0);
+  return ts[0] * 1000000000L + ts[1];
+}
+
+static i32 parse_fd(const char *s) {
+  i32 v = 0;
+  if (!s || !*s) return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -1;
+    v = v * 10 + (*s - '0');
+  }
+  return v;
+}
+
+/* "/proc/self/fd/N": a descriptor the kernel resolved inside the root, named for mount(2). */
+static char *fd_path(char *buf, i64 fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[20];
+  int n = 0, i = 0;
+  u64 v = fd < 0 ? 0 : (u64)fd;
+  for (; prefix[i]; i++) buf[i] = prefix[i];
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) buf[i++] = digits[--n];
+  buf[i] = 0;
+  return buf;
+}
+
+void start_c(i64 *sp) {
+  char **argv = (char **)(sp + 1);
+  struct header h;
+  i64 slot[MAX_SLOTS];
+  char paths[6][32];
+  u32 rec_step = 0;
+  i32 rec_err = 0;
+
+  chan = sp[0] >= 2 ? parse_fd(argv[1]) : -1;
+  if (chan < 0) die();
+  /* The payload's execve closes the channel: that EOF tells the runtime it runs. */
+  sys6(NR_fcntl, chan, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */, 0, 0, 0);
+
+  if (read_full(&h, sizeof h) || h.magic != MAGIC || h.version != VERSION) die();
+  tracing = h.flags & FLAG_TRACE;
+  u64 size = (u64)h.nsteps * sizeof(struct step) + (u64)h.nrelocs * 4 + h.data_len;
+  i64 mem = sys6(NR_mmap, 0, (i64)size + 1, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+  if (mem < 0 && mem > -4096) die();
+  if (read_full((void *)mem, size)) die();
+  struct step *steps = (struct step *)mem;
+  u32 *relocs = (u32 *)(steps + h.nsteps);
+  char *data = (char *)(relocs + h.nrelocs);
+
+  /* Pointer arrays (argv, envp) hold data-relative offsets until here. */
+  for (u32 i = 0; i < h.nrelocs; i++) {
+    if (relocs[i] + 8 > h.data_len) die();
+    u64 *p = (u64 *)(data + relocs[i]);
+    *p += (u64)data;
+  }
+  for (int i = 0; i < MAX_SLOTS; i++) slot[i] = -1;
+
+  u32 pc = 0;
+  while (pc < h.nsteps) {
+    struct step *s = &steps[pc];
+    u32 here = pc++;
+    switch (s->op) {
+    case OP_GOTO:
+      pc = (u32)s->arg[0];
+      continue;
+    case OP_FAIL:
+      if (rec_err) fail(rec_step, rec_err);
+      fail(here, (i32)s->arg[0]);
+    case OP_SYNC: {
+      struct record go;
+      send_rec(REC_READY, here, 0, 0, 0);
+      if (read_full(&go, sizeof go) || go.kind != REC_GO) die();
+      continue;
+    }
+    case OP_FORK: {
+      /* setns(CLONE_NEWPID) moves only the children: the payload must be one. CLONE_PARENT
+       * makes it the runtime's child, so the runtime waits for it directly. */
+      i64 pid = sys6(NR_clone, 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+      if (pid < 0) fail(here, (i32)-pid);
+      if (pid > 0) {
+        send_rec(REC_PID, here, 0, pid, 0);
+        for (;;) sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
+      }
+      continue;
+    }
+    case OP_SYSCALL:
+      break;
+    default:
+      fail(here, 22 /* EINVAL: a program this init doesn't understand */);
+    }
+
+    i64 a[6];
+    for (int i = 0; i < 6; i++) {
+      u64 v = s->arg[i];
+      switch (s->kind[i]) {
+      case ARG_DATA: a[i] = (i64)(data + v); break;
+      case ARG_SLOT: a[i] = v < MAX_SLOTS ? slot[v] : -1; break;
+      case ARG_FDPATH: a[i] = (i64)fd_path(paths[i], v < MAX_SLOTS ? slot[v] : -1); break;
+      default: a[i] = (i64)v;
+      }
+    }
+    i64 t0 = tracing ? now_ns() : 0;
+    i64 r = sys6(s->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (tracing) send_rec(REC_TRACE, here, r < 0 && r > -4096 ? (i32)-r : 0, t0, now_ns());
+    if (s->out >= 0 && s->out < MAX_SLOTS) slot[s->out] = r;
+    if (r >= 0 || r <= -4096) continue;
+    i32 err = (i32)-r;
+    int handled = 0;
+    for (int i = 0; i < MAX_CASES && !handled; i++) {
+      struct on_error *c = &s->on[i];
+      if (c->err != err && c->err != -1 /* any errno */) continue;
+      handled = 1;
+      if (c->action == ON_GOTO) pc = c->target;
+      if (c->action == ON_RECORD) {
+        if (!rec_err) rec_step = here, rec_err = err;
+        pc = c->target;
+      }
+    }
+    if (!handled) fail(here, err);
+  }
+  /* A program ends with execve; running off its end is a compiler bug. */
+  fail(h.nsteps, 22);
+}

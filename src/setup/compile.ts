@@ -1,0 +1,138 @@
+// Compiles a validated OCI spec into the setup program the native init runs:
+// `run` builds a container in new namespaces, `join` (exec) enters a running one.
+import { CLONE } from "../../ffi/libc.ts";
+import { SETGROUPS_ANNOTATION, type IDMapping, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
+import { AF_INET, AT_FDCWD, IFF_UP, openFlags, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
+import { compileMounts } from "./mounts.ts";
+import { compileProcess } from "./process.ts";
+import { allow, ProgramBuilder, type Program } from "./program.ts";
+import type { Arch } from "./syscalls.ts";
+import { EBADF } from "../../ffi/errno.ts";
+
+/** What the compiler needs to know of the host. */
+export interface SetupFacts {
+  arch: Arch;
+  /** The terminal on the runtime's stdin, which the container inherits: it becomes /dev/console. */
+  tty?: string;
+  lastCap: number;
+  isDirectory(path: string): boolean;
+  /** A container path with the root's symlinks resolved inside it (see MountPlan.canonical). */
+  canonical(root: string, dest: string): string;
+}
+
+export interface RunOptions {
+  /** Stop before anything drops privileges until the runtime's go-ahead (it joins the cgroup then). */
+  barrier: boolean;
+  /** Create the cgroup namespace after the barrier, once inside the container's cgroup. */
+  cgroupnsAfterBarrier: boolean;
+  /** The payload's argv and env as the caller's bytes, where they differ from the spec's strings. */
+  argv?: readonly Uint8Array[];
+  env?: readonly Uint8Array[];
+}
+
+const maps = (m: readonly IDMapping[] | undefined, id: number) => (m ?? []).some((x) => id >= x.containerID && id < x.containerID + x.size);
+
+function newNamespaces(spec: ValidSpec): Set<NamespaceType> {
+  return new Set(spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type));
+}
+
+export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions): Program {
+  const b = new ProgramBuilder();
+  const ns = newNamespaces(spec);
+  const userns = ns.has("user");
+  b.call("umask", "umask", [b.imm(0)]);
+  // The init starts with the caller's uid, which a range mapping may leave unmapped, and
+  // the kernel refuses to create files for an unmapped owner: root inside, when mapped,
+  // owns what the setup creates, as with runc.
+  if (userns && maps(spec.linux.uidMappings, 0) && maps(spec.linux.gidMappings, 0)) {
+    b.call("user namespace: become root", "setresgid", [b.imm(0), b.imm(0), b.imm(0)]);
+    b.call("user namespace: become root", "setresuid", [b.imm(0), b.imm(0), b.imm(0)]);
+  }
+  if (spec.hostname !== undefined) b.call("--hostname", "sethostname", [b.str(spec.hostname), b.imm(Buffer.byteLength(spec.hostname))]);
+  if (spec.domainname !== undefined) b.call("--domainname", "setdomainname", [b.str(spec.domainname), b.imm(Buffer.byteLength(spec.domainname))]);
+  if (ns.has("network")) loopbackUp(b);
+  if (ns.has("mount")) {
+    compileMounts(b, {
+      root: spec.root.path,
+      readonly: spec.root.readonly === true,
+      propagation: spec.linux.rootfsPropagation,
+      mounts: spec.mounts ?? [],
+      maskedPaths: spec.linux.maskedPaths ?? [],
+      readonlyPaths: spec.linux.readonlyPaths ?? [],
+      userns,
+      cwd: spec.root.path !== "/" ? spec.process.cwd : undefined,
+      tty: facts.tty,
+      arch: facts.arch,
+      isDirectory: facts.isDirectory,
+      canonical: (dest) => facts.canonical(spec.root.path, dest),
+    });
+  }
+  if (opts.barrier) b.sync("ready; wait for the runtime's go-ahead");
+  // A cgroup namespace's root is its creator's cgroup at that moment: now the container's.
+  if (opts.cgroupnsAfterBarrier) b.call("cgroup namespace", "unshare", [b.imm(CLONE.NEWCGROUP, "CLONE_NEWCGROUP")]);
+  compileProcess(b, {
+    process: spec.process,
+    argv: opts.argv,
+    env: opts.env,
+    setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
+    lastCap: facts.lastCap,
+  });
+  return b.build();
+}
+
+/** lo in a new network namespace is down; SIOCSIFFLAGS with IFF_UP brings it up (the kernel keeps the flags it owns). */
+function loopbackUp(b: ProgramBuilder): void {
+  const sock = b.slot("socket");
+  const ifr = new Uint8Array(40);
+  ifr.set(Buffer.from("lo"));
+  new DataView(ifr.buffer).setInt16(16, IFF_UP, true);
+  b.call("network: lo", "socket", [b.imm(AF_INET, "AF_INET"), b.imm(SOCK_DGRAM | SOCK_CLOEXEC, "SOCK_DGRAM|SOCK_CLOEXEC"), b.imm(0)], { out: sock });
+  b.call("network: lo", "ioctl", [b.ref(sock), b.imm(SIOCSIFFLAGS, "SIOCSIFFLAGS"), b.bytes(ifr, '{"lo", IFF_UP}')]);
+  b.call("network: lo", "close", [b.ref(sock)], { on: allow(EBADF) });
+}
+
+const NS_FILE: Record<NamespaceType, string> = { user: "user", pid: "pid", network: "net", ipc: "ipc", uts: "uts", mount: "mnt", cgroup: "cgroup", time: "time" };
+const NS_FLAG: Record<NamespaceType, number> = {
+  user: CLONE.NEWUSER,
+  pid: CLONE.NEWPID,
+  network: CLONE.NEWNET,
+  ipc: CLONE.NEWIPC,
+  uts: CLONE.NEWUTS,
+  mount: CLONE.NEWNS,
+  cgroup: CLONE.NEWCGROUP,
+  time: CLONE.NEWTIME,
+};
+/** The user namespace first (it grants the rights for the rest), the mount namespace last (it changes what paths mean). */
+const JOIN_ORDER: NamespaceType[] = ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"];
+
+export interface JoinPlan {
+  pid: number;
+  /** The target's namespaces that differ from the runtime's own. */
+  namespaces: ReadonlySet<NamespaceType>;
+  process: Process;
+  /** The environment as bytes (read from the container: it need not be UTF-8). */
+  env?: readonly Uint8Array[];
+  setgroupsDenied: boolean;
+}
+
+/**
+ * Enters a running container: opens each of its namespaces (all before the first
+ * setns, while /proc is still the host's), joins them, forks when the PID or time
+ * namespace only takes children, then runs the process part as `run` does.
+ */
+export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
+  const b = new ProgramBuilder();
+  const O = openFlags(facts.arch);
+  const order = JOIN_ORDER.filter((t) => plan.namespaces.has(t));
+  for (const t of order) {
+    b.call(`exec: open the container's ${t} namespace`, "openat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/proc/${plan.pid}/ns/${NS_FILE[t]}`), b.imm(O.RDONLY | O.CLOEXEC, "O_RDONLY|O_CLOEXEC"), b.imm(0)], {
+      out: b.slot(`ns_${t}`),
+    });
+  }
+  for (const t of order) {
+    b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], `CLONE_NEW${NS_FILE[t].toUpperCase()}`)]);
+  }
+  if (plan.namespaces.has("pid") || plan.namespaces.has("time")) b.fork("exec: fork into the PID namespace");
+  compileProcess(b, { process: plan.process, env: plan.env, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap });
+  return b.build();
+}

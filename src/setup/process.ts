@@ -1,0 +1,134 @@
+// The process part of a setup program, shared by `run` and `exec`: capabilities,
+// groups and ids, the parent-death signal, umask, working directory, descriptors,
+// signal mask, and the payload's execve with execvp's PATH search done as steps,
+// so "not found" (127) and "cannot execute" (126) stay apart.
+import { EACCES, EINVAL, ENOENT, ENOEXEC, ENOTDIR } from "../../ffi/errno.ts";
+import type { Capabilities, Process } from "../spec/types.ts";
+import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_OK, LINUX_CAPABILITY_VERSION_3, PR, SIG_SETMASK, SIGKILL } from "./abi.ts";
+import { capNumber } from "./capabilities.ts";
+import { allow, onGoto, type ProgramBuilder } from "./program.ts";
+
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const EXIT_CANNOT_EXEC = 126;
+const EXIT_NOT_FOUND = 127;
+
+export interface ProcessPlan {
+  process: Process;
+  /** argv and env as bytes where the caller had them (non-UTF-8 passes through). */
+  argv?: readonly Uint8Array[];
+  env?: readonly Uint8Array[];
+  /** setgroups(2) is denied in the user namespace: an empty list must not be set. */
+  setgroupsDenied: boolean;
+  /** The highest capability number the kernel knows. */
+  lastCap: number;
+}
+
+/** A capability set as the kernel's two 32-bit words (capset's layout). */
+function words(names: readonly string[] | undefined): [number, number] {
+  const w: [number, number] = [0, 0];
+  for (const n of names ?? []) {
+    const c = capNumber(n);
+    if (c !== undefined) w[c >> 5] = (w[c >> 5]! | (1 << (c & 31))) >>> 0;
+  }
+  return w;
+}
+
+function capsetData(caps: Capabilities): Uint8Array {
+  const [p0, p1] = words(caps.permitted);
+  const [e0, e1] = words(caps.effective);
+  const [i0, i1] = words(caps.inheritable);
+  return new Uint8Array(new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0, (e0 & p0) >>> 0, p0, i0, (e1 & p1) >>> 0, p1, i1]).buffer);
+}
+
+/** Steps from the bounding set to the execve. `ready` runs first (the barrier), before anything drops privileges. */
+export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
+  const p = plan.process;
+  const caps = p.capabilities;
+  const zero = b.imm(0);
+  if (caps) {
+    // Cut before the uid changes (that needs CAP_SETPCAP); PR_SET_KEEPCAPS keeps the
+    // other sets across a change away from uid 0 until capset below.
+    const keep = words(caps.bounding);
+    for (let c = 0; c <= plan.lastCap; c++) {
+      if (keep[c >> 5]! & (1 << (c & 31))) continue;
+      b.call("capabilities: bounding set", "prctl", [b.imm(PR.CAPBSET_DROP, "PR_CAPBSET_DROP"), b.imm(c), zero, zero, zero], { on: allow(EINVAL) });
+    }
+    b.call("capabilities: bounding set", "prctl", [b.imm(PR.SET_KEEPCAPS, "PR_SET_KEEPCAPS"), b.imm(1), zero, zero, zero]);
+  }
+  const { uid, gid } = p.user;
+  const groups = p.user.additionalGids ?? [];
+  const who = `user ${uid}:${gid}`;
+  // A user namespace with setgroups denied refuses even an empty list.
+  if (groups.length || !plan.setgroupsDenied) {
+    const list = new Uint32Array(groups.length || 1);
+    groups.forEach((g, i) => {
+      list[i] = g;
+    });
+    b.call(who, "setgroups", [b.imm(groups.length), b.bytes(new Uint8Array(list.buffer), `[${groups.join(", ")}]`)]);
+  }
+  b.call(who, "setresgid", [b.imm(gid), b.imm(gid), b.imm(gid)]);
+  b.call(who, "setresuid", [b.imm(uid), b.imm(uid), b.imm(uid)]);
+  if (caps) {
+    const data = capsetData(caps);
+    b.call("capabilities", "capset", [b.bytes(data.subarray(0, 8), "{_LINUX_CAPABILITY_VERSION_3, 0}"), b.bytes(data.subarray(8), `{${caps.effective?.length ?? 0} effective}`)]);
+    b.call("capabilities", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"), zero, zero, zero]);
+    for (const n of caps.ambient ?? []) {
+      const c = capNumber(n);
+      if (c !== undefined) b.call("capabilities: ambient", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_RAISE, "PR_CAP_AMBIENT_RAISE"), b.imm(c, n), zero, zero]);
+    }
+  } else {
+    // Capabilities carried across the init's own exec (a user namespace's) stop here.
+    b.call("capabilities", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"), zero, zero, zero], { on: allow(EINVAL) });
+  }
+  // A uid change clears the parent-death signal; the payload must still die with the runtime.
+  b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
+  if (p.noNewPrivileges) b.call("no_new_privs", "prctl", [b.imm(PR.SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), b.imm(1), zero, zero, zero]);
+  b.call("umask", "umask", [b.imm(p.user.umask ?? 0o022, `0${(p.user.umask ?? 0o022).toString(8)}`)]);
+  b.call(`workdir ${p.cwd}`, "chdir", [b.str(p.cwd)]);
+  // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
+  b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
+  b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
+  compileExec(b, plan);
+}
+
+function pathOf(env: readonly string[]): string {
+  const p = env.findLast((e) => e.startsWith("PATH="));
+  return p === undefined ? DEFAULT_PATH : p.slice(5);
+}
+
+function compileExec(b: ProgramBuilder, plan: ProcessPlan): void {
+  const { args, env = [] } = plan.process;
+  const cmd = args[0] ?? "";
+  const argv = b.strArray(plan.argv ?? args, JSON.stringify(args));
+  const envp = b.strArray(plan.env ?? env, `[${env.length} variables]`);
+  const what = `exec ${cmd}`;
+  const cannot = { say: "cannot execute", exitCode: EXIT_CANNOT_EXEC };
+  const argv0 = plan.argv?.[0] ?? cmd;
+  if (cmd.includes("/")) {
+    const probe = b.label("probe");
+    b.call(what, "execve", [b.str(argv0), argv, envp], { on: onGoto(probe, ENOENT), exitCode: EXIT_CANNOT_EXEC, meanings: { [EACCES]: cannot, [ENOEXEC]: cannot } });
+    // ENOENT for a file that exists means its interpreter or loader is missing.
+    b.place(probe);
+    b.call(what, "faccessat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(argv0), b.imm(F_OK, "F_OK"), b.imm(0)], {
+      exitCode: EXIT_NOT_FOUND,
+      meanings: { [ENOENT]: { say: "no such file" }, [ENOTDIR]: { say: "no such file" } },
+    });
+    b.fail(what, ENOENT, { [ENOENT]: { say: "its interpreter or dynamic loader is missing", exitCode: EXIT_NOT_FOUND } });
+    return;
+  }
+  const dirs = pathOf(env).split(":");
+  const labels = dirs.map((d) => b.label(d));
+  const notFound = b.label("not found");
+  dirs.forEach((dir, i) => {
+    b.place(labels[i]!);
+    const next = labels[i + 1] ?? notFound;
+    const candidate = `${dir || "."}/${cmd}`;
+    b.call(what, "execve", [b.str(candidate), argv, envp], {
+      on: [...onGoto(next, ENOENT, ENOTDIR), { errno: EACCES, then: { record: next } }],
+      exitCode: EXIT_CANNOT_EXEC,
+      meanings: { [EACCES]: { say: `${candidate}: permission denied` }, [ENOEXEC]: cannot },
+    });
+  });
+  b.place(notFound);
+  b.fail(what, ENOENT, { [ENOENT]: { say: "command not found in PATH", exitCode: EXIT_NOT_FOUND } });
+}

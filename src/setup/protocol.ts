@@ -1,0 +1,55 @@
+// The one channel between the runtime and the native init: a stream socketpair.
+// The runtime sends the program; the init answers with fixed-size records.
+//
+//   runtime (Bun)                                   init (memfd, in the namespaces)
+//   ─────────────                                   ──────────────────────────────
+//   socketpair, sealed memfd
+//   clone(CLONE_NEW*) ───────────────────────────▶  execveat(memfd)
+//   [user namespace: write uid_map/gid_map, then the sync pipe's byte]
+//   program ─────────────────────────────────────▶  run the steps
+//                                   ◀──────────────  TRACE {step, start, end}   (with --trace, per step)
+//                                   ◀──────────────  READY {step}               (a sync step: the barrier)
+//   join the cgroup, oom_score_adj
+//   GO ──────────────────────────────────────────▶  go on
+//                                   ◀──────────────  PID {pid}                  (a fork step: exec's payload)
+//                                   ◀──────────────  FAIL {step, errno}         (then the init exits)
+//   EOF (the payload's execve closed the init's close-on-exec end) ⇒ the payload runs
+//
+// The spawn helper (ffi/native/spawn.c) reports its own failures before the exec
+// on the same channel, as FAIL with step SPAWN_STEP | stage.
+
+export const RECORD_SIZE = 32;
+export const REC = { READY: 1, FAIL: 2, TRACE: 3, PID: 4, GO: 5 } as const;
+export const SPAWN_STEP = 0xffffff00;
+
+export interface InitRecord {
+  kind: number;
+  step: number;
+  errno: number;
+  /** TRACE: start (ns, CLOCK_REALTIME); PID: the pid. */
+  a: bigint;
+  /** TRACE: end. */
+  b: bigint;
+}
+
+export function decodeRecord(buf: Uint8Array): InitRecord {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { kind: v.getUint32(0, true), step: v.getUint32(4, true), errno: v.getInt32(8, true), a: v.getBigInt64(16, true), b: v.getBigInt64(24, true) };
+}
+
+export function goRecord(): Uint8Array {
+  const out = new Uint8Array(RECORD_SIZE);
+  new DataView(out.buffer).setUint32(0, REC.GO, true);
+  return out;
+}
+
+/** The spawn helper's stages (spawn.c), for FAIL records it sends before the init runs. */
+export const SPAWN_STAGES: Record<number, string> = {
+  1: "prctl(PR_SET_PDEATHSIG)",
+  2: "read sync pipe",
+  3: "unshare",
+  4: "write /proc/self/timens_offsets",
+  5: "execveat of the init",
+  6: "keep capabilities across exec (capset, PR_CAP_AMBIENT)",
+  7: "fcntl on the channel",
+};

@@ -1,0 +1,182 @@
+// The setup program is plain data: what a container is made of, asserted without
+// root or a kernel (the integration tests prove the native init runs it).
+import { describe, expect, test } from "bun:test";
+import { parseRunArgs } from "../../src/cli/run-flags.ts";
+import { compileJoin, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
+import { describeProgram } from "../../src/setup/describe.ts";
+import { encodeProgram, MAGIC, STEP_SIZE } from "../../src/setup/encode.ts";
+import type { Arg, Program, Step } from "../../src/setup/program.ts";
+import { specFromRun } from "../../src/spec/from-run.ts";
+import type { ValidSpec } from "../../src/spec/types.ts";
+
+const facts: SetupFacts = { arch: "x64", lastCap: 40, isDirectory: () => true, canonical: (_root, dest) => dest };
+const user = { uid: 1000, gid: 1000, name: "alice", subuid: () => "", subgid: () => "" };
+
+function specOf(args: string[]): ValidSpec {
+  const o = parseRunArgs(args, {}, user);
+  const spec = specFromRun(o, { env: {}, cwd: "/", uid: 0, gid: 0, stdinIsTTY: false });
+  return { ...spec, process: spec.process!, root: spec.root!, linux: { ...spec.linux, namespaces: spec.linux?.namespaces ?? [] } };
+}
+
+const compile = (args: string[], opts = { barrier: false, cgroupnsAfterBarrier: false }) => compileRun(specOf(args), facts, opts);
+const calls = (p: Program) => p.steps.filter((s) => s.op === "syscall") as Extract<Step, { op: "syscall" }>[];
+const text = (p: Program, a: Arg | undefined): string | undefined => (a?.kind === "data" ? a.text : undefined);
+const index = (p: Program, pred: (s: Step) => boolean) => p.steps.findIndex(pred);
+const whatIs = (w: string) => (s: Step) => s.what === w;
+const callIs = (c: string) => (s: Step) => s.op === "syscall" && s.call === c;
+
+describe("setup program for run", () => {
+  const p = compile(["--all", "--hostname", "box", "--rootfs", "/srv/r", "--read-only", "-w", "/work", "--", "sh", "-c", "true"]);
+
+  test("hostname and lo come before the mount namespace; the mounts in the spec's order", () => {
+    const host = index(p, whatIs("--hostname"));
+    const lo = index(p, whatIs("network: lo"));
+    const priv = index(p, whatIs("make / private"));
+    expect(host).toBeGreaterThan(-1);
+    expect(lo).toBeGreaterThan(host);
+    expect(priv).toBeGreaterThan(lo);
+    const mounted = calls(p)
+      .filter((s) => s.call === "mount" && s.args[1]?.kind === "fdpath" && s.what.startsWith("mount "))
+      .map((s) => s.what.slice(6));
+    expect(mounted).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]);
+  });
+
+  test("every mount target is opened inside the root (openat2 RESOLVE_IN_ROOT) and mounted through its descriptor", () => {
+    for (const s of calls(p).filter((s) => s.what === "mount /proc")) {
+      if (s.call === "openat2") expect(p.slotNames[(s.args[0] as { slot: number }).slot]).toBe("root");
+      if (s.call === "mount") expect(s.args[1]?.kind).toBe("fdpath");
+    }
+    const open = calls(p).find((s) => s.what === "mount /dev/pts" && s.call === "openat2")!;
+    // A missing target is created, through descriptors resolved inside the root too.
+    const onMissing = open.on.find((c) => c.errno === 2)!;
+    expect("goto" in onMissing.then).toBe(true);
+    const createdAt = (onMissing.then as { goto: { index: number } }).goto.index;
+    expect(p.steps[createdAt]).toMatchObject({ op: "syscall", call: "openat2" });
+    const mkdirs = calls(p).filter((s) => s.what === "mount /dev/pts" && s.call === "mkdirat").map((s) => text(p, s.args[1]));
+    expect(mkdirs).toEqual(["dev", "pts"]);
+  });
+
+  test("/dev nodes are created with mknodat; in a user namespace the host's are bound instead", () => {
+    expect(calls(p).filter((s) => s.call === "mknodat").map((s) => text(p, s.args[1]))).toEqual(["null", "zero", "full", "random", "urandom", "tty"]);
+    const rootless = compile(["--user", "--map-root-user", "--pid", "--rootfs", "/srv/r", "--", "true"]);
+    expect(calls(rootless).some((s) => s.call === "mknodat")).toBe(false);
+    const binds = calls(rootless).filter((s) => s.what === "bind host /dev nodes" && s.call === "mount").map((s) => text(rootless, s.args[0]));
+    expect(binds).toEqual(["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]);
+  });
+
+  test("pivot_root falls back to MS_MOVE + chroot on EINVAL (an initramfs root)", () => {
+    const pivot = calls(p).find((s) => s.call === "pivot_root")!;
+    const fallback = (pivot.on.find((c) => c.errno === 22)!.then as { goto: { index: number } }).goto.index;
+    expect(p.steps[fallback]).toMatchObject({ op: "syscall", call: "mount", what: "chroot fallback" });
+    expect(p.steps[fallback + 1]).toMatchObject({ op: "syscall", call: "chroot" });
+  });
+
+  test("masked paths: /dev/null on files, a read-only tmpfs on directories (ENOTDIR), skipped when missing", () => {
+    const first = calls(p).find((s) => s.what === "mask /proc/kcore" && s.call === "mount")!;
+    expect(text(p, first.args[0])).toBe("/dev/null");
+    expect(first.on.map((c) => c.errno).sort()).toEqual([2, 20]);
+  });
+
+  test("the working directory is created before the root turns read-only", () => {
+    const mkdir = index(p, whatIs("workdir /work"));
+    const ro = index(p, whatIs("--read-only /"));
+    expect(mkdir).toBeGreaterThan(index(p, callIs("pivot_root")));
+    expect(ro).toBeGreaterThan(mkdir);
+    expect(p.steps[ro]).toMatchObject({ call: "mount_setattr" });
+  });
+
+  test("docker's capabilities: the bounding set is cut, then ids, then capset", () => {
+    const drops = calls(p).filter((s) => s.what === "capabilities: bounding set" && s.args[1]?.kind === "imm" && s.args[0]?.kind === "imm" && s.args[0].value === 24);
+    const kept = new Set(Array.from({ length: 41 }, (_, c) => c));
+    for (const d of drops) kept.delete((d.args[1] as { value: number }).value);
+    expect([...kept].sort((a, b) => a - b)).toEqual([0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31]);
+    expect(index(p, callIs("setresuid"))).toBeGreaterThan(index(p, whatIs("capabilities: bounding set")));
+    expect(index(p, callIs("capset"))).toBeGreaterThan(index(p, callIs("setresuid")));
+  });
+
+  test("the payload is looked up along PATH: ENOENT tries the next, EACCES is remembered", () => {
+    const execs = calls(p).filter((s) => s.call === "execve");
+    expect(execs.map((s) => text(p, s.args[0]))).toEqual(["/usr/local/sbin/sh", "/usr/local/bin/sh", "/usr/sbin/sh", "/usr/bin/sh", "/sbin/sh", "/bin/sh"]);
+    expect(execs[0]!.on.find((c) => c.errno === 13)!.then).toHaveProperty("record");
+    const last = p.steps.at(-1)!;
+    expect(last).toMatchObject({ op: "fail", errno: 2 });
+    expect(last.meanings?.[2]).toEqual({ say: "command not found in PATH", exitCode: 127 });
+  });
+
+  test("an explicit path is exec'd once, then probed to tell a missing file from a missing interpreter", () => {
+    const q = compile(["--pid", "--", "/opt/app", "x"]);
+    const execs = calls(q).filter((s) => s.call === "execve");
+    expect(execs.map((s) => text(q, s.args[0]))).toEqual(["/opt/app"]);
+    expect(calls(q).find((s) => s.call === "faccessat")?.meanings?.[2]?.say).toBe("no such file");
+  });
+
+  test("a barrier stops before privileges drop; the cgroup namespace comes after it", () => {
+    const q = compile(["--cgroup", "--rootfs", "/srv/r", "--", "true"], { barrier: true, cgroupnsAfterBarrier: true });
+    const sync = index(q, (s) => s.op === "sync");
+    expect(sync).toBeGreaterThan(index(q, callIs("pivot_root")));
+    expect(index(q, callIs("unshare"))).toBe(sync + 1);
+    expect(index(q, whatIs("capabilities: bounding set"))).toBeGreaterThan(sync);
+  });
+
+  test("the host tree: no pivot_root, no /dev, /proc remounted for --pid --mount", () => {
+    const q = compile(["--pid", "--mount", "--", "true"]);
+    expect(calls(q).some((s) => s.call === "pivot_root" || s.call === "mknodat")).toBe(false);
+    expect(calls(q).filter((s) => s.call === "mount").map((s) => s.what)).toEqual(["make / private", "mount /proc"]);
+  });
+});
+
+describe("setup program for exec (join)", () => {
+  const p = compileJoin(
+    { pid: 42, namespaces: new Set(["mount", "pid", "user", "network"]), process: { user: { uid: 0, gid: 0 }, args: ["id"], env: ["PATH=/bin"], cwd: "/" }, setgroupsDenied: true },
+    facts,
+  );
+  test("opens every namespace before the first setns; user first, mount last; forks for the PID namespace", () => {
+    const opens = calls(p).filter((s) => s.call === "openat").map((s) => text(p, s.args[1]));
+    expect(opens).toEqual(["/proc/42/ns/user", "/proc/42/ns/net", "/proc/42/ns/pid", "/proc/42/ns/mnt"]);
+    const setns = calls(p).filter((s) => s.call === "setns").map((s) => s.what);
+    expect(setns).toEqual(["user", "network", "pid", "mount"].map((t) => `exec: join the container's ${t} namespace`));
+    expect(index(p, callIs("setns"))).toBeGreaterThan(index(p, (s) => s.op === "syscall" && s.call === "openat" && text(p, s.args[1]) === "/proc/42/ns/mnt"));
+    expect(index(p, (s) => s.op === "fork")).toBeGreaterThan(index(p, whatIs("exec: join the container's mount namespace")));
+    // setgroups is denied there: an empty group list is not set.
+    expect(calls(p).some((s) => s.call === "setgroups")).toBe(false);
+  });
+});
+
+describe("the wire format", () => {
+  test("header, fixed-size steps, relocations into the data block", () => {
+    const p = compile(["--uts", "--hostname", "h", "--", "/bin/echo", "a", "b"]);
+    const bytes = encodeProgram(p, { arch: "x64", trace: true });
+    const v = new DataView(bytes.buffer);
+    expect(v.getUint32(0, true)).toBe(MAGIC);
+    expect(v.getUint32(8, true)).toBe(p.steps.length);
+    expect(v.getUint32(12, true)).toBe(p.relocs.length);
+    expect(v.getUint32(20, true)).toBe(1); // trace flag
+    expect(bytes.length).toBe(24 + p.steps.length * STEP_SIZE + p.relocs.length * 4 + p.data.length);
+    // sethostname(170 on x86_64) with a data pointer to "h"
+    const step = 24 + index(p, whatIs("--hostname")) * STEP_SIZE;
+    expect(v.getUint16(step + 2, true)).toBe(170);
+    const dataAt = 24 + p.steps.length * STEP_SIZE + p.relocs.length * 4;
+    const off = Number(v.getBigUint64(step + 16, true));
+    expect(bytes[dataAt + off]).toBe("h".charCodeAt(0));
+    expect(bytes[dataAt + off + 1]).toBe(0);
+    // argv's pointer table holds data offsets of its strings until the init relocates them
+    const argvOff = p.relocs[0]!;
+    const first = Number(new DataView(p.data.buffer).getBigUint64(argvOff, true));
+    expect(new TextDecoder().decode(p.data.subarray(first, first + 9))).toBe("/bin/echo");
+    expect(encodeProgram(p, { arch: "arm64", trace: false })[step + 2]).toBe(161); // arm64's sethostname
+  });
+
+  test("--dry-run prints one line per step", () => {
+    const p = compile(["--pid", "--mount", "--", "true"]);
+    const lines = describeProgram(p).split("\n");
+    expect(lines.length).toBe(p.steps.length);
+    expect(lines.some((l) => /mount\("proc", \/proc\/self\/fd\/\$target, "proc", NOSUID\|NODEV\|NOEXEC, NULL\)/.test(l))).toBe(true);
+  });
+
+  test("non-UTF-8 argv bytes pass through untouched", () => {
+    const p = compileRun(specOf(["--", "/bin/echo", "x"]), facts, { barrier: false, cgroupnsAfterBarrier: false, argv: [Buffer.from("/bin/echo"), Uint8Array.of(0xff, 0xfe)] });
+    const table = new DataView(p.data.buffer);
+    const second = Number(table.getBigUint64(p.relocs[1]!, true));
+    expect([...p.data.subarray(second, second + 3)]).toEqual([0xff, 0xfe, 0]);
+  });
+});
