@@ -1,6 +1,7 @@
 // User-namespace flags, as util-linux unshare spells them, plus OCI-style --uidmap/--gidmap.
 import type { UserHost } from "../lifecycle/identity.ts";
-import { fmt, parseMapping, subIdRanges } from "../spec/idmap.ts";
+import type { UserNsOptions } from "../spec/from-run.ts";
+import { fmt, parseMapping, subIdRanges } from "../lifecycle/idmap.ts";
 import type { IDMapping } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import type { FlagDef, Parsed } from "./argv.ts";
@@ -20,14 +21,6 @@ export const USER_FLAGS: readonly FlagDef[] = [
 ];
 
 
-export interface UserNsOptions {
-  uidMappings: IDMapping[];
-  gidMappings: IDMapping[];
-  setgroups: "allow" | "deny";
-  /** Who the payload runs as unless --setuid/--setgid say otherwise. */
-  uid: number;
-  gid: number;
-}
 
 
 function autoRange(kind: "uid" | "gid", host: UserHost): IDMapping {

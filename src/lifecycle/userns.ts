@@ -6,7 +6,7 @@ import { EPERM } from "../../ffi/errno.ts";
 import { readText, writeText } from "../../ffi/files.ts";
 import { hasFileCaps } from "../../ffi/libc.ts";
 import { callerIdentity } from "./identity.ts";
-import { checkOwned, isSelfOnly, subIdRanges } from "../spec/idmap.ts";
+import { checkOwned, isSelfOnly, subIdRanges } from "./idmap.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type Spec } from "../spec/types.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";

@@ -7,7 +7,7 @@ function reaction(s: Step): string {
   if (s.op !== "syscall" || !s.on.length) return "";
   const parts = s.on.map((c) => {
     const e = c.errno === "any" ? "any error" : errnoLabel(c.errno);
-    const t = c.then;
+    const t = c.react;
     return "allow" in t ? `${e} ok` : "goto" in t ? `${e} → ${t.goto.index}` : `${e} → remember, ${t.record.index}`;
   });
   return `  [${parts.join("; ")}]`;

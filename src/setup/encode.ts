@@ -42,7 +42,7 @@ function encodeStep(v: DataView, at: number, s: Step, i: number, arch: Arch): vo
   s.on.forEach((c, k) => {
     const o = at + 64 + k * 8;
     v.setInt16(o, c.errno === "any" ? -1 : c.errno, true);
-    const t = c.then;
+    const t = c.react;
     const action = "allow" in t ? ON.allow : "goto" in t ? ON.goto : ON.record;
     v.setUint16(o + 2, action, true);
     const l = "goto" in t ? t.goto : "record" in t ? t.record : undefined;

@@ -244,7 +244,7 @@ class Mounter {
     const ps = parts(p);
     ps.forEach((_, i) => {
       b.call(`workdir ${p}`, "mkdirat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/${ps.slice(0, i + 1).join("/")}`), b.imm(0o755, "0755")], {
-        on: [{ errno: "any", then: { allow: true } }],
+        on: [{ errno: "any", react: { allow: true } }],
       });
     });
   }

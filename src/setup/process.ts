@@ -124,7 +124,7 @@ function compileExec(b: ProgramBuilder, plan: ProcessPlan): void {
     const next = labels[i + 1] ?? notFound;
     const candidate = `${dir || "."}/${cmd}`;
     b.call(what, "execve", [b.str(candidate), argv, envp], {
-      on: [...onGoto(next, ENOENT, ENOTDIR), { errno: EACCES, then: { record: next } }],
+      on: [...onGoto(next, ENOENT, ENOTDIR), { errno: EACCES, react: { record: next } }],
       exitCode: EXIT_CANNOT_EXEC,
       meanings: { [EACCES]: { say: `${candidate}: permission denied` }, [ENOEXEC]: cannot },
     });

@@ -27,7 +27,7 @@ export type Reaction =
 export interface OnError {
   /** An errno, or "any". */
   errno: number | "any";
-  then: Reaction;
+  react: Reaction;
 }
 
 /** How a failure reads: replaces the syscall's name in the message, and the exit code. */
@@ -205,5 +205,5 @@ export class ProgramBuilder {
   }
 }
 
-export const allow = (...errnos: number[]): OnError[] => errnos.map((errno) => ({ errno, then: { allow: true } }));
-export const onGoto = (target: Label, ...errnos: number[]): OnError[] => errnos.map((errno) => ({ errno, then: { goto: target } }));
+export const allow = (...errnos: number[]): OnError[] => errnos.map((errno) => ({ errno, react: { allow: true } }));
+export const onGoto = (target: Label, ...errnos: number[]): OnError[] => errnos.map((errno) => ({ errno, react: { goto: target } }));

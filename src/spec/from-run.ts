@@ -1,11 +1,46 @@
 // `myuts run` flags → an OCI runtime spec. Pure: the caller passes what it knows
 // of the host, so this is unit-testable and the engine sees only a spec.
-import type { RunOptions } from "../cli/run-flags.ts";
 import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
-import { maps as mapsId } from "./idmap.ts";
-import { OCI_VERSION, SETGROUPS_ANNOTATION, type Mount, type NamespaceType, type Spec } from "./types.ts";
+import { maps as mapsId } from "../lifecycle/idmap.ts";
+import { OCI_VERSION, SETGROUPS_ANNOTATION, type IDMapping, type LinuxResources, type Mount, type NamespaceType, type Spec } from "./types.ts";
+
+/** A new user namespace as `run`'s flags ask for it. */
+export interface UserNsOptions {
+  uidMappings: IDMapping[];
+  gidMappings: IDMapping[];
+  setgroups: "allow" | "deny";
+  /** Who the payload runs as unless --setuid/--setgid say otherwise. */
+  uid: number;
+  gid: number;
+}
+
+/** What `run`'s flags ask for: the input of the spec builder (the CLI's parsed options are one). */
+export interface RunRequest {
+  namespaces: ReadonlySet<NamespaceType>;
+  args: readonly string[];
+  rootfs?: string;
+  readOnly: boolean;
+  volumes: readonly string[];
+  tmpfs: readonly string[];
+  env: readonly string[];
+  workdir?: string;
+  hostname?: string;
+  domainname?: string;
+  monotonic?: number;
+  boottime?: number;
+  setuid?: number;
+  setgid?: number;
+  groups: readonly number[];
+  userns?: UserNsOptions;
+  resources?: LinuxResources;
+  cgroupParent?: string;
+  oomScoreAdj?: number;
+  capAdd: readonly string[];
+  capDrop: readonly string[];
+  privileged: boolean;
+}
 
 export interface HostFacts {
   env: Record<string, string | undefined>;
@@ -17,7 +52,7 @@ export interface HostFacts {
 
 const NS_ORDER: NamespaceType[] = ["user", "pid", "network", "ipc", "uts", "mount", "cgroup", "time"];
 
-export function specFromRun(o: RunOptions, host: HostFacts): Spec {
+export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   const rootfs = o.rootfs;
   const args = o.args.length ? [...o.args] : [rootfs ? "/bin/sh" : (host.env.SHELL ?? "/bin/sh")];
 
@@ -41,7 +76,7 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
       user: {
         uid: o.setuid ?? o.userns?.uid ?? (rootfs ? 0 : host.uid),
         gid: o.setgid ?? o.userns?.gid ?? (rootfs ? 0 : host.gid),
-        ...(o.groups.length ? { additionalGids: o.groups } : {}),
+        ...(o.groups.length ? { additionalGids: [...o.groups] } : {}),
       },
       args,
       env,
@@ -88,7 +123,7 @@ export function specFromRun(o: RunOptions, host: HostFacts): Spec {
  * without a network namespace of its own, proc without a PID namespace of its own,
  * and a devpts gid that isn't mapped. Bind the host's instead, as rootless runc does.
  */
-function adaptForUserNamespace(mounts: Mount[], o: RunOptions): void {
+function adaptForUserNamespace(mounts: Mount[], o: RunRequest): void {
   for (const [i, m] of mounts.entries()) {
     if (m.destination === "/sys" && !o.namespaces.has("network")) {
       mounts[i] = { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] };
@@ -100,7 +135,7 @@ function adaptForUserNamespace(mounts: Mount[], o: RunOptions): void {
   }
 }
 
-function containerEnv(o: RunOptions, host: HostFacts): string[] {
+function containerEnv(o: RunRequest, host: HostFacts): string[] {
   const env = [`PATH=${DEFAULT_PATH}`];
   const uid = o.setuid ?? 0;
   env.push(`HOME=${uid === 0 ? "/root" : "/"}`);

@@ -3,7 +3,7 @@
 import { checkDirectory, exists } from "../../ffi/files.ts";
 import { ENOENT, SyscallError } from "../../ffi/errno.ts";
 import { OsError, UserError } from "../util/errors.ts";
-import { checkNoOverlap, fmt, maps } from "./idmap.ts";
+import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
 import type { Spec, ValidSpec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);

@@ -49,8 +49,8 @@ describe("setup program for run", () => {
     const open = calls(p).find((s) => s.what === "mount /dev/pts" && s.call === "openat2")!;
     // A missing target is created, through descriptors resolved inside the root too.
     const onMissing = open.on.find((c) => c.errno === 2)!;
-    expect("goto" in onMissing.then).toBe(true);
-    const createdAt = (onMissing.then as { goto: { index: number } }).goto.index;
+    expect("goto" in onMissing.react).toBe(true);
+    const createdAt = (onMissing.react as { goto: { index: number } }).goto.index;
     expect(p.steps[createdAt]).toMatchObject({ op: "syscall", call: "openat2" });
     const mkdirs = calls(p).filter((s) => s.what === "mount /dev/pts" && s.call === "mkdirat").map((s) => text(p, s.args[1]));
     expect(mkdirs).toEqual(["dev", "pts"]);
@@ -66,7 +66,7 @@ describe("setup program for run", () => {
 
   test("pivot_root falls back to MS_MOVE + chroot on EINVAL (an initramfs root)", () => {
     const pivot = calls(p).find((s) => s.call === "pivot_root")!;
-    const fallback = (pivot.on.find((c) => c.errno === 22)!.then as { goto: { index: number } }).goto.index;
+    const fallback = (pivot.on.find((c) => c.errno === 22)!.react as { goto: { index: number } }).goto.index;
     expect(p.steps[fallback]).toMatchObject({ op: "syscall", call: "mount", what: "chroot fallback" });
     expect(p.steps[fallback + 1]).toMatchObject({ op: "syscall", call: "chroot" });
   });
@@ -97,7 +97,7 @@ describe("setup program for run", () => {
   test("the payload is looked up along PATH: ENOENT tries the next, EACCES is remembered", () => {
     const execs = calls(p).filter((s) => s.call === "execve");
     expect(execs.map((s) => text(p, s.args[0]))).toEqual(["/usr/local/sbin/sh", "/usr/local/bin/sh", "/usr/sbin/sh", "/usr/bin/sh", "/sbin/sh", "/bin/sh"]);
-    expect(execs[0]!.on.find((c) => c.errno === 13)!.then).toHaveProperty("record");
+    expect(execs[0]!.on.find((c) => c.errno === 13)!.react).toHaveProperty("record");
     const last = p.steps.at(-1)!;
     expect(last).toMatchObject({ op: "fail", errno: 2 });
     expect(last.meanings?.[2]).toEqual({ say: "command not found in PATH", exitCode: 127 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { userNamespaceBlocker, userNamespaceHint } from "../../src/lifecycle/userns.ts";
-import { checkNoOverlap, checkOwned, parseMapping, subIdRanges } from "../../src/spec/idmap.ts";
+import { checkNoOverlap, checkOwned, parseMapping, subIdRanges } from "../../src/lifecycle/idmap.ts";
 import { parseArgv } from "../../src/cli/argv.ts";
 import { parseUserFlags, USER_FLAGS } from "../../src/cli/user-flags.ts";
 import type { UserHost } from "../../src/lifecycle/identity.ts";

@@ -1,6 +1,6 @@
 // User-namespace id mappings: parsing, /etc/subuid ranges, and the checks that
 // give one clear line before the kernel or newuidmap would refuse.
-import type { IDMapping } from "./types.ts";
+import type { IDMapping } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 
 export interface SubIdRange {
