@@ -12,14 +12,19 @@ function open(path: string, flags: number, mode = 0): number {
   return check(libc().open(cstr(path), flags | O_CLOEXEC, mode), "open", path);
 }
 
-/** A whole (small) file as text. */
-export function readText(path: string): string {
+/** A whole (small) file. */
+export function readBytes(path: string): Buffer {
   const fd = open(path, O.RDONLY);
   try {
-    return readAll(fd).toString("utf8");
+    return readAll(fd, 1 << 24);
   } finally {
     close(fd);
   }
+}
+
+/** A whole (small) file as text. */
+export function readText(path: string): string {
+  return readBytes(path).toString("utf8");
 }
 
 /** Writes a (small) file that must exist, such as a /proc control file, in one write. */

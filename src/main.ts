@@ -31,12 +31,12 @@ async function main(): Promise<number> {
       case "version":
       case "--version":
       case "-V":
-        console.log((await import("./version.ts")).versionLine());
+        (await import("./util/output.ts")).stdout(`${(await import("./version.ts")).versionLine()}\n`);
         return 0;
     }
     const { usage } = await import("./cli/main.ts");
     if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
-      process.stdout.write(`${await usage(argv[1])}\n`);
+      (await import("./util/output.ts")).stdout(`${await usage(argv[1])}\n`);
       return cmd === undefined ? 125 : 0;
     }
     const { UserError } = await import("./util/errors.ts");
@@ -46,4 +46,5 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+// Every line the runtime prints is written synchronously, so nothing waits in a buffer.
+main().then(async (code) => (await import("../ffi/libc.ts")).exitNow(code));

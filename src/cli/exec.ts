@@ -3,6 +3,7 @@
 import { execInContainer } from "../lifecycle/exec.ts";
 import { UserError } from "../util/errors.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
+import { stdout } from "../util/output.ts";
 
 export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "trace", description: "print each setup step and its duration to stderr" },
@@ -14,7 +15,7 @@ export async function execCli(argv: readonly string[], origin: number): Promise<
   const p = parseArgv(argv, EXEC_FLAGS, "exec");
   if (p.bools.has("help")) {
     const { usage } = await import("./main.ts");
-    process.stdout.write(`${await usage("exec")}\n`);
+    stdout(`${await usage("exec")}\n`);
     return 0;
   }
   const [name, ...rest] = p.operands;

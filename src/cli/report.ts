@@ -1,6 +1,7 @@
 import { errnoText, SyscallError } from "../../ffi/errno.ts";
 import { EXIT_RUNTIME, OsError, UserError } from "../util/errors.ts";
 import { log } from "../util/log.ts";
+import { stderr } from "../util/output.ts";
 
 /** The one line an error gets. Errnos are words only from here on. */
 export function describe(e: unknown): string {
@@ -17,6 +18,6 @@ export function describe(e: unknown): string {
 export function report(e: unknown, debug: boolean): number {
   const known = e instanceof UserError || e instanceof OsError;
   log.error(`${describe(e)}${known || debug ? "" : " (run with --debug for a trace)"}`);
-  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  if (debug && e instanceof Error && e.stack) stderr(`${e.stack}\n`);
   return known ? (e as UserError | OsError).exitCode : EXIT_RUNTIME;
 }

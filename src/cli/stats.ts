@@ -7,6 +7,7 @@ import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { parseArgv, type FlagDef, type Parsed } from "./argv.ts";
 import { parseResourceFlags, UPDATE_FLAGS } from "./resource-flags.ts";
+import { stdout, stderr } from "../util/output.ts";
 
 export const STATS_FLAGS: readonly FlagDef[] = [
   { long: "json", description: "print one JSON object" },
@@ -23,7 +24,7 @@ export const UPDATE_CMD_FLAGS: readonly FlagDef[] = [...UPDATE_FLAGS, { long: "h
 
 async function help(name: string): Promise<number> {
   const { usage } = await import("./main.ts");
-  process.stdout.write(`${await usage(name)}\n`);
+  stdout(`${await usage(name)}\n`);
   return 0;
 }
 
@@ -88,7 +89,7 @@ export async function statsCli(argv: readonly string[]): Promise<number> {
   if (p.bools.has("help")) return help("stats");
   const name = oneName("stats", p.operands);
   const st = cgroupOf(liveState(name)).stats();
-  process.stdout.write(p.bools.has("json") ? `${JSON.stringify({ name, ...st })}\n` : `${formatStats(name, st)}\n`);
+  stdout(p.bools.has("json") ? `${JSON.stringify({ name, ...st })}\n` : `${formatStats(name, st)}\n`);
   return 0;
 }
 
@@ -98,7 +99,7 @@ export async function eventsCli(argv: readonly string[]): Promise<number> {
   const name = oneName("events", p.operands);
   const cg = cgroupOf(liveState(name));
   if (p.bools.has("stats")) {
-    process.stdout.write(`${JSON.stringify(statsEvent(name, cg.stats()))}\n`);
+    stdout(`${JSON.stringify(statsEvent(name, cg.stats()))}\n`);
     return 0;
   }
   const iv = p.flags.get("interval")?.at(-1) ?? "5";
@@ -116,9 +117,9 @@ export async function eventsCli(argv: readonly string[]): Promise<number> {
     if (!s) return 0;
     const st = cg.stats();
     const now = st.memory?.oomKills ?? 0;
-    if (now > ooms) process.stdout.write(`${JSON.stringify({ type: "oom", id: name })}\n`);
+    if (now > ooms) stdout(`${JSON.stringify({ type: "oom", id: name })}\n`);
     ooms = now;
-    process.stdout.write(`${JSON.stringify(statsEvent(name, st))}\n`);
+    stdout(`${JSON.stringify(statsEvent(name, st))}\n`);
     await Bun.sleep(Number(iv) * 1000);
   }
 }
@@ -130,7 +131,7 @@ export async function updateCli(argv: readonly string[]): Promise<number> {
   const { resources } = parseResourceFlags(p, "update");
   if (!resources) throw new UserError("update: nothing to change (give --memory, --cpus, --pids-limit, …)");
   const s = liveState(name);
-  cgroupOf(s).update(resources, (m) => void process.stderr.write(`myuts: warning: ${m}\n`));
+  cgroupOf(s).update(resources, (m) => void stderr(`myuts: warning: ${m}\n`));
   s.resources = merge(s.resources ?? {}, resources);
   saveState(s);
   return 0;

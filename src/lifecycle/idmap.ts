@@ -60,10 +60,9 @@ export function isSelfOnly(maps: readonly IDMapping[], self: number): boolean {
 export function checkOwned(kind: "uid" | "gid", maps: readonly IDMapping[], self: number, owned: readonly SubIdRange[], user: string): void {
   const file = kind === "uid" ? "/etc/subuid" : "/etc/subgid";
   for (const m of maps) {
+    // The caller's own id alone needs no range; in a longer mapping it must be owned like the rest.
     if (m.size === 1 && m.hostID === self) continue;
-    const inside = owned.some((r) => m.hostID >= r.start && m.hostID + m.size <= r.start + r.count);
-    // The caller's own id may be part of a longer mapping only when it's also owned.
-    if (inside) continue;
+    if (owned.some((r) => m.hostID >= r.start && m.hostID + m.size <= r.start + r.count)) continue;
     if (!owned.length) {
       throw new UserError(`${kind} mapping ${fmt(m)}: ${user} has no subordinate ${kind}s in ${file}; add a line like "${user}:100000:65536" to ${file}`);
     }

@@ -13,6 +13,7 @@ import { SignalRelay } from "./signals.ts";
 import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "./status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
+import { stderr } from "../util/output.ts";
 
 export interface RunSettings {
   trace: boolean;
@@ -90,7 +91,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     relay.close();
     hooks.cleanup?.(status);
   }
-  if (note) process.stderr.write(`myuts: ${note.message}\n`);
+  if (note) stderr(`myuts: ${note.message}\n`);
   return note?.exitCode ?? exitCode(status!);
 }
 

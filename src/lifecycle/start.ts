@@ -3,7 +3,7 @@
 // container's namespaces by the spawn helper and exec'd from a sealed memfd.
 import { SyscallError } from "../../ffi/errno.ts";
 import { readlinkIfLink, readText } from "../../ffi/files.ts";
-import { close, kill, pipe, readAll, setCloexec, socketpair, waitBlocking, waitNoHang, writeAll } from "../../ffi/libc.ts";
+import { close, kill, pipe, readAll, SIGKILL, setCloexec, socketpair, waitBlocking, waitNoHang, writeAll } from "../../ffi/libc.ts";
 import { initMemfd, nativeSpawn } from "../../ffi/native.ts";
 import { encodeProgram } from "../setup/encode.ts";
 import type { Program, Step } from "../setup/program.ts";
@@ -11,7 +11,6 @@ import { decodeRecord, goRecord, RECORD_SIZE, REC, SPAWN_STAGES, SPAWN_STEP, typ
 import { hostArch } from "../setup/syscalls.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import type { Tracer } from "../util/trace.ts";
-import { SIGKILL } from "./status.ts";
 import { cloneFailure, userNamespaceHint } from "./userns.ts";
 
 export interface Launch {

@@ -1,5 +1,5 @@
 // wait(2) statuses, decoded once for everyone.
-export const SIGKILL = 9;
+import { SIGKILL } from "../../ffi/libc.ts";
 
 export const signalOf = (status: number): number => status & 0x7f;
 export const exitStatusOf = (status: number): number => (status >> 8) & 0xff;

@@ -1,5 +1,6 @@
 // Kernel ABI constants the setup program passes as immediates. Where they differ
 // between architectures, both are here and the compiler picks by its target.
+export { SIGKILL } from "../../ffi/libc.ts";
 import type { Arch } from "./syscalls.ts";
 
 export const AT_FDCWD = -100;
@@ -31,7 +32,6 @@ export const PR = {
 
 export const CLOSE_RANGE_CLOEXEC = 4;
 export const SIG_SETMASK = 2;
-export const SIGKILL = 9;
 export const S_IFCHR = 0o020000;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;

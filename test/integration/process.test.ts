@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { baseEnv, isRoot, requireBinary, runMyuts } from "../helpers/myuts.ts";
+import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 setDefaultTimeout(30_000);
@@ -63,6 +63,21 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("/srv/app\n/srv/app\n");
     expect(existsSync(join(fx.rootfs, "srv", "app"))).toBe(true);
+  });
+
+  test("-w with --read-only: the directory is made before the root turns read-only", async () => {
+    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--read-only", "-w", "/made-for-ro", "--", "sh", "-c", "pwd; touch /x 2>&1 | grep -c Read-only"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("/made-for-ro\n1\n");
+    expect(r.code).toBe(0);
+  });
+
+  test("argv and an inherited environment reach the payload byte for byte, UTF-8 or not", () => {
+    // A JS string can't hold these bytes; a shell passes them as they are.
+    const script = `X="$(printf '\\372\\373')" "$0" run --pid -- /bin/sh -c 'printf %s "$1" | od -An -tx1; printf %s "$X" | od -An -tx1' sh "$(printf '\\377\\376')"`;
+    const r = Bun.spawnSync(["sh", "-c", script, MYUTS], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(r.stdout.toString().split("\n").map((l) => l.trim())).toEqual(["ff fe", "fa fb", ""]);
   });
 
   test("without -w: / in a rootfs, the caller's directory on the host tree", async () => {
