@@ -4,7 +4,7 @@
 // root (pivot_root, or MS_MOVE + chroot where the root is an initramfs), then
 // mask and write-protect kernel paths. The root filesystem is the container's
 // content, and so hostile: no path inside it is followed outside it.
-import { EBADF, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR } from "../../ffi/errno.ts";
+import { EBADF, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOSYS, ENOTDIR } from "../../ffi/errno.ts";
 import { MNT_DETACH, MS } from "../../ffi/libc.ts";
 import type { Mount } from "../spec/types.ts";
 import { AT_EMPTY_PATH, AT_FDCWD, flagNames, makedev, openFlags, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, S_IFCHR } from "./abi.ts";
@@ -133,9 +133,19 @@ class Mounter {
     b.call(what, "mount", [source, b.fdPath(this.T), fstype, b.flags(flags, MS_NAMES), data]);
   }
 
-  private setAttr(what: string, dirfd: Arg, path: Arg, atFlags: number, set: number, clear: number): void {
+  /** mount_setattr, or on kernels before 5.12 a bind remount (which can't keep a user namespace's locked flags). */
+  setAttr(what: string, dirfd: Arg, path: Arg, atFlags: number, set: number, clear: number, remountFlags: number, remountTarget: Arg): void {
     const b = this.b;
-    b.call(what, "mount_setattr", [dirfd, path, b.imm(atFlags, atFlags === AT_EMPTY_PATH ? "AT_EMPTY_PATH" : String(atFlags)), mountAttrArg(b, set, clear), b.imm(32)]);
+    const old = b.label("old kernel");
+    const done = b.label("attrs set");
+    b.call(what, "mount_setattr", [dirfd, path, b.imm(atFlags, atFlags === AT_EMPTY_PATH ? "AT_EMPTY_PATH" : String(atFlags)), mountAttrArg(b, set, clear), b.imm(32)], {
+      on: onGoto(old, ENOSYS),
+    });
+    b.goto(done);
+    b.place(old);
+    const nul = b.imm(0, "NULL");
+    b.call(what, "mount", [nul, remountTarget, nul, b.flags(MS.REMOUNT | MS.BIND | remountFlags, MS_NAMES), nul]);
+    b.place(done);
   }
 
   mountOne(m: Mount): void {
@@ -160,7 +170,7 @@ class Mounter {
     this.openInRoot(what, m.destination, this.T);
     if (rest) {
       const a = mountAttrOf(rest);
-      this.setAttr(what, b.ref(this.T), b.str(""), AT_EMPTY_PATH, a.set, a.clear);
+      this.setAttr(what, b.ref(this.T), b.str(""), AT_EMPTY_PATH, a.set, a.clear, rest, b.fdPath(this.T));
     }
     for (const p of opts.propagation) this.mountAt(what, nul, nul, p, nul);
     this.close(what, this.T);
@@ -234,7 +244,8 @@ class Mounter {
     const nul = b.imm(0, "NULL");
     b.call(`read-only ${p}`, "mount", [b.str(p), b.str(p), nul, b.imm(MS.BIND | MS.REC, "MS_BIND|MS_REC"), nul], { on: onGoto(next, ENOENT) });
     const A = MOUNT_ATTR;
-    this.setAttr(`read-only ${p}`, b.imm(AT_FDCWD, "AT_FDCWD"), b.str(p), 0, A.RDONLY | A.NOSUID | A.NODEV | A.NOEXEC, 0);
+    const flags = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+    this.setAttr(`read-only ${p}`, b.imm(AT_FDCWD, "AT_FDCWD"), b.str(p), 0, A.RDONLY | A.NOSUID | A.NODEV | A.NOEXEC, 0, flags, b.str(p));
     b.place(next);
   }
 
@@ -283,8 +294,5 @@ export function compileMounts(b: ProgramBuilder, plan: MountPlan): void {
   for (const p of plan.maskedPaths) m.mask(p);
   for (const p of plan.readonlyPaths) m.readonlyPath(p);
   if (plan.cwd) m.makeDirs(plan.cwd);
-  if (plan.readonly) {
-    const fd = b.imm(AT_FDCWD, "AT_FDCWD");
-    b.call("--read-only /", "mount_setattr", [fd, b.str("/"), b.imm(0), mountAttrArg(b, MOUNT_ATTR.RDONLY, 0), b.imm(32)]);
-  }
+  if (plan.readonly) m.setAttr("--read-only /", b.imm(AT_FDCWD, "AT_FDCWD"), b.str("/"), 0, MOUNT_ATTR.RDONLY, 0, MS.RDONLY, b.str("/"));
 }
