@@ -299,6 +299,19 @@ async function main(): Promise<number> {
       }
     }
 
+    // The init waiting at the barrier: a memory limit makes it wait for the cgroup join.
+    const waiting: number[] = [];
+    let waitingExe = "";
+    for (let i = 0; i < Math.min(o.traceRuns, 20); i++) {
+      const argv = [f.myuts, "run", "--trace", "--memory", "64m", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", "/bin/true"];
+      const r = Bun.spawnSync(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+      const m = /init waits at the barrier: VmRSS (\d+) kB, exe (.*)$/m.exec(r.stderr.toString());
+      if (r.exitCode !== 0 || !m) continue;
+      waiting.push(Number(m[1]));
+      waitingExe = m[2]!;
+      await Bun.sleep(0);
+    }
+
     const rss = new Map<string, number[]>(live.map((c) => [c.key, []]));
     const memory: MemoryDetail[] = [];
     if (existsSync(GNU_TIME)) {
@@ -366,6 +379,8 @@ async function main(): Promise<number> {
       traceCount: traces.length,
       steps: stepSummary(traces),
       memory,
+      waiting,
+      waitingExe,
     };
     const md = renderReport(report);
     console.log(md);

@@ -31,36 +31,24 @@ export function parseTrace(stderr: string, rootfs: string): TraceLine[] {
 
 export const PHASES = [
   "runtime: Bun start → its JavaScript",
-  "runtime: JavaScript → clone (flags, spec, spawn helper: every step before it)",
-  "clone with the namespaces → the init stage's process starts (exec of the 110 MB binary)",
-  "init stage: Bun start → its JavaScript",
-  "init stage: JavaScript → setup (module load, read the spec)",
-  "init stage: container setup (network, mounts, pivot_root, masks, capabilities, user)",
+  "runtime: JavaScript → clone (module load, flags, spec, the setup program: every step before it)",
+  "clone with the namespaces → the init's first step (exec of the 9 KB init from its memfd, the program sent)",
+  "init: container setup (network, mounts, pivot_root, masks, capabilities, user)",
   "execve of the payload → runtime sees it exit",
   "runtime: exit after the payload (and the harness's own spawn)",
 ] as const;
 
 /** Phase durations in PHASES order, or undefined when the trace lacks a milestone. */
 export function phases(lines: readonly TraceLine[], wall: number): number[] | undefined {
-  const find = (stage: string, prefix: string) => lines.find((l) => l.stage === stage && l.what.startsWith(prefix));
-  const js = find("run", "runtime: JavaScript starts");
-  const clone = find("run", "clone(");
-  const initProc = find("init", "init stage: process starts");
-  const initJs = find("init", "init stage: JavaScript starts");
-  const setup = lines.find((l) => l.stage === "init" && !l.what.startsWith("init stage:"));
-  const execve = find("init", "execve ");
-  const exited = find("run", "payload exited");
-  if (!js || !clone || !initProc || !initJs || !setup || !execve || !exited) return undefined;
-  return [
-    js.at,
-    clone.at - js.at,
-    initProc.at - clone.at,
-    initJs.at - initProc.at,
-    setup.at - initJs.at,
-    execve.at - setup.at,
-    exited.at - execve.at,
-    wall - exited.at,
-  ];
+  const js = lines.find((l) => l.stage === "run" && l.what.startsWith("runtime: JavaScript starts"));
+  const clone = lines.find((l) => l.stage === "run" && l.what.startsWith("clone("));
+  const init = lines.filter((l) => l.stage === "init" && l.dur !== undefined);
+  const exited = lines.find((l) => l.stage === "run" && l.what.startsWith("payload exited"));
+  const first = init[0];
+  // The payload's execve never returns, so the last step the init reports ends just before it.
+  const last = init.reduce((end, l) => Math.max(end, l.at + (l.dur ?? 0)), 0);
+  if (!js || !clone || !first || !exited) return undefined;
+  return [js.at, clone.at - js.at, first.at - clone.at, last - first.at, exited.at - last, wall - exited.at];
 }
 
 export interface StepSummary {
