@@ -66,8 +66,8 @@ export function stepSummary(runs: readonly TraceLine[][]): StepSummary[] {
     for (const l of run) {
       if (l.dur === undefined) continue;
       const key = `${l.stage}\0${l.what}`;
-      let e = by.get(key);
-      if (!e) by.set(key, (e = { stage: l.stage, what: l.what, at: [], dur: [] }));
+      const e = by.get(key) ?? { stage: l.stage, what: l.what, at: [], dur: [] };
+      by.set(key, e);
       e.at.push(l.at);
       e.dur.push(l.dur);
     }

@@ -3,7 +3,7 @@
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { EINTR, SyscallError } from "./errno.ts";
 
-const { i32, u32, i64, u64, ptr: P, u64: usize } = FFIType;
+const { i32, u32, i64, ptr: P, u64: usize } = FFIType;
 
 const symbols = {
   __errno_location: { args: [], returns: P },

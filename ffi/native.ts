@@ -81,7 +81,7 @@ export function initMemfd(): number {
  * With a sync fd the child execs after myuts_spawn has returned, still reading
  * these strings from the shared memory: they live until the next spawn.
  */
-let inFlight: unknown[] = [];
+const inFlight: { strings: unknown[] } = { strings: [] };
 
 export function nativeSpawn(req: SpawnRequest): number {
   if (!native) throw new Error("nativeSpawn before loadNative");
@@ -89,7 +89,7 @@ export function nativeSpawn(req: SpawnRequest): number {
   const offsets = cstr(req.timensOffsets);
   const argv = cstrArray(req.argv, keep);
   const env = cstrArray(req.env, keep);
-  inFlight = [keep, offsets, argv, env];
+  inFlight.strings = [keep, offsets, argv, env];
   const pid = Number(
     native.myuts_spawn(
       BigInt(req.cloneFlags),

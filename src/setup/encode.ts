@@ -54,10 +54,11 @@ export function encodeProgram(p: Program, opts: { arch: Arch; trace: boolean }):
   const size = HEADER_SIZE + p.steps.length * STEP_SIZE + p.relocs.length * 4 + p.data.length;
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
-  [MAGIC, VERSION, p.steps.length, p.relocs.length, p.data.length, opts.trace ? FLAG_TRACE : 0].forEach((x, i) => v.setUint32(i * 4, x, true));
-  p.steps.forEach((s, i) => encodeStep(v, HEADER_SIZE + i * STEP_SIZE, s, i, opts.arch));
+  const header = [MAGIC, VERSION, p.steps.length, p.relocs.length, p.data.length, opts.trace ? FLAG_TRACE : 0];
+  for (const [i, x] of header.entries()) v.setUint32(i * 4, x, true);
+  for (const [i, s] of p.steps.entries()) encodeStep(v, HEADER_SIZE + i * STEP_SIZE, s, i, opts.arch);
   const relocAt = HEADER_SIZE + p.steps.length * STEP_SIZE;
-  p.relocs.forEach((r, i) => v.setUint32(relocAt + i * 4, r, true));
+  for (const [i, r] of p.relocs.entries()) v.setUint32(relocAt + i * 4, r, true);
   out.set(p.data, relocAt + p.relocs.length * 4);
   return out;
 }

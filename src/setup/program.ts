@@ -150,7 +150,7 @@ export class ProgramBuilder {
       table[i * 2] = p;
     });
     const at = this.put(new Uint8Array(table.buffer));
-    ptrs.forEach((_, i) => this.relocs.push(at + i * 8));
+    for (let i = 0; i < ptrs.length; i++) this.relocs.push(at + i * 8);
     return { kind: "data", offset: at, label };
   }
 

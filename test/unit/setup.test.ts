@@ -9,7 +9,7 @@ import type { Arg, Program, Step } from "../../src/setup/program.ts";
 import { specFromRun } from "../../src/spec/from-run.ts";
 import type { ValidSpec } from "../../src/spec/types.ts";
 
-const facts: SetupFacts = { arch: "x64", lastCap: 40, isDirectory: () => true, canonical: (_root, dest) => dest };
+const facts: SetupFacts = { arch: "x64", lastCap: 40, isDirectory: () => true, canonical: (...at: [string, string]) => at[1] };
 const user = { uid: 1000, gid: 1000, name: "alice", subuid: () => "", subgid: () => "" };
 
 function specOf(args: string[]): ValidSpec {
