@@ -144,8 +144,8 @@ export const PR_CAPBSET_DROP = 24;
 export const PR_SET_KEEPCAPS = 8;
 
 const SYS = process.arch === "arm64"
-  ? { pivot_root: 41, close_range: 436, setgroups: 159, setresuid: 147, setresgid: 149, rt_sigaction: 134, rt_sigprocmask: 135, capset: 91 }
-  : { pivot_root: 155, close_range: 436, setgroups: 116, setresuid: 117, setresgid: 119, rt_sigaction: 13, rt_sigprocmask: 14, capset: 126 };
+  ? { pivot_root: 41, close_range: 436, setgroups: 159, setresuid: 147, setresgid: 149, rt_sigaction: 134, rt_sigprocmask: 135, capset: 91, flock: 32 }
+  : { pivot_root: 155, close_range: 436, setgroups: 116, setresuid: 117, setresgid: 119, rt_sigaction: 13, rt_sigprocmask: 14, capset: 126, flock: 73 };
 
 // --- wrappers ---
 export function sethostname(name: string): void {
@@ -321,6 +321,22 @@ export function waitNoHang(pid: number): WaitResult {
   const r = libc().waitpid(pid, st, WNOHANG);
   if (r === -1) throw new SyscallError("waitpid", errno(), String(pid));
   return r === 0 ? undefined : { pid: r, status: st[0]! };
+}
+
+export const LOCK_EX = 2;
+export const LOCK_UN = 8;
+
+/**
+ * flock(2), waiting through signals. A raw syscall (like the credential calls): the
+ * registry's lock is off the start path, and every libc symbol declared above is
+ * one more trampoline compiled in each process.
+ */
+export function flock(fd: number, op: number): void {
+  for (;;) {
+    if (Number(libc().syscall(SYS.flock, fd, op, 0, 0, 0)) === 0) return;
+    const e = errno();
+    if (e !== EINTR) throw new SyscallError("flock", e);
+  }
 }
 
 export function kill(pid: number, sig: number): boolean {

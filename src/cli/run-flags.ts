@@ -8,7 +8,7 @@ import { parseArgv, type FlagDef } from "./argv.ts";
 import { callerIdentity, parseUserFlags, USER_FLAGS, type UserHost, type UserNsOptions } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/state.ts";
-import { LEAF_PREFIX } from "../cgroups/cgroup.ts";
+import { leafName } from "../cgroups/cgroup.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -124,7 +124,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.
-  if (opts.cgroupParent !== undefined) opts.cgroupParent = `${opts.cgroupParent.replace(/\/+$/, "")}/${LEAF_PREFIX}${opts.name}`;
+  if (opts.cgroupParent !== undefined) opts.cgroupParent = `${opts.cgroupParent.replace(/\/+$/, "")}/${leafName(opts.name)}`;
   const hostname = one("hostname");
   const domainname = one("domainname");
   if (hostname !== undefined) {

@@ -52,7 +52,7 @@ export async function runSpec(spec: Spec, s: RunSettings, extra: ContainerHooks 
   // The registry and cgroup code loads while the init stage boots, off the start path.
   let hooks: ContainerHooks = extra;
   const attach = async (): Promise<ContainerHooks> => {
-    const { combineHooks, containerHooks } = await import("../cgroups/hooks.ts");
+    const { combineHooks, containerHooks } = await import("./registry-hooks.ts");
     hooks = combineHooks(containerHooks(spec, { name: s.name, register: s.register, t }), extra);
     hooks.prepare?.();
     return hooks;
