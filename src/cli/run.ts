@@ -5,7 +5,8 @@ import { runSpec } from "../lifecycle/run.ts";
 import { specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
-import { parseRunArgs, type RunOptions } from "./run-flags.ts";
+import { reportingDebug } from "./debug.ts";
+import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions): Spec {
   return specFromRun(o, {
@@ -23,18 +24,22 @@ async function help(name: "run" | "spec"): Promise<number> {
   return 0;
 }
 
-export async function runCli(argv: readonly string[], origin: number, debug: boolean): Promise<number> {
-  const o = parseRunArgs(argv, process.env);
-  if (o.help) return help("run");
-  const t = new Tracer(o.trace, origin, "run");
-  t.note("runtime: JavaScript starts", jsStart);
-  const spec = t.step("flags → OCI spec", () => toSpec(o));
-  return runSpec(spec, { trace: o.trace, debug: debug || o.debug, origin, name: o.name, register: o.named });
+export function runCli(argv: readonly string[], origin: number, debug: boolean): Promise<number> {
+  return reportingDebug(argv, RUN_FLAGS, false, async () => {
+    const o = parseRunArgs(argv, process.env);
+    if (o.help) return help("run");
+    const t = new Tracer(o.trace, origin, "run");
+    t.note("runtime: JavaScript starts", jsStart);
+    const spec = t.step("flags → OCI spec", () => toSpec(o));
+    return runSpec(spec, { trace: o.trace, debug: debug || o.debug, origin, name: o.name, register: o.named });
+  });
 }
 
-export async function specCli(argv: readonly string[]): Promise<number> {
-  const o = parseRunArgs(argv, process.env);
-  if (o.help) return help("spec");
-  process.stdout.write(`${JSON.stringify(toSpec(o), null, 2)}\n`);
-  return 0;
+export function specCli(argv: readonly string[]): Promise<number> {
+  return reportingDebug(argv, RUN_FLAGS, false, async () => {
+    const o = parseRunArgs(argv, process.env);
+    if (o.help) return help("spec");
+    process.stdout.write(`${JSON.stringify(toSpec(o), null, 2)}\n`);
+    return 0;
+  });
 }

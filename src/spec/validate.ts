@@ -1,10 +1,12 @@
 // Checks a spec before anything is created, so bad input costs no namespace and
 // gets one line naming the field or path.
 import { checkDirectory, exists } from "../../ffi/files.ts";
-import { ENOENT, errnoText } from "../../ffi/errno.ts";
+import { ENOENT, ENOTDIR, errnoText } from "../../ffi/errno.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
+import { hasControl } from "../util/text.ts";
 import { checkNoOverlap, fmt, maps } from "./idmap.ts";
+import { notADirectoryHint } from "./rootfs-hint.ts";
 import type { Spec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
@@ -40,6 +42,9 @@ export function validateSpec(spec: Spec): void {
   } else if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
     throw new UserError("spec: linux.uidMappings need a new user namespace");
   }
+  for (const [field, v] of [["hostname", spec.hostname], ["domainname", spec.domainname]] as const) {
+    if (v !== undefined && (typeof v !== "string" || hasControl(v))) throw new UserError(`spec: ${field} ${JSON.stringify(v)} contains a control character`);
+  }
   if ((spec.hostname !== undefined || spec.domainname !== undefined) && !ns.has("uts")) {
     throw new UserError("spec: hostname and domainname need a new uts namespace (--uts)");
   }
@@ -52,7 +57,8 @@ export function validateSpec(spec: Spec): void {
     try {
       checkDirectory(root);
     } catch (e) {
-      throw new UserError(`rootfs ${root}: ${describeFsError(e)}`);
+      const hint = (e as { errno?: number }).errno === ENOTDIR ? notADirectoryHint(root) : undefined;
+      throw new UserError(`rootfs ${root}: ${hint ? `ENOTDIR: ${hint}` : describeFsError(e)}`);
     }
   }
   if ((spec.mounts?.length || spec.root?.readonly) && !ns.has("mount")) {
