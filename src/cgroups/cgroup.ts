@@ -378,19 +378,20 @@ export class Cgroup {
    * SIGKILLs every process in the container's cgroup. cgroup v2 kills the whole
    * tree in one write (cgroup.kill); elsewhere the cgroup is frozen first, so that
    * nothing forks, exits or has its pid reused between reading cgroup.procs and the
-   * kill, then thawed so the signals land. Returns what went wrong.
+   * kill, then thawed so the signals land. `waitMs` bounds the wait for the
+   * freeze (tasks in uninterruptible sleep delay it). Returns what went wrong.
    */
-  kill(): string[] {
+  kill(waitMs = 1000): string[] {
     const uni = this.paths.dirs[UNIFIED];
     if (uni && (this.paths.mode === "v2" || this.paths.created.includes(uni))) {
       const err = tryWrite(path().join(uni, "cgroup.kill"), "1");
       if (err === undefined) return [];
       // before Linux 5.14 there is no cgroup.kill; anything else is not a cgroup at all
       if (err !== "ENOENT") return [`write ${path().join(uni, "cgroup.kill")}: ${err}`];
-      return freezeKillThaw(uni, "cgroup.freeze", "1", "0", () => /^frozen 1$/m.test(read(path().join(uni, "cgroup.events")) ?? ""));
+      return freezeKillThaw(uni, "cgroup.freeze", "1", "0", () => /^frozen 1$/m.test(read(path().join(uni, "cgroup.events")) ?? ""), waitMs);
     }
     const fz = this.paths.mode === "v2" ? undefined : this.dirFor("freezer");
-    if (fz) return freezeKillThaw(fz, "freezer.state", "FROZEN", "THAWED", () => read(path().join(fz, "freezer.state"))?.trim() === "FROZEN");
+    if (fz) return freezeKillThaw(fz, "freezer.state", "FROZEN", "THAWED", () => read(path().join(fz, "freezer.state"))?.trim() === "FROZEN", waitMs);
     // No freezer (an entry from before it was joined): a fork between the listing and
     // the kill lands in the same cgroup, so listing again catches it.
     const dir = Object.values(this.paths.dirs)[0];
@@ -398,14 +399,17 @@ export class Cgroup {
     return [];
   }
 
-  /** Kills what is left inside and removes the directories this container created. Never throws. */
-  destroy(): string[] {
+  /**
+   * Kills what is left inside and removes the directories this container created,
+   * waiting at most about `waitMs` for killed processes to go. Never throws.
+   */
+  destroy(waitMs = 2000): string[] {
     const problems: string[] = [];
     const leaves = new Set(Object.values(this.paths.dirs));
     const own = this.paths.created.filter((d) => leaves.has(d) && exists(d));
-    if (own.some(populatedTree)) problems.push(...this.kill());
+    if (own.some(populatedTree)) problems.push(...this.kill(Math.min(waitMs, 1000)));
     for (const dir of own) {
-      const err = removeDir(dir, 2000, () => this.kill());
+      const err = removeDir(dir, waitMs, () => this.kill(Math.min(waitMs, 1000)));
       if (err) problems.push(err);
     }
     // Parents made for a --cgroup-parent go too, unless another container now uses them.
@@ -495,14 +499,14 @@ function killListed(dir: string): void {
   for (const d of subdirs(dir)) killListed(path().join(dir, d));
 }
 
-function freezeKillThaw(dir: string, file: string, frozen: string, thawed: string, isFrozen: () => boolean): string[] {
+function freezeKillThaw(dir: string, file: string, frozen: string, thawed: string, isFrozen: () => boolean, waitMs: number): string[] {
   const err = tryWrite(path().join(dir, file), frozen);
   if (err) {
     killListed(dir);
     return [`write ${path().join(dir, file)}: ${err}`];
   }
-  // Freezing waits for tasks in uninterruptible sleep; kill anyway after a second.
-  const deadline = Date.now() + 1000;
+  // Freezing waits for tasks in uninterruptible sleep; kill anyway once the wait is up.
+  const deadline = Date.now() + waitMs;
   for (let delay = 1; !isFrozen() && Date.now() < deadline; delay = Math.min(delay * 2, 20)) Bun.sleepSync(delay);
   killListed(dir);
   const thaw = tryWrite(path().join(dir, file), thawed);

@@ -83,7 +83,12 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       // A cgroup that could not be removed keeps the entry: the next start finds this
       // runtime gone and tries again.
       if (!state || problems.length) return;
-      const lock = openRegistry(false);
+      let lock: StateLock | undefined;
+      try {
+        lock = lockStateDir({ create: false });
+      } catch {
+        // it was fine at the start; the entry is removed all the same
+      }
       try {
         removeState(name, STATE_DIR);
         // Nothing of this user's left: don't leave an empty directory behind.

@@ -21,6 +21,11 @@ export interface ProcessRef {
   pid: number;
   /** /proc/PID/stat start time, so a reused pid is not mistaken for the owner. */
   start: string;
+  /**
+   * The PID namespace the pid belongs to (/proc/self/ns/pid). A runtime in another
+   * one (a state directory shared with a container) can't be proven dead from here.
+   */
+  pidns?: string;
 }
 
 export interface ContainerState {
@@ -73,12 +78,29 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
+let ownPidns: string | undefined;
+function pidNamespace(): string {
+  try {
+    ownPidns ??= fs().readlinkSync("/proc/self/ns/pid");
+  } catch {
+    ownPidns = "";
+  }
+  return ownPidns;
+}
+
 export function selfRef(): ProcessRef {
-  return { pid: process.pid, start: processStart(process.pid) ?? "" };
+  const pidns = pidNamespace();
+  return { pid: process.pid, start: processStart(process.pid) ?? "", ...(pidns ? { pidns } : {}) };
 }
 
 export function isLive(s: ContainerState): boolean {
   return processStart(s.owner.pid) === s.owner.start;
+}
+
+/** Whether the entry's runtime is provably gone: its pid, in this PID namespace, no longer has its start time. */
+export function isDead(s: ContainerState): boolean {
+  if (s.owner.pidns !== undefined && s.owner.pidns !== pidNamespace()) return false;
+  return !isLive(s);
 }
 
 const file = (dir: string, name: string) => path().join(dir, `${name}.json`);
@@ -101,6 +123,7 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
   if (v.status !== "creating" && v.status !== "running") throw new Error("status is neither creating nor running");
   const owner = v.owner;
   if (!isObject(owner) || !isPid(owner.pid) || typeof owner.start !== "string" || !/^\d{1,20}$/.test(owner.start)) throw new Error("owner is not a {pid, start} pair");
+  if (owner.pidns !== undefined && (typeof owner.pidns !== "string" || !/^pid:\[\d{1,20}\]$/.test(owner.pidns))) throw new Error("owner.pidns is not a PID namespace");
   if (v.pid !== undefined && !isPid(v.pid)) throw new Error("pid is not a process id");
   if (typeof v.created !== "string" || v.created.length > 64) throw new Error("created is not a time");
   if (!optString(v.bundle) || !optString(v.rootfs)) throw new Error("bundle or rootfs is not a path");
@@ -116,7 +139,7 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
   return {
     name: v.name,
     status: v.status,
-    owner: { pid: owner.pid, start: owner.start },
+    owner: { pid: owner.pid, start: owner.start, ...(owner.pidns !== undefined ? { pidns: owner.pidns as string } : {}) },
     ...(v.pid !== undefined ? { pid: v.pid as number } : {}),
     created: v.created,
     ...(v.bundle !== undefined ? { bundle: v.bundle as string } : {}),
@@ -184,7 +207,7 @@ export function claimName(s: ContainerState, dir = STATE_DIR): void {
   const old = readEntry(s.name, dir);
   if ("state" in old) {
     if (isLive(old.state)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.state.owner.pid})`);
-    throw new UserError(`--name ${s.name}: the previous container of that name could not be cleaned up (see the warning above); its entry ${file(dir, s.name)} stays until it is`);
+    throw new UserError(`--name ${s.name}: taken by ${file(dir, s.name)}, whose runtime is gone but whose cgroup could not be removed yet (or which another PID namespace holds); try again, or pick another name`);
   }
   if ("invalid" in old) throw new UserError(`--name ${s.name}: ${file(dir, s.name)} is not a valid registry entry (${old.invalid}); remove it by hand`);
   try {
@@ -228,7 +251,7 @@ export function listStates(dir = STATE_DIR, warn: (msg: string) => void = warnLi
 export function sweepStale(dir: string, release: (s: ContainerState) => string[], warn: (msg: string) => void = warnLine): ContainerState[] {
   const swept: ContainerState[] = [];
   for (const s of listStates(dir, warn)) {
-    if (isLive(s)) continue;
+    if (!isDead(s)) continue;
     const problems = release(s);
     if (problems.length) {
       warn(`container ${s.name} (runtime pid ${s.owner.pid}, gone): ${problems.join("; ")}; its entry stays for the next start`);

@@ -1,18 +1,25 @@
 // The state registry holds named containers only while their runtime lives; what a
-// SIGKILLed runtime leaves is cleaned by the next start, and nothing else is.
+// SIGKILLed runtime leaves is cleaned by the next start, and nothing else is. Each
+// test keeps its registry in a /run of its own (privateRun), so that the other
+// runtimes on the machine, which sweep /run/myuts at every start, can't clean up
+// before the start under test does.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cgroupDirs, removeCgroup } from "../helpers/cgroups.ts";
-import { cmdlineOf, isRoot, MYUTS, processesWith, runMyuts, startMyuts, uniqueToken, waitFor, type MyutsProcess } from "../helpers/myuts.ts";
+import { cmdlineOf, isRoot, processesWith, runMyuts as runMyutsShared, startMyuts as startMyutsShared, uniqueToken, waitFor, type MyutsProcess, type RunOptions } from "../helpers/myuts.ts";
+import { privateRun, type PrivateRun } from "../helpers/private-run.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 setDefaultTimeout(30_000);
 
-const STATE = "/run/myuts";
+let priv: PrivateRun;
+let STATE = "";
 let fs: TestRootfs;
 const entry = (name: string) => `${STATE}/${name}.json`;
+const startMyuts = (args: string[], opts: RunOptions = {}) => startMyutsShared(args, { ...opts, wrap: priv.wrap });
+const runMyuts = (args: string[], opts: RunOptions = {}) => runMyutsShared(args, { ...opts, wrap: priv.wrap });
 const running = (name: string) => existsSync(entry(name)) && (JSON.parse(readFileSync(entry(name), "utf8")) as { status: string }).status === "running";
 
 /** A named container without a PID namespace whose payload leaves `sleep TOKEN` behind, and its runtime SIGKILLed. */
@@ -36,6 +43,13 @@ async function cleanupOrphan(name: string, token: string, started: MyutsProcess[
   rmSync(entry(name), { force: true });
   await Promise.all(started.map((p) => p.dispose()));
 }
+
+beforeAll(() => {
+  if (!isRoot) return;
+  priv = privateRun();
+  STATE = priv.stateDir;
+});
+afterAll(() => priv?.cleanup());
 
 describe.skipIf(!isRoot)("state registry (needs root)", () => {
   beforeAll(() => (fs = createTestRootfs()));
@@ -122,24 +136,12 @@ describe.skipIf(!isRoot)("state registry (needs root)", () => {
   });
 });
 
-/** Runs a shell script with a private, empty /run, so the hostile entries reach no other runtime on this machine. */
-function withPrivateRun(script: string): { code: number; out: string } {
-  const r = Bun.spawnSync(["unshare", "--mount", "--propagation", "private", "--", "sh", "-euc", `mount -t tmpfs -o mode=0755 tmpfs /run; mkdir -m 0700 /run/myuts; ${script}`], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-  });
-  return { code: r.exitCode ?? -1, out: r.stdout.toString() + r.stderr.toString() };
-}
-
 describe.skipIf(!isRoot)("registry entries are untrusted (needs root)", () => {
   let base = "";
   beforeAll(() => (base = mkdtempSync(join(tmpdir(), "myuts-hostile-registry-"))));
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-  test("null, {}, [], strings, wrong types, escaping names, foreign cgroup paths and symlinks: skipped with one warning each", () => {
-    const src = join(base, "entries");
-    mkdirSync(src);
+  test("null, {}, [], strings, wrong types, escaping names, foreign cgroup paths and symlinks: skipped with one warning each", async () => {
     const target = join(base, "target");
     writeFileSync(target, "untouched\n");
     const fake = join(base, "fake-cgroup");
@@ -158,28 +160,29 @@ describe.skipIf(!isRoot)("registry entries are untrusted (needs root)", () => {
       foreign: JSON.stringify({ ...base0, name: "foreign", cgroup: { mode: "v2", dirs: { unified: fake }, created: [fake] } }),
       climb: JSON.stringify({ ...base0, name: "climb", cgroup: { mode: "v2", dirs: { unified: `/sys/fs/cgroup/../..${fake}` }, created: [`/sys/fs/cgroup/../..${fake}`] } }),
     };
-    for (const [n, text] of Object.entries(bad)) writeFileSync(join(src, `${n}.json`), text);
-    writeFileSync(join(base, "elsewhere.json"), JSON.stringify({ ...base0, name: "link" }));
-    symlinkSync(join(base, "elsewhere.json"), join(src, "link.json"));
-    const out = (f: string) => join(base, f);
-    const r = withPrivateRun(
-      [
-        `cp -a ${src}/* /run/myuts/`,
-        "mkdir /run/x && echo keep > /run/x/victim.json",
-        `set +e; ${MYUTS} run --memory 64m -- true 2>${out("run.err")}; echo $? >${out("run.rc")}`,
-        `${MYUTS} stats null 2>${out("stats.err")}; echo $? >${out("stats.rc")}`,
-        `ls /run/myuts >${out("left")}; cat /run/x/victim.json >${out("victim")}`,
-      ].join("\n"),
-    );
-    expect(r.out).toBe("");
-    const runErr = readFileSync(out("run.err"), "utf8").trim().split("\n");
-    expect({ rc: readFileSync(out("run.rc"), "utf8").trim(), err: runErr }).toMatchObject({ rc: "0" });
-    expect(runErr).toHaveLength(Object.keys(bad).length + 1);
-    for (const l of runErr) expect(l).toMatch(/^myuts: warning: registry entry \/run\/myuts\/[a-z]+\.json: .+; skipped$/);
-    expect(readFileSync(out("stats.rc"), "utf8").trim()).toBe("125");
-    expect(readFileSync(out("stats.err"), "utf8")).toMatch(/^myuts: warning: registry entry \/run\/myuts\/null\.json: not a JSON object \(null\); skipped\nmyuts: container null: no such running container\n$/);
-    expect(readFileSync(out("left"), "utf8").trim().split("\n").sort()).toEqual([...Object.keys(bad), "link"].map((n) => `${n}.json`).sort());
-    expect(readFileSync(out("victim"), "utf8")).toBe("keep\n");
+    mkdirSync(STATE, { mode: 0o700 });
+    // "../x/victim" from the state directory, in the private /run
+    const other = join(STATE, "..", "x");
+    mkdirSync(other);
+    writeFileSync(join(other, "victim.json"), "keep\n");
+    try {
+      for (const [n, text] of Object.entries(bad)) writeFileSync(join(STATE, `${n}.json`), text);
+      writeFileSync(join(base, "elsewhere.json"), JSON.stringify({ ...base0, name: "link" }));
+      symlinkSync(join(base, "elsewhere.json"), join(STATE, "link.json"));
+      const run = await runMyuts(["run", "--memory", "64m", "--", "true"]);
+      expect(run.code).toBe(0);
+      const lines = run.stderr.trim().split("\n");
+      expect(lines).toHaveLength(Object.keys(bad).length + 1);
+      for (const l of lines) expect(l).toMatch(/^myuts: warning: registry entry \/run\/myuts\/[a-z]+\.json: .+; skipped$/);
+      const stats = await runMyuts(["stats", "null"]);
+      expect(stats.code).toBe(125);
+      expect(stats.stderr).toBe("myuts: warning: registry entry /run/myuts/null.json: not a JSON object (null); skipped\nmyuts: container null: no such running container\n");
+      expect(readdirSync(STATE).sort()).toEqual([...Object.keys(bad), "link"].map((n) => `${n}.json`).sort());
+      expect(readFileSync(join(other, "victim.json"), "utf8")).toBe("keep\n");
+    } finally {
+      rmSync(STATE, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
+    }
     expect(readFileSync(target, "utf8")).toBe("untouched\n");
   });
 });

@@ -43,6 +43,7 @@ describe("entries are parsed as untrusted data", () => {
       [JSON.stringify({ ...ok, owner: { pid: "1", start: "1" } }), "owner"],
       [JSON.stringify({ ...ok, owner: { pid: -1, start: "1" } }), "owner"],
       [JSON.stringify({ ...ok, owner: { pid: 1, start: "1; rm" } }), "owner"],
+      [JSON.stringify({ ...ok, owner: { pid: 1, start: "1", pidns: "../x" } }), "owner.pidns"],
       [JSON.stringify({ ...ok, pid: 1.5 }), "pid"],
       [JSON.stringify({ ...ok, created: 5 }), "created"],
       [JSON.stringify({ ...ok, rootfs: 5 }), "rootfs"],
@@ -82,13 +83,15 @@ describe("sweeping", () => {
     put("dead.json", JSON.stringify(entry("dead", { owner: DEAD })));
     put("stuck.json", JSON.stringify(entry("stuck", { owner: DEAD })));
     put("bad.json", JSON.stringify({ ...entry("bad", { owner: DEAD }), name: "../../victim" }));
+    // A runtime in another PID namespace (a state directory shared with a container): not provably dead.
+    put("foreign.json", JSON.stringify(entry("foreign", { owner: { ...DEAD, pidns: "pid:[1]" } })));
     writeFileSync(join(base, "victim.json"), "keep");
     const released: string[] = [];
     const warnings: string[] = [];
     const swept = sweepStale(dir, (s) => (released.push(s.name), s.name === "stuck" ? ["rmdir x: EBUSY"] : []), (m) => warnings.push(m));
     expect(swept.map((s) => s.name)).toEqual(["dead"]);
     expect(released.sort()).toEqual(["dead", "stuck"]);
-    expect(readdirSync(dir).sort()).toEqual(["bad.json", "live.json", "stuck.json"]);
+    expect(readdirSync(dir).sort()).toEqual(["bad.json", "foreign.json", "live.json", "stuck.json"]);
     expect(existsSync(join(base, "victim.json"))).toBe(true);
     expect(warnings.some((w) => w.includes("stuck") && w.includes("its entry stays"))).toBe(true);
     expect(warnings.some((w) => w.includes("bad.json"))).toBe(true);
@@ -102,7 +105,7 @@ describe("claiming a name", () => {
     put("odd.json", "[]");
     expect(failure(() => claimName(entry("odd"), dir)).message).toContain("is not a valid registry entry");
     put("old.json", JSON.stringify(entry("old", { owner: DEAD })));
-    expect(failure(() => claimName(entry("old"), dir)).message).toContain("could not be cleaned up");
+    expect(failure(() => claimName(entry("old"), dir)).message).toContain("whose runtime is gone but whose cgroup could not be removed yet");
     expect(readdirSync(dir).sort()).toEqual(["box.json", "odd.json", "old.json"]);
   });
 });
