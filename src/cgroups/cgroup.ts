@@ -9,7 +9,7 @@ import { detectLayout, type Hierarchy, type Layout, type Mode } from "./layout.t
 import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1OnlySettings, v1Writes, v2Controllers, v2Writes, type Write } from "./writes.ts";
 
 /** Every cgroup directory myuts creates by default is named so (see leafName). */
-export const LEAF_PREFIX = "myuts-";
+const LEAF_PREFIX = "myuts-";
 export const UNIFIED = "unified";
 /**
  * v1 controllers every container joins: what `stats` reads, the OOM check needs and
@@ -368,12 +368,6 @@ export class Cgroup {
     return out;
   }
 
-  /** Whether any process is left in the container's own directories (or below them). */
-  populated(): boolean {
-    const leaves = new Set(Object.values(this.paths.dirs));
-    return this.paths.created.some((d) => leaves.has(d) && populatedTree(d));
-  }
-
   /**
    * SIGKILLs every process in the container's cgroup. cgroup v2 kills the whole
    * tree in one write (cgroup.kill); elsewhere the cgroup is frozen first, so that
@@ -484,7 +478,7 @@ function replaceLeftover(controller: string, dir: string): void {
 }
 
 /** Whether a cgroup or any cgroup below it holds a process (unreadable counts as yes). */
-export function populatedTree(dir: string): boolean {
+function populatedTree(dir: string): boolean {
   const procs = read(path().join(dir, "cgroup.procs"));
   if (procs === undefined) return exists(dir);
   if (procs.trim() !== "") return true;
@@ -523,7 +517,7 @@ function subdirs(dir: string): string[] {
 }
 
 /** rmdir, retried for a moment while killed processes finish exiting (EBUSY); `onBusy` kills again. */
-export function removeDir(dir: string, timeoutMs = 2000, onBusy: () => unknown = () => killListed(dir)): string | undefined {
+function removeDir(dir: string, timeoutMs = 2000, onBusy: () => unknown = () => killListed(dir)): string | undefined {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {

@@ -21,7 +21,7 @@ export function stateDirPath(uid: number, xdgRuntimeDir: string | undefined): st
 const errCode = (e: unknown) => (e as { code?: string } | null)?.code;
 
 /** Why `dir` may not hold this user's registry, or undefined when it may. */
-export function unsafeStateDir(dir: string, st: import("node:fs").Stats, uid: number): string | undefined {
+function unsafeStateDir(dir: string, st: import("node:fs").Stats, uid: number): string | undefined {
   if (st.isSymbolicLink()) return "is a symbolic link; refusing to follow it";
   if (!st.isDirectory()) return "is not a directory";
   if (st.uid !== uid) return `is owned by uid ${st.uid}, not by you (uid ${uid}); refusing to use it (remove it, or set XDG_RUNTIME_DIR)`;

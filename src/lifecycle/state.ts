@@ -98,7 +98,7 @@ export function isLive(s: ContainerState): boolean {
 }
 
 /** Whether the entry's runtime is provably gone: its pid, in this PID namespace, no longer has its start time. */
-export function isDead(s: ContainerState): boolean {
+function isDead(s: ContainerState): boolean {
   if (s.owner.pidns !== undefined && s.owner.pidns !== pidNamespace()) return false;
   return !isLive(s);
 }
@@ -149,7 +149,7 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
   };
 }
 
-export type EntryRead = { state: ContainerState } | { missing: true } | { invalid: string };
+type EntryRead = { state: ContainerState } | { missing: true } | { invalid: string };
 
 /** One entry, as a state, missing, or the reason it can't be used. */
 export function readEntry(name: string, dir = STATE_DIR): EntryRead {
@@ -227,7 +227,7 @@ export function removeState(name: string, dir = STATE_DIR): void {
 }
 
 /** The names of the entries in the directory (files that can't be entries are ignored). */
-export function entryNames(dir = STATE_DIR): string[] {
+function entryNames(dir = STATE_DIR): string[] {
   let names: string[];
   try {
     names = fs().readdirSync(dir);
