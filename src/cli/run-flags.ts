@@ -13,7 +13,7 @@ import { leafName } from "../cgroups/cgroup.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
-  { long: "pid", short: "p", description: "new PID namespace; the payload is PID 1, and every process of the container dies with it (without --pid, only a resource limit's cgroup lets myuts kill what the payload leaves running)" },
+  { long: "pid", short: "p", description: "new PID namespace; the payload is PID 1. Without a limit's cgroup, only --pid makes sure its whole tree dies" },
   { long: "mount", short: "m", description: "new mount namespace (the host tree, made private)" },
   { long: "net", short: "n", description: "new network namespace (only lo, brought up)" },
   { long: "ipc", short: "i", description: "new IPC namespace" },

@@ -162,7 +162,7 @@ describe("help", () => {
   });
 
   test("run --help says that without --pid only a cgroup makes sure the whole tree dies", async () => {
-    expect((await usage("run")).replace(/\s+/g, " ")).toContain("every process of the container dies with it (without --pid, only a resource limit's cgroup");
+    expect((await usage("run")).replace(/\s+/g, " ")).toContain("Without a limit's cgroup, only --pid makes sure its whole tree dies");
   });
 });
 
