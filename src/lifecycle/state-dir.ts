@@ -46,11 +46,11 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
   const c = fs().constants;
   // A start that finds the directory just removed (empty, by a run that ended) tries again.
   for (let attempt = 0; ; attempt++) {
-    let created = false;
     if (opts.create) {
       try {
         fs().mkdirSync(dir, 0o700);
-        created = true;
+        // Whatever the umask took away; /tmp's sticky bit keeps others from swapping it meanwhile.
+        fs().chmodSync(dir, 0o700);
       } catch (e) {
         if (errCode(e) !== "EEXIST") throw new UserError(`state directory ${dir}: mkdir: ${describeFsError(e)}`);
       }
@@ -75,7 +75,6 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
       throw new UserError(`state directory ${dir}: open: ${describeFsError(e)}`);
     }
     try {
-      if (created) fs().fchmodSync(fd, 0o700); // whatever the umask left
       const opened = fs().fstatSync(fd);
       const again = unsafeStateDir(dir, opened, uid);
       if (again) throw new UserError(`state directory ${dir}: ${again}`);
