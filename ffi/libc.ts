@@ -23,6 +23,7 @@ const symbols = {
   access: { args: [P, i32], returns: i32 },
   readlink: { args: [P, P, usize], returns: i64 },
   _exit: { args: [i32], returns: FFIType.void },
+  flock: { args: [i32, i32], returns: i32 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -213,6 +214,18 @@ export function waitBlocking(pid: number): number {
 export function exitNow(code: number): never {
   libc()._exit(code);
   throw new Error("_exit returned");
+}
+
+export const LOCK_EX = 2;
+export const LOCK_UN = 8;
+
+/** flock(2), waiting through signals. */
+export function flock(fd: number, op: number): void {
+  for (;;) {
+    if (libc().flock(fd, op) === 0) return;
+    const e = errno();
+    if (e !== EINTR) throw new SyscallError("flock", e);
+  }
 }
 
 export function kill(pid: number, sig: number): boolean {

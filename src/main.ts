@@ -1,18 +1,16 @@
 // Entry point. Each command loads only what it needs: `run` is on every
 // container's start path.
 
-/** --debug anywhere among the options (before a `--`), as before or after the command. */
-function wantsDebug(argv: readonly string[]): boolean {
-  const end = argv.indexOf("--");
-  return (end === -1 ? argv : argv.slice(0, end)).includes("--debug");
-}
-
 async function main(): Promise<number> {
   // Trace times count from the process's start, so Bun's own start shows too.
   const origin = performance.timeOrigin;
   let argv = process.argv.slice(2);
-  const debug = wantsDebug(argv);
-  while (argv[0] === "--debug") argv = argv.slice(1);
+  // A --debug after the command is the command's own option (src/cli/debug.ts).
+  let debug = false;
+  while (argv[0] === "--debug") {
+    debug = true;
+    argv = argv.slice(1);
+  }
   const cmd = argv[0];
   try {
     switch (cmd) {
@@ -29,6 +27,7 @@ async function main(): Promise<number> {
       case "update":
         return await (await import("./cli/stats.ts")).updateCli(argv.slice(1));
       case "version":
+        return await (await import("./cli/version.ts")).versionCli(argv.slice(1));
       case "--version":
       case "-V":
         (await import("./util/output.ts")).stdout(`${(await import("./version.ts")).versionLine()}\n`);

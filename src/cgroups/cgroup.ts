@@ -2,16 +2,26 @@
 // cgroup v2, v1 or hybrid hosts alike.
 import { fs, path } from "../util/node.ts";
 import { kill } from "../../ffi/libc.ts";
+import { hasControl } from "../util/text.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
 import { CgroupError, errCode } from "./errors.ts";
 import { detectLayout, type Hierarchy, type Layout, type Mode } from "./layout.ts";
 import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1OnlySettings, v1Writes, v2Controllers, v2Writes, type Write } from "./writes.ts";
 
-/** Every cgroup directory myuts creates by default is named so, which lets a later start find leftovers. */
-export const LEAF_PREFIX = "myuts-";
+/** Every cgroup directory myuts creates by default is named so (see leafName). */
+const LEAF_PREFIX = "myuts-";
 export const UNIFIED = "unified";
-/** v1 controllers every container joins: what `stats` reads, the OOM check needs and `update` may change. */
-const V1_ALWAYS = ["memory", "pids", "cpu", "cpuacct", "cpuset", "blkio"];
+/**
+ * v1 controllers every container joins: what `stats` reads, the OOM check needs and
+ * `update` may change, and the freezer, which holds the container still while its
+ * leftovers are killed (nothing forks or exits between reading cgroup.procs and the kill).
+ */
+const V1_ALWAYS = ["memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "freezer"];
+
+/** The container's own cgroup directory: the one place the naming lives. */
+export function leafName(name: string): string {
+  return `${LEAF_PREFIX}${name}`;
+}
 
 export interface CgroupPaths {
   mode: Mode;
@@ -27,13 +37,42 @@ export interface Stats {
   pids?: { current: number; limit?: number };
 }
 
+// Control files are opened with O_NOFOLLOW: cgroupfs has no symlinks, so one in a
+// path means the directory is not a cgroup (a crafted registry entry), and writing
+// through it could reach any file.
 const read = (file: string): string | undefined => {
   try {
-    return fs().readFileSync(file, "utf8");
+    const fd = fs().openSync(file, fs().constants.O_RDONLY | fs().constants.O_NOFOLLOW);
+    try {
+      return fs().readFileSync(fd, "utf8");
+    } finally {
+      fs().closeSync(fd);
+    }
   } catch {
     return undefined;
   }
 };
+
+function writeControl(file: string, value: string): void {
+  const fd = fs().openSync(file, fs().constants.O_WRONLY | fs().constants.O_NOFOLLOW);
+  try {
+    fs().writeSync(fd, value);
+  } finally {
+    fs().closeSync(fd);
+  }
+}
+
+/** writeControl, returning the errno name instead of throwing. */
+function tryWrite(file: string, value: string): string | undefined {
+  try {
+    writeControl(file, value);
+    return undefined;
+  } catch (e) {
+    return errCode(e) ?? String(e);
+  }
+}
+
+const exists = (p: string) => fs().existsSync(p);
 
 const num = (s: string | undefined): number | undefined => {
   if (s === undefined) return undefined;
@@ -55,7 +94,7 @@ function keyed(text: string | undefined): Map<string, number> {
 
 function writeFile(controller: string, dir: string, file: string, value: string): void {
   try {
-    fs().writeFileSync(path().join(dir, file), value);
+    writeControl(path().join(dir, file), value);
   } catch (e) {
     // cgroupfs refuses to create a file it lacks (EACCES or ENOENT): name that plainly
     if (fs().existsSync(dir) && !fs().existsSync(path().join(dir, file))) throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
@@ -65,7 +104,7 @@ function writeFile(controller: string, dir: string, file: string, value: string)
 
 /** Where the container's cgroup goes, relative to each hierarchy's root. */
 export function relativePath(own: string, cgroupsPath: string | undefined, name: string): string {
-  if (cgroupsPath === undefined || cgroupsPath === "") return path().posix.join(own, `${LEAF_PREFIX}${name}`);
+  if (cgroupsPath === undefined || cgroupsPath === "") return path().posix.join(own, leafName(name));
   if (/^[^/:]+:[^:]*:[^:]+$/.test(cgroupsPath)) {
     throw new CgroupError("path", `${cgroupsPath}: systemd-style cgroupsPath (slice:prefix:name) needs the systemd cgroup driver, which myuts does not have`);
   }
@@ -74,6 +113,28 @@ export function relativePath(own: string, cgroupsPath: string | undefined, name:
   return p;
 }
 
+/** One hierarchy's part of a container's cgroup: where it goes and what is written there. */
+interface Target {
+  /** "unified", or the v1 hierarchy's controller list ("cpu,cpuacct"). */
+  key: string;
+  h: Hierarchy;
+  /** Relative to the hierarchy's root. */
+  rel: string;
+  writes: Write[];
+  /** cgroup v2: controllers to enable in cgroup.subtree_control from the root down. */
+  enable?: Set<string>;
+}
+
+/** Where a container's cgroup will be, worked out before anything is created. */
+export interface CgroupPlan {
+  /** What the registry records first: the leaf directories, and in `created` those about to be made. */
+  readonly paths: CgroupPaths;
+  readonly targets: readonly Target[];
+  readonly warnings: readonly string[];
+}
+
+const label = (t: Target) => (t.key === UNIFIED ? "v2" : t.h.controllers.join(","));
+
 export class Cgroup {
   private constructor(readonly paths: CgroupPaths) {}
 
@@ -81,121 +142,91 @@ export class Cgroup {
     return new Cgroup(paths);
   }
 
-  /** Creates the cgroup (every hierarchy) and applies the spec's limits; removes what it made on failure. */
-  static create(spec: Spec, name: string, warn: (msg: string) => void, layout: Layout = detectLayout()): Cgroup {
+  /**
+   * Where the cgroup goes in each hierarchy and what it will write, without creating
+   * anything. Throws a CgroupError for a path or controller this host can't give.
+   */
+  static plan(spec: Spec, name: string, layout: Layout = detectLayout()): CgroupPlan {
     const res = spec.linux?.resources ?? {};
     const cgroupsPath = spec.linux?.cgroupsPath;
-    const paths: CgroupPaths = { mode: layout.mode, dirs: {}, created: [] };
-    const cg = new Cgroup(paths);
+    const targets: Target[] = [];
+    const warnings: string[] = [];
+    const unified = res.unified && Object.keys(res.unified).length ? res.unified : undefined;
+    if (layout.mode === "v2") {
+      if (!layout.unified) throw new CgroupError("hierarchy", "no cgroup filesystem is mounted (looked in /proc/self/mountinfo)");
+      targets.push(v2Target(layout.unified, res, cgroupsPath, name));
+      for (const s of v1OnlySettings(res)) warnings.push(`cgroup v2 has no ${s}; ignored`);
+    } else {
+      targets.push(...v1Targets(layout, spec, res, cgroupsPath, name));
+      // Hybrid: the cgroup2 tree holds only what v1 lacks (like hugetlb here); joined only when asked.
+      if (unified && layout.unified) targets.push({ key: UNIFIED, h: layout.unified, rel: relativePath(layout.unified.own, cgroupsPath, name), writes: v2Writes({ unified }) });
+      else if (unified) throw new CgroupError("unified", "linux.resources.unified needs a cgroup v2 hierarchy; this host has only v1");
+    }
+    const dirs: Record<string, string> = {};
+    const created: string[] = [];
+    for (const t of targets) {
+      let dir = t.h.mount;
+      const parts = t.rel.split("/").filter(Boolean);
+      for (const [i, part] of parts.entries()) {
+        dir = path().join(dir, part);
+        // A leaf named for the container is its own even if a leftover is there now: create replaces it.
+        const ownLeaf = i === parts.length - 1 && part.startsWith(LEAF_PREFIX);
+        if (!created.includes(dir) && (ownLeaf || !exists(dir))) created.push(dir);
+      }
+      dirs[t.key] = dir;
+    }
+    return { paths: { mode: layout.mode, dirs, created }, targets, warnings };
+  }
+
+  /** Creates the cgroup (every hierarchy) and applies the spec's limits; removes what it made on failure. */
+  static create(spec: Spec, name: string, warn: (msg: string) => void, layout: Layout = detectLayout()): Cgroup {
+    return Cgroup.fromPlan(Cgroup.plan(spec, name, layout), warn);
+  }
+
+  /** Creates a planned cgroup and applies its limits; removes what it made on failure. */
+  static fromPlan(plan: CgroupPlan, warn: (msg: string) => void): Cgroup {
+    const cg = new Cgroup({ mode: plan.paths.mode, dirs: {}, created: [] });
     try {
-      if (layout.mode === "v2") {
-        if (!layout.unified) throw new CgroupError("hierarchy", "no cgroup filesystem is mounted (looked in /proc/self/mountinfo)");
-        cg.createV2(layout.unified, res, cgroupsPath, name);
-        for (const s of v1OnlySettings(res)) warn(`cgroup v2 has no ${s}; ignored`);
-      } else {
-        cg.createV1(layout, spec, res, cgroupsPath, name);
-        if (layout.unified && res.unified && Object.keys(res.unified).length) {
-          // Hybrid: the cgroup2 tree holds only what v1 lacks (like hugetlb here); joined only when asked.
-          const dir = cg.mkdirs(layout.unified, relativePath(layout.unified.own, cgroupsPath, name));
-          paths.dirs[UNIFIED] = dir;
-          for (const x of v2Writes({ unified: res.unified })) writeFile(x.controller, dir, x.file, x.value);
-        } else if (!layout.unified && res.unified && Object.keys(res.unified).length) {
-          throw new CgroupError("unified", "linux.resources.unified needs a cgroup v2 hierarchy; this host has only v1");
+      for (const t of plan.targets) {
+        const before = cg.paths.created.length;
+        cg.paths.dirs[t.key] = cg.mkdirs(t);
+        // A new v1 cpuset starts with no cpus and no mems, and then nothing can join it.
+        if (t.h.controllers.includes("cpuset")) {
+          for (const d of cg.paths.created.slice(before)) {
+            for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+              if ((read(path().join(d, f)) ?? "").trim() === "") writeFile("cpuset", d, f, (read(path().join(path().dirname(d), f)) ?? "").trim());
+            }
+          }
         }
       }
+      for (const t of plan.targets) for (const x of t.writes) writeFile(x.controller, cg.paths.dirs[t.key]!, x.file, x.value);
     } catch (e) {
       cg.destroy();
       throw e;
     }
+    for (const w of plan.warnings) warn(w);
     return cg;
   }
 
-  private mkdirs(h: Hierarchy, rel: string): string {
-    const parts = rel.split("/").filter(Boolean);
-    let dir = h.mount;
-    for (const part of parts) {
+  /** Makes the target's directories, top down (enabling v2 controllers on the way). */
+  private mkdirs(t: Target): string {
+    const parts = t.rel.split("/").filter(Boolean);
+    let dir = t.h.mount;
+    for (const [i, part] of parts.entries()) {
+      if (t.enable) this.enableV2(dir, t.enable);
       dir = path().join(dir, part);
       try {
         fs().mkdirSync(dir);
         this.paths.created.push(dir);
       } catch (e) {
-        if (errCode(e) !== "EEXIST") throw new CgroupError(h.controllers.join(",") || "v2", `mkdir ${dir}`, e);
-      }
-    }
-    return dir;
-  }
-
-  private createV1(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath: string | undefined, name: string): void {
-    const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
-    const writes = v1Writes(res, (f) => (blkio ? fs().existsSync(path().join(blkio.mount, blkio.own, f)) : false));
-    // The device allow-list: the spec's rules, or runc's default set for a container with its own root.
-    const devices = res.devices?.length ? res.devices : spec.root?.path && spec.root.path !== "/" ? DEFAULT_DEVICE_RULES : [];
-    if (devices.length && layout.v1.some((x) => x.controllers.includes("devices"))) writes.push(...v1DeviceWrites(devices));
-    // Hierarchies nothing uses (freezer, perf_event, net_cls…) are left out: each one
-    // joined is one more process migration at the barrier.
-    const used = new Set([...writes.map((x) => x.controller), ...V1_ALWAYS]);
-    for (const c of used) {
-      if (!layout.v1.some((x) => x.controllers.includes(c)) && !V1_ALWAYS.includes(c)) {
-        throw new CgroupError(c, "controller not available (no cgroup v1 hierarchy has it mounted)");
-      }
-    }
-    for (const h of layout.v1) {
-      if (!h.controllers.some((c) => used.has(c))) continue;
-      const key = h.controllers.join(",");
-      const before = this.paths.created.length;
-      const dir = this.mkdirs(h, relativePath(h.own, cgroupsPath, name));
-      this.paths.dirs[key] = dir;
-      // A new v1 cpuset starts with no cpus and no mems, and then nothing can join it.
-      if (h.controllers.includes("cpuset")) {
-        for (const d of this.paths.created.slice(before)) {
-          for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-            if ((read(path().join(d, f)) ?? "").trim() === "") writeFile("cpuset", d, f, (read(path().join(path().dirname(d), f)) ?? "").trim());
-          }
+        if (errCode(e) !== "EEXIST") throw new CgroupError(label(t), `mkdir ${dir}`, e);
+        if (i === parts.length - 1 && part.startsWith(LEAF_PREFIX)) {
+          replaceLeftover(label(t), dir);
+          this.paths.created.push(dir);
         }
       }
     }
-    const dirOf = (controller: string): string => {
-      const h = layout.v1.find((x) => x.controllers.includes(controller))!;
-      return this.paths.dirs[h.controllers.join(",")]!;
-    };
-    for (const x of writes) writeFile(x.controller, dirOf(x.controller), x.file, x.value);
-  }
-
-  private createV2(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undefined, name: string): void {
-    const writes = (() => {
-      try {
-        return v2Writes(res, (f) => fs().existsSync(path().join(h.mount, h.own, f)));
-      } catch (e) {
-        throw new CgroupError("resources", e instanceof Error ? e.message : String(e));
-      }
-    })();
-    const needed = v2Controllers(writes);
-    let own = h.own;
-    if (cgroupsPath === undefined || !cgroupsPath.startsWith("/")) {
-      // cgroup v2 lets only leaves hold processes: controllers can't be enabled below a
-      // cgroup (other than the root) that has processes of its own. When the caller sits
-      // in such a leaf, the container goes next to it instead of under it.
-      const ownDir = path().join(h.mount, own);
-      const enabled = new Set((read(path().join(ownDir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
-      const hasProcs = (read(path().join(ownDir, "cgroup.procs")) ?? "").trim() !== "";
-      if (own !== "/" && hasProcs && [...needed].some((c) => !enabled.has(c))) own = path().posix.dirname(own);
-    }
-    const rel = relativePath(own, cgroupsPath, name);
-    const parts = rel.split("/").filter(Boolean);
-    // Enable the controllers from the top down; the leaf itself enables none.
-    let dir = h.mount;
-    for (let i = 0; i < parts.length; i++) {
-      this.enableV2(dir, needed);
-      dir = path().join(dir, parts[i]!);
-      try {
-        fs().mkdirSync(dir);
-        this.paths.created.push(dir);
-      } catch (e) {
-        if (errCode(e) !== "EEXIST") throw new CgroupError("v2", `mkdir ${dir}`, e);
-      }
-    }
-    this.paths.dirs[UNIFIED] = dir;
-    for (const x of writes) writeFile(x.controller, dir, x.file, x.value);
+    return dir;
   }
 
   private enableV2(dir: string, needed: Set<string>): void {
@@ -337,14 +368,42 @@ export class Cgroup {
     return out;
   }
 
-  /** Kills what is left inside and removes the directories this container created. Never throws. */
-  destroy(): string[] {
+  /**
+   * SIGKILLs every process in the container's cgroup. cgroup v2 kills the whole
+   * tree in one write (cgroup.kill); elsewhere the cgroup is frozen first, so that
+   * nothing forks, exits or has its pid reused between reading cgroup.procs and the
+   * kill, then thawed so the signals land. `waitMs` bounds the wait for the
+   * freeze (tasks in uninterruptible sleep delay it). Returns what went wrong.
+   */
+  kill(waitMs = 1000): string[] {
+    const uni = this.paths.dirs[UNIFIED];
+    if (uni && (this.paths.mode === "v2" || this.paths.created.includes(uni))) {
+      const err = tryWrite(path().join(uni, "cgroup.kill"), "1");
+      if (err === undefined) return [];
+      // before Linux 5.14 there is no cgroup.kill; anything else is not a cgroup at all
+      if (err !== "ENOENT") return [`write ${path().join(uni, "cgroup.kill")}: ${err}`];
+      return freezeKillThaw(uni, "cgroup.freeze", "1", "0", () => /^frozen 1$/m.test(read(path().join(uni, "cgroup.events")) ?? ""), waitMs);
+    }
+    const fz = this.paths.mode === "v2" ? undefined : this.dirFor("freezer");
+    if (fz) return freezeKillThaw(fz, "freezer.state", "FROZEN", "THAWED", () => read(path().join(fz, "freezer.state"))?.trim() === "FROZEN", waitMs);
+    // No freezer (an entry from before it was joined): a fork between the listing and
+    // the kill lands in the same cgroup, so listing again catches it.
+    const dir = Object.values(this.paths.dirs)[0];
+    for (let round = 0; dir && round < 20 && populatedTree(dir); round++) killListed(dir);
+    return [];
+  }
+
+  /**
+   * Kills what is left inside and removes the directories this container created,
+   * waiting at most about `waitMs` for killed processes to go. Never throws.
+   */
+  destroy(waitMs = 2000): string[] {
     const problems: string[] = [];
     const leaves = new Set(Object.values(this.paths.dirs));
-    for (const dir of this.paths.created) {
-      if (!leaves.has(dir) || !fs().existsSync(dir)) continue;
-      killAll(dir);
-      const err = removeDir(dir);
+    const own = this.paths.created.filter((d) => leaves.has(d) && exists(d));
+    if (own.some(populatedTree)) problems.push(...this.kill(Math.min(waitMs, 1000)));
+    for (const dir of own) {
+      const err = removeDir(dir, waitMs, () => this.kill(Math.min(waitMs, 1000)));
       if (err) problems.push(err);
     }
     // Parents made for a --cgroup-parent go too, unless another container now uses them.
@@ -360,21 +419,96 @@ export class Cgroup {
   }
 }
 
-/** SIGKILLs every process in a cgroup (and its children), cgroup.kill first where the kernel has it. */
-export function killAll(dir: string): void {
-  if (fs().existsSync(path().join(dir, "cgroup.kill"))) {
-    try {
-      fs().writeFileSync(path().join(dir, "cgroup.kill"), "1");
-      return;
-    } catch {
-      // fall through to per-process kills
+function v1Targets(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath: string | undefined, name: string): Target[] {
+  const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
+  const writes = v1Writes(res, (f) => (blkio ? exists(path().join(blkio.mount, blkio.own, f)) : false));
+  // The device allow-list: the spec's rules, or runc's default set for a container with its own root.
+  const devices = res.devices?.length ? res.devices : spec.root?.path && spec.root.path !== "/" ? DEFAULT_DEVICE_RULES : [];
+  if (devices.length && layout.v1.some((x) => x.controllers.includes("devices"))) writes.push(...v1DeviceWrites(devices));
+  // Hierarchies nothing uses (perf_event, net_cls…) are left out: each one
+  // joined is one more process migration at the barrier.
+  const used = new Set([...writes.map((x) => x.controller), ...V1_ALWAYS]);
+  for (const c of used) {
+    if (!layout.v1.some((x) => x.controllers.includes(c)) && !V1_ALWAYS.includes(c)) {
+      throw new CgroupError(c, "controller not available (no cgroup v1 hierarchy has it mounted)");
     }
   }
-  for (const p of (read(path().join(dir, "cgroup.procs")) ?? "").split("\n")) if (p) kill(Number(p), 9);
-  for (const entry of safeReaddir(dir)) killAll(path().join(dir, entry));
+  return layout.v1
+    .filter((h) => h.controllers.some((c) => used.has(c)))
+    .map((h) => ({ key: h.controllers.join(","), h, rel: relativePath(h.own, cgroupsPath, name), writes: writes.filter((x) => h.controllers.includes(x.controller)) }));
 }
 
-function safeReaddir(dir: string): string[] {
+function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undefined, name: string): Target {
+  let writes: Write[];
+  try {
+    writes = v2Writes(res, (f) => exists(path().join(h.mount, h.own, f)));
+  } catch (e) {
+    throw new CgroupError("resources", e instanceof Error ? e.message : String(e));
+  }
+  const needed = v2Controllers(writes);
+  let own = h.own;
+  if (cgroupsPath === undefined || !cgroupsPath.startsWith("/")) {
+    // cgroup v2 lets only leaves hold processes: controllers can't be enabled below a
+    // cgroup (other than the root) that has processes of its own. When the caller sits
+    // in such a leaf, the container goes next to it instead of under it.
+    const ownDir = path().join(h.mount, own);
+    const enabled = new Set((read(path().join(ownDir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
+    const hasProcs = (read(path().join(ownDir, "cgroup.procs")) ?? "").trim() !== "";
+    if (own !== "/" && hasProcs && [...needed].some((c) => !enabled.has(c))) own = path().posix.dirname(own);
+  }
+  return { key: UNIFIED, h, rel: relativePath(own, cgroupsPath, name), writes, enable: needed };
+}
+
+/**
+ * A directory named for this container already exists: left by an earlier one of
+ * the same name. Its limits and its processes are not this container's, so it is
+ * never joined: an empty one is replaced, one that holds processes refuses the start.
+ */
+function replaceLeftover(controller: string, dir: string): void {
+  if (populatedTree(dir)) {
+    throw new CgroupError(controller, `${dir} already exists and holds processes (left by an earlier container?); refusing to share it (kill them and remove it, or pick another --name)`);
+  }
+  const err = removeDir(dir, 0);
+  if (err) throw new CgroupError(controller, `${dir} already exists and can't be replaced: ${err}`);
+  try {
+    fs().mkdirSync(dir);
+  } catch (e) {
+    throw new CgroupError(controller, `mkdir ${dir}`, e);
+  }
+}
+
+/** Whether a cgroup or any cgroup below it holds a process (unreadable counts as yes). */
+function populatedTree(dir: string): boolean {
+  const procs = read(path().join(dir, "cgroup.procs"));
+  if (procs === undefined) return exists(dir);
+  if (procs.trim() !== "") return true;
+  return subdirs(dir).some((d) => populatedTree(path().join(dir, d)));
+}
+
+/** SIGKILLs each process listed in the cgroup and the cgroups below it. */
+function killListed(dir: string): void {
+  for (const p of (read(path().join(dir, "cgroup.procs")) ?? "").split("\n")) {
+    if (/^\d+$/.test(p)) kill(Number(p), 9);
+  }
+  for (const d of subdirs(dir)) killListed(path().join(dir, d));
+}
+
+function freezeKillThaw(dir: string, file: string, frozen: string, thawed: string, isFrozen: () => boolean, waitMs: number): string[] {
+  const err = tryWrite(path().join(dir, file), frozen);
+  if (err) {
+    killListed(dir);
+    return [`write ${path().join(dir, file)}: ${err}`];
+  }
+  // Freezing waits for tasks in uninterruptible sleep; kill anyway once the wait is up.
+  const deadline = Date.now() + waitMs;
+  for (let delay = 1; !isFrozen() && Date.now() < deadline; delay = Math.min(delay * 2, 20)) Bun.sleepSync(delay);
+  killListed(dir);
+  const thaw = tryWrite(path().join(dir, file), thawed);
+  return thaw ? [`write ${path().join(dir, file)}=${thawed}: ${thaw}`] : [];
+}
+
+/** Child directories (real ones: readdir's types don't follow symlinks). */
+function subdirs(dir: string): string[] {
   try {
     return fs().readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
   } catch {
@@ -382,12 +516,12 @@ function safeReaddir(dir: string): string[] {
   }
 }
 
-/** rmdir, retried for a moment while killed processes finish exiting (EBUSY). */
-export function removeDir(dir: string, timeoutMs = 2000): string | undefined {
+/** rmdir, retried for a moment while killed processes finish exiting (EBUSY); `onBusy` kills again. */
+function removeDir(dir: string, timeoutMs = 2000, onBusy: () => unknown = () => killListed(dir)): string | undefined {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {
-      for (const child of safeReaddir(dir)) removeDir(path().join(dir, child), timeoutMs);
+      for (const child of subdirs(dir)) removeDir(path().join(dir, child), timeoutMs, onBusy);
       fs().rmdirSync(dir);
       return undefined;
     } catch (e) {
@@ -395,8 +529,38 @@ export function removeDir(dir: string, timeoutMs = 2000): string | undefined {
       if (code === "ENOENT") return undefined;
       if (code !== "EBUSY" && code !== "ENOTEMPTY") return `rmdir ${dir}: ${code ?? String(e)}`;
       if (Date.now() > deadline) return `rmdir ${dir}: ${code} (processes still inside)`;
-      killAll(dir);
+      onBusy();
       Bun.sleepSync(delay);
     }
   }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A cgroup directory path as a registry entry may hold it: absolute, plain, below `mount`. */
+function checkDir(p: unknown, mounts: readonly string[]): string {
+  if (typeof p !== "string" || p.length > 4096 || hasControl(p)) throw new Error("a directory is not a plain path");
+  if (!p.startsWith("/") || p.split("/").slice(1).some((seg) => seg === "" || seg === "." || seg === "..")) throw new Error(`${JSON.stringify(p)} is not a normalized absolute path`);
+  if (!mounts.some((m) => p.startsWith(m === "/" ? "/" : `${m}/`) && p !== m)) throw new Error(`${JSON.stringify(p)} is not below a cgroup mount of this host`);
+  return p;
+}
+
+/**
+ * A registry entry's cgroup field, checked against this host's cgroup mounts: every
+ * directory must lie below the hierarchy it is recorded for, so that a crafted entry
+ * can't point a kill or an rmdir anywhere else.
+ */
+export function parseCgroupPaths(v: unknown, layout: Layout = detectLayout()): CgroupPaths {
+  if (!isObject(v)) throw new Error("not an object");
+  if (v.mode !== layout.mode) throw new Error(`mode ${JSON.stringify(v.mode)} is not this host's layout (${layout.mode})`);
+  if (!isObject(v.dirs) || !Array.isArray(v.created)) throw new Error("dirs or created is missing");
+  const all = [...layout.v1, ...(layout.unified ? [layout.unified] : [])].map((h) => h.mount);
+  const dirs: Record<string, string> = {};
+  for (const [key, dir] of Object.entries(v.dirs)) {
+    const h = key === UNIFIED ? layout.unified : layout.v1.find((x) => x.controllers.join(",") === key);
+    if (!h) throw new Error(`${JSON.stringify(key)} is not a hierarchy of this host`);
+    dirs[key] = checkDir(dir, [h.mount]);
+  }
+  const created = v.created.map((d) => checkDir(d, all));
+  return { mode: layout.mode, dirs, created };
 }

@@ -96,9 +96,3 @@ export function detectLayout(): Layout {
   cached ??= parseLayout(fs().readFileSync("/proc/self/mountinfo", "utf8"), fs().readFileSync("/proc/self/cgroup", "utf8"));
   return cached;
 }
-
-/** The v1 hierarchy carrying a controller. */
-export function v1Hierarchy(layout: Layout, controller: string): Hierarchy | undefined {
-  return layout.v1.find((h) => h.controllers.includes(controller));
-}
-

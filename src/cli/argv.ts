@@ -91,3 +91,27 @@ export function cittyArgs(defs: readonly FlagDef[]): ArgsDef {
   }
   return out;
 }
+
+/**
+ * Whether `--debug` is among a command's options (before its first operand or
+ * `--`; with `leadingOperand`, a first operand such as a container name is
+ * skipped). Found without parsing, so a bad flag elsewhere still gets its trace.
+ */
+export function debugRequested(argv: readonly string[], defs: readonly FlagDef[], leadingOperand = false): boolean {
+  const byLong = new Map(defs.map((d) => [d.long, d]));
+  const byShort = new Map(defs.filter((d) => d.short).map((d) => [d.short!, d]));
+  for (let i = leadingOperand && argv[0] !== undefined && !argv[0].startsWith("-") ? 1 : 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") return false;
+    if (a === "--debug") return true;
+    if (a.startsWith("--")) {
+      if (byLong.get(a.slice(2))?.value) i++;
+    } else if (a.startsWith("-") && a.length > 1) {
+      const j = [...a.slice(1)].findIndex((c) => byShort.get(c)?.value);
+      if (j === a.length - 2) i++; // a value-taking short option last: its value is the next word
+    } else {
+      return false;
+    }
+  }
+  return false;
+}

@@ -3,6 +3,7 @@
 import { execInContainer } from "../lifecycle/exec.ts";
 import { UserError } from "../util/errors.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
+import { reportingDebug } from "./debug.ts";
 import { stdout } from "../util/output.ts";
 
 export const EXEC_FLAGS: readonly FlagDef[] = [
@@ -11,7 +12,11 @@ export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "help", short: "h", description: "show this help" },
 ];
 
-export async function execCli(argv: readonly string[], origin: number): Promise<number> {
+export function execCli(argv: readonly string[], origin: number): Promise<number> {
+  return reportingDebug(argv, EXEC_FLAGS, false, () => exec(argv, origin));
+}
+
+async function exec(argv: readonly string[], origin: number): Promise<number> {
   const p = parseArgv(argv, EXEC_FLAGS, "exec");
   if (p.bools.has("help")) {
     const { usage } = await import("./main.ts");

@@ -7,36 +7,55 @@ import { EXEC_FLAGS } from "./exec.ts";
 import { RUN_FLAGS } from "./run-flags.ts";
 import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
+const payload: ArgsDef = {
+  command: { type: "positional", required: false, description: "the payload, then its arguments, passed on untouched (default: /bin/sh in a root filesystem, else $SHELL)" },
+};
+const container: ArgsDef = { name: { type: "positional", required: true, description: "the container's name (run --name)" } };
+
+/** What each command's USAGE line shows: options and operands, as they must be given. */
+const SYNOPSIS: Record<string, string> = {
+  myuts: "myuts [--debug] COMMAND [options] [operands]",
+  run: "myuts run [options] [--] [command [args...]]",
+  spec: "myuts spec [options] [--] [command [args...]]",
+  stats: "myuts stats [--json] NAME",
+  events: "myuts events [--stats] [--interval SECONDS] NAME",
+  update: "myuts update NAME [options]",
+  version: "myuts version",
+};
+
 const run = defineCommand({
-  meta: { name: "run", description: "Run a command in new namespaces: myuts run [options] [--] [command [args...]]" },
-  args: cittyArgs(RUN_FLAGS),
+  meta: { name: "run", description: "Run a command in new namespaces" },
+  args: { ...cittyArgs(RUN_FLAGS), ...payload },
 });
 const spec = defineCommand({
   meta: { name: "spec", description: "Print the OCI config.json that `run` builds from the same options" },
-  args: cittyArgs(RUN_FLAGS),
+  args: { ...cittyArgs(RUN_FLAGS), ...payload },
 });
 const exec = defineCommand({
   meta: { name: "exec", description: "Run a command in a running named container (its namespaces, ids and capabilities): myuts exec NAME [--] COMMAND [ARGS...]" },
   args: cittyArgs(EXEC_FLAGS),
 });
 const stats = defineCommand({
-  meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage: myuts stats [--json] NAME" },
-  args: cittyArgs(STATS_FLAGS),
+  meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage" },
+  args: { ...cittyArgs(STATS_FLAGS), ...container },
 });
 const events = defineCommand({
-  meta: { name: "events", description: "Stream a running container's stats and OOM events, or print them once: myuts events [--stats] NAME" },
-  args: cittyArgs(EVENTS_FLAGS),
+  meta: { name: "events", description: "Stream a running container's stats and OOM events, or print them once" },
+  args: { ...cittyArgs(EVENTS_FLAGS), ...container },
 });
 const update = defineCommand({
-  meta: { name: "update", description: "Change a running container's limits: myuts update NAME [--memory …] [--cpus …] [--pids-limit …]" },
-  args: cittyArgs(UPDATE_CMD_FLAGS),
+  meta: { name: "update", description: "Change a running container's limits" },
+  args: { ...cittyArgs(UPDATE_CMD_FLAGS), ...container },
 });
-const version = defineCommand({ meta: { name: "version", description: "Print the version, commit and target" } });
+const version = defineCommand({
+  meta: { name: "version", description: "Print the version, commit and target" },
+  args: { help: { type: "boolean", alias: "h", description: "show this help" } } as ArgsDef,
+});
 
 export const root = defineCommand({
   meta: { name: "myuts", version: versionLine().split(" ")[1], description: "A Linux container runtime" },
   args: {
-    debug: { type: "boolean", description: "full traces on errors" },
+    debug: { type: "boolean", description: "full traces on errors (also accepted after the command)" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
   subCommands: { run, exec, spec, stats, events, update, version },
@@ -45,7 +64,10 @@ export const root = defineCommand({
 export async function usage(sub?: string): Promise<string> {
   const subs: Record<string, CommandDef> = { run, exec, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
-  const text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
+  let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
+  // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.
+  const synopsis = SYNOPSIS[cmd ? sub! : "myuts"]!;
+  text = text.replace(/^((?:\x1b\[[0-9;]*m)*USAGE(?:\x1b\[[0-9;]*m)*) .*$/m, (_, label: string) => `${label} ${synopsis}`);
   // citty colours unconditionally; a pipe or a file gets plain text.
   return process.stdout.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }

@@ -2,6 +2,7 @@ import { errnoText, SyscallError } from "../../ffi/errno.ts";
 import { EXIT_RUNTIME, OsError, UserError } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { stderr } from "../util/output.ts";
+import { escapeControl } from "../util/text.ts";
 
 /** The one line an error gets. Errnos are words only from here on. */
 export function describe(e: unknown): string {
@@ -14,10 +15,14 @@ export function describe(e: unknown): string {
   return `internal error: ${e instanceof Error ? e.message : String(e)}`;
 }
 
-/** Turns any failure into one line on stderr (a trace too with --debug) and an exit code. */
+/**
+ * Turns any failure into one line on stderr (a trace too with --debug) and an exit
+ * code. Messages carry flag values and paths as given: their control characters are
+ * escaped, so a newline in a value can't split the line.
+ */
 export function report(e: unknown, debug: boolean): number {
   const known = e instanceof UserError || e instanceof OsError;
-  log.error(`${describe(e)}${known || debug ? "" : " (run with --debug for a trace)"}`);
+  log.error(`${escapeControl(describe(e))}${known || debug ? "" : " (run with --debug for a trace)"}`);
   if (debug && e instanceof Error && e.stack) stderr(`${e.stack}\n`);
   return known ? (e as UserError | OsError).exitCode : EXIT_RUNTIME;
 }

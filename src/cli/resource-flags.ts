@@ -14,14 +14,14 @@ export const UPDATE_FLAGS: readonly FlagDef[] = [
   { long: "memory-reservation", value: true, hint: "BYTES", description: "memory soft limit (v2: memory.low)" },
   { long: "memory-swap", value: true, hint: "BYTES", description: "memory plus swap limit; -1: unlimited swap" },
   { long: "kernel-memory", value: true, hint: "BYTES", description: "kernel memory limit (cgroup v1 only; deprecated by the kernel)" },
-  { long: "cpus", value: true, hint: "N", description: "CPUs' worth of time (0.5: half a core); sets the CFS quota" },
+  { long: "cpus", value: true, hint: "N", description: "CPUs' worth of time (0.5: half a core; 0.01 to 1024); sets the CFS quota" },
   { long: "cpu-shares", value: true, hint: "N", description: "relative CPU weight, v1 units (2-262144; 1024 is the default)" },
   { long: "cpu-weight", value: true, hint: "N", description: "relative CPU weight, v2 units (1-10000; 100 is the default)" },
   { long: "cpu-period", value: true, hint: "US", description: "CFS period in microseconds (1000-1000000)" },
-  { long: "cpu-quota", value: true, hint: "US", description: "CFS quota in microseconds per period (-1: none)" },
+  { long: "cpu-quota", value: true, hint: "US", description: "CFS quota in microseconds per period (at least 1000; -1: none)" },
   { long: "cpuset-cpus", value: true, hint: "LIST", description: "CPUs the container may use (0-3, 0,1)" },
   { long: "cpuset-mems", value: true, hint: "LIST", description: "memory nodes the container may use" },
-  { long: "pids-limit", value: true, hint: "N", description: "most processes at once (0 or -1: unlimited)" },
+  { long: "pids-limit", value: true, hint: "N", description: "most processes at once (1 to 4194304; 0 or -1: unlimited)" },
   { long: "blkio-weight", value: true, hint: "N", description: "relative block I/O weight (10-1000)" },
 ];
 
@@ -47,6 +47,12 @@ export interface ResourceOptions {
 }
 
 const MIN_MEMORY = 6 * 1024 * 1024;
+/** The kernel's bounds: CFS quota in microseconds (1 ms up to 2^44 - 1) and pids.max (PID_MAX_LIMIT). */
+const MIN_QUOTA = 1000;
+const MAX_QUOTA = 2 ** 44 - 1;
+const MAX_PIDS = 4 * 1024 * 1024;
+const CPUS_PERIOD = 100000;
+const MAX_CPUS = 1024;
 
 export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
   const one = (k: string) => p.flags.get(k)?.at(-1);
@@ -99,17 +105,20 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
   let shares = int("cpu-shares", 2, 262144);
   const weight = int("cpu-weight", 1, 10000);
   let period = int("cpu-period", 1000, 1000000);
-  let quota = int("cpu-quota", -1, 2 ** 40);
-  if (quota !== undefined && quota !== -1 && quota < 1000) throw bad("cpu-quota", one("cpu-quota")!, "must be at least 1000 (or -1)");
+  let quota = int("cpu-quota", -1, MAX_QUOTA);
+  if (quota !== undefined && quota !== -1 && quota < MIN_QUOTA) throw bad("cpu-quota", one("cpu-quota")!, `below the kernel's minimum quota of ${MIN_QUOTA} µs (or -1 for none)`);
   if (weight !== undefined) {
     if (shares !== undefined) throw new UserError(`${cmd}: --cpu-shares and --cpu-weight set the same thing; give one`);
     shares = weightToShares(weight);
   }
   if (cpusText !== undefined) {
     const cpus = Number(cpusText);
-    if (!/^\d*\.?\d+$/.test(cpusText) || !(cpus > 0) || cpus > 1024) throw bad("cpus", cpusText, "must be a positive number of CPUs");
+    const least = MIN_QUOTA / CPUS_PERIOD;
+    if (!/^\d*\.?\d+$/.test(cpusText) || !(cpus > 0) || cpus > MAX_CPUS) throw bad("cpus", cpusText, `must be a number of CPUs from ${least} to ${MAX_CPUS}`);
     if (quota !== undefined || period !== undefined) throw new UserError(`${cmd}: --cpus conflicts with --cpu-quota and --cpu-period; give one or the other`);
-    ({ quota, period } = cpusToQuota(cpus));
+    ({ quota, period } = cpusToQuota(cpus, CPUS_PERIOD));
+    // Rounded to 0 the quota would be written as "no limit".
+    if (quota < MIN_QUOTA) throw bad("cpus", cpusText, `below the kernel's minimum CFS quota of ${MIN_QUOTA} µs per ${CPUS_PERIOD} µs period (the least is --cpus ${least})`);
   }
   const cpusetCpus = cpuList("cpuset-cpus");
   const cpusetMems = cpuList("cpuset-mems");
@@ -123,7 +132,7 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
     };
   }
 
-  const pids = int("pids-limit", -1, 2 ** 31);
+  const pids = int("pids-limit", -1, MAX_PIDS);
   if (pids !== undefined) res.pids = { limit: pids };
 
   const blkio = int("blkio-weight", 10, 1000);
@@ -137,6 +146,7 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
       const { major, minor, value } = deviceArg(cmd, flag, v);
       const rate = isBytes ? parseBytes(value) : /^\d+$/.test(value) ? Number(value) : undefined;
       if (rate === undefined) throw bad(flag, v, isBytes ? "rate is not a size" : "not a whole number of operations");
+      if (!Number.isSafeInteger(rate)) throw bad(flag, v, `rate must be at most ${Number.MAX_SAFE_INTEGER}`);
       return { major, minor, rate };
     });
   const io = {
@@ -156,7 +166,8 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
   if (Object.keys(res).length) out.resources = res;
   const parent = one("cgroup-parent");
   if (parent !== undefined) {
-    if (!parent || parent.split("/").includes("..")) throw bad("cgroup-parent", parent, "not a cgroup path");
+    if (parent === "") throw new UserError(`${cmd}: --cgroup-parent: empty path`);
+    if (parent.split("/").includes("..")) throw bad("cgroup-parent", parent, "not a cgroup path");
     out.cgroupParent = parent;
   }
   const adj = int("oom-score-adj", -1000, 1000);

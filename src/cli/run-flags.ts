@@ -1,9 +1,10 @@
 // `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
-import { fs } from "../util/node.ts";
 import { absolute } from "../util/paths.ts";
 import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
+import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
+import { hasControl } from "../util/text.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
 import { callerIdentity, type UserHost } from "../lifecycle/identity.ts";
 import { idArg } from "./ids.ts";
@@ -11,11 +12,11 @@ import type { UserNsOptions } from "../spec/from-run.ts";
 import { parseUserFlags, USER_FLAGS } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/state.ts";
-import { LEAF_PREFIX } from "../cgroups/cgroup.ts";
+import { leafName } from "../cgroups/cgroup.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
-  { long: "pid", short: "p", description: "new PID namespace; the payload is PID 1" },
+  { long: "pid", short: "p", description: "new PID namespace; the payload is PID 1. Without a limit's cgroup, only --pid makes sure its whole tree dies" },
   { long: "mount", short: "m", description: "new mount namespace (the host tree, made private)" },
   { long: "net", short: "n", description: "new network namespace (only lo, brought up)" },
   { long: "ipc", short: "i", description: "new IPC namespace" },
@@ -32,7 +33,7 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "volume", short: "v", value: true, repeat: true, hint: "HOST:CONTAINER[:ro]", description: "bind-mount a host path" },
   { long: "tmpfs", value: true, repeat: true, hint: "PATH[:OPTIONS]", description: "mount a tmpfs" },
   { long: "env", short: "e", value: true, repeat: true, hint: "KEY=VAL", description: "set an environment variable (KEY alone copies the caller's)" },
-  { long: "env-file", value: true, repeat: true, hint: "FILE", description: "read KEY=VAL lines from a file" },
+  { long: "env-file", value: true, repeat: true, hint: "FILE", description: "read KEY=VAL lines from a regular file (at most 1 MiB)" },
   { long: "workdir", short: "w", value: true, hint: "DIR", description: "working directory inside" },
   { long: "cap-add", value: true, repeat: true, hint: "CAP", description: "add a capability (or ALL) to a root filesystem container's set" },
   { long: "cap-drop", value: true, repeat: true, hint: "CAP", description: "drop a capability (or ALL)" },
@@ -89,8 +90,12 @@ const NS_FLAGS: Record<string, NamespaceType> = {
 };
 
 
+/** The kernel's KTIME_SEC_MAX: no clock offset goes beyond it. */
+const KTIME_SEC_MAX = 9223372036;
+
 function seconds(flag: string, v: string): number {
   if (!/^-?\d+$/.test(v)) throw new UserError(`run: --${flag} ${v}: not a whole number of seconds`);
+  if (Math.abs(Number(v)) > KTIME_SEC_MAX) throw new UserError(`run: --${flag} ${v}: must be from -${KTIME_SEC_MAX} to ${KTIME_SEC_MAX} seconds`);
   return Number(v);
 }
 
@@ -126,15 +131,17 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.
-  if (opts.cgroupParent !== undefined) opts.cgroupParent = `${opts.cgroupParent.replace(/\/+$/, "")}/${LEAF_PREFIX}${opts.name}`;
+  if (opts.cgroupParent !== undefined) opts.cgroupParent = `${opts.cgroupParent.replace(/\/+$/, "")}/${leafName(opts.name)}`;
   const hostname = one("hostname");
   const domainname = one("domainname");
   if (hostname !== undefined) {
     if (hostname.length === 0 || hostname.length > 64) throw new UserError(`run: --hostname ${JSON.stringify(hostname)}: must be 1 to 64 characters`);
+    if (hasControl(hostname)) throw new UserError(`run: --hostname ${JSON.stringify(hostname)}: contains a control character`);
     opts.hostname = hostname;
   }
   if (domainname !== undefined) {
     if (domainname.length > 64) throw new UserError(`run: --domainname: longer than 64 characters`);
+    if (hasControl(domainname)) throw new UserError(`run: --domainname ${JSON.stringify(domainname)}: contains a control character`);
     opts.domainname = domainname;
   }
   if (opts.hostname !== undefined || opts.domainname !== undefined) namespaces.add("uts");
@@ -145,6 +152,9 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   if (boot !== undefined) opts.boottime = seconds("boottime", boot);
   if (mono !== undefined || boot !== undefined) namespaces.add("time");
 
+  // An empty path would resolve to the current directory: from /, the host itself.
+  for (const flag of ["rootfs", "workdir", "cgroup-parent"]) if (one(flag) === "") throw new UserError(`run: --${flag}: empty path`);
+  for (const flag of ["volume", "tmpfs", "env-file"]) if (many(flag).includes("")) throw new UserError(`run: --${flag}: empty ${flag === "env-file" ? "path" : "value"}`);
   const rootfs = one("rootfs");
   if (rootfs !== undefined) {
     opts.rootfs = absolute(rootfs);
@@ -152,7 +162,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   }
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
 
-  for (const file of many("env-file")) opts.env.push(...readEnvFile(file));
+  for (const file of many("env-file")) for (const e of readEnvFile(file)) opts.env.push(e);
   for (const e of many("env")) {
     if (e.includes("=")) opts.env.push(e);
     else if (hostEnv[e] !== undefined) opts.env.push(`${e}=${hostEnv[e]}`);
@@ -180,18 +190,22 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   return opts;
 }
 
-function readEnvFile(file: string): string[] {
+/** Far more than any real environment; the kernel's own limit for argv and env is 2 MiB in all. */
+const MAX_ENV_FILE = MiB;
+
+/** KEY=VAL lines (blank lines and # comments skipped), from a regular file under the cap. */
+export function readEnvFile(file: string): string[] {
   let text: string;
   try {
-    text = fs().readFileSync(file, "utf8");
+    text = readRegularFile(file, MAX_ENV_FILE).toString("utf8");
   } catch (e) {
-    throw new UserError(`run: --env-file ${file}: ${describeFsError(e)}`);
+    throw new UserError(`run: --env-file ${file}: ${e instanceof RefusedFile ? `${e.message}; give a regular file of at most 1 MiB` : describeFsError(e)}`);
   }
   const out: string[] = [];
   for (const raw of text.split("\n")) {
-    const line = raw.replace(/\r$/, "").trim();
+    const line = raw.trim();
     if (!line || line.startsWith("#")) continue;
-    if (!line.includes("=")) throw new UserError(`run: --env-file ${file}: line ${JSON.stringify(line)} is not KEY=VALUE`);
+    if (!line.includes("=")) throw new UserError(`run: --env-file ${file}: line ${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)} is not KEY=VALUE`);
     out.push(line);
   }
   return out;

@@ -7,8 +7,9 @@ import { specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
-import { parseRunArgs, type RunOptions } from "./run-flags.ts";
 import { stdout } from "../util/output.ts";
+import { reportingDebug } from "./debug.ts";
+import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions): Spec {
   return specFromRun(o, {
@@ -55,14 +56,16 @@ function callerBytes(o: RunOptions, spec: { process: { env?: string[] } }): { ar
   return out;
 }
 
-export async function runCli(argv: readonly string[], origin: number): Promise<number> {
-  const o = parseRunArgs(argv, process.env);
-  if (o.help) return help("run");
-  const t = new Tracer(o.trace, origin, "run");
-  t.note("runtime: JavaScript starts", jsStart);
-  const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o)));
-  if (o.dryRun) return dryRun(spec);
-  return runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, ...callerBytes(o, spec) });
+export function runCli(argv: readonly string[], origin: number): Promise<number> {
+  return reportingDebug(argv, RUN_FLAGS, false, async () => {
+    const o = parseRunArgs(argv, process.env);
+    if (o.help) return help("run");
+    const t = new Tracer(o.trace, origin, "run");
+    t.note("runtime: JavaScript starts", jsStart);
+    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o)));
+    if (o.dryRun) return dryRun(spec);
+    return runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, ...callerBytes(o, spec) });
+  });
 }
 
 async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
@@ -75,9 +78,11 @@ async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
   return 0;
 }
 
-export async function specCli(argv: readonly string[]): Promise<number> {
-  const o = parseRunArgs(argv, process.env);
-  if (o.help) return help("spec");
-  stdout(`${JSON.stringify(toSpec(o), null, 2)}\n`);
-  return 0;
+export function specCli(argv: readonly string[]): Promise<number> {
+  return reportingDebug(argv, RUN_FLAGS, false, async () => {
+    const o = parseRunArgs(argv, process.env);
+    if (o.help) return help("spec");
+    stdout(`${JSON.stringify(toSpec(o), null, 2)}\n`);
+    return 0;
+  });
 }

@@ -6,21 +6,24 @@ import { liveState, saveState, type ContainerState } from "../lifecycle/state.ts
 import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { parseArgv, type FlagDef, type Parsed } from "./argv.ts";
+import { reportingDebug } from "./debug.ts";
 import { parseResourceFlags, UPDATE_FLAGS } from "./resource-flags.ts";
 import { stdout, stderr } from "../util/output.ts";
 
-export const STATS_FLAGS: readonly FlagDef[] = [
-  { long: "json", description: "print one JSON object" },
+const COMMON_FLAGS: readonly FlagDef[] = [
+  { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
 ];
+
+export const STATS_FLAGS: readonly FlagDef[] = [{ long: "json", description: "print one JSON object" }, ...COMMON_FLAGS];
 
 export const EVENTS_FLAGS: readonly FlagDef[] = [
   { long: "stats", description: "print the container's stats once, as one JSON event, and exit" },
   { long: "interval", value: true, hint: "SECONDS", description: "seconds between stats events while streaming (default 5)" },
-  { long: "help", short: "h", description: "show this help" },
+  ...COMMON_FLAGS,
 ];
 
-export const UPDATE_CMD_FLAGS: readonly FlagDef[] = [...UPDATE_FLAGS, { long: "help", short: "h", description: "show this help" }];
+export const UPDATE_CMD_FLAGS: readonly FlagDef[] = [...UPDATE_FLAGS, ...COMMON_FLAGS];
 
 async function help(name: string): Promise<number> {
   const { usage } = await import("./main.ts");
@@ -84,7 +87,19 @@ export function formatStats(name: string, st: Stats): string {
   return lines.join("\n");
 }
 
-export async function statsCli(argv: readonly string[]): Promise<number> {
+export function statsCli(argv: readonly string[]): Promise<number> {
+  return reportingDebug(argv, STATS_FLAGS, true, () => stats(argv));
+}
+
+export function eventsCli(argv: readonly string[]): Promise<number> {
+  return reportingDebug(argv, EVENTS_FLAGS, true, () => events(argv));
+}
+
+export function updateCli(argv: readonly string[]): Promise<number> {
+  return reportingDebug(argv, UPDATE_CMD_FLAGS, true, () => update(argv));
+}
+
+async function stats(argv: readonly string[]): Promise<number> {
   const p = parseNamed(argv, STATS_FLAGS, "stats");
   if (p.bools.has("help")) return help("stats");
   const name = oneName("stats", p.operands);
@@ -93,7 +108,7 @@ export async function statsCli(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export async function eventsCli(argv: readonly string[]): Promise<number> {
+async function events(argv: readonly string[]): Promise<number> {
   const p = parseNamed(argv, EVENTS_FLAGS, "events");
   if (p.bools.has("help")) return help("events");
   const name = oneName("events", p.operands);
@@ -124,7 +139,7 @@ export async function eventsCli(argv: readonly string[]): Promise<number> {
   }
 }
 
-export async function updateCli(argv: readonly string[]): Promise<number> {
+async function update(argv: readonly string[]): Promise<number> {
   const p = parseNamed(argv, UPDATE_CMD_FLAGS, "update");
   if (p.bools.has("help")) return help("update");
   const name = oneName("update", p.operands);

@@ -70,13 +70,16 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   const relay = new SignalRelay();
   try {
     await t.stepAsync("load the native pieces", loadNative);
-    const plan = t.step("compile the setup program", () => planRun(spec, s, undefined, t));
+    // A named container is registered before its payload runs: it waits for the runtime too.
+    const plan = t.step("compile the setup program", () => planRun(spec, s, needsBarrier(spec) || s.register === true, t));
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),
       // The registry and cgroup code loads while the init builds the container, off the start path.
+      // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
-        const { containerHooks } = await import("../cgroups/hooks.ts");
+        if (!s.register && !needsBarrier(spec)) return;
+        const { containerHooks } = await import("./registry-hooks.ts");
         hooks = containerHooks(spec, { name: s.name, register: s.register, t });
         hooks.prepare?.();
       },

@@ -1,31 +1,31 @@
-// The container registry: one JSON file per live container under /run/myuts,
-// written when it starts and removed when it ends. `stats`, `update` and
-// `events` find a running container here by name; later commands (create, start,
-// state) keep their bundle state in the same files.
-import { fs, os, path } from "../util/node.ts";
-import type { CgroupPaths } from "../cgroups/cgroup.ts";
+// The container registry: one JSON file per live container in the state
+// directory, written when it starts and removed when it ends. `stats`, `update`
+// and `events` find a running container here by name; later commands (create,
+// start, state) keep their bundle state in the same files.
+//
+// Entries are untrusted: a file in the directory may be truncated, hand-edited or
+// planted. Each is read with O_NOFOLLOW under a size cap and checked field by field;
+// one that fails is skipped with a warning, and no name or path in it is used.
+import { parseCgroupPaths, type CgroupPaths } from "../cgroups/cgroup.ts";
 import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { describeFsError } from "../util/fs-errors.ts";
+import { fs, path } from "../util/node.ts";
+import { readRegularFile, RefusedFile } from "../util/read-file.ts";
+import { escapeControl } from "../util/text.ts";
+import { STATE_DIR } from "./state-dir.ts";
 
-/**
- * Root keeps state in /run/myuts; anyone else in their own runtime directory, as
- * rootless runc and podman do ($XDG_RUNTIME_DIR, else a per-uid temp directory).
- */
-export const STATE_DIR = stateDir();
-
-function stateDir(): string {
-  const uid = process.geteuid?.() ?? 0;
-  if (uid === 0) return "/run/myuts";
-  const xdg = process.env.XDG_RUNTIME_DIR;
-  if (xdg?.startsWith("/")) return path().join(xdg, "myuts");
-  return path().join(os().tmpdir(), `myuts-${uid}`);
-}
+export { STATE_DIR } from "./state-dir.ts";
 
 export interface ProcessRef {
   pid: number;
   /** /proc/PID/stat start time, so a reused pid is not mistaken for the owner. */
   start: string;
+  /**
+   * The PID namespace the pid belongs to (/proc/self/ns/pid). A runtime in another
+   * one (a state directory shared with a container) can't be proven dead from here.
+   */
+  pidns?: string;
 }
 
 export interface ContainerState {
@@ -38,11 +38,21 @@ export interface ContainerState {
   created: string;
   bundle?: string;
   rootfs?: string;
+  /**
+   * The container's cgroup. Recorded before any directory is made (`created` then
+   * lists the ones about to be), so a runtime killed at any point leaves an entry
+   * that names everything it made.
+   */
   cgroup?: CgroupPaths;
   resources?: LinuxResources;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const ENTRY_FILE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})\.json$/;
+/** Far above any real entry; a bigger file is not one of ours. */
+const MAX_ENTRY = 1024 * 1024;
+/** The kernel's PID_MAX_LIMIT. */
+const PID_MAX = 4 * 1024 * 1024;
 
 export function checkName(name: string, flag = "--name"): string {
   if (!NAME.test(name)) throw new UserError(`${flag} ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 128, starting with a letter or digit)`);
@@ -59,6 +69,7 @@ export function randomName(): string {
 }
 
 export function processStart(pid: number): string | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   try {
     const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
@@ -67,22 +78,104 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
+let ownPidns: string | undefined;
+function pidNamespace(): string {
+  try {
+    ownPidns ??= fs().readlinkSync("/proc/self/ns/pid");
+  } catch {
+    ownPidns = "";
+  }
+  return ownPidns;
+}
+
 export function selfRef(): ProcessRef {
-  return { pid: process.pid, start: processStart(process.pid) ?? "" };
+  const pidns = pidNamespace();
+  return { pid: process.pid, start: processStart(process.pid) ?? "", ...(pidns ? { pidns } : {}) };
 }
 
 export function isLive(s: ContainerState): boolean {
   return processStart(s.owner.pid) === s.owner.start;
 }
 
-const file = (dir: string, name: string) => path().join(dir, `${name}.json`);
+/** Whether the entry's runtime is provably gone: its pid, in this PID namespace, no longer has its start time. */
+function isDead(s: ContainerState): boolean {
+  if (s.owner.pidns !== undefined && s.owner.pidns !== pidNamespace()) return false;
+  return !isLive(s);
+}
 
-export function readState(name: string, dir = STATE_DIR): ContainerState | undefined {
+const file = (dir: string, name: string) => path().join(dir, `${name}.json`);
+const warnLine = (msg: string) => void process.stderr.write(`myuts: warning: ${escapeControl(msg)}\n`);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPid = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= PID_MAX;
+const optString = (v: unknown) => v === undefined || (typeof v === "string" && !v.includes("\0") && v.length <= 4096);
+
+/** An entry's fields, checked one by one; throws the first thing wrong with them. */
+export function parseEntry(text: string, expectedName: string): ContainerState {
+  let v: unknown;
   try {
-    return JSON.parse(fs().readFileSync(file(dir, name), "utf8")) as ContainerState;
+    v = JSON.parse(text);
   } catch {
+    throw new Error("not valid JSON");
+  }
+  if (!isObject(v)) throw new Error(`not a JSON object (${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v})`);
+  if (typeof v.name !== "string" || v.name !== expectedName) throw new Error("its name does not match its file name");
+  if (v.status !== "creating" && v.status !== "running") throw new Error("status is neither creating nor running");
+  const owner = v.owner;
+  if (!isObject(owner) || !isPid(owner.pid) || typeof owner.start !== "string" || !/^\d{1,20}$/.test(owner.start)) throw new Error("owner is not a {pid, start} pair");
+  if (owner.pidns !== undefined && (typeof owner.pidns !== "string" || !/^pid:\[\d{1,20}\]$/.test(owner.pidns))) throw new Error("owner.pidns is not a PID namespace");
+  if (v.pid !== undefined && !isPid(v.pid)) throw new Error("pid is not a process id");
+  if (typeof v.created !== "string" || v.created.length > 64) throw new Error("created is not a time");
+  if (!optString(v.bundle) || !optString(v.rootfs)) throw new Error("bundle or rootfs is not a path");
+  if (v.resources !== undefined && !isObject(v.resources)) throw new Error("resources is not an object");
+  let cgroup: CgroupPaths | undefined;
+  if (v.cgroup !== undefined) {
+    try {
+      cgroup = parseCgroupPaths(v.cgroup);
+    } catch (e) {
+      throw new Error(`cgroup: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return {
+    name: v.name,
+    status: v.status,
+    owner: { pid: owner.pid, start: owner.start, ...(owner.pidns !== undefined ? { pidns: owner.pidns as string } : {}) },
+    ...(v.pid !== undefined ? { pid: v.pid as number } : {}),
+    created: v.created,
+    ...(v.bundle !== undefined ? { bundle: v.bundle as string } : {}),
+    ...(v.rootfs !== undefined ? { rootfs: v.rootfs as string } : {}),
+    ...(cgroup ? { cgroup } : {}),
+    ...(v.resources !== undefined ? { resources: v.resources as LinuxResources } : {}),
+  };
+}
+
+type EntryRead = { state: ContainerState } | { missing: true } | { invalid: string };
+
+/** One entry, as a state, missing, or the reason it can't be used. */
+export function readEntry(name: string, dir = STATE_DIR): EntryRead {
+  const f = file(dir, name);
+  let text: string;
+  try {
+    text = readRegularFile(f, MAX_ENTRY, { noFollow: true }).toString("utf8");
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return { missing: true };
+    return { invalid: e instanceof RefusedFile ? e.message : (e as { code?: string }).code === "ELOOP" ? "a symbolic link" : describeFsError(e) };
+  }
+  try {
+    return { state: parseEntry(text, name) };
+  } catch (e) {
+    return { invalid: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** A usable entry, or undefined; a broken one gets one warning line. */
+export function readState(name: string, dir = STATE_DIR, warn: (msg: string) => void = warnLine): ContainerState | undefined {
+  const r = readEntry(name, dir);
+  if ("invalid" in r) {
+    warn(`registry entry ${file(dir, name)}: ${r.invalid}; skipped`);
     return undefined;
   }
+  return "state" in r ? r.state : undefined;
 }
 
 /** The state of a live container, or a one-line error. */
@@ -92,51 +185,80 @@ export function liveState(name: string, dir = STATE_DIR): ContainerState {
   return s;
 }
 
-/** Registers a new container; refuses a name a live container holds, replaces a dead one's entry. */
-export function claimName(s: ContainerState, dir = STATE_DIR): void {
+/** Writes an entry atomically (a temporary file renamed over it), so readers never see half a file. */
+function writeEntry(s: ContainerState, dir: string): void {
+  const tmp = path().join(dir, `.${s.name}.${process.pid}.tmp`);
+  const c = fs().constants;
+  const fd = fs().openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, 0o600);
   try {
-    fs().mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new UserError(`state ${dir}: ${describeFsError(e)}`);
+    fs().writeSync(fd, JSON.stringify(s));
+  } finally {
+    fs().closeSync(fd);
   }
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      fs().writeFileSync(file(dir, s.name), JSON.stringify(s), { flag: "wx", mode: 0o600 });
-      return;
-    } catch (e) {
-      if ((e as { code?: string }).code !== "EEXIST") throw new UserError(`state ${file(dir, s.name)}: ${describeFsError(e)}`);
-    }
-    const old = readState(s.name, dir);
-    if (old && isLive(old)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.owner.pid})`);
-    fs().rmSync(file(dir, s.name), { force: true });
-  }
-  throw new UserError(`--name ${s.name}: could not register the container (state file keeps reappearing)`);
-}
-
-/** Rewrites an entry atomically, so readers never see half a file. */
-export function saveState(s: ContainerState, dir = STATE_DIR): void {
-  const tmp = file(dir, `.${s.name}.${process.pid}`);
-  fs().writeFileSync(tmp, JSON.stringify(s), { mode: 0o600 });
   fs().renameSync(tmp, file(dir, s.name));
 }
 
-export function removeState(name: string, dir = STATE_DIR): void {
-  fs().rmSync(file(dir, name), { force: true });
+/**
+ * Registers a new container; refuses a name a live container holds. Call with the
+ * registry locked and swept: a dead holder's entry is gone by then, unless its
+ * cgroup could not be removed, which keeps the name taken.
+ */
+export function claimName(s: ContainerState, dir = STATE_DIR): void {
+  const old = readEntry(s.name, dir);
+  if ("state" in old) {
+    if (isLive(old.state)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.state.owner.pid})`);
+    throw new UserError(`--name ${s.name}: taken by ${file(dir, s.name)}, whose runtime is gone but whose cgroup could not be removed yet (or which another PID namespace holds); try again, or pick another name`);
+  }
+  if ("invalid" in old) throw new UserError(`--name ${s.name}: ${file(dir, s.name)} is not a valid registry entry (${old.invalid}); remove it by hand`);
+  try {
+    writeEntry(s, dir);
+  } catch (e) {
+    throw new UserError(`state ${file(dir, s.name)}: ${describeFsError(e)}`);
+  }
 }
 
-export function listStates(dir = STATE_DIR): ContainerState[] {
+/** Rewrites this runtime's own entry. */
+export function saveState(s: ContainerState, dir = STATE_DIR): void {
+  writeEntry(s, dir);
+}
+
+export function removeState(name: string, dir = STATE_DIR): void {
+  fs().rmSync(file(dir, checkName(name)), { force: true });
+}
+
+/** The names of the entries in the directory (files that can't be entries are ignored). */
+function entryNames(dir = STATE_DIR): string[] {
   let names: string[];
   try {
-    names = fs().readdirSync(dir).filter((n) => n.endsWith(".json") && !n.startsWith("."));
+    names = fs().readdirSync(dir);
   } catch {
     return [];
   }
-  return names.map((n) => readState(n.slice(0, -5), dir)).filter((s): s is ContainerState => s !== undefined);
+  return names.flatMap((n) => ENTRY_FILE.exec(n)?.[1] ?? []);
 }
 
-/** Removes the entries of runtimes that died without cleaning up (SIGKILL); returns them. */
-export function sweepStale(dir = STATE_DIR): ContainerState[] {
-  const stale = listStates(dir).filter((s) => !isLive(s));
-  for (const s of stale) removeState(s.name, dir);
-  return stale;
+export function listStates(dir = STATE_DIR, warn: (msg: string) => void = warnLine): ContainerState[] {
+  return entryNames(dir).flatMap((n) => readState(n, dir, warn) ?? []);
+}
+
+/**
+ * Removes the entries of runtimes that died without cleaning up (SIGKILL), after
+ * `release` has freed what each held (its cgroup: killed and removed). An entry whose
+ * release reports a problem stays, so a later start tries again. Call with the
+ * registry locked: an owner's pid and start time prove it dead, and the lock keeps
+ * anyone from claiming the name meanwhile.
+ */
+export function sweepStale(dir: string, release: (s: ContainerState) => string[], warn: (msg: string) => void = warnLine): ContainerState[] {
+  const swept: ContainerState[] = [];
+  for (const s of listStates(dir, warn)) {
+    if (!isDead(s)) continue;
+    const problems = release(s);
+    if (problems.length) {
+      warn(`container ${s.name} (runtime pid ${s.owner.pid}, gone): ${problems.join("; ")}; its entry stays for the next start`);
+      continue;
+    }
+    fs().rmSync(file(dir, s.name), { force: true });
+    swept.push(s);
+  }
+  return swept;
 }

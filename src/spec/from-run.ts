@@ -150,21 +150,31 @@ function hostEnvList(env: Record<string, string | undefined>): string[] {
     .map(([k, v]) => `${k}=${v}`);
 }
 
-/** Later KEY=VAL entries replace earlier ones with the same key. */
+/** Later KEY=VAL entries replace earlier ones with the same key. Linear: an --env-file may hold many thousands. */
 function mergeEnv(env: string[], extra: readonly string[]): void {
+  const at = new Map<string, number>();
+  env.forEach((e, i) => {
+    const key = e.slice(0, e.indexOf("=") + 1);
+    if (!at.has(key)) at.set(key, i);
+  });
   for (const e of extra) {
     const key = e.slice(0, e.indexOf("=") + 1);
-    const i = env.findIndex((x) => x.startsWith(key));
-    if (i === -1) env.push(e);
-    else env[i] = e;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, env.length);
+      env.push(e);
+    } else {
+      env[i] = e;
+    }
   }
 }
 
 function volumeMount(v: string): Mount {
   const parts = v.split(":");
-  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) {
-    throw new UserError(`run: --volume ${v}: expected HOST:CONTAINER[:ro|rw]`);
-  }
+  if (parts.length < 2 || parts.length > 3) throw new UserError(`run: --volume ${v}: expected HOST:CONTAINER[:ro|rw]`);
+  if (!parts[0]) throw new UserError(`run: --volume ${v}: empty host path (expected HOST:CONTAINER[:ro|rw])`);
+  if (!parts[1]) throw new UserError(`run: --volume ${v}: empty container path (expected HOST:CONTAINER[:ro|rw])`);
+  if (parts[2] === "") throw new UserError(`run: --volume ${v}: empty mode (ro or rw)`);
   const [host, dest, mode = "rw"] = parts as [string, string, string?];
   if (!host.startsWith("/")) throw new UserError(`run: --volume ${v}: the host path must be absolute`);
   if (!dest.startsWith("/")) throw new UserError(`run: --volume ${v}: the container path must be absolute`);

@@ -1,9 +1,11 @@
 // Checks a spec before anything is created, so bad input costs no namespace and
 // gets one line naming the field or path.
 import { checkDirectory, exists } from "../../ffi/files.ts";
-import { ENOENT, SyscallError } from "../../ffi/errno.ts";
-import { OsError, UserError } from "../util/errors.ts";
+import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
 import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
+import { OsError, UserError } from "../util/errors.ts";
+import { hasControl } from "../util/text.ts";
+import { notADirectoryHint } from "./rootfs-hint.ts";
 import type { Spec, ValidSpec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
@@ -67,6 +69,9 @@ export function validateSpec(spec: Spec): ValidSpec {
   } else if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
     throw new UserError("spec: linux.uidMappings need a new user namespace");
   }
+  for (const [field, v] of [["hostname", spec.hostname], ["domainname", spec.domainname]] as const) {
+    if (v !== undefined && (typeof v !== "string" || hasControl(v))) throw new UserError(`spec: ${field} ${JSON.stringify(v)} contains a control character`);
+  }
   if ((spec.hostname !== undefined || spec.domainname !== undefined) && !ns.has("uts")) {
     throw new UserError("spec: hostname and domainname need a new uts namespace (--uts)");
   }
@@ -79,8 +84,9 @@ export function validateSpec(spec: Spec): ValidSpec {
     try {
       checkDirectory(root);
     } catch (e) {
-      if (e instanceof SyscallError) throw new OsError(`rootfs ${root}`, e.errno, { syscall: "open" });
-      throw e;
+      if (!(e instanceof SyscallError)) throw e;
+      const hint = e.errno === ENOTDIR ? notADirectoryHint(root) : undefined;
+      throw new OsError(`rootfs ${root}`, e.errno, { syscall: "open", hint });
     }
   }
   if ((spec.mounts?.length || spec.root?.readonly) && !ns.has("mount")) {

@@ -22,6 +22,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
   stdin?: string;
+  /** A command that execs the rest of the argv (privateRun's wrap): myuts still runs under the returned pid. */
+  wrap?: readonly string[];
 }
 
 export interface RunResult {
@@ -58,7 +60,7 @@ export class MyutsProcess {
 
   constructor(args: readonly string[], opts: RunOptions = {}) {
     requireBinary();
-    this.proc = Bun.spawn([MYUTS, ...args], {
+    this.proc = Bun.spawn([...(opts.wrap ?? []), MYUTS, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
       env: opts.env ?? baseEnv(),
       stdin: "pipe",

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, copyFileSync, mkdirSync, chmodSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { privateRun } from "../helpers/private-run.ts";
 
 const MYUTS = resolve(import.meta.dir, "../../dist/myuts");
 const isRoot = process.getuid?.() === 0;
@@ -30,8 +31,9 @@ interface Result {
   stderr: string;
 }
 
-function run(args: string[], timeoutMs = 20000): Result {
-  const r = Bun.spawnSync([MYUTS, ...args], { stdout: "pipe", stderr: "pipe", timeout: timeoutMs, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+/** Runs myuts with `args`; with `raw`, `args` is the whole command line (a wrapper first). */
+function run(args: string[], timeoutMs = 20000, raw = false): Result {
+  const r = Bun.spawnSync(raw ? args : [MYUTS, ...args], { stdout: "pipe", stderr: "pipe", timeout: timeoutMs, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
   return { code: r.exitCode ?? 128 + 9, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -208,15 +210,23 @@ describe("cgroups", () => {
   }, 30000);
 
   it("a SIGKILLed runtime's cgroup is collected by the next start", async () => {
-    const n = name("stale");
-    const p = await startNamed(n, ["--pid", "--rootfs", rootfs, "--memory", "64m", "--", "sleep", "30"]);
-    p.kill("SIGKILL");
-    await p.exited;
-    await waitFor(() => cgroupDirs(n).every((d) => readFileSync(join(d, "cgroup.procs"), "utf8").trim() === ""));
-    expect(cgroupDirs(n).length).toBeGreaterThan(0);
-    expect(run(["run", "--rootfs", rootfs, "--memory", "64m", "--", "true"]).code).toBe(0);
-    expect(cgroupDirs(n)).toEqual([]);
-    expect(existsSync(statePath(n))).toBe(false);
+    // A registry of this test's own: any other start on the machine would sweep the shared one first.
+    const priv = privateRun();
+    try {
+      const n = name("stale");
+      const entry = join(priv.stateDir, `${n}.json`);
+      const p = Bun.spawn([...priv.wrap, MYUTS, "run", "--name", n, "--pid", "--rootfs", rootfs, "--memory", "64m", "--", "sleep", "30"], { stdout: "pipe", stderr: "pipe" });
+      await waitFor(() => existsSync(entry) && JSON.parse(readFileSync(entry, "utf8")).status === "running");
+      p.kill("SIGKILL");
+      await p.exited;
+      await waitFor(() => cgroupDirs(n).every((d) => readFileSync(join(d, "cgroup.procs"), "utf8").trim() === ""));
+      expect(cgroupDirs(n).length).toBeGreaterThan(0);
+      expect(run([...priv.wrap, MYUTS, "run", "--rootfs", rootfs, "--memory", "64m", "--", "true"], 20000, true).code).toBe(0);
+      expect(cgroupDirs(n)).toEqual([]);
+      expect(existsSync(entry)).toBe(false);
+    } finally {
+      priv.cleanup();
+    }
   }, 30000);
 
   it("a value the kernel refuses: one line naming the controller and file, exit 125, nothing left", () => {

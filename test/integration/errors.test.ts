@@ -1,7 +1,8 @@
 // Bad input: exactly one "myuts: " line on stderr, no trace, the right exit code,
 // and nothing left behind (no process of the run's session, no mount).
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot, requireBinary, runMyuts, type RunResult } from "../helpers/myuts.ts";
 import { mountChanges, mountSnapshot, mountsUnder } from "../helpers/mounts.ts";
@@ -66,6 +67,73 @@ describe("errors without a container", () => {
     expect(r.stderr).toStartWith("myuts: ");
     expect(r.stderr.split("\n").filter(Boolean).length).toBeGreaterThan(1);
   });
+
+  test("--debug after the command adds a trace too, for run, spec, stats, events and update", async () => {
+    for (const argv of [
+      ["run", "--debug", "--rootfs", "/nonexistent/rootfs", "--", "true"],
+      ["run", "--uts", "--debug", "--no-such-flag"],
+      ["spec", "--debug", "--cpus", "0"],
+      ["stats", "--debug", "no-such-container"],
+      ["stats", "no-such-container", "--debug"],
+      ["events", "--debug", "--stats", "no-such-container"],
+      ["update", "no-such-container", "--memory", "64m", "--debug"],
+    ]) {
+      const r = await runMyuts(argv);
+      expect({ argv, code: r.code }).toEqual({ argv, code: 125 });
+      expect(r.stderr).toStartWith("myuts: ");
+      expect(r.stderr).toMatch(/\n\s+at /);
+      expect(r.leftovers).toEqual([]);
+    }
+  });
+
+  test("an empty --rootfs is refused, even from / (it would be the host's own root)", async () => {
+    for (const argv of [["run", "--rootfs", "", "--", "true"], ["run", "--rootfs=", "--", "true"]]) {
+      expectOneLine(await runMyuts(argv, { cwd: "/" }), 125, "run: --rootfs: empty path");
+    }
+  });
+
+  test("a newline in a value stays inside the one line, escaped", async () => {
+    for (const argv of [
+      ["run", "--rootfs", "/", "-v", "/tmp/nl\nx:/x", "--", "true"],
+      ["run", "--setuid", "1\n2", "--", "true"],
+      ["run", "--cap-add", "CAP_X\nmyuts: forged", "--", "true"],
+      ["run", "--rootfs", "/nonexistent/a\nb", "--", "true"],
+    ]) {
+      const r = await runMyuts(argv);
+      expectOneLine(r, 125, "\\n");
+    }
+  });
+
+  test("limits the kernel would refuse or misread: one line with the real bounds", async () => {
+    expectOneLine(await runMyuts(["run", "--cpus", "0.000001", "--", "true"]), 125, "--cpus 0.000001: below the kernel's minimum CFS quota of 1000 µs");
+    expectOneLine(await runMyuts(["run", "--pids-limit", "2147483648", "--", "true"]), 125, "--pids-limit 2147483648: must be a whole number from -1 to 4194304");
+    expectOneLine(await runMyuts(["run", "--hostname", "a\nb", "--", "true"]), 125, "--hostname", "contains a control character");
+  });
+
+  test("--env-file: a FIFO or /dev/zero is refused at once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "myuts-envfile-"));
+    try {
+      Bun.spawnSync(["mkfifo", join(dir, "fifo")]);
+      for (const f of [join(dir, "fifo"), "/dev/zero"]) {
+        const r = await runMyuts(["run", "--env-file", f, "--", "true"], { timeoutMs: 5000 });
+        expectOneLine(r, 125, `--env-file ${f}: `, "not a regular file", "1 MiB");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("USAGE lines show the operands, and version --help gives help", async () => {
+    const usage = async (argv: string[]) => (await runMyuts(argv)).stdout.split("\n").find((l) => l.startsWith("USAGE"));
+    expect(await usage(["stats", "--help"])).toBe("USAGE myuts stats [--json] NAME");
+    expect(await usage(["run", "--help"])).toBe("USAGE myuts run [options] [--] [command [args...]]");
+  });
+
+  // Waits for src/main.ts to dispatch `version` through src/cli/version.ts (versionCli).
+  test("myuts version --help prints help, not the version", async () => {
+    const r = await runMyuts(["version", "--help"]);
+    expect(r.stdout).toContain("USAGE myuts version");
+  });
 });
 
 describe.skipIf(!isRoot)("errors around a container (needs root)", () => {
@@ -85,7 +153,13 @@ describe.skipIf(!isRoot)("errors around a container (needs root)", () => {
   test("a rootfs that is a file: 125", async () => {
     const file = join(fx.base, "a-file");
     writeFileSync(file, "");
-    expectOneLine(await runMyuts(["run", "--rootfs", file, "--", "true"]), 125, file);
+    expectOneLine(await runMyuts(["run", "--rootfs", file, "--", "true"]), 125, file, "ENOTDIR", "a file, not a directory");
+  });
+
+  test("a rootfs that is a tarball: 125, saying so and how to unpack it", async () => {
+    const tarball = join(fx.base, "rootfs.tar.gz");
+    Bun.spawnSync(["tar", "-czf", tarball, "-C", fx.rootfs, "etc"]);
+    expectOneLine(await runMyuts(["run", "--rootfs", tarball, "--", "true"]), 125, `rootfs ${tarball}: open: ENOTDIR (Not a directory): a gzip-compressed (tar?) archive`, `mkdir R && tar -xf ${tarball} -C R`);
   });
 
   test("a rootfs without /bin/sh: 127", async () => {

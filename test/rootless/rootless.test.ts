@@ -1,7 +1,7 @@
 // Rootless containers: a real unprivileged account runs the compiled binary through
 // setpriv, and the tests read the kernel's view (uid_map, ownership on the host).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot, MYUTS, requireBinary } from "../helpers/myuts.ts";
@@ -30,11 +30,11 @@ function chownTree(dir: string, uid: number, gid: number): void {
 }
 
 /** Runs argv as `who` (the test user by default) with a clean environment. */
-function as(argv: string[], who?: { uid: number; gid: number }, wrap: string[] = []): Result {
+function as(argv: string[], who?: { uid: number; gid: number }, wrap: string[] = [], env: Record<string, string> = {}): Result {
   const u = who ?? user;
   const r = Bun.spawnSync([...wrap, "setpriv", `--reuid=${u.uid}`, `--regid=${u.gid}`, "--clear-groups", "--", ...argv], {
     cwd: work,
-    env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", HOME: work, LANG: "C", XDG_RUNTIME_DIR: "" },
+    env: { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", HOME: work, LANG: "C", XDG_RUNTIME_DIR: "", ...env },
     stdout: "pipe",
     stderr: "pipe",
     timeout: 20_000,
@@ -42,7 +42,24 @@ function as(argv: string[], who?: { uid: number; gid: number }, wrap: string[] =
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-const myuts = (args: string[], who?: { uid: number; gid: number }, wrap?: string[]) => as([bin, ...args], who, wrap);
+const myuts = (args: string[], who?: { uid: number; gid: number }, wrap?: string[], env?: Record<string, string>) => as([bin, ...args], who, wrap, env);
+
+/** Where myuts looks for newuidmap and newgidmap (src/lifecycle/userns.ts). */
+const HELPER_DIRS = ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"];
+
+/**
+ * A wrapper that runs one command in a private mount namespace where no
+ * newuidmap/newgidmap can be executed, whether or not the uidmap package is
+ * installed: each one present is covered by a non-executable stand-in, and an empty
+ * tmpfs covers /usr/local/bin. `standIn`, if given, is put there as newuidmap.
+ */
+function withoutIdHelpers(standIn?: string): string[] {
+  const hide = HELPER_DIRS.filter((d) => d !== "/usr/local/bin")
+    .flatMap((d) => ["newuidmap", "newgidmap"].map((h) => `${d}/${h}`))
+    .map((f) => `if [ -e ${f} ]; then mount --bind /dev/null ${f}; fi`);
+  const setup = ["mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin", ...hide, ...(standIn ? [`cp ${standIn} /usr/local/bin/newuidmap`, "chmod 0755 /usr/local/bin/newuidmap"] : [])];
+  return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-euc", `${setup.join("; ")}; exec "$@"`, "sh"];
+}
 
 function oneErrorLine(r: Result): string {
   const lines = r.stderr.trimEnd().split("\n");
@@ -199,6 +216,91 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
     }
   });
 
+  describe("the state directory", () => {
+    const fallback = () => join(tmpdir(), `myuts-${user.uid}`);
+    const clear = () => rmSync(fallback(), { recursive: true, force: true });
+
+    test("a rootless run leaves no empty state directory behind", () => {
+      clear();
+      try {
+        const r = myuts(["run", "-r", "--uts", "--name", "rl-state", "--", "sh", "-c", `ls ${fallback()}`]);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("rl-state.json\n"); // it was there while the container ran
+        expect(r.code).toBe(0);
+        expect(existsSync(fallback())).toBe(false);
+      } finally {
+        clear();
+      }
+    });
+
+    test("$XDG_RUNTIME_DIR/myuts is preferred", () => {
+      const xdg = join(work, "xdg");
+      mkdirSync(xdg, { mode: 0o700 });
+      chownSync(xdg, user.uid, user.gid);
+      clear();
+      try {
+        const r = myuts(["run", "-r", "--uts", "--name", "rl-xdg", "--", "sh", "-c", 'ls "$XDG_RUNTIME_DIR/myuts"'], undefined, [], { XDG_RUNTIME_DIR: xdg });
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe("rl-xdg.json\n");
+        expect(existsSync(join(xdg, "myuts"))).toBe(false);
+        expect(existsSync(fallback())).toBe(false);
+      } finally {
+        rmSync(xdg, { recursive: true, force: true });
+      }
+    });
+
+    test("a directory planted by another user is refused, and nothing in it is touched", () => {
+      clear();
+      try {
+        mkdirSync(fallback(), { mode: 0o777 });
+        chmodSync(fallback(), 0o777);
+        // A dead owner's entry whose "cgroup" is someone's files: the old sweep deleted them.
+        const victim = join(work, "victim");
+        mkdirSync(victim);
+        writeFileSync(join(victim, "file"), "keep\n");
+        const planted = JSON.stringify({ name: "planted", status: "running", owner: { pid: 4194304, start: "1" }, created: "x", cgroup: { mode: "v1", dirs: {}, created: [victim] } });
+        writeFileSync(join(fallback(), "planted.json"), planted);
+        const named = myuts(["run", "-r", "--uts", "--name", "rl-planted", "--", "true"]);
+        expect(named.code).toBe(125);
+        expect(oneErrorLine(named)).toBe(`myuts: state directory ${fallback()}: is owned by uid 0, not by you (uid ${user.uid}); refusing to use it (remove it, or set XDG_RUNTIME_DIR)`);
+        const plain = myuts(["run", "-r", "--uts", "--", "true"]);
+        expect(plain.code).toBe(0);
+        // A plain run keeps no state: it never opens the directory.
+        expect(plain.stderr).toBe("");
+        expect(readdirSync(fallback())).toEqual(["planted.json"]);
+        expect(readFileSync(join(fallback(), "planted.json"), "utf8")).toBe(planted);
+        expect(readFileSync(join(victim, "file"), "utf8")).toBe("keep\n");
+      } finally {
+        clear();
+      }
+    });
+
+    test("a symlink, or the user's own directory open to others, is refused", () => {
+      clear();
+      const elsewhere = join(work, "elsewhere");
+      try {
+        mkdirSync(elsewhere, { mode: 0o700 });
+        chownSync(elsewhere, user.uid, user.gid);
+        symlinkSync(elsewhere, fallback());
+        const r = myuts(["run", "-r", "--uts", "--name", "rl-link", "--", "true"]);
+        expect(r.code).toBe(125);
+        expect(oneErrorLine(r)).toContain(`state directory ${fallback()}: is a symbolic link; refusing to follow it`);
+        expect(readdirSync(elsewhere)).toEqual([]);
+        clear();
+        mkdirSync(fallback(), { mode: 0o755 });
+        chmodSync(fallback(), 0o755);
+        chownSync(fallback(), user.uid, user.gid);
+        const w = myuts(["run", "-r", "--uts", "--name", "rl-wide", "--", "true"]);
+        expect(w.code).toBe(125);
+        expect(oneErrorLine(w)).toContain(`state directory ${fallback()}: has mode 0755, open to other users`);
+        expect(lstatSync(fallback()).isDirectory()).toBe(true);
+      } finally {
+        clear();
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("errors: one line, exit 125", () => {
     test("no subordinate ids names the file and the line to add", () => {
       const r = myuts(["run", "--map-users=auto", "--map-groups=auto", "--", "true"], { uid: 65534, gid: 65534 });
@@ -218,21 +320,20 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
       expect(oneErrorLine(r)).toContain("uid mappings overlap");
     });
 
-    test("newuidmap missing", () => {
-      // A private mount namespace hides the helper from this one command only.
-      const wrap = ["unshare", "--mount", "--", "sh", "-c", 'mount --bind /dev/null /usr/bin/newuidmap && exec "$@"', "sh"];
-      const r = myuts(["run", "--map-users=auto", "--map-groups=auto", "--", "true"], undefined, wrap);
+    test.skipIf(!existsSync("/usr/local/bin"))("newuidmap missing", () => {
+      // Hidden from this one command, whether or not it is installed.
+      const r = myuts(["run", "--map-users=auto", "--map-groups=auto", "--", "true"], undefined, withoutIdHelpers());
       expect(r.code).toBe(125);
       expect(oneErrorLine(r)).toContain("newuidmap not found");
     });
 
-    test("newuidmap not setuid", () => {
-      const copy = join(work, "newuidmap-plain");
-      Bun.spawnSync(["cp", "/usr/bin/newuidmap", copy]);
-      const wrap = ["unshare", "--mount", "--", "sh", "-c", `chmod 0755 ${copy} && mount --bind ${copy} /usr/bin/newuidmap && exec "$@"`, "sh"];
-      const r = myuts(["run", "--map-users=auto", "--map-groups=auto", "--", "true"], undefined, wrap);
+    test.skipIf(!existsSync("/usr/local/bin"))("newuidmap not setuid", () => {
+      // A plain executable stand-in, whether or not the real one is installed.
+      const standIn = join(work, "newuidmap-plain");
+      writeFileSync(standIn, "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+      const r = myuts(["run", "--map-users=auto", "--map-groups=auto", "--", "true"], undefined, withoutIdHelpers(standIn));
       expect(r.code).toBe(125);
-      expect(oneErrorLine(r)).toContain("is neither setuid root nor has file capabilities");
+      expect(oneErrorLine(r)).toContain("newuidmap /usr/local/bin/newuidmap is neither setuid root nor has file capabilities");
     });
 
     test("user namespaces disabled names the sysctl", () => {

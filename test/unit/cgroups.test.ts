@@ -1,15 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { relativePath } from "../../src/cgroups/cgroup.ts";
-import { collectGarbage } from "../../src/cgroups/gc.ts";
-import { parseLayout } from "../../src/cgroups/layout.ts";
+import { Cgroup, leafName, parseCgroupPaths, relativePath } from "../../src/cgroups/cgroup.ts";
+import { parseLayout, type Layout } from "../../src/cgroups/layout.ts";
 import { blkioToIoWeight, formatBytes, parseBytes, sharesToWeight, weightToShares } from "../../src/cgroups/units.ts";
 import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1Writes, v2Writes } from "../../src/cgroups/writes.ts";
 import { parseArgv } from "../../src/cli/argv.ts";
 import { parseResourceFlags, RESOURCE_FLAGS } from "../../src/cli/resource-flags.ts";
-import { claimName, readState, removeState, selfRef, sweepStale, type ContainerState } from "../../src/lifecycle/state.ts";
+import type { Spec } from "../../src/spec/types.ts";
 
 const HYBRID_MOUNTS = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -137,35 +136,75 @@ describe("placement", () => {
   });
 });
 
-describe("state registry and garbage collection", () => {
-  test("a live name is refused, a dead owner's entry replaced; stale empty cgroups go", () => {
-    const dir = mkdtempSync(join(tmpdir(), "myuts-unit-state-"));
-    const fake = mkdtempSync(join(tmpdir(), "myuts-unit-cg-"));
-    try {
-      const s: ContainerState = { name: "box", status: "creating", owner: selfRef(), created: "now" };
-      claimName(s, dir);
-      expect(() => claimName({ ...s }, dir)).toThrow("--name box: already in use");
-      removeState("box", dir);
-      claimName({ ...s, owner: { pid: 999999999, start: "1" } }, dir);
-      claimName(s, dir); // the dead owner's entry is replaced
-      expect(readState("box", dir)?.owner.pid).toBe(process.pid);
+describe("registry entries' cgroup paths (untrusted)", () => {
+  const layout = parseLayout(HYBRID_MOUNTS, HYBRID_SELF);
+  const good = {
+    mode: "hybrid",
+    dirs: { cpu: "/sys/fs/cgroup/cpu/myuts-box", memory: "/sys/fs/cgroup/memory/process_api/abc/myuts-box" },
+    created: ["/sys/fs/cgroup/cpu/myuts-box", "/sys/fs/cgroup/memory/process_api/abc/myuts-box"],
+  };
 
-      for (const n of ["myuts-box", "myuts-dead", "other"]) {
-        mkdirSync(join(fake, n));
-        writeFileSync(join(fake, n, "cgroup.procs"), "");
-      }
-      mkdirSync(join(fake, "myuts-busy"));
-      writeFileSync(join(fake, "myuts-busy", "cgroup.procs"), "1\n");
-      writeFileSync(join(dir, "dead.json"), JSON.stringify({ ...s, name: "dead", owner: { pid: 999999999, start: "1" } }));
-      // (removing myuts-dead itself needs cgroupfs, whose rmdir ignores the interface files: the integration tests check it)
-      expect(sweepStale(dir).map((x) => x.name)).toEqual(["dead"]);
-      collectGarbage([join(fake, "myuts-box")], dir);
-      expect(existsSync(join(fake, "myuts-box"))).toBe(true);
-      expect(existsSync(join(fake, "myuts-busy"))).toBe(true);
-      expect(existsSync(join(fake, "other"))).toBe(true);
-      expect(existsSync(join(dir, "dead.json"))).toBe(false);
+  test("directories below the hierarchy they are recorded for pass", () => {
+    expect(parseCgroupPaths(good, layout)).toEqual(good as ReturnType<typeof parseCgroupPaths>);
+  });
+
+  test("anything else is refused, with the reason", () => {
+    const bad: [unknown, string][] = [
+      [null, "not an object"],
+      [[], "not an object"],
+      ["x", "not an object"],
+      [{ ...good, mode: "v2" }, "not this host's layout"],
+      [{ ...good, dirs: undefined }, "missing"],
+      [{ ...good, dirs: { cpu: "/tmp/x" } }, "not below a cgroup mount"],
+      [{ ...good, dirs: { cpu: "/sys/fs/cgroup/memory/x" } }, "not below a cgroup mount"],
+      [{ ...good, dirs: { cpu: "/sys/fs/cgroup/cpu/../../../etc" } }, "not a normalized absolute path"],
+      [{ ...good, dirs: { cpu: "/sys/fs/cgroup/cpu" } }, "not below a cgroup mount"],
+      [{ ...good, dirs: { cpu: "sys/fs/cgroup/cpu/x" } }, "not a normalized absolute path"],
+      [{ ...good, dirs: { cpu: 7 } }, "not a plain path"],
+      [{ ...good, dirs: { freezer: "/sys/fs/cgroup/cpu/x" } }, "not a hierarchy of this host"],
+      [{ ...good, created: ["/sys/fs/cgroup/x"] }, "not below a cgroup mount"],
+      [{ ...good, created: ["/etc"] }, "not below a cgroup mount"],
+      [{ ...good, created: "/sys/fs/cgroup/cpu/x" }, "missing"],
+    ];
+    for (const [v, why] of bad) expect(() => parseCgroupPaths(v, layout)).toThrow(why);
+  });
+});
+
+describe("killing a cgroup's leftovers", () => {
+  test("a cgroup.kill that is a symlink is never written through", () => {
+    const fake = mkdtempSync(join(tmpdir(), "myuts-unit-kill-"));
+    try {
+      const target = join(fake, "target");
+      writeFileSync(target, "untouched");
+      const dir = join(fake, "myuts-x");
+      mkdirSync(dir);
+      symlinkSync(target, join(dir, "cgroup.kill"));
+      writeFileSync(join(dir, "cgroup.procs"), "");
+      const problems = Cgroup.fromPaths({ mode: "v2", dirs: { unified: dir }, created: [dir] }).kill();
+      expect(problems.join()).toContain("ELOOP");
+      expect(readFileSync(target, "utf8")).toBe("untouched");
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(fake, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("planning", () => {
+  test("the leaf and the parents still missing are recorded before anything exists", () => {
+    const fake = mkdtempSync(join(tmpdir(), "myuts-unit-plan-"));
+    try {
+      mkdirSync(join(fake, "memory", "own"), { recursive: true });
+      const layout: Layout = { mode: "v1", v1: [{ mount: join(fake, "memory"), controllers: ["memory"], own: "/own" }] };
+      const spec: Spec = { ociVersion: "1.0.2", linux: { resources: { memory: { limit: 67108864 } }, cgroupsPath: "p/q/myuts-box" } };
+      const plan = Cgroup.plan(spec, "box", layout);
+      expect(plan.paths).toEqual({
+        mode: "v1",
+        dirs: { memory: join(fake, "memory/own/p/q/myuts-box") },
+        created: ["p", "p/q", "p/q/myuts-box"].map((d) => join(fake, "memory/own", d)),
+      });
+      expect(existsSync(join(fake, "memory/own/p"))).toBe(false);
+      expect(leafName("box")).toBe("myuts-box");
+    } finally {
       rmSync(fake, { recursive: true, force: true });
     }
   });

@@ -69,6 +69,22 @@ err=$($M run --rootfs $R --cpuset-cpus 9 -- true 2>&1); rc=$?
 check "error exit 125" [ $rc = 125 ]
 check "error line" contains "$err" "myuts: cgroup cpuset: write cpuset.cpus=9: E"
 
+# a SIGKILLed runtime without --pid: the next start kills what its payload left
+# (cgroup.kill), then removes its cgroup and its entry
+$M run --name orphan --memory 64m -- sh -c 'sleep 300 & echo $! > /tmp/orphan.pid; wait' &
+run_pid=$!
+i=0; while [ ! -s /tmp/orphan.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+kill -9 $run_pid; wait $run_pid 2>/dev/null
+check "orphan outlives its runtime" grep -qx "$(cat /tmp/orphan.pid)" /sys/fs/cgroup/myuts-orphan/cgroup.procs
+$M run --memory 64m -- true
+check "the next start killed it and removed its cgroup" [ ! -d /sys/fs/cgroup/myuts-orphan ]
+check "and its registry entry" [ ! -e /run/myuts/orphan.json ]
+
+# concurrent limited starts: no start's sweep takes another's cgroup
+for i in $(seq 1 20); do ($M run --memory 64m -- true || echo "fail $i" >>/tmp/concurrent) & done
+wait
+check "20 concurrent limited starts" [ ! -s /tmp/concurrent ]
+
 # nothing left behind
 left=$(find /sys/fs/cgroup -name '*myuts*')
 check "no leftovers" [ -z "$left" ]

@@ -1,0 +1,144 @@
+// What `runSpec` attaches to every container: its entry in the state registry,
+// its cgroup when the spec asks for limits, and its OOM score. The order matters
+// for what a later start may clean up: the cgroup is planned, then recorded in the
+// entry (under the registry's lock), and only then created, so a runtime killed at
+// any point leaves an entry naming everything it made, and a sweep touches nothing
+// but what a provably dead runtime recorded.
+import { releaseCgroup } from "../cgroups/gc.ts";
+import { ContainerCgroup } from "../cgroups/hooks.ts";
+import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
+import type { Spec } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { describeFsError } from "../util/fs-errors.ts";
+import { fs } from "../util/node.ts";
+import { stderr } from "../util/output.ts";
+import { escapeControl } from "../util/text.ts";
+import type { Tracer } from "../util/trace.ts";
+import type { ContainerHooks } from "./run.ts";
+import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
+import { claimName, randomName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
+
+const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
+
+/**
+ * The registry, locked. A run that must register fails on a directory it can't
+ * trust; one that only sweeps warns and leaves it alone.
+ */
+function openRegistry(create: boolean): StateLock | undefined {
+  try {
+    return lockStateDir({ create });
+  } catch (e) {
+    if (create || !(e instanceof UserError)) throw e;
+    warn(`${e.message}; stale containers not swept`);
+    return undefined;
+  }
+}
+
+export function containerHooks(spec: Spec, opts: { name?: string; register?: boolean; t: Tracer }): ContainerHooks {
+  const { t } = opts;
+  const name = opts.name ?? randomName();
+  let state: ContainerState | undefined;
+  let cgroup: ContainerCgroup | undefined;
+  const oomScoreAdj = spec.process?.oomScoreAdj;
+
+  const hooks: ContainerHooks = {
+    prepare() {
+      const wants = wantsCgroup(spec);
+      const register = opts.register === true || wants;
+      if (wants) cgroup = new ContainerCgroup(spec, name, t, warn);
+      const lock = t.step("lock the registry", () => openRegistry(register));
+      if (!lock) return;
+      try {
+        // A SIGKILLed runtime can't remove its entry or cgroup: every start with state
+        // sweeps them (while the init sets the container up, off the start's critical path).
+        t.step("remove stale registry entries", () => sweepStale(lock.dir, (s) => (s.cgroup ? releaseCgroup(s.cgroup) : []), warn));
+        if (!register) return;
+        const s: ContainerState = {
+          name,
+          status: "creating",
+          owner: selfRef(),
+          created: new Date().toISOString(),
+          ...(spec.root?.path && spec.root.path !== "/" ? { rootfs: spec.root.path } : {}),
+          ...(spec.linux?.resources ? { resources: spec.linux.resources } : {}),
+          ...(cgroup ? { cgroup: cgroup.plan.paths } : {}),
+        };
+        t.step(`register container ${name}`, () => claimName(s, lock.dir));
+        state = s;
+      } finally {
+        lock.release();
+      }
+      if (cgroup && state) state.cgroup = cgroup.create();
+    },
+    started(pid: number) {
+      if (!state) return;
+      state.pid = pid;
+      state.status = "running";
+      saveState(state);
+    },
+    afterExit(status: number) {
+      return cgroup?.afterExit(status);
+    },
+    cleanup() {
+      const problems = cgroup?.destroy() ?? [];
+      for (const p of problems) warn(`cgroup cleanup: ${p}`);
+      // A cgroup that could not be removed keeps the entry: the next start finds this
+      // runtime gone and tries again.
+      if (!state || problems.length) return;
+      let lock: StateLock | undefined;
+      try {
+        lock = lockStateDir({ create: false });
+      } catch {
+        // it was fine at the start; the entry is removed all the same
+      }
+      try {
+        removeState(name, STATE_DIR);
+        // Nothing of this user's left: don't leave an empty directory behind.
+        lock?.removeIfEmpty();
+      } finally {
+        lock?.release();
+      }
+    },
+  };
+  if (needsBarrier(spec)) {
+    hooks.beforeExec = (pid: number) => {
+      cgroup?.join(pid);
+      if (oomScoreAdj !== undefined) {
+        try {
+          fs().writeFileSync(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
+        } catch (e) {
+          throw new UserError(`--oom-score-adj ${oomScoreAdj}: write /proc/${pid}/oom_score_adj: ${describeFsError(e)}`);
+        }
+      }
+    };
+  }
+  return hooks;
+}
+
+/** Runs several hook sets as one: setup in order, teardown in reverse, every cleanup even if one throws. */
+export function combineHooks(...sets: ContainerHooks[]): ContainerHooks {
+  const out: ContainerHooks = {
+    prepare: () => sets.forEach((h) => h.prepare?.()),
+    started: (pid) => sets.forEach((h) => h.started?.(pid)),
+    afterExit: (status) => {
+      for (const h of sets) {
+        const n = h.afterExit?.(status);
+        if (n) return n;
+      }
+      return undefined;
+    },
+    cleanup: (status) => {
+      let first: unknown;
+      for (const h of [...sets].reverse()) {
+        try {
+          h.cleanup?.(status);
+        } catch (e) {
+          first ??= e;
+        }
+      }
+      if (first !== undefined) throw first;
+    },
+  };
+  // The barrier costs a round trip: only when some set needs it.
+  if (sets.some((h) => h.beforeExec)) out.beforeExec = (pid) => sets.forEach((h) => h.beforeExec?.(pid));
+  return out;
+}

@@ -1,0 +1,122 @@
+// Where the registry lives, and the lock every change to it takes. The directory
+// decides what later starts kill and delete, so it must be the caller's own: one
+// planted by another user (a shared /tmp) or a symlink to elsewhere is refused.
+import { flock, LOCK_EX, LOCK_UN } from "../../ffi/libc.ts";
+import { UserError } from "../util/errors.ts";
+import { describeFsError } from "../util/fs-errors.ts";
+import { fs, os, path } from "../util/node.ts";
+
+/**
+ * Root keeps state in /run/myuts; anyone else in their runtime directory, as
+ * rootless runc and podman do ($XDG_RUNTIME_DIR/myuts), else /tmp/myuts-<uid>.
+ */
+export const STATE_DIR = stateDirPath(process.geteuid?.() ?? 0, process.env.XDG_RUNTIME_DIR);
+
+export function stateDirPath(uid: number, xdgRuntimeDir: string | undefined): string {
+  if (uid === 0) return "/run/myuts";
+  if (xdgRuntimeDir?.startsWith("/")) return path().join(xdgRuntimeDir, "myuts");
+  return path().join(os().tmpdir(), `myuts-${uid}`);
+}
+
+const errCode = (e: unknown) => (e as { code?: string } | null)?.code;
+
+/** Why `dir` may not hold this user's registry, or undefined when it may. */
+function unsafeStateDir(dir: string, st: import("node:fs").Stats, uid: number): string | undefined {
+  if (st.isSymbolicLink()) return "is a symbolic link; refusing to follow it";
+  if (!st.isDirectory()) return "is not a directory";
+  if (st.uid !== uid) return `is owned by uid ${st.uid}, not by you (uid ${uid}); refusing to use it (remove it, or set XDG_RUNTIME_DIR)`;
+  if ((st.mode & 0o077) !== 0) return `has mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}, open to other users; refusing to use it (chmod 700 ${dir})`;
+  return undefined;
+}
+
+/** The registry, locked: nothing else sweeps or claims until `release`. */
+export interface StateLock {
+  readonly dir: string;
+  /** Removes the directory if it is empty (rmdir only: a file someone put there keeps it). */
+  removeIfEmpty(): void;
+  release(): void;
+}
+
+/**
+ * Opens and locks the registry. With `create`, makes it (mode 0700) when missing;
+ * without, returns undefined when there is none. Throws a UserError naming the
+ * directory when it isn't this user's private directory.
+ */
+export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = process.geteuid?.() ?? 0): StateLock | undefined {
+  const c = fs().constants;
+  // A start that finds the directory just removed (empty, by a run that ended) tries again.
+  for (let attempt = 0; ; attempt++) {
+    if (opts.create) {
+      try {
+        fs().mkdirSync(dir, 0o700);
+        // Whatever the umask took away; /tmp's sticky bit keeps others from swapping it meanwhile.
+        fs().chmodSync(dir, 0o700);
+      } catch (e) {
+        if (errCode(e) !== "EEXIST") throw new UserError(`state directory ${dir}: mkdir: ${describeFsError(e)}`);
+      }
+    }
+    // lstat first for a clear message; O_NOFOLLOW and fstat then make sure the
+    // directory checked is the one opened.
+    let st: import("node:fs").Stats;
+    try {
+      st = fs().lstatSync(dir);
+    } catch (e) {
+      if (errCode(e) === "ENOENT" && !opts.create) return undefined;
+      if (errCode(e) === "ENOENT" && attempt < 5) continue;
+      throw new UserError(`state directory ${dir}: ${describeFsError(e)}`);
+    }
+    const bad = unsafeStateDir(dir, st, uid);
+    if (bad) throw new UserError(`state directory ${dir}: ${bad}`);
+    let fd: number;
+    try {
+      fd = fs().openSync(dir, c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW);
+    } catch (e) {
+      if (errCode(e) === "ENOENT" && attempt < 5) continue;
+      throw new UserError(`state directory ${dir}: open: ${describeFsError(e)}`);
+    }
+    try {
+      const opened = fs().fstatSync(fd);
+      const again = unsafeStateDir(dir, opened, uid);
+      if (again) throw new UserError(`state directory ${dir}: ${again}`);
+      if (opened.ino !== st.ino || opened.dev !== st.dev) throw new UserError(`state directory ${dir}: replaced while being opened; try again`);
+      flock(fd, LOCK_EX);
+      // Removed (empty) by another run between our open and our lock: start over.
+      if (fs().fstatSync(fd).nlink === 0) {
+        fs().closeSync(fd);
+        if (attempt < 5) continue;
+        throw new UserError(`state directory ${dir}: keeps disappearing; try again`);
+      }
+    } catch (e) {
+      try {
+        fs().closeSync(fd);
+      } catch {
+        // already closed above
+      }
+      throw e;
+    }
+    return lockHandle(dir, fd);
+  }
+}
+
+function lockHandle(dir: string, fd: number): StateLock {
+  let open = true;
+  return {
+    dir,
+    removeIfEmpty() {
+      try {
+        fs().rmdirSync(dir);
+      } catch {
+        // ENOTEMPTY: another container's entry (or any file) is there; ENOENT: gone already
+      }
+    },
+    release() {
+      if (!open) return;
+      open = false;
+      try {
+        flock(fd, LOCK_UN);
+      } finally {
+        fs().closeSync(fd);
+      }
+    },
+  };
+}
