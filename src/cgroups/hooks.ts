@@ -6,8 +6,9 @@ import type { Spec } from "../spec/types.ts";
 import type { Tracer } from "../util/trace.ts";
 import { Cgroup, type CgroupPaths, type CgroupPlan } from "./cgroup.ts";
 import { formatBytes } from "./units.ts";
+import { killedBySigkill } from "../util/wait-status.ts";
+import { SIGKILL } from "../../ffi/libc.ts";
 
-const SIGKILL = 9;
 
 export interface ExitExplanation {
   message: string;
@@ -43,8 +44,7 @@ export class ContainerCgroup {
   afterExit(status: number): ExitExplanation | undefined {
     const cg = this.cg;
     if (!cg) return undefined;
-    const sig = status & 0x7f;
-    const killed = sig === SIGKILL || (sig === 0 && ((status >> 8) & 0xff) === 128 + SIGKILL);
+    const killed = killedBySigkill(status);
     if (!killed || cg.oomKills() === 0) return undefined;
     const limit = cg.memoryLimit();
     return { message: `the container was killed: out of memory${limit !== undefined ? ` (limit ${formatBytes(limit)})` : ""}`, exitCode: 128 + SIGKILL };

@@ -15,7 +15,7 @@ import { waitExit } from "./run.ts";
 import { SignalRelay } from "./signals.ts";
 import { launch } from "./start.ts";
 import { liveState } from "./state.ts";
-import { exitCode } from "./status.ts";
+import { exitCode } from "../util/wait-status.ts";
 
 const NS_FILE: Record<NamespaceType, string> = { user: "user", pid: "pid", network: "net", ipc: "ipc", uts: "uts", mount: "mnt", cgroup: "cgroup", time: "time" };
 

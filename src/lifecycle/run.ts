@@ -11,7 +11,7 @@ import { hostFacts } from "./facts.ts";
 import { cloneFlags, deferredCgroupns, flagNames, timensOffsets } from "./namespaces.ts";
 import { SignalRelay } from "./signals.ts";
 import { launch, type Launch } from "./start.ts";
-import { describeStatus, exitCode } from "./status.ts";
+import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
 

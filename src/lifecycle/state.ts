@@ -14,6 +14,7 @@ import { fs, path } from "../util/node.ts";
 import { readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { escapeControl } from "../util/text.ts";
 import { STATE_DIR } from "./state-dir.ts";
+import { stderr } from "../util/output.ts";
 
 export { STATE_DIR } from "./state-dir.ts";
 
@@ -104,7 +105,7 @@ function isDead(s: ContainerState): boolean {
 }
 
 const file = (dir: string, name: string) => path().join(dir, `${name}.json`);
-const warnLine = (msg: string) => void process.stderr.write(`myuts: warning: ${escapeControl(msg)}\n`);
+const warnLine = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isPid = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= PID_MAX;
