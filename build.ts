@@ -81,9 +81,10 @@ export async function compile(t: Target, outfile: string, version: string, commi
   // costs more CPU and memory (about 3.5 MB of peak RSS) than it saves.
   // The source map is embedded, so --debug traces name src/ files and lines; the copy
   // Bun also writes next to the binary is not needed at run time.
-  const r = await $`bun build --compile --minify --bytecode --sourcemap=linked --compile-jit-policy=1000 --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig --no-compile-autoload-tsconfig --no-compile-autoload-package-json ${defs} --outfile ${outfile} src/main.ts`
-    .quiet()
-    .nothrow();
+  const r =
+    await $`bun build --compile --minify --bytecode --sourcemap=linked --compile-jit-policy=1000 --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig --no-compile-autoload-tsconfig --no-compile-autoload-package-json ${defs} --outfile ${outfile} src/main.ts`
+      .quiet()
+      .nothrow();
   rmSync(`${outfile}.map`, { force: true });
   if (r.exitCode !== 0) throw new Error(`bun build for ${t.name} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
 }

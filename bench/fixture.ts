@@ -42,7 +42,8 @@ function buildRootfs(rootfs: string): void {
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing (apt-get install busybox-static)`);
   // A dynamic busybox would need the host's libc inside the root filesystem.
   if (hasInterpreter(BUSYBOX)) throw new Error(`${BUSYBOX} is dynamically linked (install busybox-static)`);
-  for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc", "root"]) mkdirSync(join(rootfs, d), { recursive: true, mode: 0o755 });
+  for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc", "root"])
+    mkdirSync(join(rootfs, d), { recursive: true, mode: 0o755 });
   chmodSync(join(rootfs, "tmp"), 0o1777);
   copyFileSync(BUSYBOX, join(rootfs, "bin/busybox"));
   chmodSync(join(rootfs, "bin/busybox"), 0o755);

@@ -51,7 +51,12 @@ const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a 
 function failureNotes(rows: CaseResult[]): string[] {
   const failed = rows.filter((r) => r.failures && !r.unavailable);
   if (!failed.length) return [];
-  return [...failed.map((r) => `- ${r.key}: ${r.failures} of ${r.failures + r.time.n} starts failed (left out of the figures); the first said \`${r.firstFailure || "nothing"}\``), ""];
+  return [
+    ...failed.map(
+      (r) => `- ${r.key}: ${r.failures} of ${r.failures + r.time.n} starts failed (left out of the figures); the first said \`${r.firstFailure || "nothing"}\``,
+    ),
+    "",
+  ];
 }
 
 function timeTable(rows: CaseResult[]): string[] {
@@ -79,8 +84,12 @@ export function renderReport(r: Report): string {
   const out: string[] = [];
 
   out.push("### Machine and versions", "");
-  out.push(`- measured ${r.date}: ${r.options.runs} timed starts per command after ${r.options.warmup} warm-up rounds, all commands interleaved in a fresh random order each round; then ${r.traceCount} traced myuts starts and ${r.options.rssRuns} starts per command under GNU time for peak RSS`);
-  out.push(`- ${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel}; 1-minute load average ${r.machine.loadBefore.toFixed(2)} before, ${r.machine.loadAfter.toFixed(2)} after (other work shared the machine)`);
+  out.push(
+    `- measured ${r.date}: ${r.options.runs} timed starts per command after ${r.options.warmup} warm-up rounds, all commands interleaved in a fresh random order each round; then ${r.traceCount} traced myuts starts and ${r.options.rssRuns} starts per command under GNU time for peak RSS`,
+  );
+  out.push(
+    `- ${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel}; 1-minute load average ${r.machine.loadBefore.toFixed(2)} before, ${r.machine.loadAfter.toFixed(2)} after (other work shared the machine)`,
+  );
   out.push(`- ${v.myuts}; ${v.bun}; ${v.runc}; ${v.crun}; ${v.bwrap}; ${v.unshare}; ${v.busybox}`);
   out.push("");
 
@@ -88,10 +97,14 @@ export function renderReport(r: Report): string {
   const containers = r.results.filter((x) => x.group === "container");
   out.push(...timeTable(containers), "", ...failureNotes(containers));
   if (myuts && runc) {
-    out.push(`**myuts / runc: ${ratio(myuts.time.median, runc.time.median)}** (medians; ${r.paired.runc.toFixed(2)}× as the median of same-round ratios). Target ≤ 0.40×: **${myuts.time.median / runc.time.median <= 0.4 ? "met" : "not met"}**.  `);
+    out.push(
+      `**myuts / runc: ${ratio(myuts.time.median, runc.time.median)}** (medians; ${r.paired.runc.toFixed(2)}× as the median of same-round ratios). Target ≤ 0.40×: **${myuts.time.median / runc.time.median <= 0.4 ? "met" : "not met"}**.  `,
+    );
   }
   if (myuts && bwrap) {
-    out.push(`**myuts / bwrap: ${ratio(myuts.time.median, bwrap.time.median)}** (medians; ${r.paired.bwrap.toFixed(2)}× as the median of same-round ratios). Goal ≤ 2×: **${myuts.time.median / bwrap.time.median <= 2 ? "met" : "not met"}**.`);
+    out.push(
+      `**myuts / bwrap: ${ratio(myuts.time.median, bwrap.time.median)}** (medians; ${r.paired.bwrap.toFixed(2)}× as the median of same-round ratios). Goal ≤ 2×: **${myuts.time.median / bwrap.time.median <= 2 ? "met" : "not met"}**.`,
+    );
   }
   out.push("");
 
@@ -99,7 +112,10 @@ export function renderReport(r: Report): string {
   const fixed = r.results.filter((x) => x.group === "fixed");
   out.push(...timeTable(fixed), "", ...failureNotes(fixed));
   if (myuts && nons && floor) {
-    out.push(`myuts without namespaces costs ${ms(nons.time.median - floor.time.median)} ms over a bare spawn of \`/bin/true\`; namespaces and the root filesystem add ${ms(myuts.time.median - nons.time.median)} ms more (the container row differs in payload too: busybox's static \`true\`).`, "");
+    out.push(
+      `myuts without namespaces costs ${ms(nons.time.median - floor.time.median)} ms over a bare spawn of \`/bin/true\`; namespaces and the root filesystem add ${ms(myuts.time.median - nons.time.median)} ms more (the container row differs in payload too: busybox's static \`true\`).`,
+      "",
+    );
   }
 
   const rootless = r.results.filter((x) => x.group === "rootless");
@@ -108,12 +124,19 @@ export function renderReport(r: Report): string {
     out.push(...timeTable(rootless), "", ...failureNotes(rootless));
     const rm = get("myuts, rootless");
     const rb = get("bwrap, rootless");
-    if (rm && rb) out.push(`**myuts / bwrap, rootless: ${ratio(rm.time.median, rb.time.median)}** (medians). Target ≤ 2.5×: **${rm.time.median / rb.time.median <= 2.5 ? "met" : "not met"}**.`, "");
+    if (rm && rb)
+      out.push(
+        `**myuts / bwrap, rootless: ${ratio(rm.time.median, rb.time.median)}** (medians). Target ≤ 2.5×: **${rm.time.median / rb.time.median <= 2.5 ? "met" : "not met"}**.`,
+        "",
+      );
   }
 
   if (r.traceCount) {
     out.push(`### Where a myuts container start goes (\`--trace\`, median of ${r.traceCount} starts)`, "");
-    out.push("Consecutive phases along the critical path of each start, timed by the trace's own clock (origin: the runtime's process start) and the harness's wall time; per start they add up to its wall time, so the means add up to the mean wall time.", "");
+    out.push(
+      "Consecutive phases along the critical path of each start, timed by the trace's own clock (origin: the runtime's process start) and the harness's wall time; per start they add up to its wall time, so the means add up to the mean wall time.",
+      "",
+    );
     out.push("| phase | median ms | mean ms | share of mean |", "| --- | ---: | ---: | ---: |");
     const sum = r.phases.reduce((a, p) => a + p.mean, 0);
     for (const p of r.phases) out.push(`| ${p.name} | ${ms(p.median)} | ${ms(p.mean)} | ${((100 * p.mean) / sum).toFixed(0)}% |`);
@@ -126,23 +149,36 @@ export function renderReport(r: Report): string {
 
   if (r.memory.length) {
     out.push("### Peak memory", "");
-    out.push("`peak RSS` above is wait4's `ru_maxrss` (what GNU `time -f %M` prints): the peak of the *largest single process* in the tree, not a sum. The runtime's own process is measured separately here, from `/proc/<pid>/status` while a `sleep 0.4` payload keeps it alive.", "");
+    out.push(
+      "`peak RSS` above is wait4's `ru_maxrss` (what GNU `time -f %M` prints): the peak of the *largest single process* in the tree, not a sum. The runtime's own process is measured separately here, from `/proc/<pid>/status` while a `sleep 0.4` payload keeps it alive.",
+      "",
+    );
     out.push("| runtime | runtime process peak (VmHWM) | its anonymous / file-backed RSS | whole tree, wait4 peak |", "| --- | ---: | ---: | ---: |");
     for (const m of r.memory) {
       out.push(`| ${m.key} | ${mib(m.runtimeHwm)} MiB | ${mib(m.runtimeAnon)} / ${mib(m.runtimeFile)} MiB | ${mib(m.treeMax)} MiB |`);
     }
     out.push("");
     const mine = r.memory.find((m) => m.key === "myuts");
-    if (mine) out.push(`Peak RSS of a foreground \`myuts run\` (its runtime process): ${mib(mine.runtimeHwm)} MiB. Target ≤ 32 MiB: **${mine.runtimeHwm <= 32 * 1024 * 1024 ? "met" : "not met"}**.`, "");
+    if (mine)
+      out.push(
+        `Peak RSS of a foreground \`myuts run\` (its runtime process): ${mib(mine.runtimeHwm)} MiB. Target ≤ 32 MiB: **${mine.runtimeHwm <= 32 * 1024 * 1024 ? "met" : "not met"}**.`,
+        "",
+      );
   }
   if (r.waiting.length) {
     const kb = median(r.waiting);
     out.push("### A container waiting at the barrier", "");
-    out.push(`With a limit (\`--memory 64m\`) the init stops before the payload's exec until the runtime has joined the container's cgroup; \`--trace\` reads its \`/proc/<pid>/status\` and \`/proc/<pid>/exe\` there. Median VmRSS over ${r.waiting.length} starts: **${kb} kB** (\`${r.waitingExe}\`). Target ≤ 1 MiB: **${kb <= 1024 ? "met" : "not met"}**.`, "");
+    out.push(
+      `With a limit (\`--memory 64m\`) the init stops before the payload's exec until the runtime has joined the container's cgroup; \`--trace\` reads its \`/proc/<pid>/status\` and \`/proc/<pid>/exe\` there. Median VmRSS over ${r.waiting.length} starts: **${kb} kB** (\`${r.waitingExe}\`). Target ≤ 1 MiB: **${kb <= 1024 ? "met" : "not met"}**.`,
+      "",
+    );
   }
 
   out.push("### Commands", "");
-  out.push("R is the benchmark's busybox root filesystem, B a bundle made by `runc spec` around R, S a private state directory; `dist/myuts` is copied next to R before the run so that a rebuild cannot change it midway.", "");
+  out.push(
+    "R is the benchmark's busybox root filesystem, B a bundle made by `runc spec` around R, S a private state directory; `dist/myuts` is copied next to R before the run so that a rebuild cannot change it midway.",
+    "",
+  );
   out.push("| row | command |", "| --- | --- |");
   for (const c of r.results) out.push(`| ${c.key} | \`${c.shown}\` |`);
   return out.join("\n");

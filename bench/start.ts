@@ -134,7 +134,8 @@ function cases(f: Fixture): Case[] {
       {
         key: "myuts, rootless",
         group: "rootless",
-        shown: "setpriv --reuid=65534 --regid=65534 --clear-groups -- dist/myuts run --user --map-root-user --uts --pid --mount --ipc --net --rootfs R -- /bin/true",
+        shown:
+          "setpriv --reuid=65534 --regid=65534 --clear-groups -- dist/myuts run --user --map-root-user --uts --pid --mount --ipc --net --rootfs R -- /bin/true",
         argv: () => [...asNobody, f.myuts, "run", "--user", "--map-root-user", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", "/bin/true"],
       },
       {
@@ -346,13 +347,15 @@ async function main(): Promise<number> {
         note: c.note,
         unavailable: unavailable.get(c.key),
         failures: ss.length - ok.length,
-        firstFailure: ss.find((s) => !s.ok)?.stderr.trim().split("\n")[0],
+        firstFailure: ss
+          .find((s) => !s.ok)
+          ?.stderr.trim()
+          .split("\n")[0],
         time: summarize(ok.map((s) => s.ms)),
         maxRss: median(rss.get(c.key) ?? []),
       };
     });
-    const pairRatio = (a: string, b: string): number =>
-      median(rounds.filter((r) => r.has(a) && r.has(b)).map((r) => r.get(a)! / r.get(b)!));
+    const pairRatio = (a: string, b: string): number => median(rounds.filter((r) => r.has(a) && r.has(b)).map((r) => r.get(a)! / r.get(b)!));
     const report: Report = {
       date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       options: { runs: o.runs, warmup: o.warmup, traceRuns: o.traceRuns, rssRuns: o.rssRuns },

@@ -72,7 +72,5 @@ export function stepSummary(runs: readonly TraceLine[][]): StepSummary[] {
       e.dur.push(l.dur);
     }
   }
-  return [...by.values()]
-    .map((e) => ({ stage: e.stage, what: e.what, at: median(e.at), dur: median(e.dur), seen: e.dur.length }))
-    .sort((a, b) => a.at - b.at);
+  return [...by.values()].map((e) => ({ stage: e.stage, what: e.what, at: median(e.at), dur: median(e.dur), seen: e.dur.length })).sort((a, b) => a.at - b.at);
 }

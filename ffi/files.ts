@@ -4,7 +4,8 @@
 import { EINVAL, ENOENT, ENOTDIR, SyscallError } from "./errno.ts";
 import { check, close, cstr, errno, libc, O_CLOEXEC, readAll, writeAll } from "./libc.ts";
 
-const O = process.arch === "arm64" ? { RDONLY: 0, WRONLY: 1, DIRECTORY: 0o40000, PATH: 0o10000000 } : { RDONLY: 0, WRONLY: 1, DIRECTORY: 0o200000, PATH: 0o10000000 };
+const O =
+  process.arch === "arm64" ? { RDONLY: 0, WRONLY: 1, DIRECTORY: 0o40000, PATH: 0o10000000 } : { RDONLY: 0, WRONLY: 1, DIRECTORY: 0o200000, PATH: 0o10000000 };
 
 const F_OK = 0;
 
@@ -41,7 +42,6 @@ export function exists(path: string): boolean {
   return libc().access(cstr(path), F_OK) === 0;
 }
 
-
 /** Throws ENOENT, ENOTDIR, EACCES… as a SyscallError naming the path. */
 export function checkDirectory(path: string): void {
   close(open(path, O.PATH | O.DIRECTORY));
@@ -54,9 +54,6 @@ export function isDirectory(path: string): boolean {
   return true;
 }
 
-
-
-
 /** The link's target, or undefined when the path is missing or not a symlink. */
 export function readlinkIfLink(path: string): string | undefined {
   const buf = Buffer.alloc(4096);
@@ -66,6 +63,3 @@ export function readlinkIfLink(path: string): string | undefined {
   if (e === EINVAL || e === ENOENT || e === ENOTDIR) return undefined;
   throw new SyscallError("readlink", e, path);
 }
-
-
-

@@ -76,7 +76,6 @@ export function cstrArray(strs: readonly string[], keep: Buffer[]): BigUint64Arr
   return arr;
 }
 
-
 // --- constants (asm-generic values, identical on x86_64 and arm64) ---
 export const CLONE = {
   NEWTIME: 0x80,
@@ -119,24 +118,6 @@ export const O_CLOEXEC = 0o2000000;
 export const F_SETFD = 2;
 export const FD_CLOEXEC = 1;
 export const WNOHANG = 1;
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 export function close(fd: number): void {
   libc().close(fd);
@@ -232,7 +213,6 @@ export function kill(pid: number, sig: number): boolean {
   return libc().kill(pid, sig) === 0;
 }
 
-
 export function isatty(fd: number): boolean {
   return libc().isatty(fd) === 1;
 }
@@ -244,30 +224,34 @@ export function ttyname(fd: number): string | undefined {
 }
 
 export function memfdCreate(name: string, sealable = false): number {
-  const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+  const MFD_CLOEXEC = 1,
+    MFD_ALLOW_SEALING = 2;
   return check(libc().memfd_create(cstr(name), MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0)), "memfd_create", name);
 }
 
 /** Seals a memfd against every change: no write, no resize, no further seals. */
 export function sealMemfd(fd: number): void {
-  const F_ADD_SEALS = 1033, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+  const F_ADD_SEALS = 1033,
+    F_SEAL_SEAL = 1,
+    F_SEAL_SHRINK = 2,
+    F_SEAL_GROW = 4,
+    F_SEAL_WRITE = 8;
   check(libc().fcntl(fd, F_ADD_SEALS, BigInt(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)), "fcntl F_ADD_SEALS");
 }
 
 /** A connected pair of stream sockets, both close-on-exec. */
 export function socketpair(): [number, number] {
-  const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = O_CLOEXEC;
+  const AF_UNIX = 1,
+    SOCK_STREAM = 1,
+    SOCK_CLOEXEC = O_CLOEXEC;
   const fds = new Int32Array(2);
   check(libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
   return [fds[0]!, fds[1]!];
 }
 
-
 /** Whether a file carries file capabilities (security.capability), as newuidmap may instead of setuid. */
 export function hasFileCaps(path: string): boolean {
   return Number(libc().getxattr(cstr(path), cstr("security.capability"), null, 0)) > 0;
 }
-
-
 
 export type { Pointer };

@@ -97,7 +97,8 @@ function writeFile(controller: string, dir: string, file: string, value: string)
     writeControl(path().join(dir, file), value);
   } catch (e) {
     // cgroupfs refuses to create a file it lacks (EACCES or ENOENT): name that plainly
-    if (fs().existsSync(dir) && !fs().existsSync(path().join(dir, file))) throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
+    if (fs().existsSync(dir) && !fs().existsSync(path().join(dir, file)))
+      throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
     throw new CgroupError(controller, `write ${file}=${value}`, e);
   }
 }
@@ -159,7 +160,8 @@ export class Cgroup {
     } else {
       targets.push(...v1Targets(layout, spec, res, cgroupsPath, name));
       // Hybrid: the cgroup2 tree holds only what v1 lacks (like hugetlb here); joined only when asked.
-      if (unified && layout.unified) targets.push({ key: UNIFIED, h: layout.unified, rel: relativePath(layout.unified.own, cgroupsPath, name), writes: v2Writes({ unified }) });
+      if (unified && layout.unified)
+        targets.push({ key: UNIFIED, h: layout.unified, rel: relativePath(layout.unified.own, cgroupsPath, name), writes: v2Writes({ unified }) });
       else if (unified) throw new CgroupError("unified", "linux.resources.unified needs a cgroup v2 hierarchy; this host has only v1");
     }
     const dirs: Record<string, string> = {};
@@ -322,7 +324,12 @@ export class Cgroup {
     const mem = this.dirFor("memory");
     if (mem) {
       out.memory = v2
-        ? { usage: num(read(path().join(mem, "memory.current"))) ?? 0, limit: num(read(path().join(mem, "memory.max"))), maxUsage: num(read(path().join(mem, "memory.peak"))), oomKills: this.oomKills() }
+        ? {
+            usage: num(read(path().join(mem, "memory.current"))) ?? 0,
+            limit: num(read(path().join(mem, "memory.max"))),
+            maxUsage: num(read(path().join(mem, "memory.peak"))),
+            oomKills: this.oomKills(),
+          }
         : {
             usage: num(read(path().join(mem, "memory.usage_in_bytes"))) ?? 0,
             limit: num(read(path().join(mem, "memory.limit_in_bytes"))),
@@ -435,7 +442,12 @@ function v1Targets(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath:
   }
   return layout.v1
     .filter((h) => h.controllers.some((c) => used.has(c)))
-    .map((h) => ({ key: h.controllers.join(","), h, rel: relativePath(h.own, cgroupsPath, name), writes: writes.filter((x) => h.controllers.includes(x.controller)) }));
+    .map((h) => ({
+      key: h.controllers.join(","),
+      h,
+      rel: relativePath(h.own, cgroupsPath, name),
+      writes: writes.filter((x) => h.controllers.includes(x.controller)),
+    }));
 }
 
 function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undefined, name: string): Target {
@@ -466,7 +478,10 @@ function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undef
  */
 function replaceLeftover(controller: string, dir: string): void {
   if (populatedTree(dir)) {
-    throw new CgroupError(controller, `${dir} already exists and holds processes (left by an earlier container?); refusing to share it (kill them and remove it, or pick another --name)`);
+    throw new CgroupError(
+      controller,
+      `${dir} already exists and holds processes (left by an earlier container?); refusing to share it (kill them and remove it, or pick another --name)`,
+    );
   }
   const err = removeDir(dir, 0);
   if (err) throw new CgroupError(controller, `${dir} already exists and can't be replaced: ${err}`);
@@ -510,7 +525,10 @@ function freezeKillThaw(dir: string, file: string, frozen: string, thawed: strin
 /** Child directories (real ones: readdir's types don't follow symlinks). */
 function subdirs(dir: string): string[] {
   try {
-    return fs().readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    return fs()
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
   } catch {
     return [];
   }
@@ -540,7 +558,14 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 /** A cgroup directory path as a registry entry may hold it: absolute, plain, below `mount`. */
 function checkDir(p: unknown, mounts: readonly string[]): string {
   if (typeof p !== "string" || p.length > 4096 || hasControl(p)) throw new Error("a directory is not a plain path");
-  if (!p.startsWith("/") || p.split("/").slice(1).some((seg) => seg === "" || seg === "." || seg === "..")) throw new Error(`${JSON.stringify(p)} is not a normalized absolute path`);
+  if (
+    !p.startsWith("/") ||
+    p
+      .split("/")
+      .slice(1)
+      .some((seg) => seg === "" || seg === "." || seg === "..")
+  )
+    throw new Error(`${JSON.stringify(p)} is not a normalized absolute path`);
   if (!mounts.some((m) => p.startsWith(m === "/" ? "/" : `${m}/`) && p !== m)) throw new Error(`${JSON.stringify(p)} is not below a cgroup mount of this host`);
   return p;
 }

@@ -9,7 +9,6 @@ import { formatBytes } from "./units.ts";
 import { killedBySigkill } from "../util/wait-status.ts";
 import { SIGKILL } from "../../ffi/libc.ts";
 
-
 export interface ExitExplanation {
   message: string;
   exitCode: number;

@@ -24,8 +24,20 @@ export interface Layout {
 
 /** The v1 controllers myuts knows; other superblock options (rw, clone_children…) are not controllers. */
 export const V1_CONTROLLERS = new Set([
-  "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-  "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc",
+  "cpu",
+  "cpuacct",
+  "cpuset",
+  "memory",
+  "devices",
+  "freezer",
+  "blkio",
+  "pids",
+  "net_cls",
+  "net_prio",
+  "perf_event",
+  "hugetlb",
+  "rdma",
+  "misc",
 ]);
 
 interface MountLine {

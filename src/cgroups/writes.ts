@@ -51,7 +51,9 @@ export function v1Writes(r: LinuxResources, has: (file: string) => boolean = () 
       if (d.weight !== undefined) out.push(w("blkio", `${weightFile}_device`, `${dev(d)} ${d.weight}`));
       if (d.leafWeight !== undefined) out.push(w("blkio", "blkio.leaf_weight_device", `${dev(d)} ${d.leafWeight}`));
     }
-    const throttle = (file: string, list?: LinuxThrottleDevice[]) => list?.forEach((d) => out.push(w("blkio", file, `${dev(d)} ${d.rate}`)));
+    const throttle = (file: string, list?: LinuxThrottleDevice[]) => {
+      for (const d of list ?? []) out.push(w("blkio", file, `${dev(d)} ${d.rate}`));
+    };
     throttle("blkio.throttle.read_bps_device", b.throttleReadBpsDevice);
     throttle("blkio.throttle.write_bps_device", b.throttleWriteBpsDevice);
     throttle("blkio.throttle.read_iops_device", b.throttleReadIOPSDevice);
@@ -68,7 +70,7 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
   const m = r.memory;
   if (m) {
     if (m.limit !== undefined) out.push(w("memory", "memory.max", m.limit > 0 ? m.limit : "max"));
-    if (m.reservation !== undefined) out.push(w("memory", "memory.low", m.reservation > 0 ? m.reservation : 0));
+    if (m.reservation !== undefined) out.push(w("memory", "memory.low", Math.max(m.reservation, 0)));
     // OCI's swap is memory+swap (v1); v2 limits swap alone.
     if (m.swap !== undefined) {
       if (m.swap === -1 || m.swap === 0) out.push(w("memory", "memory.swap.max", "max"));
@@ -97,7 +99,9 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
       if (d.weight === undefined) continue;
       out.push(bfq ? w("io", "io.bfq.weight", `${dev(d)} ${d.weight}`) : w("io", "io.weight", `${dev(d)} ${blkioToIoWeight(d.weight)}`));
     }
-    const throttle = (key: string, list?: LinuxThrottleDevice[]) => list?.forEach((d) => out.push(w("io", "io.max", `${dev(d)} ${key}=${d.rate}`)));
+    const throttle = (key: string, list?: LinuxThrottleDevice[]) => {
+      for (const d of list ?? []) out.push(w("io", "io.max", `${dev(d)} ${key}=${d.rate}`));
+    };
     throttle("rbps", b.throttleReadBpsDevice);
     throttle("wbps", b.throttleWriteBpsDevice);
     throttle("riops", b.throttleReadIOPSDevice);

@@ -8,7 +8,11 @@ import { RUN_FLAGS } from "./run-flags.ts";
 import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
 const payload: ArgsDef = {
-  command: { type: "positional", required: false, description: "the payload, then its arguments, passed on untouched (default: /bin/sh in a root filesystem, else $SHELL)" },
+  command: {
+    type: "positional",
+    required: false,
+    description: "the payload, then its arguments, passed on untouched (default: /bin/sh in a root filesystem, else $SHELL)",
+  },
 };
 const container: ArgsDef = { name: { type: "positional", required: true, description: "the container's name (run --name)" } };
 
@@ -32,7 +36,10 @@ const spec = defineCommand({
   args: { ...cittyArgs(RUN_FLAGS), ...payload },
 });
 const exec = defineCommand({
-  meta: { name: "exec", description: "Run a command in a running named container (its namespaces, ids and capabilities): myuts exec NAME [--] COMMAND [ARGS...]" },
+  meta: {
+    name: "exec",
+    description: "Run a command in a running named container (its namespaces, ids and capabilities): myuts exec NAME [--] COMMAND [ARGS...]",
+  },
   args: cittyArgs(EXEC_FLAGS),
 });
 const stats = defineCommand({

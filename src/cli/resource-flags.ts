@@ -89,8 +89,16 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
     if (limit === undefined) throw bad("memory-swap", one("memory-swap")!, "needs --memory as well");
     if (swap < limit) throw bad("memory-swap", one("memory-swap")!, "must be at least --memory (it counts memory plus swap)");
   }
-  if (reservation !== undefined && limit !== undefined && reservation > limit) throw bad("memory-reservation", one("memory-reservation")!, "must not exceed --memory");
-  if (limit !== undefined || reservation !== undefined || swap !== undefined || kernel !== undefined || swappiness !== undefined || p.bools.has("oom-kill-disable")) {
+  if (reservation !== undefined && limit !== undefined && reservation > limit)
+    throw bad("memory-reservation", one("memory-reservation")!, "must not exceed --memory");
+  if (
+    limit !== undefined ||
+    reservation !== undefined ||
+    swap !== undefined ||
+    kernel !== undefined ||
+    swappiness !== undefined ||
+    p.bools.has("oom-kill-disable")
+  ) {
     res.memory = {
       ...(limit !== undefined ? { limit } : {}),
       ...(reservation !== undefined ? { reservation } : {}),
@@ -106,7 +114,8 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
   const weight = int("cpu-weight", 1, 10000);
   let period = int("cpu-period", 1000, 1000000);
   let quota = int("cpu-quota", -1, MAX_QUOTA);
-  if (quota !== undefined && quota !== -1 && quota < MIN_QUOTA) throw bad("cpu-quota", one("cpu-quota")!, `below the kernel's minimum quota of ${MIN_QUOTA} µs (or -1 for none)`);
+  if (quota !== undefined && quota !== -1 && quota < MIN_QUOTA)
+    throw bad("cpu-quota", one("cpu-quota")!, `below the kernel's minimum quota of ${MIN_QUOTA} µs (or -1 for none)`);
   if (weight !== undefined) {
     if (shares !== undefined) throw new UserError(`${cmd}: --cpu-shares and --cpu-weight set the same thing; give one`);
     shares = weightToShares(weight);
@@ -118,7 +127,8 @@ export function parseResourceFlags(p: Parsed, cmd = "run"): ResourceOptions {
     if (quota !== undefined || period !== undefined) throw new UserError(`${cmd}: --cpus conflicts with --cpu-quota and --cpu-period; give one or the other`);
     ({ quota, period } = cpusToQuota(cpus, CPUS_PERIOD));
     // Rounded to 0 the quota would be written as "no limit".
-    if (quota < MIN_QUOTA) throw bad("cpus", cpusText, `below the kernel's minimum CFS quota of ${MIN_QUOTA} µs per ${CPUS_PERIOD} µs period (the least is --cpus ${least})`);
+    if (quota < MIN_QUOTA)
+      throw bad("cpus", cpusText, `below the kernel's minimum CFS quota of ${MIN_QUOTA} µs per ${CPUS_PERIOD} µs period (the least is --cpus ${least})`);
   }
   const cpusetCpus = cpuList("cpuset-cpus");
   const cpusetMems = cpuList("cpuset-mems");
@@ -185,7 +195,7 @@ function deviceArg(cmd: string, flag: string, v: string): { major: number; minor
   const i = v.lastIndexOf(":");
   if (i <= 0) throw new UserError(`${cmd}: --${flag} ${v}: expected DEVICE:VALUE`);
   const path = v.slice(0, i);
-  let st;
+  let st: import("node:fs").Stats;
   try {
     st = fs().statSync(path);
   } catch (e) {

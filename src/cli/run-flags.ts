@@ -89,7 +89,6 @@ const NS_FLAGS: Record<string, NamespaceType> = {
   time: "time",
 };
 
-
 /** The kernel's KTIME_SEC_MAX: no clock offset goes beyond it. */
 const KTIME_SEC_MAX = 9223372036;
 
@@ -106,7 +105,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   const many = (k: string) => p.flags.get(k) ?? [];
 
   const namespaces = new Set<NamespaceType>();
-  if (p.bools.has("all")) ALL.forEach((n) => namespaces.add(n));
+  if (p.bools.has("all")) for (const n of ALL) namespaces.add(n);
   for (const [flag, ns] of Object.entries(NS_FLAGS)) if (p.bools.has(flag)) namespaces.add(ns);
 
   const opts: RunOptions = {
@@ -154,7 +153,8 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
 
   // An empty path would resolve to the current directory: from /, the host itself.
   for (const flag of ["rootfs", "workdir", "cgroup-parent"]) if (one(flag) === "") throw new UserError(`run: --${flag}: empty path`);
-  for (const flag of ["volume", "tmpfs", "env-file"]) if (many(flag).includes("")) throw new UserError(`run: --${flag}: empty ${flag === "env-file" ? "path" : "value"}`);
+  for (const flag of ["volume", "tmpfs", "env-file"])
+    if (many(flag).includes("")) throw new UserError(`run: --${flag}: empty ${flag === "env-file" ? "path" : "value"}`);
   const rootfs = one("rootfs");
   if (rootfs !== undefined) {
     opts.rootfs = absolute(rootfs);
@@ -205,7 +205,8 @@ export function readEnvFile(file: string): string[] {
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     if (!line || line.startsWith("#")) continue;
-    if (!line.includes("=")) throw new UserError(`run: --env-file ${file}: line ${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)} is not KEY=VALUE`);
+    if (!line.includes("="))
+      throw new UserError(`run: --env-file ${file}: line ${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)} is not KEY=VALUE`);
     out.push(line);
   }
   return out;

@@ -50,7 +50,9 @@ function callerBytes(o: RunOptions, spec: { process: { env?: string[] } }): { ar
   // Only an inherited environment (the host tree) can carry the caller's bytes through.
   if (!o.rootfs && lossy(spec.process.env ?? [])) {
     const own = new Set(o.env.map((e) => e.slice(0, e.indexOf("="))));
-    const inherited = entries(readBytes("/proc/self/environ")).filter((e) => e.length && !own.has(e.subarray(0, Math.max(0, e.indexOf(61))).toString("latin1")));
+    const inherited = entries(readBytes("/proc/self/environ")).filter(
+      (e) => e.length && !own.has(e.subarray(0, Math.max(0, e.indexOf(61))).toString("latin1")),
+    );
     out.env = [...inherited, ...o.env.map((e) => Buffer.from(e))];
   }
   return out;

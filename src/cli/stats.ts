@@ -66,7 +66,12 @@ export function statsEvent(name: string, st: Stats): object {
           }
         : {}),
       ...(st.memory
-        ? { memory: { usage: { usage: st.memory.usage, limit: st.memory.limit, max: st.memory.maxUsage, failcnt: st.memory.failcnt }, oomKills: st.memory.oomKills } }
+        ? {
+            memory: {
+              usage: { usage: st.memory.usage, limit: st.memory.limit, max: st.memory.maxUsage, failcnt: st.memory.failcnt },
+              oomKills: st.memory.oomKills,
+            },
+          }
         : {}),
       ...(st.pids ? { pids: { current: st.pids.current, limit: st.pids.limit } } : {}),
     },
@@ -76,7 +81,9 @@ export function statsEvent(name: string, st: Stats): object {
 export function formatStats(name: string, st: Stats): string {
   const lines = [`name:    ${name}`];
   if (st.memory) {
-    lines.push(`memory:  ${formatBytes(st.memory.usage)} / ${st.memory.limit !== undefined ? formatBytes(st.memory.limit) : "unlimited"}${st.memory.oomKills ? ` (OOM kills: ${st.memory.oomKills})` : ""}`);
+    lines.push(
+      `memory:  ${formatBytes(st.memory.usage)} / ${st.memory.limit !== undefined ? formatBytes(st.memory.limit) : "unlimited"}${st.memory.oomKills ? ` (OOM kills: ${st.memory.oomKills})` : ""}`,
+    );
   }
   if (st.cpu) {
     const sec = (ns?: number) => `${((ns ?? 0) / 1e9).toFixed(3)} s`;

@@ -13,15 +13,24 @@ export const USER_FLAGS: readonly FlagDef[] = [
   { long: "map-current-user", description: "map your uid and gid to themselves inside (implies --user, --setgroups=deny)" },
   { long: "map-user", value: true, hint: "UID", description: "map your uid to UID inside (implies --user)" },
   { long: "map-group", value: true, hint: "GID", description: "map your gid to GID inside (implies --user, --setgroups=deny)" },
-  { long: "map-users", value: true, repeat: true, hint: "auto|INNER:OUTER:COUNT", description: "map a uid range; auto takes your first /etc/subuid range at 0 (implies --user)" },
-  { long: "map-groups", value: true, repeat: true, hint: "auto|INNER:OUTER:COUNT", description: "map a gid range; auto takes your first /etc/subgid range at 0 (implies --user)" },
+  {
+    long: "map-users",
+    value: true,
+    repeat: true,
+    hint: "auto|INNER:OUTER:COUNT",
+    description: "map a uid range; auto takes your first /etc/subuid range at 0 (implies --user)",
+  },
+  {
+    long: "map-groups",
+    value: true,
+    repeat: true,
+    hint: "auto|INNER:OUTER:COUNT",
+    description: "map a gid range; auto takes your first /etc/subgid range at 0 (implies --user)",
+  },
   { long: "uidmap", value: true, repeat: true, hint: "CONTAINER:HOST:SIZE", description: "OCI-style uid mapping (implies --user)" },
   { long: "gidmap", value: true, repeat: true, hint: "CONTAINER:HOST:SIZE", description: "OCI-style gid mapping (implies --user)" },
   { long: "setgroups", value: true, hint: "allow|deny", description: "whether setgroups(2) is allowed inside the user namespace" },
 ];
-
-
-
 
 function autoRange(kind: "uid" | "gid", host: UserHost): IDMapping {
   const file = kind === "uid" ? "/etc/subuid" : "/etc/subgid";
@@ -33,7 +42,9 @@ function autoRange(kind: "uid" | "gid", host: UserHost): IDMapping {
   }
   const first = subIdRanges(text, { name: host.name, id: kind === "uid" ? host.uid : host.gid })[0];
   if (!first) {
-    throw new UserError(`run: --map-${kind === "uid" ? "users" : "groups"}=auto: ${host.name} has no subordinate ${kind}s in ${file}; add a line like "${host.name}:100000:65536" to ${file}`);
+    throw new UserError(
+      `run: --map-${kind === "uid" ? "users" : "groups"}=auto: ${host.name} has no subordinate ${kind}s in ${file}; add a line like "${host.name}:100000:65536" to ${file}`,
+    );
   }
   return { containerID: 0, hostID: first.start, size: first.count };
 }
@@ -83,6 +94,7 @@ export function parseUserFlags(p: Parsed, host: UserHost): UserNsOptions | undef
   const sg = p.flags.get("setgroups")?.at(-1);
   if (sg !== undefined && sg !== "allow" && sg !== "deny") throw new UserError(`run: --setgroups ${sg}: expected allow or deny`);
   if (!uidMappings.length) throw new UserError("run: --user: no uid mapping (add --map-root-user, --map-users or --uidmap)");
-  if (!gidMappings.length) throw new UserError(`run: --user: uid mapping ${uidMappings.map(fmt).join(",")} has no gid mapping (add --map-group, --map-groups or --gidmap)`);
+  if (!gidMappings.length)
+    throw new UserError(`run: --user: uid mapping ${uidMappings.map(fmt).join(",")} has no gid mapping (add --map-group, --map-groups or --gidmap)`);
   return { uidMappings, gidMappings, setgroups: sg === "allow" || sg === "deny" ? sg : deny ? "deny" : "allow", uid, gid };
 }

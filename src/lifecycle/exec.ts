@@ -17,7 +17,16 @@ import { launch } from "./start.ts";
 import { liveState } from "./state.ts";
 import { exitCode } from "../util/wait-status.ts";
 
-const NS_FILE: Record<NamespaceType, string> = { user: "user", pid: "pid", network: "net", ipc: "ipc", uts: "uts", mount: "mnt", cgroup: "cgroup", time: "time" };
+const NS_FILE: Record<NamespaceType, string> = {
+  user: "user",
+  pid: "pid",
+  network: "net",
+  ipc: "ipc",
+  uts: "uts",
+  mount: "mnt",
+  cgroup: "cgroup",
+  time: "time",
+};
 
 export interface ExecRequest {
   name: string;

@@ -113,32 +113,3 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
   }
   return hooks;
 }
-
-/** Runs several hook sets as one: setup in order, teardown in reverse, every cleanup even if one throws. */
-export function combineHooks(...sets: ContainerHooks[]): ContainerHooks {
-  const out: ContainerHooks = {
-    prepare: () => sets.forEach((h) => h.prepare?.()),
-    started: (pid) => sets.forEach((h) => h.started?.(pid)),
-    afterExit: (status) => {
-      for (const h of sets) {
-        const n = h.afterExit?.(status);
-        if (n) return n;
-      }
-      return undefined;
-    },
-    cleanup: (status) => {
-      let first: unknown;
-      for (const h of [...sets].reverse()) {
-        try {
-          h.cleanup?.(status);
-        } catch (e) {
-          first ??= e;
-        }
-      }
-      if (first !== undefined) throw first;
-    },
-  };
-  // The barrier costs a round trip: only when some set needs it.
-  if (sets.some((h) => h.beforeExec)) out.beforeExec = (pid) => sets.forEach((h) => h.beforeExec?.(pid));
-  return out;
-}

@@ -28,4 +28,3 @@ export function secureJoin(root: string, unsafe: string): string {
   }
   return resolved.length ? `${root === "/" ? "" : root}/${resolved.join("/")}` : root;
 }
-

@@ -56,7 +56,8 @@ const MAX_ENTRY = 1024 * 1024;
 const PID_MAX = 4 * 1024 * 1024;
 
 export function checkName(name: string, flag = "--name"): string {
-  if (!NAME.test(name)) throw new UserError(`${flag} ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 128, starting with a letter or digit)`);
+  if (!NAME.test(name))
+    throw new UserError(`${flag} ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 128, starting with a letter or digit)`);
   return name;
 }
 
@@ -123,8 +124,10 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
   if (typeof v.name !== "string" || v.name !== expectedName) throw new Error("its name does not match its file name");
   if (v.status !== "creating" && v.status !== "running") throw new Error("status is neither creating nor running");
   const owner = v.owner;
-  if (!isObject(owner) || !isPid(owner.pid) || typeof owner.start !== "string" || !/^\d{1,20}$/.test(owner.start)) throw new Error("owner is not a {pid, start} pair");
-  if (owner.pidns !== undefined && (typeof owner.pidns !== "string" || !/^pid:\[\d{1,20}\]$/.test(owner.pidns))) throw new Error("owner.pidns is not a PID namespace");
+  if (!isObject(owner) || !isPid(owner.pid) || typeof owner.start !== "string" || !/^\d{1,20}$/.test(owner.start))
+    throw new Error("owner is not a {pid, start} pair");
+  if (owner.pidns !== undefined && (typeof owner.pidns !== "string" || !/^pid:\[\d{1,20}\]$/.test(owner.pidns)))
+    throw new Error("owner.pidns is not a PID namespace");
   if (v.pid !== undefined && !isPid(v.pid)) throw new Error("pid is not a process id");
   if (typeof v.created !== "string" || v.created.length > 64) throw new Error("created is not a time");
   if (!optString(v.bundle) || !optString(v.rootfs)) throw new Error("bundle or rootfs is not a path");
@@ -208,7 +211,9 @@ export function claimName(s: ContainerState, dir = STATE_DIR): void {
   const old = readEntry(s.name, dir);
   if ("state" in old) {
     if (isLive(old.state)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.state.owner.pid})`);
-    throw new UserError(`--name ${s.name}: taken by ${file(dir, s.name)}, whose runtime is gone but whose cgroup could not be removed yet (or which another PID namespace holds); try again, or pick another name`);
+    throw new UserError(
+      `--name ${s.name}: taken by ${file(dir, s.name)}, whose runtime is gone but whose cgroup could not be removed yet (or which another PID namespace holds); try again, or pick another name`,
+    );
   }
   if ("invalid" in old) throw new UserError(`--name ${s.name}: ${file(dir, s.name)} is not a valid registry entry (${old.invalid}); remove it by hand`);
   try {

@@ -52,7 +52,9 @@ export function planUserNamespace(spec: Spec): UserNsPlan {
     checkOwned("gid", gidMaps, me.gid, subIdRanges(read(me.subgid), { name: me.name, id: me.gid }), me.name);
     gid.helper = findHelper("newgidmap");
   } else if (!denySetgroups) {
-    throw new UserError("--setgroups=allow: without root, a gid mapping of only your own gid needs setgroups denied; map a range from /etc/subgid (--map-groups) to allow it");
+    throw new UserError(
+      "--setgroups=allow: without root, a gid mapping of only your own gid needs setgroups denied; map a range from /etc/subgid (--map-groups) to allow it",
+    );
   }
   return { uid, gid, denySetgroups };
 }
@@ -104,8 +106,16 @@ function procWrite(pid: number, file: string, content: string): void {
 }
 
 const KNOBS: ReadonlyArray<{ file: string; bad: (v: string) => boolean; text: string }> = [
-  { file: "/proc/sys/user/max_user_namespaces", bad: (v) => v === "0", text: "user namespaces are disabled (sysctl user.max_user_namespaces=0; raise it, e.g. sysctl -w user.max_user_namespaces=15000)" },
-  { file: "/proc/sys/kernel/unprivileged_userns_clone", bad: (v) => v === "0", text: "unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=0; set it to 1)" },
+  {
+    file: "/proc/sys/user/max_user_namespaces",
+    bad: (v) => v === "0",
+    text: "user namespaces are disabled (sysctl user.max_user_namespaces=0; raise it, e.g. sysctl -w user.max_user_namespaces=15000)",
+  },
+  {
+    file: "/proc/sys/kernel/unprivileged_userns_clone",
+    bad: (v) => v === "0",
+    text: "unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=0; set it to 1)",
+  },
   {
     file: "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
     bad: (v) => v === "1",

@@ -91,7 +91,16 @@ function loopbackUp(b: ProgramBuilder): void {
   b.call("network: lo", "close", [b.ref(sock)], { on: allow(EBADF) });
 }
 
-const NS_FILE: Record<NamespaceType, string> = { user: "user", pid: "pid", network: "net", ipc: "ipc", uts: "uts", mount: "mnt", cgroup: "cgroup", time: "time" };
+const NS_FILE: Record<NamespaceType, string> = {
+  user: "user",
+  pid: "pid",
+  network: "net",
+  ipc: "ipc",
+  uts: "uts",
+  mount: "mnt",
+  cgroup: "cgroup",
+  time: "time",
+};
 const NS_FLAG: Record<NamespaceType, number> = {
   user: CLONE.NEWUSER,
   pid: CLONE.NEWPID,
@@ -125,9 +134,14 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   const O = openFlags(facts.arch);
   const order = JOIN_ORDER.filter((t) => plan.namespaces.has(t));
   for (const t of order) {
-    b.call(`exec: open the container's ${t} namespace`, "openat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/proc/${plan.pid}/ns/${NS_FILE[t]}`), b.imm(O.RDONLY | O.CLOEXEC, "O_RDONLY|O_CLOEXEC"), b.imm(0)], {
-      out: b.slot(`ns_${t}`),
-    });
+    b.call(
+      `exec: open the container's ${t} namespace`,
+      "openat",
+      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/proc/${plan.pid}/ns/${NS_FILE[t]}`), b.imm(O.RDONLY | O.CLOEXEC, "O_RDONLY|O_CLOEXEC"), b.imm(0)],
+      {
+        out: b.slot(`ns_${t}`),
+      },
+    );
   }
   for (const t of order) {
     b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], `CLONE_NEW${NS_FILE[t].toUpperCase()}`)]);

@@ -43,7 +43,7 @@ function line(p: Program, s: Step, i: number): string {
       text = `fail (the remembered error, else ${errnoLabel(s.errno)})`;
       break;
     case "sync":
-      text = "sync: tell the runtime \"ready\", wait for \"go\"";
+      text = 'sync: tell the runtime "ready", wait for "go"';
       break;
     case "fork":
       text = "fork: the parent reports the child's pid and exits";

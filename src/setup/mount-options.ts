@@ -97,7 +97,8 @@ export function mountAttrOf(flags: number): MountAttr {
     [MS.NOSYMFOLLOW, MOUNT_ATTR.NOSYMFOLLOW],
   ];
   for (const [ms, attr] of pairs) if (flags & ms) a.set |= attr;
-  const atime = flags & MS.NOATIME ? MOUNT_ATTR.NOATIME : flags & MS.STRICTATIME ? MOUNT_ATTR.STRICTATIME : flags & MS.RELATIME ? MOUNT_ATTR.RELATIME : undefined;
+  const atime =
+    flags & MS.NOATIME ? MOUNT_ATTR.NOATIME : flags & MS.STRICTATIME ? MOUNT_ATTR.STRICTATIME : flags & MS.RELATIME ? MOUNT_ATTR.RELATIME : undefined;
   if (atime !== undefined) {
     a.clear |= MOUNT_ATTR.ATIME_MASK;
     a.set |= atime;

@@ -138,9 +138,14 @@ class Mounter {
     const b = this.b;
     const old = b.label("old kernel");
     const done = b.label("attrs set");
-    b.call(what, "mount_setattr", [dirfd, path, b.imm(atFlags, atFlags === AT_EMPTY_PATH ? "AT_EMPTY_PATH" : String(atFlags)), mountAttrArg(b, set, clear), b.imm(32)], {
-      on: onGoto(old, ENOSYS),
-    });
+    b.call(
+      what,
+      "mount_setattr",
+      [dirfd, path, b.imm(atFlags, atFlags === AT_EMPTY_PATH ? "AT_EMPTY_PATH" : String(atFlags)), mountAttrArg(b, set, clear), b.imm(32)],
+      {
+        on: onGoto(old, ENOSYS),
+      },
+    );
     b.goto(done);
     b.place(old);
     const nul = b.imm(0, "NULL");
@@ -201,7 +206,9 @@ class Mounter {
   private bindFile(what: string, dev: number, name: string, source: string, mode: number): void {
     const b = this.b;
     const flags = this.O.WRONLY | this.O.CREAT | this.O.CLOEXEC | this.O.NOFOLLOW;
-    b.call(what, "openat", [b.ref(dev), b.str(name), b.imm(flags, "O_WRONLY|O_CREAT|O_CLOEXEC|O_NOFOLLOW"), b.imm(mode, `0${mode.toString(8)}`)], { out: this.T });
+    b.call(what, "openat", [b.ref(dev), b.str(name), b.imm(flags, "O_WRONLY|O_CREAT|O_CLOEXEC|O_NOFOLLOW"), b.imm(mode, `0${mode.toString(8)}`)], {
+      out: this.T,
+    });
     this.mountAt(what, b.str(source), b.imm(0, "NULL"), MS.BIND, b.imm(0, "NULL"));
     this.close(what, this.T);
   }
@@ -231,7 +238,9 @@ class Mounter {
     const next = b.label("next");
     const dir = b.label("dir");
     const nul = b.imm(0, "NULL");
-    b.call(`mask ${p}`, "mount", [b.str("/dev/null"), b.str(p), nul, b.imm(MS.BIND, "MS_BIND"), nul], { on: [...onGoto(next, ENOENT), ...onGoto(dir, ENOTDIR)] });
+    b.call(`mask ${p}`, "mount", [b.str("/dev/null"), b.str(p), nul, b.imm(MS.BIND, "MS_BIND"), nul], {
+      on: [...onGoto(next, ENOENT), ...onGoto(dir, ENOTDIR)],
+    });
     b.goto(next);
     b.place(dir);
     b.call(`mask ${p}`, "mount", [b.str("tmpfs"), b.str(p), b.str("tmpfs"), b.imm(MS.RDONLY, "MS_RDONLY"), nul]);

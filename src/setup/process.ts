@@ -70,15 +70,27 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   b.call(who, "setresuid", [b.imm(uid), b.imm(uid), b.imm(uid)]);
   if (caps) {
     const data = capsetData(caps);
-    b.call("capabilities", "capset", [b.bytes(data.subarray(0, 8), "{_LINUX_CAPABILITY_VERSION_3, 0}"), b.bytes(data.subarray(8), `{${caps.effective?.length ?? 0} effective}`)]);
+    b.call("capabilities", "capset", [
+      b.bytes(data.subarray(0, 8), "{_LINUX_CAPABILITY_VERSION_3, 0}"),
+      b.bytes(data.subarray(8), `{${caps.effective?.length ?? 0} effective}`),
+    ]);
     b.call("capabilities", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"), zero, zero, zero]);
     for (const n of caps.ambient ?? []) {
       const c = capNumber(n);
-      if (c !== undefined) b.call("capabilities: ambient", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_RAISE, "PR_CAP_AMBIENT_RAISE"), b.imm(c, n), zero, zero]);
+      if (c !== undefined)
+        b.call("capabilities: ambient", "prctl", [
+          b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"),
+          b.imm(PR.CAP_AMBIENT_RAISE, "PR_CAP_AMBIENT_RAISE"),
+          b.imm(c, n),
+          zero,
+          zero,
+        ]);
     }
   } else {
     // Capabilities carried across the init's own exec (a user namespace's) stop here.
-    b.call("capabilities", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"), zero, zero, zero], { on: allow(EINVAL) });
+    b.call("capabilities", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"), zero, zero, zero], {
+      on: allow(EINVAL),
+    });
   }
   // A uid change clears the parent-death signal; the payload must still die with the runtime.
   b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
@@ -106,7 +118,11 @@ function compileExec(b: ProgramBuilder, plan: ProcessPlan): void {
   const argv0 = plan.argv?.[0] ?? cmd;
   if (cmd.includes("/")) {
     const probe = b.label("probe");
-    b.call(what, "execve", [b.str(argv0), argv, envp], { on: onGoto(probe, ENOENT), exitCode: EXIT_CANNOT_EXEC, meanings: { [EACCES]: cannot, [ENOEXEC]: cannot } });
+    b.call(what, "execve", [b.str(argv0), argv, envp], {
+      on: onGoto(probe, ENOENT),
+      exitCode: EXIT_CANNOT_EXEC,
+      meanings: { [EACCES]: cannot, [ENOEXEC]: cannot },
+    });
     // ENOENT for a file that exists means its interpreter or loader is missing.
     b.place(probe);
     b.call(what, "faccessat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(argv0), b.imm(F_OK, "F_OK"), b.imm(0)], {

@@ -4,17 +4,25 @@ import { UserError } from "../util/errors.ts";
 
 export { CAPABILITIES };
 
-
-
 /**
  * docker's default set without CAP_MKNOD: with it, root inside could create a node
  * for a host disk and mount it, and myuts doesn't rely on a devices cgroup to stop that.
  */
 export const DEFAULT_CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP",
-  "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
 ];
-
 
 function canonical(flag: string, v: string): string {
   const name = v.toUpperCase().startsWith("CAP_") ? v.toUpperCase() : `CAP_${v.toUpperCase()}`;
@@ -30,7 +38,7 @@ export function applyCapFlags(base: readonly string[], add: readonly string[], d
     else set.delete(canonical("cap-drop", d));
   }
   for (const a of add) {
-    if (a.toUpperCase() === "ALL") CAPABILITIES.forEach((c) => set.add(c));
+    if (a.toUpperCase() === "ALL") for (const c of CAPABILITIES) set.add(c);
     else set.add(canonical("cap-add", a));
   }
   return CAPABILITIES.filter((c) => set.has(c));

@@ -185,7 +185,13 @@ function volumeMount(v: string): Mount {
 function tmpfsMount(t: string): Mount {
   const i = t.indexOf(":");
   const dest = i === -1 ? t : t.slice(0, i);
-  const extra = i === -1 ? [] : t.slice(i + 1).split(",").filter(Boolean);
+  const extra =
+    i === -1
+      ? []
+      : t
+          .slice(i + 1)
+          .split(",")
+          .filter(Boolean);
   if (!dest.startsWith("/")) throw new UserError(`run: --tmpfs ${t}: the path must be absolute`);
   return { destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", ...extra] };
 }

@@ -49,7 +49,8 @@ export function validateSpec(spec: Spec): ValidSpec {
     if (typeof s !== "string" || s.includes("\0")) throw new UserError("spec: process.args and process.env must be strings without NUL bytes");
   }
   for (const id of [p.user?.uid, p.user?.gid, ...(p.user?.additionalGids ?? [])]) {
-    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 0xfffffffe) throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 0xfffffffe)
+      throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
   }
 
   const ns = new Set<string>();
@@ -64,12 +65,17 @@ export function validateSpec(spec: Spec): ValidSpec {
     if (!uidMappings.length || !gidMappings.length) throw new UserError("spec: a new user namespace needs linux.uidMappings and linux.gidMappings");
     checkNoOverlap("uid", uidMappings);
     checkNoOverlap("gid", gidMappings);
-    if (!maps(uidMappings, p.user.uid)) throw new UserError(`spec: process.user.uid ${p.user.uid} is not mapped in the user namespace (mapped: ${uidMappings.map(fmt).join(", ")})`);
-    if (!maps(gidMappings, p.user.gid)) throw new UserError(`spec: process.user.gid ${p.user.gid} is not mapped in the user namespace (mapped: ${gidMappings.map(fmt).join(", ")})`);
+    if (!maps(uidMappings, p.user.uid))
+      throw new UserError(`spec: process.user.uid ${p.user.uid} is not mapped in the user namespace (mapped: ${uidMappings.map(fmt).join(", ")})`);
+    if (!maps(gidMappings, p.user.gid))
+      throw new UserError(`spec: process.user.gid ${p.user.gid} is not mapped in the user namespace (mapped: ${gidMappings.map(fmt).join(", ")})`);
   } else if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
     throw new UserError("spec: linux.uidMappings need a new user namespace");
   }
-  for (const [field, v] of [["hostname", spec.hostname], ["domainname", spec.domainname]] as const) {
+  for (const [field, v] of [
+    ["hostname", spec.hostname],
+    ["domainname", spec.domainname],
+  ] as const) {
     if (v !== undefined && (typeof v !== "string" || hasControl(v))) throw new UserError(`spec: ${field} ${JSON.stringify(v)} contains a control character`);
   }
   if ((spec.hostname !== undefined || spec.domainname !== undefined) && !ns.has("uts")) {

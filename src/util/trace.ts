@@ -48,4 +48,3 @@ export const jsStart = now();
 export function now(): number {
   return performance.timeOrigin + performance.now();
 }
-

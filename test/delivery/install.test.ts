@@ -128,7 +128,7 @@ describe("install.sh", () => {
 
   test.skipIf(!isRoot)("installs the latest release into <prefix>/bin as root, verified", async () => {
     const r = await install({}, { pathDir: glibcLdd });
-    expect(r.out).toContain("myuts 9.9.9 (fake, " + hostSuffix + ")");
+    expect(r.out).toContain(`myuts 9.9.9 (fake, ${hostSuffix})`);
     expect(r.code).toBe(0);
     expect(readFileSync(join(r.dir, "myuts"), "utf8")).toBe(fakeBinary("9.9.9", hostSuffix));
     expect(readdirSync(r.dir)).toEqual(["myuts"]);
@@ -224,7 +224,10 @@ describe("install.sh", () => {
     writeFileSync(join(bin, "ldd"), '#!/bin/sh\necho "ldd (GNU libc) 2.36"\n', { mode: 0o755 });
     const dir = tempDir("wget-dir");
     tmpForRun = tempDir("tmp");
-    const r = await runAsync(["/bin/sh", script], { env: { PATH: bin, HOME: tempDir("home"), TMPDIR: tmpForRun, MYUTS_BASE_URL: base, MYUTS_INSTALL_DIR: dir }, cwd: work });
+    const r = await runAsync(["/bin/sh", script], {
+      env: { PATH: bin, HOME: tempDir("home"), TMPDIR: tmpForRun, MYUTS_BASE_URL: base, MYUTS_INSTALL_DIR: dir },
+      cwd: work,
+    });
     expect(r.stderr).toContain(`myuts 9.9.9 (fake, ${hostSuffix})`);
     expect(r.code).toBe(0);
   });

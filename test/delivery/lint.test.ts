@@ -22,6 +22,7 @@ describe("GitHub workflows", () => {
 
   test.skipIf(!actionlint)("actionlint does flag a broken workflow (so a pass means something)", () => {
     const dir = tempDir("actionlint");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template literal
     writeFileSync(join(dir, "bad.yml"), "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n");
     const r = run([actionlint!, join(dir, "*.yml")]);
     expect(r.stdout).toContain('property "nope" is not defined');
@@ -74,7 +75,10 @@ describe("Vagrant", () => {
 
   test.skipIf(!vagrant)("vagrant validate does reject a broken Vagrantfile", () => {
     const dir = tempDir("vagrant-bad");
-    const text = readFileSync(join(ROOT, "Vagrantfile"), "utf8").replace('ubuntu.vm.hostname = "myuts-ubuntu"', 'ubuntu.vm.hostname = "myuts-ubuntu"\n    ubuntu.vm.no_such_setting = 1');
+    const text = readFileSync(join(ROOT, "Vagrantfile"), "utf8").replace(
+      'ubuntu.vm.hostname = "myuts-ubuntu"',
+      'ubuntu.vm.hostname = "myuts-ubuntu"\n    ubuntu.vm.no_such_setting = 1',
+    );
     writeFileSync(join(dir, "Vagrantfile"), text);
     mkdirSync(join(dir, "vagrant"));
     copyFileSync(join(ROOT, "vagrant", "provision.sh"), join(dir, "vagrant", "provision.sh"));

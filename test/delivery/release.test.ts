@@ -71,7 +71,9 @@ function elfInfo(path: string): { machine: number; interp: string } {
 describe("release build from a clean clone", () => {
   test("produces the four binaries and SHA256SUMS, and the sums verify", () => {
     expect(setupError).toBe("");
-    const files = readdirSync(dist).filter((f) => f !== "myuts").sort();
+    const files = readdirSync(dist)
+      .filter((f) => f !== "myuts")
+      .sort();
     expect(files).toEqual(["SHA256SUMS", ...NAMES.map((n) => `myuts-${V}-${n}`)].sort());
     const sums = readFileSync(join(dist, "SHA256SUMS"), "utf8").trim().split("\n");
     expect(sums.map((l) => l.split(/\s+/)[1]).sort()).toEqual(NAMES.map((n) => `myuts-${V}-${n}`).sort());
@@ -82,7 +84,8 @@ describe("release build from a clean clone", () => {
 
   test("each binary is built for its machine and C library", () => {
     expect(setupError).toBe("");
-    const EM_X86_64 = 62, EM_AARCH64 = 183;
+    const EM_X86_64 = 62,
+      EM_AARCH64 = 183;
     const want: Record<Name, { machine: number; interp: string }> = {
       "linux-x64": { machine: EM_X86_64, interp: "/lib64/ld-linux-x86-64.so.2" },
       "linux-arm64": { machine: EM_AARCH64, interp: "/lib/ld-linux-aarch64.so.1" },
@@ -160,7 +163,9 @@ describe("release build from a clean clone", () => {
     // musl itself provides all the rest.
     const notCxx = missingSyms.filter((s) => !/^(_Z|__cxa_|__dynamic_cast$|__once_proxy$|__gxx_)/.test(s));
     expect(notCxx).toEqual([]);
-    console.warn("note: libstdc++.so.6 for musl is not available from Debian; the musl binaries run on Alpine with `apk add libstdc++` (checked in GitHub Actions)");
+    console.warn(
+      "note: libstdc++.so.6 for musl is not available from Debian; the musl binaries run on Alpine with `apk add libstdc++` (checked in GitHub Actions)",
+    );
   });
 
   test.skipIf(!isRoot)("the x64 musl binary runs a container in a musl-only root (chroot)", () => {
@@ -180,7 +185,24 @@ describe("release build from a clean clone", () => {
     const [cxx, crtb, crte, eh, gcc] = parts as [string, string, string, string, string];
     const cc = run(["musl-gcc", "-c", "-fPIC", "-O2", "-o", join(build, "shim.o"), join(ROOT, "test/delivery/musl-cxx-shim.c")]);
     expect(cc.stderr).toBe("");
-    const ld = run(["gcc", "-shared", "-nostdlib", "-Wl,-soname,libstdc++.so.6", "-o", join(root, "lib/libstdc++.so.6"), crtb, "-Wl,--whole-archive", cxx, "-Wl,--no-whole-archive", join(build, "shim.o"), eh, gcc, "-L/usr/lib/x86_64-linux-musl", "-lc", crte]);
+    const ld = run([
+      "gcc",
+      "-shared",
+      "-nostdlib",
+      "-Wl,-soname,libstdc++.so.6",
+      "-o",
+      join(root, "lib/libstdc++.so.6"),
+      crtb,
+      "-Wl,--whole-archive",
+      cxx,
+      "-Wl,--no-whole-archive",
+      join(build, "shim.o"),
+      eh,
+      gcc,
+      "-L/usr/lib/x86_64-linux-musl",
+      "-lc",
+      crte,
+    ]);
     expect(ld.stderr).toBe("");
     copyFileSync(loaderSrc, join(root, "lib/ld-musl-x86_64.so.1"));
     symlinkSync("ld-musl-x86_64.so.1", join(root, "lib/libc.musl-x86_64.so.1"));

@@ -19,10 +19,12 @@ function setupPackages(): Set<string> {
 /** TOOLS=( "program package why" ... ) in .ci/check-tools. */
 function checkedTools(): Map<string, string> {
   const block = /^TOOLS=\(\n([\s\S]*?)^\)/m.exec(read(".ci/check-tools"))![1]!;
-  return new Map(block.split("\n").flatMap((l) => {
-    const m = /^\s*"(\S+)\s+(\S+)\s/.exec(l);
-    return m ? [[m[1]!, m[2]!] as [string, string]] : [];
-  }));
+  return new Map(
+    block.split("\n").flatMap((l) => {
+      const m = /^\s*"(\S+)\s+(\S+)\s/.exec(l);
+      return m ? [[m[1]!, m[2]!] as [string, string]] : [];
+    }),
+  );
 }
 
 function sources(dir: string): string[] {

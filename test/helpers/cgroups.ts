@@ -5,7 +5,7 @@ import { join } from "node:path";
 /** Every cgroup directory whose name contains `fragment` (deep enough for the tests' placements). */
 export function cgroupDirs(fragment: string, dir = "/sys/fs/cgroup", depth = 0, out: string[] = []): string[] {
   if (depth > 6) return out;
-  let entries;
+  let entries: import("node:fs").Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch {

@@ -11,7 +11,7 @@ export interface MountEntry {
 }
 
 /** Undoes mountinfo's octal escapes (\040 for a space and so on). */
-function unescape(s: string): string {
+function unescapeOctal(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
@@ -26,10 +26,10 @@ export function parseMountinfo(text: string): MountEntry[] {
     out.push({
       id: Number(f[0]),
       parent: Number(f[1]),
-      mountPoint: unescape(f[4] ?? ""),
+      mountPoint: unescapeOctal(f[4] ?? ""),
       options: f[5] ?? "",
       fsType: r[0] ?? "",
-      source: unescape(r[1] ?? ""),
+      source: unescapeOctal(r[1] ?? ""),
     });
   }
   return out;

@@ -97,13 +97,17 @@ export class MyutsProcess {
 
   /** Resolves once stdout contains `text`; rejects at the deadline or if the run ends first. */
   async waitForStdout(text: string, timeoutMs = 10_000): Promise<void> {
-    await waitFor(() => {
-      if (this.out.includes(text)) return true;
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
-        throw new Error(`myuts exited before printing ${JSON.stringify(text)}; stdout=${JSON.stringify(this.out)} stderr=${JSON.stringify(this.err)}`);
-      }
-      return false;
-    }, timeoutMs, `stdout to contain ${JSON.stringify(text)}`);
+    await waitFor(
+      () => {
+        if (this.out.includes(text)) return true;
+        if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+          throw new Error(`myuts exited before printing ${JSON.stringify(text)}; stdout=${JSON.stringify(this.out)} stderr=${JSON.stringify(this.err)}`);
+        }
+        return false;
+      },
+      timeoutMs,
+      `stdout to contain ${JSON.stringify(text)}`,
+    );
   }
 
   kill(signal: NodeJS.Signals | number): void {

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { privateRun } from "../helpers/private-run.ts";
+import { cgroupDirs } from "../helpers/cgroups.ts";
 
 const MYUTS = resolve(import.meta.dir, "../../dist/myuts");
 const isRoot = process.getuid?.() === 0;
@@ -33,26 +34,13 @@ interface Result {
 
 /** Runs myuts with `args`; with `raw`, `args` is the whole command line (a wrapper first). */
 function run(args: string[], timeoutMs = 20000, raw = false): Result {
-  const r = Bun.spawnSync(raw ? args : [MYUTS, ...args], { stdout: "pipe", stderr: "pipe", timeout: timeoutMs, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const r = Bun.spawnSync(raw ? args : [MYUTS, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: timeoutMs,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  });
   return { code: r.exitCode ?? 128 + 9, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-/** Every directory named *name* under /sys/fs/cgroup (shallow enough for our placements). */
-function cgroupDirs(fragment: string, dir = "/sys/fs/cgroup", depth = 0, out: string[] = []): string[] {
-  if (depth > 5) return out;
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    if (!e.isDirectory()) continue;
-    const p = join(dir, e.name);
-    if (e.name.includes(fragment)) out.push(p);
-    cgroupDirs(fragment, p, depth + 1, out);
-  }
-  return out;
 }
 
 function removeCgroup(dir: string): void {
@@ -115,7 +103,22 @@ describe("cgroups", () => {
   // containers and 1–2 s measurements: more than bun's default 5 s per test
   it("a memory hog is OOM-killed at its limit: exit 137 and one line with the limit", () => {
     const n = name("oom");
-    const r = run(["run", "--name", n, "--pid", "--rootfs", rootfs, "--memory", "32m", "--memory-swap", "32m", "--", "sh", "-c", 'x=a; while :; do x="$x$x"; done']);
+    const r = run([
+      "run",
+      "--name",
+      n,
+      "--pid",
+      "--rootfs",
+      rootfs,
+      "--memory",
+      "32m",
+      "--memory-swap",
+      "32m",
+      "--",
+      "sh",
+      "-c",
+      'x=a; while :; do x="$x$x"; done',
+    ]);
     expect(r.code).toBe(137);
     expect(r.stderr).toContain("myuts: the container was killed: out of memory (limit 32 MiB)");
     expect(cgroupDirs(n)).toEqual([]);
@@ -124,7 +127,20 @@ describe("cgroups", () => {
 
   it("a fork bomb stops at --pids-limit", () => {
     const n = name("pids");
-    const r = run(["run", "--name", n, "--pid", "--rootfs", rootfs, "--pids-limit", "8", "--", "sh", "-c", "for i in $(seq 1 30); do sleep 1 & done; wait; echo done"]);
+    const r = run([
+      "run",
+      "--name",
+      n,
+      "--pid",
+      "--rootfs",
+      rootfs,
+      "--pids-limit",
+      "8",
+      "--",
+      "sh",
+      "-c",
+      "for i in $(seq 1 30); do sleep 1 & done; wait; echo done",
+    ]);
     expect(r.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
     expect(cgroupDirs(n)).toEqual([]);
   }, 30000);
@@ -215,7 +231,10 @@ describe("cgroups", () => {
     try {
       const n = name("stale");
       const entry = join(priv.stateDir, `${n}.json`);
-      const p = Bun.spawn([...priv.wrap, MYUTS, "run", "--name", n, "--pid", "--rootfs", rootfs, "--memory", "64m", "--", "sleep", "30"], { stdout: "pipe", stderr: "pipe" });
+      const p = Bun.spawn([...priv.wrap, MYUTS, "run", "--name", n, "--pid", "--rootfs", rootfs, "--memory", "64m", "--", "sleep", "30"], {
+        stdout: "pipe",
+        stderr: "pipe",
+      });
       await waitFor(() => existsSync(entry) && JSON.parse(readFileSync(entry, "utf8")).status === "running");
       p.kill("SIGKILL");
       await p.exited;

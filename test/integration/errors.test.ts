@@ -87,7 +87,10 @@ describe("errors without a container", () => {
   });
 
   test("an empty --rootfs is refused, even from / (it would be the host's own root)", async () => {
-    for (const argv of [["run", "--rootfs", "", "--", "true"], ["run", "--rootfs=", "--", "true"]]) {
+    for (const argv of [
+      ["run", "--rootfs", "", "--", "true"],
+      ["run", "--rootfs=", "--", "true"],
+    ]) {
       expectOneLine(await runMyuts(argv, { cwd: "/" }), 125, "run: --rootfs: empty path");
     }
   });
@@ -106,7 +109,11 @@ describe("errors without a container", () => {
 
   test("limits the kernel would refuse or misread: one line with the real bounds", async () => {
     expectOneLine(await runMyuts(["run", "--cpus", "0.000001", "--", "true"]), 125, "--cpus 0.000001: below the kernel's minimum CFS quota of 1000 µs");
-    expectOneLine(await runMyuts(["run", "--pids-limit", "2147483648", "--", "true"]), 125, "--pids-limit 2147483648: must be a whole number from -1 to 4194304");
+    expectOneLine(
+      await runMyuts(["run", "--pids-limit", "2147483648", "--", "true"]),
+      125,
+      "--pids-limit 2147483648: must be a whole number from -1 to 4194304",
+    );
     expectOneLine(await runMyuts(["run", "--hostname", "a\nb", "--", "true"]), 125, "--hostname", "contains a control character");
   });
 
@@ -159,7 +166,12 @@ describe.skipIf(!isRoot)("errors around a container (needs root)", () => {
   test("a rootfs that is a tarball: 125, saying so and how to unpack it", async () => {
     const tarball = join(fx.base, "rootfs.tar.gz");
     Bun.spawnSync(["tar", "-czf", tarball, "-C", fx.rootfs, "etc"]);
-    expectOneLine(await runMyuts(["run", "--rootfs", tarball, "--", "true"]), 125, `rootfs ${tarball}: open: ENOTDIR (Not a directory): a gzip-compressed (tar?) archive`, `mkdir R && tar -xf ${tarball} -C R`);
+    expectOneLine(
+      await runMyuts(["run", "--rootfs", tarball, "--", "true"]),
+      125,
+      `rootfs ${tarball}: open: ENOTDIR (Not a directory): a gzip-compressed (tar?) archive`,
+      `mkdir R && tar -xf ${tarball} -C R`,
+    );
   });
 
   test("a rootfs without /bin/sh: 127", async () => {

@@ -40,7 +40,7 @@ describe.skipIf(!isRoot)("exit codes (needs root)", () => {
   test("128+N when signal N killed the payload", async () => {
     const signals: Record<string, number> = { HUP: 1, INT: 2, KILL: 9, USR1: 10, SEGV: 11, TERM: 15 };
     const results = await Promise.all(Object.keys(signals).map((s) => runMyuts(["run", "--rootfs", fx.rootfs, "--", "sh", "-c", `kill -${s} $$`])));
-    Object.values(signals).forEach((n, i) => expect({ n, code: results[i]!.code }).toEqual({ n, code: 128 + n }));
+    for (const [i, n] of Object.values(signals).entries()) expect({ n, code: results[i]!.code }).toEqual({ n, code: 128 + n });
   });
 
   test("128+9 when the payload, PID 1 of its namespace, is killed from the host", async () => {
@@ -48,10 +48,14 @@ describe.skipIf(!isRoot)("exit codes (needs root)", () => {
     const p = startMyuts(["run", "--pid", "--rootfs", fx.rootfs, "--", "sleep", token]);
     try {
       let pid = 0;
-      await waitFor(() => {
-        pid = processesWith(token).find((x) => x.cmdline === `sleep ${token}`)?.pid ?? 0;
-        return pid !== 0;
-      }, 5_000, "the payload on the host");
+      await waitFor(
+        () => {
+          pid = processesWith(token).find((x) => x.cmdline === `sleep ${token}`)?.pid ?? 0;
+          return pid !== 0;
+        },
+        5_000,
+        "the payload on the host",
+      );
       process.kill(pid, "SIGKILL");
       const r = await p.result();
       expect(r.code).toBe(137);

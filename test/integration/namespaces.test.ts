@@ -38,7 +38,19 @@ function parseNs(stdout: string): Record<string, number> {
 describe.skipIf(!isRoot)("namespaces (needs root)", () => {
   test("--hostname is set inside; the host keeps its own", async () => {
     const before = hostname();
-    const r = await runMyuts(["--debug", "run", "--uts", "--hostname", "myuts-box", "--domainname", "myuts-dom", "--", "sh", "-c", "hostname; cat /proc/sys/kernel/domainname"]);
+    const r = await runMyuts([
+      "--debug",
+      "run",
+      "--uts",
+      "--hostname",
+      "myuts-box",
+      "--domainname",
+      "myuts-dom",
+      "--",
+      "sh",
+      "-c",
+      "hostname; cat /proc/sys/kernel/domainname",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("myuts-box\nmyuts-dom\n");
@@ -148,11 +160,15 @@ describe.skipIf(!isRoot)("namespaces (needs root)", () => {
     running.push(p);
     await p.waitForStdout("ready");
     let payload = 0;
-    await waitFor(() => {
-      const found = processesWith(token).filter((x) => x.cmdline === `sleep ${token}`);
-      payload = found[0]?.pid ?? 0;
-      return found.length === 1;
-    }, 5_000, "the payload on the host");
+    await waitFor(
+      () => {
+        const found = processesWith(token).filter((x) => x.cmdline === `sleep ${token}`);
+        payload = found[0]?.pid ?? 0;
+        return found.length === 1;
+      },
+      5_000,
+      "the payload on the host",
+    );
 
     const lsns = Bun.spawnSync(["lsns", "--raw", "--noheadings", "-o", "NS,TYPE,PID,COMMAND"], { stdout: "pipe", stderr: "pipe" });
     expect(lsns.exitCode).toBe(0);

@@ -27,7 +27,9 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
   });
 
   test("with --rootfs the environment is clean: PATH, HOME, HOSTNAME only", async () => {
-    const r = await runMyuts(["run", "--uts", "--hostname", "envbox", "--rootfs", fx.rootfs, "--", "env"], { env: baseEnv({ SECRET_FROM_HOST: "x", TERM: "xterm" }) });
+    const r = await runMyuts(["run", "--uts", "--hostname", "envbox", "--rootfs", fx.rootfs, "--", "env"], {
+      env: baseEnv({ SECRET_FROM_HOST: "x", TERM: "xterm" }),
+    });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(envOf(r.stdout)).toEqual(["HOME=/root", "HOSTNAME=envbox", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
@@ -37,7 +39,23 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     const file = join(fx.scratch("env"), "vars.env");
     writeFileSync(file, "# comment\nFROM_FILE=file value\nOVERRIDDEN=from-file\n");
     const r = await runMyuts(
-      ["run", "--rootfs", fx.rootfs, "--env-file", file, "-e", "OVERRIDDEN=from-flag", "-e", "COPIED", "-e", "NOT_SET_ANYWHERE", "-e", "WITH_EQ=a=b", "--", "env"],
+      [
+        "run",
+        "--rootfs",
+        fx.rootfs,
+        "--env-file",
+        file,
+        "-e",
+        "OVERRIDDEN=from-flag",
+        "-e",
+        "COPIED",
+        "-e",
+        "NOT_SET_ANYWHERE",
+        "-e",
+        "WITH_EQ=a=b",
+        "--",
+        "env",
+      ],
       { env: baseEnv({ COPIED: "caller's value" }) },
     );
     expect(r.stderr).toBe("");
@@ -77,7 +95,12 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     const script = `X="$(printf '\\372\\373')" "$0" run --pid -- /bin/sh -c 'printf %s "$1" | od -An -tx1; printf %s "$X" | od -An -tx1' sh "$(printf '\\377\\376')"`;
     const r = Bun.spawnSync(["sh", "-c", script, MYUTS], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
-    expect(r.stdout.toString().split("\n").map((l) => l.trim())).toEqual(["ff fe", "fa fb", ""]);
+    expect(
+      r.stdout
+        .toString()
+        .split("\n")
+        .map((l) => l.trim()),
+    ).toEqual(["ff fe", "fa fb", ""]);
   });
 
   test("without -w: / in a rootfs, the caller's directory on the host tree", async () => {
@@ -89,7 +112,23 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
   });
 
   test("--setuid, --setgid and --groups: seen by id and in /proc/self/status", async () => {
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--setuid", "1234", "--setgid", "2345", "--groups", "10,20", "-G", "30", "--", "sh", "-c", "id; grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo $HOME"]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "--setuid",
+      "1234",
+      "--setgid",
+      "2345",
+      "--groups",
+      "10,20",
+      "-G",
+      "30",
+      "--",
+      "sh",
+      "-c",
+      "id; grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo $HOME",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const [id, uid, gid, groups, home] = r.stdout.trim().split("\n");
@@ -109,7 +148,19 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
   });
 
   test("a non-root payload cannot write where root owns", async () => {
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--setuid", "1234", "--setgid", "1234", "--", "sh", "-c", "touch /etc/nope && echo WROTE; echo end"]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "--setuid",
+      "1234",
+      "--setgid",
+      "1234",
+      "--",
+      "sh",
+      "-c",
+      "touch /etc/nope && echo WROTE; echo end",
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("end\n");
     expect(r.stderr).toContain("Permission denied");
@@ -133,6 +184,12 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--", "ls", "/proc/self/fd"]);
     expect(r.code).toBe(0);
     // 0, 1, 2 and the directory ls itself is reading.
-    expect(r.stdout.trim().split("\n").map(Number).filter((fd) => fd > 3)).toEqual([]);
+    expect(
+      r.stdout
+        .trim()
+        .split("\n")
+        .map(Number)
+        .filter((fd) => fd > 3),
+    ).toEqual([]);
   });
 });

@@ -33,7 +33,15 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
   test("the payload sees the rootfs, not the host's files", async () => {
     const marker = join(fx.base, "host-only-marker");
     writeFileSync(marker, "host\n");
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--", "sh", "-c", `cat /etc/myuts-test-rootfs; ls -a /; test -e ${marker} && echo LEAK; test -e /etc/os-release && echo LEAK; echo end`]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "--",
+      "sh",
+      "-c",
+      `cat /etc/myuts-test-rootfs; ls -a /; test -e ${marker} && echo LEAK; test -e /etc/os-release && echo LEAK; echo end`,
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split("\n");
@@ -84,7 +92,17 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
   test("-v HOST:CONTAINER: writes reach the host", async () => {
     const vol = fx.scratch("rw");
     writeFileSync(join(vol, "from-host"), "hello\n");
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "-v", `${vol}:/data`, "--", "sh", "-c", "cat /data/from-host; echo written > /data/from-container"]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "-v",
+      `${vol}:/data`,
+      "--",
+      "sh",
+      "-c",
+      "cat /data/from-host; echo written > /data/from-container",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("hello\n");
@@ -94,7 +112,17 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
   test("-v HOST:CONTAINER:ro: reads work, writes fail, the host is untouched", async () => {
     const vol = fx.scratch("ro");
     writeFileSync(join(vol, "from-host"), "hello\n");
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "-v", `${vol}:/data:ro`, "--", "sh", "-c", `cat /data/from-host; ${mountOf("/data")}; echo x > /data/new && echo WROTE; rm /data/from-host && echo REMOVED; echo end`]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "-v",
+      `${vol}:/data:ro`,
+      "--",
+      "sh",
+      "-c",
+      `cat /data/from-host; ${mountOf("/data")}; echo x > /data/new && echo WROTE; rm /data/from-host && echo REMOVED; echo end`,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toStartWith("hello\n");
     expect(r.stdout).toMatch(/ ro[,\s]/);
@@ -118,7 +146,16 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
     const vol = fx.scratch("escape");
     writeFileSync(join(vol, "v"), "volume\n");
     // /escape -> /../../../.. inside the rootfs must resolve to the rootfs's /, not the host's.
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "-v", `${vol}:/etc/../../../../${fx.base.slice(1)}/outside`, "--", "cat", `/${fx.base.slice(1)}/outside/v`]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "-v",
+      `${vol}:/etc/../../../../${fx.base.slice(1)}/outside`,
+      "--",
+      "cat",
+      `/${fx.base.slice(1)}/outside/v`,
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("volume\n");
@@ -126,7 +163,17 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
   });
 
   test("--tmpfs PATH[:OPTIONS]: a fresh tmpfs with the options, not the rootfs's directory", async () => {
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--tmpfs", "/scratch:size=1m,mode=700", "--", "sh", "-c", `${mountOf("/scratch")}; stat -c %a /scratch; echo data > /scratch/f; df -k /scratch | tail -1`]);
+    const r = await runMyuts([
+      "run",
+      "--rootfs",
+      fx.rootfs,
+      "--tmpfs",
+      "/scratch:size=1m,mode=700",
+      "--",
+      "sh",
+      "-c",
+      `${mountOf("/scratch")}; stat -c %a /scratch; echo data > /scratch/f; df -k /scratch | tail -1`,
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const [mount, mode, df] = r.stdout.trim().split("\n");

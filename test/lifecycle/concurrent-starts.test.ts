@@ -20,7 +20,11 @@ describe.skipIf(!isRoot)("concurrent starts (needs root)", () => {
     const failures = new Map<string, number>();
     let next = 0;
     const one = async (i: number) => {
-      const p = Bun.spawn([MYUTS, "run", "--name", `${TAG}${i}`, "--memory", "64m", "--", "/bin/true"], { stdout: "ignore", stderr: "pipe", env: { PATH: "/usr/bin:/bin" } });
+      const p = Bun.spawn([MYUTS, "run", "--name", `${TAG}${i}`, "--memory", "64m", "--", "/bin/true"], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { PATH: "/usr/bin:/bin" },
+      });
       const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
       if (code !== 0 || err !== "") {
         const line = `exit ${code}: ${err.trim().split("\n")[0]!.replace(/\d+/g, "N")}`;

@@ -8,7 +8,17 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cgroupDirs, removeCgroup } from "../helpers/cgroups.ts";
-import { cmdlineOf, isRoot, processesWith, runMyuts as runMyutsShared, startMyuts as startMyutsShared, uniqueToken, waitFor, type MyutsProcess, type RunOptions } from "../helpers/myuts.ts";
+import {
+  cmdlineOf,
+  isRoot,
+  processesWith,
+  runMyuts as runMyutsShared,
+  startMyuts as startMyutsShared,
+  uniqueToken,
+  waitFor,
+  type MyutsProcess,
+  type RunOptions,
+} from "../helpers/myuts.ts";
 import { privateRun, type PrivateRun } from "../helpers/private-run.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
@@ -162,7 +172,11 @@ describe.skipIf(!isRoot)("registry entries are untrusted (needs root)", () => {
       types: JSON.stringify({ name: "types", status: 5, owner: "me", created: [] }),
       escape: JSON.stringify({ ...base0, name: "../x/victim" }),
       foreign: JSON.stringify({ ...base0, name: "foreign", cgroup: { mode: "v2", dirs: { unified: fake }, created: [fake] } }),
-      climb: JSON.stringify({ ...base0, name: "climb", cgroup: { mode: "v2", dirs: { unified: `/sys/fs/cgroup/../..${fake}` }, created: [`/sys/fs/cgroup/../..${fake}`] } }),
+      climb: JSON.stringify({
+        ...base0,
+        name: "climb",
+        cgroup: { mode: "v2", dirs: { unified: `/sys/fs/cgroup/../..${fake}` }, created: [`/sys/fs/cgroup/../..${fake}`] },
+      }),
     };
     mkdirSync(STATE, { mode: 0o700 });
     // "../x/victim" from the state directory, in the private /run
@@ -180,7 +194,9 @@ describe.skipIf(!isRoot)("registry entries are untrusted (needs root)", () => {
       for (const l of lines) expect(l).toMatch(/^myuts: warning: registry entry \/run\/myuts\/[a-z]+\.json: .+; skipped$/);
       const stats = await runMyuts(["stats", "null"]);
       expect(stats.code).toBe(125);
-      expect(stats.stderr).toBe("myuts: warning: registry entry /run/myuts/null.json: not a JSON object (null); skipped\nmyuts: container null: no such running container\n");
+      expect(stats.stderr).toBe(
+        "myuts: warning: registry entry /run/myuts/null.json: not a JSON object (null); skipped\nmyuts: container null: no such running container\n",
+      );
       expect(readdirSync(STATE).sort()).toEqual([...Object.keys(bad), "link"].map((n) => `${n}.json`).sort());
       expect(readFileSync(join(other, "victim.json"), "utf8")).toBe("keep\n");
     } finally {

@@ -11,7 +11,16 @@ describe.skipIf(!isRoot)("capabilities of a root filesystem container (needs roo
   afterAll(() => fs?.cleanup());
 
   test("docker's default set: no CAP_SYS_ADMIN, so no mounting", async () => {
-    const r = await runMyuts(["run", "--pid", "--rootfs", fs.rootfs, "--", "sh", "-c", "cat /proc/self/status; mkdir -p /mnt; mount -t tmpfs x /mnt 2>/dev/null && echo MOUNTED; true"]);
+    const r = await runMyuts([
+      "run",
+      "--pid",
+      "--rootfs",
+      fs.rootfs,
+      "--",
+      "sh",
+      "-c",
+      "cat /proc/self/status; mkdir -p /mnt; mount -t tmpfs x /mnt 2>/dev/null && echo MOUNTED; true",
+    ]);
     expect(r.code).toBe(0);
     const bnd = capMask(r.stdout, "CapBnd");
     expect(bnd & (1n << 21n)).toBe(0n); // CAP_SYS_ADMIN
@@ -21,7 +30,18 @@ describe.skipIf(!isRoot)("capabilities of a root filesystem container (needs roo
   });
 
   test("--cap-add SYS_ADMIN allows it; --cap-drop ALL leaves nothing", async () => {
-    const add = await runMyuts(["run", "--pid", "--rootfs", fs.rootfs, "--cap-add", "SYS_ADMIN", "--", "sh", "-c", "mkdir -p /mnt; mount -t tmpfs x /mnt && echo MOUNTED"]);
+    const add = await runMyuts([
+      "run",
+      "--pid",
+      "--rootfs",
+      fs.rootfs,
+      "--cap-add",
+      "SYS_ADMIN",
+      "--",
+      "sh",
+      "-c",
+      "mkdir -p /mnt; mount -t tmpfs x /mnt && echo MOUNTED",
+    ]);
     expect(add.stdout).toContain("MOUNTED");
     const none = await runMyuts(["run", "--rootfs", fs.rootfs, "--cap-drop", "ALL", "--", "cat", "/proc/self/status"]);
     expect(capMask(none.stdout, "CapEff")).toBe(0n);

@@ -1,7 +1,21 @@
 // Rootless containers: a real unprivileged account runs the compiled binary through
 // setpriv, and the tests read the kernel's view (uid_map, ownership on the host).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot, MYUTS, requireBinary } from "../helpers/myuts.ts";
@@ -57,7 +71,11 @@ function withoutIdHelpers(standIn?: string): string[] {
   const hide = HELPER_DIRS.filter((d) => d !== "/usr/local/bin")
     .flatMap((d) => ["newuidmap", "newgidmap"].map((h) => `${d}/${h}`))
     .map((f) => `if [ -e ${f} ]; then mount --bind /dev/null ${f}; fi`);
-  const setup = ["mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin", ...hide, ...(standIn ? [`cp ${standIn} /usr/local/bin/newuidmap`, "chmod 0755 /usr/local/bin/newuidmap"] : [])];
+  const setup = [
+    "mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin",
+    ...hide,
+    ...(standIn ? [`cp ${standIn} /usr/local/bin/newuidmap`, "chmod 0755 /usr/local/bin/newuidmap"] : []),
+  ];
   return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-euc", `${setup.join("; ")}; exec "$@"`, "sh"];
 }
 
@@ -89,7 +107,20 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
   });
 
   test("--map-root-user: root inside, the real user outside", () => {
-    const r = myuts(["run", "--user", "--map-root-user", "--uts", "--pid", "--mount", "--hostname", "box", "--", "sh", "-c", "id -u; id -g; hostname; cat /proc/self/uid_map; echo $$"]);
+    const r = myuts([
+      "run",
+      "--user",
+      "--map-root-user",
+      "--uts",
+      "--pid",
+      "--mount",
+      "--hostname",
+      "box",
+      "--",
+      "sh",
+      "-c",
+      "id -u; id -g; hostname; cat /proc/self/uid_map; echo $$",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const [uid, gid, host, map, pid] = r.stdout.trim().split("\n");
@@ -107,17 +138,47 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
   });
 
   test("--map-users=auto maps the whole subordinate range through newuidmap", () => {
-    const r = myuts(["run", "--user", "--map-users=auto", "--map-groups=auto", "--pid", "--mount", "-w", "/", "--", "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"]);
+    const r = myuts([
+      "run",
+      "--user",
+      "--map-users=auto",
+      "--map-groups=auto",
+      "--pid",
+      "--mount",
+      "-w",
+      "/",
+      "--",
+      "sh",
+      "-c",
+      "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/));
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/));
     expect(lines[0]).toEqual(["0", String(user.subStart), String(user.subCount)]);
     expect(lines[1]).toEqual(["0", String(user.subStart), String(user.subCount)]);
     expect(lines[2]).toEqual(["0"]);
   });
 
   test("--setuid/--setgid inside the mapping", () => {
-    const r = myuts(["run", "--map-users=auto", "--map-groups=auto", "--setuid", "1000", "--setgid", "100", "-w", "/", "--", "sh", "-c", "id -u; id -g; grep CapEff /proc/self/status"]);
+    const r = myuts([
+      "run",
+      "--map-users=auto",
+      "--map-groups=auto",
+      "--setuid",
+      "1000",
+      "--setgid",
+      "100",
+      "-w",
+      "/",
+      "--",
+      "sh",
+      "-c",
+      "id -u; id -g; grep CapEff /proc/self/status",
+    ]);
     expect(r.stderr).toBe("");
     const [uid, gid, caps] = r.stdout.trim().split("\n");
     expect([uid, gid]).toEqual(["1000", "100"]);
@@ -164,8 +225,21 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
     chownSync(vol, user.uid, user.gid);
     chownSync(join(vol, "data"), user.uid, user.gid);
     const r = myuts([
-      "run", "-r", "--mount", "--pid", "--rootfs", fs.rootfs, "--read-only", "-v", `${vol}:/vol:ro`, "--tmpfs", "/scratch", "--",
-      "sh", "-c", "cat /vol/data; touch /rootfile 2>/dev/null || echo root-ro; touch /vol/x 2>/dev/null || echo vol-ro; touch /scratch/ok && echo tmpfs-rw",
+      "run",
+      "-r",
+      "--mount",
+      "--pid",
+      "--rootfs",
+      fs.rootfs,
+      "--read-only",
+      "-v",
+      `${vol}:/vol:ro`,
+      "--tmpfs",
+      "/scratch",
+      "--",
+      "sh",
+      "-c",
+      "cat /vol/data; touch /rootfile 2>/dev/null || echo root-ro; touch /vol/x 2>/dev/null || echo vol-ro; touch /scratch/ok && echo tmpfs-rw",
     ]);
     expect(r.stderr).toBe("");
     expect(r.stdout.trim().split("\n")).toEqual(["from-host", "root-ro", "vol-ro", "tmpfs-rw"]);
@@ -175,12 +249,32 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
     const name = `rlexec${process.pid}`;
     const token = String(100_000_000 + Math.floor(Math.random() * 900_000_000));
     const env = { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", HOME: work, LANG: "C", XDG_RUNTIME_DIR: "" };
-    const runner = Bun.spawn(["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--", bin, "run", "--user", "--map-root-user", "--pid", "--mount", "--name", name, "--", "sleep", token], {
-      cwd: work,
-      env,
-      stdout: "ignore",
-      stderr: "pipe",
-    });
+    const runner = Bun.spawn(
+      [
+        "setpriv",
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        "--clear-groups",
+        "--",
+        bin,
+        "run",
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--mount",
+        "--name",
+        name,
+        "--",
+        "sleep",
+        token,
+      ],
+      {
+        cwd: work,
+        env,
+        stdout: "ignore",
+        stderr: "pipe",
+      },
+    );
     try {
       const payload = async (): Promise<number | undefined> => {
         for (let i = 0; i < 250; i++) {
@@ -258,11 +352,19 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
         const victim = join(work, "victim");
         mkdirSync(victim);
         writeFileSync(join(victim, "file"), "keep\n");
-        const planted = JSON.stringify({ name: "planted", status: "running", owner: { pid: 4194304, start: "1" }, created: "x", cgroup: { mode: "v1", dirs: {}, created: [victim] } });
+        const planted = JSON.stringify({
+          name: "planted",
+          status: "running",
+          owner: { pid: 4194304, start: "1" },
+          created: "x",
+          cgroup: { mode: "v1", dirs: {}, created: [victim] },
+        });
         writeFileSync(join(fallback(), "planted.json"), planted);
         const named = myuts(["run", "-r", "--uts", "--name", "rl-planted", "--", "true"]);
         expect(named.code).toBe(125);
-        expect(oneErrorLine(named)).toBe(`myuts: state directory ${fallback()}: is owned by uid 0, not by you (uid ${user.uid}); refusing to use it (remove it, or set XDG_RUNTIME_DIR)`);
+        expect(oneErrorLine(named)).toBe(
+          `myuts: state directory ${fallback()}: is owned by uid 0, not by you (uid ${user.uid}); refusing to use it (remove it, or set XDG_RUNTIME_DIR)`,
+        );
         const plain = myuts(["run", "-r", "--uts", "--", "true"]);
         expect(plain.code).toBe(0);
         // A plain run keeps no state: it never opens the directory.
@@ -338,10 +440,13 @@ describe.skipIf(!isRoot)("rootless (as an unprivileged user; needs root to creat
 
     test("user namespaces disabled names the sysctl", () => {
       // user.max_user_namespaces is per user namespace: set it to 0 in a fresh one.
-      const r = Bun.spawnSync(["unshare", "--user", "--map-root-user", "--", "sh", "-c", `echo 0 > /proc/sys/user/max_user_namespaces && exec ${bin} run -r -- true`], {
-        stdout: "pipe",
-        stderr: "pipe",
-      });
+      const r = Bun.spawnSync(
+        ["unshare", "--user", "--map-root-user", "--", "sh", "-c", `echo 0 > /proc/sys/user/max_user_namespaces && exec ${bin} run -r -- true`],
+        {
+          stdout: "pipe",
+          stderr: "pipe",
+        },
+      );
       const res = { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
       expect(res.code).toBe(125);
       expect(oneErrorLine(res)).toContain("user.max_user_namespaces=0");
@@ -368,7 +473,21 @@ describe.skipIf(!isRoot)("user namespaces as root", () => {
 
   test("an arbitrary --uidmap/--gidmap range", () => {
     const r = Bun.spawnSync(
-      [MYUTS, "run", "--uidmap", "0:500000:65536", "--gidmap", "0:500000:65536", "--pid", "--rootfs", rootfs.rootfs, "--", "sh", "-c", "cat /proc/self/uid_map; touch /by-root"],
+      [
+        MYUTS,
+        "run",
+        "--uidmap",
+        "0:500000:65536",
+        "--gidmap",
+        "0:500000:65536",
+        "--pid",
+        "--rootfs",
+        rootfs.rootfs,
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; touch /by-root",
+      ],
       { stdout: "pipe", stderr: "pipe" },
     );
     expect(r.stderr.toString()).toBe("");

@@ -21,7 +21,9 @@ function sh(argv: string[]): { code: number; out: string } {
 
 function dropLines(file: string, owner: string): void {
   if (!existsSync(file)) return;
-  const kept = readFileSync(file, "utf8").split("\n").filter((l) => l && !l.startsWith(`${owner}:`));
+  const kept = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l && !l.startsWith(`${owner}:`));
   writeFileSync(file, kept.length ? `${kept.join("\n")}\n` : "");
 }
 

@@ -20,7 +20,11 @@ describe.skipIf(!isRoot)("a hostile root filesystem (needs root)", () => {
     const hostDev = fx.scratch("host-dev");
     const hostProc = fx.scratch("host-proc");
     const hostSys = fx.scratch("host-sys");
-    for (const [name, target] of [["dev", hostDev], ["proc", hostProc], ["sys", `/../../..${hostSys}`]] as const) {
+    for (const [name, target] of [
+      ["dev", hostDev],
+      ["proc", hostProc],
+      ["sys", `/../../..${hostSys}`],
+    ] as const) {
       rmSync(join(fx.rootfs, name), { recursive: true, force: true });
       symlinkSync(target, join(fx.rootfs, name));
     }

@@ -13,7 +13,6 @@ const DEFS: readonly FlagDef[] = [
 
 const parse = (...argv: string[]) => parseArgv(argv, DEFS, "run");
 
-
 describe("parseArgv", () => {
   test("long boolean flags", () => {
     const p = parse("--uts", "--pid");

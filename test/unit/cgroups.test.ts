@@ -109,7 +109,9 @@ describe("writes", () => {
 describe("flags", () => {
   const parse = (...a: string[]) => parseResourceFlags(parseArgv(a, RESOURCE_FLAGS, "run"));
   test("docker names and units become OCI resources", () => {
-    expect(parse("--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "32", "--cpuset-cpus", "0-1", "--cpu-shares", "512").resources).toEqual({
+    expect(
+      parse("--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "32", "--cpuset-cpus", "0-1", "--cpu-shares", "512").resources,
+    ).toEqual({
       memory: { limit: 67108864, swap: 134217728 },
       cpu: { shares: 512, quota: 50000, period: 100000, cpus: "0-1" },
       pids: { limit: 32 },

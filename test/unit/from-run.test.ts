@@ -20,7 +20,6 @@ function spec(argv: string[], host: Partial<HostFacts> = {}): Spec {
 const dests = (s: Spec) => (s.mounts ?? []).map((m) => m.destination);
 const mountAt = (s: Spec, d: string): Mount | undefined => s.mounts?.find((m) => m.destination === d);
 
-
 describe("specFromRun: the host tree", () => {
   test("no flags: the caller's shell, env, cwd and ids, root /", () => {
     const s = spec([]);
@@ -123,7 +122,11 @@ describe("specFromRun: a root filesystem", () => {
   });
 
   test("--pid with a root filesystem mounts /proc once", () => {
-    for (const argv of [["--pid", "--rootfs", R, "sh"], ["--all", "--rootfs", R, "sh"], ["--pid", "--mount", "--rootfs", R, "sh"]]) {
+    for (const argv of [
+      ["--pid", "--rootfs", R, "sh"],
+      ["--all", "--rootfs", R, "sh"],
+      ["--pid", "--mount", "--rootfs", R, "sh"],
+    ]) {
       expect(dests(spec(argv)).filter((d) => d === "/proc")).toHaveLength(1);
     }
   });

@@ -91,12 +91,16 @@ describe("--env-file", () => {
     const fifo = join(dir, "fifo");
     Bun.spawnSync(["mkfifo", fifo]);
     const t = performance.now();
-    expect(failure(() => parse(["--env-file", fifo])).message).toBe(`run: --env-file ${fifo}: a FIFO, not a regular file; give a regular file of at most 1 MiB`);
+    expect(failure(() => parse(["--env-file", fifo])).message).toBe(
+      `run: --env-file ${fifo}: a FIFO, not a regular file; give a regular file of at most 1 MiB`,
+    );
     expect(performance.now() - t).toBeLessThan(1000);
   });
 
   test("/dev/zero and a file over 1 MiB are refused", () => {
-    expect(failure(() => parse(["--env-file", "/dev/zero"])).message).toBe("run: --env-file /dev/zero: a character device, not a regular file; give a regular file of at most 1 MiB");
+    expect(failure(() => parse(["--env-file", "/dev/zero"])).message).toBe(
+      "run: --env-file /dev/zero: a character device, not a regular file; give a regular file of at most 1 MiB",
+    );
     const big = join(dir, "big");
     writeFileSync(big, `A=${"x".repeat(1024 * 1024)}\n`);
     expect(failure(() => parse(["--env-file", big])).message).toContain("larger than 1 MiB");

@@ -40,7 +40,13 @@ function importsOf(file: string): Import[] {
     const spec = m[4] ?? m[5]!;
     const names = m[3] ?? "";
     // `import { type A, type B }` is type-only too.
-    const typeOnly = m[2] !== undefined || (/^\{[^}]*\}$/.test(names.trim()) && names.replace(/[{}\s]/g, "").split(",").every((n) => n.startsWith("type")));
+    const typeOnly =
+      m[2] !== undefined ||
+      (/^\{[^}]*\}$/.test(names.trim()) &&
+        names
+          .replace(/[{}\s]/g, "")
+          .split(",")
+          .every((n) => n.startsWith("type")));
     out.push({ from: file, to: relative(ROOT, resolve(ROOT, dirname(file), spec)), typeOnly });
   }
   return out;

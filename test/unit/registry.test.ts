@@ -19,7 +19,13 @@ beforeEach(() => {
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
 const DEAD = { pid: 4194304, start: "1" };
-const entry = (name: string, extra: Partial<ContainerState> = {}): ContainerState => ({ name, status: "running", owner: selfRef(), created: "2024-01-01T00:00:00Z", ...extra });
+const entry = (name: string, extra: Partial<ContainerState> = {}): ContainerState => ({
+  name,
+  status: "running",
+  owner: selfRef(),
+  created: "2024-01-01T00:00:00Z",
+  ...extra,
+});
 const put = (file: string, text: string) => writeFileSync(join(dir, file), text);
 
 describe("entries are parsed as untrusted data", () => {
@@ -67,7 +73,13 @@ describe("entries are parsed as untrusted data", () => {
 
   test("listing skips each bad entry with one warning, and keeps the good ones", () => {
     put("good.json", JSON.stringify(entry("good")));
-    for (const [n, text] of [["a", "null"], ["b", "{}"], ["c", "[]"], ["d", '"s"']]) put(`${n}.json`, text!);
+    for (const [n, text] of [
+      ["a", "null"],
+      ["b", "{}"],
+      ["c", "[]"],
+      ["d", '"s"'],
+    ])
+      put(`${n}.json`, text!);
     put(".hidden.json", "null");
     put("not-an-entry", "null");
     const warnings: string[] = [];
@@ -88,7 +100,14 @@ describe("sweeping", () => {
     writeFileSync(join(base, "victim.json"), "keep");
     const released: string[] = [];
     const warnings: string[] = [];
-    const swept = sweepStale(dir, (s) => (released.push(s.name), s.name === "stuck" ? ["rmdir x: EBUSY"] : []), (m) => warnings.push(m));
+    const swept = sweepStale(
+      dir,
+      (s) => {
+        released.push(s.name);
+        return s.name === "stuck" ? ["rmdir x: EBUSY"] : [];
+      },
+      (m) => warnings.push(m),
+    );
     expect(swept.map((s) => s.name)).toEqual(["dead"]);
     expect(released.sort()).toEqual(["dead", "stuck"]);
     expect(readdirSync(dir).sort()).toEqual(["bad.json", "foreign.json", "live.json", "stuck.json"]);

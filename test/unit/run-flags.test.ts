@@ -7,7 +7,6 @@ import { failure } from "../helpers/user-error.ts";
 
 const parse = (argv: string[], env: Record<string, string | undefined> = {}) => parseRunArgs(argv, env);
 
-
 let dir = "";
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "myuts-runflags-"));
@@ -24,9 +23,15 @@ describe("parseRunArgs: namespaces", () => {
   });
 
   test("unshare's flags, long and short", () => {
-    expect([...parse(["--uts", "--pid", "--mount", "--net", "--ipc", "--cgroup", "--time"]).namespaces].sort()).toEqual(
-      ["cgroup", "ipc", "mount", "network", "pid", "time", "uts"],
-    );
+    expect([...parse(["--uts", "--pid", "--mount", "--net", "--ipc", "--cgroup", "--time"]).namespaces].sort()).toEqual([
+      "cgroup",
+      "ipc",
+      "mount",
+      "network",
+      "pid",
+      "time",
+      "uts",
+    ]);
     expect([...parse(["-upmniCT"]).namespaces].sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "uts"]);
   });
 
@@ -129,7 +134,12 @@ describe("parseRunArgs: the process", () => {
     expect(o.setgid).toBe(100);
     expect(o.groups).toEqual([10, 20, 30]);
     expect(parse(["--setuid", "0"]).setuid).toBe(0);
-    for (const argv of [["--setuid", "nobody"], ["--setgid", "-1"], ["-G", "10,x"], ["--setuid", "4294967295"]]) {
+    for (const argv of [
+      ["--setuid", "nobody"],
+      ["--setgid", "-1"],
+      ["-G", "10,x"],
+      ["--setuid", "4294967295"],
+    ]) {
       const e = failure(() => parse(argv));
       expect(e.exitCode).toBe(125);
       expect(e.message).toContain(argv[0]!.startsWith("--") ? argv[0]! : "--groups");

@@ -52,15 +52,23 @@ describe("setup program for run", () => {
     expect("goto" in onMissing.react).toBe(true);
     const createdAt = (onMissing.react as { goto: { index: number } }).goto.index;
     expect(p.steps[createdAt]).toMatchObject({ op: "syscall", call: "openat2" });
-    const mkdirs = calls(p).filter((s) => s.what === "mount /dev/pts" && s.call === "mkdirat").map((s) => text(s.args[1]));
+    const mkdirs = calls(p)
+      .filter((s) => s.what === "mount /dev/pts" && s.call === "mkdirat")
+      .map((s) => text(s.args[1]));
     expect(mkdirs).toEqual(["dev", "pts"]);
   });
 
   test("/dev nodes are created with mknodat; in a user namespace the host's are bound instead", () => {
-    expect(calls(p).filter((s) => s.call === "mknodat").map((s) => text(s.args[1]))).toEqual(["null", "zero", "full", "random", "urandom", "tty"]);
+    expect(
+      calls(p)
+        .filter((s) => s.call === "mknodat")
+        .map((s) => text(s.args[1])),
+    ).toEqual(["null", "zero", "full", "random", "urandom", "tty"]);
     const rootless = compile(["--user", "--map-root-user", "--pid", "--rootfs", "/srv/r", "--", "true"]);
     expect(calls(rootless).some((s) => s.call === "mknodat")).toBe(false);
-    const binds = calls(rootless).filter((s) => s.what === "bind host /dev nodes" && s.call === "mount").map((s) => text(s.args[0]));
+    const binds = calls(rootless)
+      .filter((s) => s.what === "bind host /dev nodes" && s.call === "mount")
+      .map((s) => text(s.args[0]));
     expect(binds).toEqual(["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]);
   });
 
@@ -88,7 +96,9 @@ describe("setup program for run", () => {
   });
 
   test("docker's capabilities: the bounding set is cut, then ids, then capset", () => {
-    const drops = calls(p).filter((s) => s.what === "capabilities: bounding set" && s.args[1]?.kind === "imm" && s.args[0]?.kind === "imm" && s.args[0].value === 24);
+    const drops = calls(p).filter(
+      (s) => s.what === "capabilities: bounding set" && s.args[1]?.kind === "imm" && s.args[0]?.kind === "imm" && s.args[0].value === 24,
+    );
     const kept = new Set(Array.from({ length: 41 }, (_, c) => c));
     for (const d of drops) kept.delete((d.args[1] as { value: number }).value);
     expect([...kept].sort((a, b) => a - b)).toEqual([0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31]);
@@ -123,19 +133,32 @@ describe("setup program for run", () => {
   test("the host tree: no pivot_root, no /dev, /proc remounted for --pid --mount", () => {
     const q = compile(["--pid", "--mount", "--", "true"]);
     expect(calls(q).some((s) => s.call === "pivot_root" || s.call === "mknodat")).toBe(false);
-    expect(calls(q).filter((s) => s.call === "mount").map((s) => s.what)).toEqual(["make / private", "mount /proc"]);
+    expect(
+      calls(q)
+        .filter((s) => s.call === "mount")
+        .map((s) => s.what),
+    ).toEqual(["make / private", "mount /proc"]);
   });
 });
 
 describe("setup program for exec (join)", () => {
   const p = compileJoin(
-    { pid: 42, namespaces: new Set(["mount", "pid", "user", "network"]), process: { user: { uid: 0, gid: 0 }, args: ["id"], env: ["PATH=/bin"], cwd: "/" }, setgroupsDenied: true },
+    {
+      pid: 42,
+      namespaces: new Set(["mount", "pid", "user", "network"]),
+      process: { user: { uid: 0, gid: 0 }, args: ["id"], env: ["PATH=/bin"], cwd: "/" },
+      setgroupsDenied: true,
+    },
     facts,
   );
   test("opens every namespace before the first setns; user first, mount last; forks for the PID namespace", () => {
-    const opens = calls(p).filter((s) => s.call === "openat").map((s) => text(s.args[1]));
+    const opens = calls(p)
+      .filter((s) => s.call === "openat")
+      .map((s) => text(s.args[1]));
     expect(opens).toEqual(["/proc/42/ns/user", "/proc/42/ns/net", "/proc/42/ns/pid", "/proc/42/ns/mnt"]);
-    const setns = calls(p).filter((s) => s.call === "setns").map((s) => s.what);
+    const setns = calls(p)
+      .filter((s) => s.call === "setns")
+      .map((s) => s.what);
     expect(setns).toEqual(["user", "network", "pid", "mount"].map((t) => `exec: join the container's ${t} namespace`));
     expect(index(p, callIs("setns"))).toBeGreaterThan(index(p, (s) => s.op === "syscall" && s.call === "openat" && text(s.args[1]) === "/proc/42/ns/mnt"));
     expect(index(p, (s) => s.op === "fork")).toBeGreaterThan(index(p, whatIs("exec: join the container's mount namespace")));
@@ -176,7 +199,11 @@ describe("the wire format", () => {
   });
 
   test("non-UTF-8 argv bytes pass through untouched", () => {
-    const p = compileRun(specOf(["--", "/bin/echo", "x"]), facts, { barrier: false, cgroupnsAfterBarrier: false, argv: [Buffer.from("/bin/echo"), Uint8Array.of(0xff, 0xfe)] });
+    const p = compileRun(specOf(["--", "/bin/echo", "x"]), facts, {
+      barrier: false,
+      cgroupnsAfterBarrier: false,
+      argv: [Buffer.from("/bin/echo"), Uint8Array.of(0xff, 0xfe)],
+    });
     const table = new DataView(p.data.buffer);
     const second = Number(table.getBigUint64(p.relocs[1]!, true));
     expect([...p.data.subarray(second, second + 3)]).toEqual([0xff, 0xfe, 0]);

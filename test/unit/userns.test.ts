@@ -50,14 +50,26 @@ describe("id mappings", () => {
     ]);
   });
   test("overlap inside or on the host", () => {
-    expect(() => checkNoOverlap("uid", [{ containerID: 0, hostID: 10, size: 5 }, { containerID: 4, hostID: 100, size: 1 }])).toThrow(/inside/);
-    expect(() => checkNoOverlap("uid", [{ containerID: 0, hostID: 10, size: 5 }, { containerID: 40, hostID: 12, size: 1 }])).toThrow(/on the host/);
+    expect(() =>
+      checkNoOverlap("uid", [
+        { containerID: 0, hostID: 10, size: 5 },
+        { containerID: 4, hostID: 100, size: 1 },
+      ]),
+    ).toThrow(/inside/);
+    expect(() =>
+      checkNoOverlap("uid", [
+        { containerID: 0, hostID: 10, size: 5 },
+        { containerID: 40, hostID: 12, size: 1 },
+      ]),
+    ).toThrow(/on the host/);
   });
   test("ownership: own id, inside a range, or the line to add", () => {
     expect(() => checkOwned("uid", [{ containerID: 0, hostID: 1000, size: 1 }], 1000, [], "alice")).not.toThrow();
     expect(() => checkOwned("uid", [{ containerID: 0, hostID: 100000, size: 10 }], 1000, [{ start: 100000, count: 10 }], "alice")).not.toThrow();
     expect(() => checkOwned("uid", [{ containerID: 0, hostID: 100000, size: 11 }], 1000, [{ start: 100000, count: 10 }], "alice")).toThrow(/not alice's/);
-    expect(() => checkOwned("gid", [{ containerID: 0, hostID: 5, size: 1 }], 1000, [], "alice")).toThrow(/add a line like "alice:100000:65536" to \/etc\/subgid/);
+    expect(() => checkOwned("gid", [{ containerID: 0, hostID: 5, size: 1 }], 1000, [], "alice")).toThrow(
+      /add a line like "alice:100000:65536" to \/etc\/subgid/,
+    );
   });
 });
 
@@ -74,7 +86,9 @@ describe("which setting blocks user namespaces", () => {
     expect(userNamespaceBlocker(false, sysctl({ "/proc/sys/kernel/unprivileged_userns_clone": "0\n" }))).toContain("kernel.unprivileged_userns_clone=0");
   });
   test("Ubuntu 24.04's AppArmor restriction", () => {
-    expect(userNamespaceBlocker(false, sysctl({ "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1\n" }))).toContain("kernel.apparmor_restrict_unprivileged_userns=1");
+    expect(userNamespaceBlocker(false, sysctl({ "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1\n" }))).toContain(
+      "kernel.apparmor_restrict_unprivileged_userns=1",
+    );
   });
   test("root is not subject to the unprivileged knobs", () => {
     expect(userNamespaceBlocker(true, sysctl({ "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1\n" }))).toBeUndefined();

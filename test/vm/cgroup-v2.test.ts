@@ -6,15 +6,19 @@ import { resolve } from "node:path";
 const script = resolve(import.meta.dir, "run.sh");
 const isRoot = process.getuid?.() === 0;
 
-test.skipIf(!isRoot)("cgroup v2: limits, OOM, pids, cpu, cgroupns, subtree_control and cleanup in a VM", () => {
-  const r = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "pipe", timeout: 300_000 });
-  const out = r.stdout.toString() + r.stderr.toString();
-  if (r.exitCode === 77) {
-    console.warn(`cgroup v2 VM test skipped: ${out.trim()}`);
-    return;
-  }
-  if (r.exitCode !== 0) console.error(out);
-  expect(out).toContain("VM-DONE");
-  expect(out).not.toMatch(/^FAIL /m);
-  expect(r.exitCode).toBe(0);
-}, 300_000);
+test.skipIf(!isRoot)(
+  "cgroup v2: limits, OOM, pids, cpu, cgroupns, subtree_control and cleanup in a VM",
+  () => {
+    const r = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "pipe", timeout: 300_000 });
+    const out = r.stdout.toString() + r.stderr.toString();
+    if (r.exitCode === 77) {
+      console.warn(`cgroup v2 VM test skipped: ${out.trim()}`);
+      return;
+    }
+    if (r.exitCode !== 0) console.error(out);
+    expect(out).toContain("VM-DONE");
+    expect(out).not.toMatch(/^FAIL /m);
+    expect(r.exitCode).toBe(0);
+  },
+  300_000,
+);
