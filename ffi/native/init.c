@@ -14,8 +14,8 @@
  * This one waits in a few KiB, and /proc/PID/exe is a memfd, never the
  * runtime's binary.
  */
-typedef unsigned long u64;
-typedef long i64;
+#include "syscall.h"
+
 typedef unsigned int u32;
 typedef int i32;
 typedef unsigned short u16;
@@ -30,14 +30,6 @@ typedef unsigned char u8;
 #define NR_fcntl 72
 #define NR_clock_gettime 228
 #define NR_exit_group 231
-static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
-  i64 ret;
-  register i64 r10 __asm__("r10") = d;
-  register i64 r8 __asm__("r8") = e;
-  register i64 r9 __asm__("r9") = f;
-  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
-  return ret;
-}
 __asm__(".text\n.globl _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call start_c\n  hlt\n");
 #elif defined(__aarch64__)
 #define NR_read 63
@@ -47,17 +39,6 @@ __asm__(".text\n.globl _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  an
 #define NR_fcntl 25
 #define NR_clock_gettime 113
 #define NR_exit_group 94
-static i64 sys6(i64 n, i64 a, i64 b, i64 c, i64 d, i64 e, i64 f) {
-  register i64 x8 __asm__("x8") = n;
-  register i64 x0 __asm__("x0") = a;
-  register i64 x1 __asm__("x1") = b;
-  register i64 x2 __asm__("x2") = c;
-  register i64 x3 __asm__("x3") = d;
-  register i64 x4 __asm__("x4") = e;
-  register i64 x5 __asm__("x5") = f;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
-  return x0;
-}
 __asm__(".text\n.globl _start\n_start:\n  mov x29, xzr\n  mov x0, sp\n  bl start_c\n  brk #0\n");
 #else
 #error "unsupported architecture"

@@ -6,6 +6,7 @@ import { readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
+import { NS_FILE } from "../setup/namespaces.ts";
 import type { Capabilities, IDMapping, NamespaceType, Process } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fs } from "../util/node.ts";
@@ -16,17 +17,6 @@ import { SignalRelay } from "./signals.ts";
 import { launch } from "./start.ts";
 import { liveState } from "./state.ts";
 import { exitCode } from "../util/wait-status.ts";
-
-const NS_FILE: Record<NamespaceType, string> = {
-  user: "user",
-  pid: "pid",
-  network: "net",
-  ipc: "ipc",
-  uts: "uts",
-  mount: "mnt",
-  cgroup: "cgroup",
-  time: "time",
-};
 
 export interface ExecRequest {
   name: string;

@@ -4,6 +4,7 @@ import { CLONE } from "../../ffi/libc.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
 import { AF_INET, AT_FDCWD, IFF_UP, openFlags, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
+import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
 import { allow, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
@@ -91,26 +92,6 @@ function loopbackUp(b: ProgramBuilder): void {
   b.call("network: lo", "close", [b.ref(sock)], { on: allow(EBADF) });
 }
 
-const NS_FILE: Record<NamespaceType, string> = {
-  user: "user",
-  pid: "pid",
-  network: "net",
-  ipc: "ipc",
-  uts: "uts",
-  mount: "mnt",
-  cgroup: "cgroup",
-  time: "time",
-};
-const NS_FLAG: Record<NamespaceType, number> = {
-  user: CLONE.NEWUSER,
-  pid: CLONE.NEWPID,
-  network: CLONE.NEWNET,
-  ipc: CLONE.NEWIPC,
-  uts: CLONE.NEWUTS,
-  mount: CLONE.NEWNS,
-  cgroup: CLONE.NEWCGROUP,
-  time: CLONE.NEWTIME,
-};
 /** The user namespace first (it grants the rights for the rest), the mount namespace last (it changes what paths mean). */
 const JOIN_ORDER: NamespaceType[] = ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"];
 
@@ -144,7 +125,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
     );
   }
   for (const t of order) {
-    b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], `CLONE_NEW${NS_FILE[t].toUpperCase()}`)]);
+    b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
   }
   if (plan.namespaces.has("pid") || plan.namespaces.has("time")) b.fork("exec: fork into the PID namespace");
   compileProcess(b, { process: plan.process, env: plan.env, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap });

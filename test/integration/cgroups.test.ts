@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { privateRun } from "../helpers/private-run.ts";
-import { cgroupDirs } from "../helpers/cgroups.ts";
+import { cgroupDirs, removeCgroup } from "../helpers/cgroups.ts";
 
 const MYUTS = resolve(import.meta.dir, "../../dist/myuts");
 const isRoot = process.getuid?.() === 0;
@@ -41,25 +41,6 @@ function run(args: string[], timeoutMs = 20000, raw = false): Result {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
   });
   return { code: r.exitCode ?? 128 + 9, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-function removeCgroup(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) removeCgroup(join(dir, sub.name));
-  for (const pid of (existsSync(dir) ? readFileSync(join(dir, "cgroup.procs"), "utf8") : "").split("\n").filter(Boolean)) {
-    try {
-      process.kill(Number(pid), "SIGKILL");
-    } catch {}
-  }
-  for (let i = 0; i < 100; i++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (e) {
-      if ((e as { code?: string }).code === "ENOENT") return;
-      Bun.sleepSync(20);
-    }
-  }
 }
 
 const name = (n: string) => `${TAG}-${n}`;
