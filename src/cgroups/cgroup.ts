@@ -4,7 +4,7 @@ import { fs, path } from "../util/node.ts";
 import { kill } from "../../ffi/libc.ts";
 import { hasControl } from "../util/text.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
-import { CgroupError, errCode } from "./errors.ts";
+import { cgroupError, errCode } from "./errors.ts";
 import { detectLayout, type Hierarchy, type Layout, type Mode } from "./layout.ts";
 import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1OnlySettings, v1Writes, v2Controllers, v2Writes, type Write } from "./writes.ts";
 
@@ -98,8 +98,8 @@ function writeFile(controller: string, dir: string, file: string, value: string)
   } catch (e) {
     // cgroupfs refuses to create a file it lacks (EACCES or ENOENT): name that plainly
     if (fs().existsSync(dir) && !fs().existsSync(path().join(dir, file)))
-      throw new CgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
-    throw new CgroupError(controller, `write ${file}=${value}`, e);
+      throw cgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
+    throw cgroupError(controller, `write ${file}=${value}`, e);
   }
 }
 
@@ -107,10 +107,10 @@ function writeFile(controller: string, dir: string, file: string, value: string)
 export function relativePath(own: string, cgroupsPath: string | undefined, name: string): string {
   if (cgroupsPath === undefined || cgroupsPath === "") return path().posix.join(own, leafName(name));
   if (/^[^/:]+:[^:]*:[^:]+$/.test(cgroupsPath)) {
-    throw new CgroupError("path", `${cgroupsPath}: systemd-style cgroupsPath (slice:prefix:name) needs the systemd cgroup driver, which myuts does not have`);
+    throw cgroupError("path", `${cgroupsPath}: systemd-style cgroupsPath (slice:prefix:name) needs the systemd cgroup driver, which myuts does not have`);
   }
   const p = path().posix.normalize(cgroupsPath.startsWith("/") ? cgroupsPath : path().posix.join(own, cgroupsPath));
-  if (p.split("/").includes("..") || p === "/") throw new CgroupError("path", `${cgroupsPath}: not a cgroup below the hierarchy's root`);
+  if (p.split("/").includes("..") || p === "/") throw cgroupError("path", `${cgroupsPath}: not a cgroup below the hierarchy's root`);
   return p;
 }
 
@@ -145,7 +145,7 @@ export class Cgroup {
 
   /**
    * Where the cgroup goes in each hierarchy and what it will write, without creating
-   * anything. Throws a CgroupError for a path or controller this host can't give.
+   * anything. Throws a cgroup error for a path or controller this host can't give.
    */
   static plan(spec: Spec, name: string, layout: Layout = detectLayout()): CgroupPlan {
     const res = spec.linux?.resources ?? {};
@@ -154,7 +154,7 @@ export class Cgroup {
     const warnings: string[] = [];
     const unified = res.unified && Object.keys(res.unified).length ? res.unified : undefined;
     if (layout.mode === "v2") {
-      if (!layout.unified) throw new CgroupError("hierarchy", "no cgroup filesystem is mounted (looked in /proc/self/mountinfo)");
+      if (!layout.unified) throw cgroupError("hierarchy", "no cgroup filesystem is mounted (looked in /proc/self/mountinfo)");
       targets.push(v2Target(layout.unified, res, cgroupsPath, name));
       for (const s of v1OnlySettings(res)) warnings.push(`cgroup v2 has no ${s}; ignored`);
     } else {
@@ -162,7 +162,7 @@ export class Cgroup {
       // Hybrid: the cgroup2 tree holds only what v1 lacks (like hugetlb here); joined only when asked.
       if (unified && layout.unified)
         targets.push({ key: UNIFIED, h: layout.unified, rel: relativePath(layout.unified.own, cgroupsPath, name), writes: v2Writes({ unified }) });
-      else if (unified) throw new CgroupError("unified", "linux.resources.unified needs a cgroup v2 hierarchy; this host has only v1");
+      else if (unified) throw cgroupError("unified", "linux.resources.unified needs a cgroup v2 hierarchy; this host has only v1");
     }
     const dirs: Record<string, string> = {};
     const created: string[] = [];
@@ -221,7 +221,7 @@ export class Cgroup {
         fs().mkdirSync(dir);
         this.paths.created.push(dir);
       } catch (e) {
-        if (errCode(e) !== "EEXIST") throw new CgroupError(label(t), `mkdir ${dir}`, e);
+        if (errCode(e) !== "EEXIST") throw cgroupError(label(t), `mkdir ${dir}`, e);
         if (i === parts.length - 1 && part.startsWith(LEAF_PREFIX)) {
           replaceLeftover(label(t), dir);
           this.paths.created.push(dir);
@@ -240,14 +240,14 @@ export class Cgroup {
       if (enabled.has(c)) continue;
       if (!available.has(c)) {
         if (!needed.has(c)) continue;
-        throw new CgroupError(c, `controller not available in ${dir} (cgroup.controllers: ${[...available].join(" ") || "none"})`);
+        throw cgroupError(c, `controller not available in ${dir} (cgroup.controllers: ${[...available].join(" ") || "none"})`);
       }
       try {
         fs().writeFileSync(path().join(dir, "cgroup.subtree_control"), `+${c}`);
       } catch (e) {
         if (!needed.has(c)) continue;
         const hint = errCode(e) === "EBUSY" ? " (the cgroup holds processes; cgroup v2 allows controllers only above leaves: use --cgroup-parent)" : "";
-        throw new CgroupError(c, `write ${path().join(dir, "cgroup.subtree_control")}=+${c}${hint}`, e);
+        throw cgroupError(c, `write ${path().join(dir, "cgroup.subtree_control")}=+${c}${hint}`, e);
       }
     }
   }
@@ -265,7 +265,7 @@ export class Cgroup {
       try {
         writes = v2Writes(res, (f) => fs().existsSync(path().join(dir, f)));
       } catch (e) {
-        throw new CgroupError("resources", e instanceof Error ? e.message : String(e));
+        throw cgroupError("resources", e instanceof Error ? e.message : String(e));
       }
       for (const s of v1OnlySettings(res)) warn(`cgroup v2 has no ${s}; ignored`);
       for (const x of writes) writeFile(x.controller, dir, x.file, x.value);
@@ -273,7 +273,7 @@ export class Cgroup {
     }
     const dirOf = (controller: string): string => {
       const key = Object.keys(this.paths.dirs).find((k) => k !== UNIFIED && k.split(",").includes(controller));
-      if (!key) throw new CgroupError(controller, "controller not available (no cgroup v1 hierarchy has it mounted)");
+      if (!key) throw cgroupError(controller, "controller not available (no cgroup v1 hierarchy has it mounted)");
       return this.paths.dirs[key]!;
     };
     const writes = v1Writes(res, (f) => {
@@ -437,7 +437,7 @@ function v1Targets(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath:
   const used = new Set([...writes.map((x) => x.controller), ...V1_ALWAYS]);
   for (const c of used) {
     if (!layout.v1.some((x) => x.controllers.includes(c)) && !V1_ALWAYS.includes(c)) {
-      throw new CgroupError(c, "controller not available (no cgroup v1 hierarchy has it mounted)");
+      throw cgroupError(c, "controller not available (no cgroup v1 hierarchy has it mounted)");
     }
   }
   return layout.v1
@@ -455,7 +455,7 @@ function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undef
   try {
     writes = v2Writes(res, (f) => exists(path().join(h.mount, h.own, f)));
   } catch (e) {
-    throw new CgroupError("resources", e instanceof Error ? e.message : String(e));
+    throw cgroupError("resources", e instanceof Error ? e.message : String(e));
   }
   const needed = v2Controllers(writes);
   let own = h.own;
@@ -478,17 +478,17 @@ function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undef
  */
 function replaceLeftover(controller: string, dir: string): void {
   if (populatedTree(dir)) {
-    throw new CgroupError(
+    throw cgroupError(
       controller,
       `${dir} already exists and holds processes (left by an earlier container?); refusing to share it (kill them and remove it, or pick another --name)`,
     );
   }
   const err = removeDir(dir, 0);
-  if (err) throw new CgroupError(controller, `${dir} already exists and can't be replaced: ${err}`);
+  if (err) throw cgroupError(controller, `${dir} already exists and can't be replaced: ${err}`);
   try {
     fs().mkdirSync(dir);
   } catch (e) {
-    throw new CgroupError(controller, `mkdir ${dir}`, e);
+    throw cgroupError(controller, `mkdir ${dir}`, e);
   }
 }
 

@@ -8,7 +8,8 @@ import { escapeControl } from "../util/text.ts";
 export function describe(e: unknown): string {
   if (e instanceof OsError) {
     const { say, syscall, hint } = e.detail;
-    return `${e.context}: ${say ?? syscall ?? "failed"}: ${errnoText(e.errno)}${hint ? `: ${hint}` : ""}`;
+    const how = say ?? syscall;
+    return `${e.context}: ${how ? `${how}: ` : ""}${errnoText(e.errno)}${hint ? `: ${hint}` : ""}`;
   }
   if (e instanceof SyscallError) return `${e.syscall}${e.target ? ` ${e.target}` : ""}: ${errnoText(e.errno)}`;
   if (e instanceof UserError) return e.message;

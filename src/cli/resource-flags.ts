@@ -5,7 +5,7 @@ import { fs } from "../util/node.ts";
 import { cpusToQuota, parseBytes, weightToShares } from "../cgroups/units.ts";
 import type { LinuxResources, LinuxThrottleDevice, LinuxWeightDevice } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { fsError } from "../util/fs-errors.ts";
 import type { FlagDef, Parsed } from "./argv.ts";
 
 /** Limits a running container can change (`myuts update`). */
@@ -199,7 +199,7 @@ function deviceArg(cmd: string, flag: string, v: string): { major: number; minor
   try {
     st = fs().statSync(path);
   } catch (e) {
-    throw new UserError(`${cmd}: --${flag} ${path}: ${describeFsError(e)}`);
+    throw fsError(`${cmd}: --${flag} ${path}`, e);
   }
   if (!st.isBlockDevice()) throw new UserError(`${cmd}: --${flag} ${path}: not a block device`);
   const rdev = st.rdev;

@@ -2,7 +2,7 @@
 import { absolute } from "../util/paths.ts";
 import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { fsError } from "../util/fs-errors.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { hasControl } from "../util/text.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
@@ -199,7 +199,8 @@ export function readEnvFile(file: string): string[] {
   try {
     text = readRegularFile(file, MAX_ENV_FILE).toString("utf8");
   } catch (e) {
-    throw new UserError(`run: --env-file ${file}: ${e instanceof RefusedFile ? `${e.message}; give a regular file of at most 1 MiB` : describeFsError(e)}`);
+    if (e instanceof RefusedFile) throw new UserError(`run: --env-file ${file}: ${e.message}; give a regular file of at most 1 MiB`);
+    throw fsError(`run: --env-file ${file}`, e);
   }
   const out: string[] = [];
   for (const raw of text.split("\n")) {

@@ -9,7 +9,7 @@ import { ContainerCgroup } from "../cgroups/hooks.ts";
 import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
 import type { Spec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { fsError } from "../util/fs-errors.ts";
 import { fs } from "../util/node.ts";
 import { stderr } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
@@ -106,7 +106,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
         try {
           fs().writeFileSync(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
         } catch (e) {
-          throw new UserError(`--oom-score-adj ${oomScoreAdj}: write /proc/${pid}/oom_score_adj: ${describeFsError(e)}`);
+          throw fsError(`--oom-score-adj ${oomScoreAdj}: /proc/${pid}/oom_score_adj`, e, "write");
         }
       }
     };

@@ -3,7 +3,7 @@
 // planted by another user (a shared /tmp) or a symlink to elsewhere is refused.
 import { flock, LOCK_EX, LOCK_UN } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { fsError } from "../util/fs-errors.ts";
 import { fs, os, path } from "../util/node.ts";
 
 /**
@@ -52,7 +52,7 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
         // Whatever the umask took away; /tmp's sticky bit keeps others from swapping it meanwhile.
         fs().chmodSync(dir, 0o700);
       } catch (e) {
-        if (errCode(e) !== "EEXIST") throw new UserError(`state directory ${dir}: mkdir: ${describeFsError(e)}`);
+        if (errCode(e) !== "EEXIST") throw fsError(`state directory ${dir}`, e, "mkdir");
       }
     }
     // lstat first for a clear message; O_NOFOLLOW and fstat then make sure the
@@ -63,7 +63,7 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
     } catch (e) {
       if (errCode(e) === "ENOENT" && !opts.create) return undefined;
       if (errCode(e) === "ENOENT" && attempt < 5) continue;
-      throw new UserError(`state directory ${dir}: ${describeFsError(e)}`);
+      throw fsError(`state directory ${dir}`, e);
     }
     const bad = unsafeStateDir(dir, st, uid);
     if (bad) throw new UserError(`state directory ${dir}: ${bad}`);
@@ -72,7 +72,7 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
       fd = fs().openSync(dir, c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW);
     } catch (e) {
       if (errCode(e) === "ENOENT" && attempt < 5) continue;
-      throw new UserError(`state directory ${dir}: open: ${describeFsError(e)}`);
+      throw fsError(`state directory ${dir}`, e, "open");
     }
     try {
       const opened = fs().fstatSync(fd);

@@ -9,12 +9,13 @@
 import { parseCgroupPaths, type CgroupPaths } from "../cgroups/cgroup.ts";
 import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { errnoOf, fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
 import { readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { escapeControl } from "../util/text.ts";
 import { STATE_DIR } from "./state-dir.ts";
 import { stderr } from "../util/output.ts";
+import { errnoName } from "../../ffi/errno.ts";
 
 export { STATE_DIR } from "./state-dir.ts";
 
@@ -54,6 +55,12 @@ const ENTRY_FILE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})\.json$/;
 const MAX_ENTRY = 1024 * 1024;
 /** The kernel's PID_MAX_LIMIT. */
 const PID_MAX = 4 * 1024 * 1024;
+
+/** Why an entry can't be read, for a warning line: the errno's name, or the message. */
+function unreadable(e: unknown): string {
+  const n = errnoOf(e);
+  return n !== undefined ? errnoName(n) : e instanceof Error ? e.message : String(e);
+}
 
 export function checkName(name: string, flag = "--name"): string {
   if (!NAME.test(name))
@@ -163,7 +170,7 @@ export function readEntry(name: string, dir = STATE_DIR): EntryRead {
     text = readRegularFile(f, MAX_ENTRY, { noFollow: true }).toString("utf8");
   } catch (e) {
     if ((e as { code?: string }).code === "ENOENT") return { missing: true };
-    return { invalid: e instanceof RefusedFile ? e.message : (e as { code?: string }).code === "ELOOP" ? "a symbolic link" : describeFsError(e) };
+    return { invalid: e instanceof RefusedFile ? e.message : (e as { code?: string }).code === "ELOOP" ? "a symbolic link" : unreadable(e) };
   }
   try {
     return { state: parseEntry(text, name) };
@@ -219,7 +226,7 @@ export function claimName(s: ContainerState, dir = STATE_DIR): void {
   try {
     writeEntry(s, dir);
   } catch (e) {
-    throw new UserError(`state ${file(dir, s.name)}: ${describeFsError(e)}`);
+    throw fsError(`state ${file(dir, s.name)}`, e);
   }
 }
 

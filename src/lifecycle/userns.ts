@@ -9,7 +9,7 @@ import { callerIdentity } from "./identity.ts";
 import { checkOwned, isSelfOnly, subIdRanges } from "./idmap.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type Spec } from "../spec/types.ts";
 import { OsError, UserError } from "../util/errors.ts";
-import { describeFsError } from "../util/fs-errors.ts";
+import { fsError } from "../util/fs-errors.ts";
 
 // Fixed, not $PATH: a root-run runtime must not take its setuid helpers from the caller.
 const HELPER_DIRS = ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"];
@@ -101,7 +101,7 @@ function procWrite(pid: number, file: string, content: string): void {
   try {
     writeText(`/proc/${pid}/${file}`, content);
   } catch (e) {
-    throw new UserError(`write /proc/${pid}/${file} ${JSON.stringify(content.trim())}: ${describeFsError(e)}`);
+    throw fsError(`write /proc/${pid}/${file} ${JSON.stringify(content.trim())}`, e);
   }
 }
 

@@ -1,9 +1,18 @@
-import { errnoFromCode, errnoText } from "../../ffi/errno.ts";
+import { errnoFromCode, SyscallError } from "../../ffi/errno.ts";
+import { OsError, UserError } from "./errors.ts";
 
-/** "ENOENT (No such file or directory)" for a node:fs error, or its message. */
-export function describeFsError(e: unknown): string {
-  const code = (e as { code?: string } | null)?.code;
-  const n = errnoFromCode(code);
-  if (n !== undefined) return errnoText(n);
-  return code ?? (e instanceof Error ? e.message : String(e));
+/** The errno of a node:fs error or a SyscallError, as a number. */
+export function errnoOf(e: unknown): number | undefined {
+  if (e instanceof SyscallError) return e.errno;
+  return errnoFromCode((e as { code?: string } | null)?.code);
+}
+
+/**
+ * A failed file operation in its context, keeping the errno as a number for
+ * cli/report.ts to word; an error without one keeps its message.
+ */
+export function fsError(context: string, e: unknown, syscall?: string): OsError | UserError {
+  const n = errnoOf(e);
+  if (n !== undefined) return new OsError(context, n, { syscall });
+  return new UserError(`${context}: ${e instanceof Error ? e.message : String(e)}`);
 }
