@@ -21,7 +21,7 @@ export interface Launch {
   timensOffsets: string;
   /** Names of the clone's namespaces, for the trace. */
   describe: string;
-  /** A new user namespace: the child waits until `beforeProgram` has written its maps. */
+  /** A new user namespace: the child waits until `idMaps` has written its maps. */
   userns: boolean;
 }
 
@@ -65,14 +65,16 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
     for (const fd of [theirs, memfd, syncR]) if (fd !== -1) close(fd);
   }
   t.note(`init is pid ${pid}`);
+  // The process to kill if the start fails: the init, or the payload it forked.
+  const live = { pid };
   try {
     if (syncW !== -1) {
       hooks.idMaps?.(pid);
       writeAll(syncW, Buffer.from("1"));
     }
-    return await converse(ours, l, pid, t, hooks);
+    return await converse(ours, l, live, t, hooks);
   } catch (e) {
-    reap(pid);
+    reap(live.pid);
     throw e;
   } finally {
     if (syncW !== -1) close(syncW);
@@ -80,8 +82,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
   }
 }
 
-async function converse(chan: number, l: Launch, initPid: number, t: Tracer, hooks: LaunchHooks): Promise<number> {
-  let pid = initPid;
+async function converse(chan: number, l: Launch, live: { pid: number }, t: Tracer, hooks: LaunchHooks): Promise<number> {
   try {
     writeAll(chan, encodeProgram(l.program, { arch: hostArch(), trace: t.enabled }));
   } catch {
@@ -93,7 +94,7 @@ async function converse(chan: number, l: Launch, initPid: number, t: Tracer, hoo
   try {
     for (;;) {
       const buf = readAll(chan, RECORD_SIZE);
-      if (buf.length === 0) return pid; // the payload's execve closed the init's end
+      if (buf.length === 0) return live.pid; // the payload's execve closed the init's end
       if (buf.length < RECORD_SIZE) throw new UserError("the container's init died mid-message");
       const r = decodeRecord(buf);
       switch (r.kind) {
@@ -102,14 +103,15 @@ async function converse(chan: number, l: Launch, initPid: number, t: Tracer, hoo
           break;
         case REC.READY:
           traced.flush();
-          noteInit(t, pid);
-          hooks.ready?.(pid);
+          noteInit(t, live.pid);
+          hooks.ready?.(live.pid);
           writeAll(chan, goRecord());
           break;
         case REC.PID:
-          // The init forked the payload (exec into a PID namespace) and exits.
-          waitBlocking(pid);
-          pid = Number(r.a);
+          // The init forked the payload (exec into a PID namespace) and exits; from now on
+          // the payload is the one to wait for, or to kill.
+          waitBlocking(live.pid);
+          live.pid = Number(r.a);
           break;
         case REC.FAIL:
           traced.flush();
@@ -118,9 +120,6 @@ async function converse(chan: number, l: Launch, initPid: number, t: Tracer, hoo
           throw new UserError(`the container's init sent an unknown record (kind ${r.kind})`);
       }
     }
-  } catch (e) {
-    if (pid !== initPid) reap(pid);
-    throw e;
   } finally {
     traced.flush();
   }
