@@ -107,5 +107,34 @@ export function validateSpec(spec: Spec): ValidSpec {
       if (!exists(m.source ?? "")) throw new OsError(`mount ${m.destination}: source ${m.source}`, ENOENT, { syscall: "stat" });
     }
   }
+  checkStrings(spec);
   return { ...spec, process: p, root: { ...spec.root!, path: root }, linux: { ...spec.linux, namespaces: spec.linux?.namespaces ?? [] } };
+}
+
+/**
+ * Every string the native init reads is a C string: a NUL inside one would cut a
+ * path short, so a spec that holds one is refused, naming the field.
+ */
+function checkStrings(spec: Spec): void {
+  const fields: Array<[string, unknown]> = [
+    ["root.path", spec.root?.path],
+    ["process.cwd", spec.process?.cwd],
+    ["hostname", spec.hostname],
+    ["domainname", spec.domainname],
+    ...(spec.mounts ?? []).flatMap(
+      (m, i): Array<[string, unknown]> => [
+        [`mounts[${i}].destination`, m.destination],
+        [`mounts[${i}].source`, m.source],
+        [`mounts[${i}].type`, m.type],
+        ...(m.options ?? []).map((o): [string, unknown] => [`mounts[${i}].options`, o]),
+      ],
+    ),
+    ...(spec.linux?.maskedPaths ?? []).map((x): [string, unknown] => ["linux.maskedPaths", x]),
+    ...(spec.linux?.readonlyPaths ?? []).map((x): [string, unknown] => ["linux.readonlyPaths", x]),
+  ];
+  for (const [field, v] of fields) {
+    if (v === undefined) continue;
+    if (typeof v !== "string") throw new UserError(`spec: ${field} must be a string`);
+    if (v.includes("\0")) throw new UserError(`spec: ${field} ${JSON.stringify(v)} contains a NUL byte`);
+  }
 }

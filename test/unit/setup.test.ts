@@ -209,3 +209,13 @@ describe("the wire format", () => {
     expect([...p.data.subarray(second, second + 3)]).toEqual([0xff, 0xfe, 0]);
   });
 });
+
+describe("encoding any program size", () => {
+  test("data blocks of every length encode (the word views need rounding)", () => {
+    for (const name of ["a", "ab", "abc", "abcd", "abcde"]) {
+      const p = compile(["--uts", "--hostname", name, "--", "/bin/true"]);
+      const bytes = encodeProgram(p, { arch: "x64", trace: false });
+      expect(bytes.length).toBe(24 + p.steps.length * STEP_SIZE + p.relocs.length * 4 + p.data.length);
+    }
+  });
+});

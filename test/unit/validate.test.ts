@@ -165,4 +165,12 @@ describe("validateSpec", () => {
     expect(v.root.path).toBe("/");
     expect(v.linux.namespaces).toEqual([{ type: "uts" }]);
   });
+  test("a NUL in any string the init reads is refused, naming the field", () => {
+    const s = base(["mount"]);
+    s.mounts = [{ destination: "/x\0y", type: "tmpfs", source: "tmpfs" }];
+    rejects(s, "mounts[0].destination", "NUL");
+    const t = base(["mount"]);
+    t.linux!.maskedPaths = ["/proc/kcore\0"];
+    rejects(t, "linux.maskedPaths", "NUL");
+  });
 });
