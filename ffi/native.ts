@@ -8,11 +8,11 @@ import initX64 from "./native/build/init-x64.elf" with { type: "file" };
 import soArm64 from "./native/build/spawn-arm64.so" with { type: "file" };
 import soX64 from "./native/build/spawn-x64.so" with { type: "file" };
 import { SyscallError } from "./errno.ts";
-import { close, cstr, cstrArray, memfdCreate, sealMemfd, writeAll } from "./libc.ts";
+import { close, cstrArray, memfdCreate, sealMemfd, writeAll } from "./libc.ts";
 
-const { i64, u64, ptr: P } = FFIType;
+const { i64, ptr: P } = FFIType;
 const symbols = {
-  myuts_spawn: { args: [u64, u64, P, i64, i64, i64, i64, i64, i64, P, P], returns: i64 },
+  myuts_spawn: { args: [i64, i64, i64, i64, P, P], returns: i64 },
 } as const;
 
 type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -32,14 +32,6 @@ async function load(): Promise<Native> {
 }
 
 export interface SpawnRequest {
-  /** CLONE_NEW* flags applied by clone itself. */
-  cloneFlags: number;
-  /** Flags the child unshares before execve (CLONE_NEWTIME takes effect at exec). */
-  unshareFlags: number;
-  /** Content for /proc/self/timens_offsets, written after unsharing the time namespace. */
-  timensOffsets: string;
-  /** The child waits for one byte here before going on; -1 for no wait. */
-  syncFd: number;
   /** Where the child reports a failure before its exec (a FAIL record). */
   errFd: number;
   /** Signal the child gets when the parent dies (0: none). */
@@ -77,34 +69,16 @@ export function initMemfd(): number {
   return fd;
 }
 
-/**
- * With a sync fd the child execs after myuts_spawn has returned, still reading
- * these strings from the shared memory: they live until the next spawn.
- */
+/** Keeps the strings the child reads alive until the next spawn (the child shares this memory). */
 const inFlight: { strings: unknown[] } = { strings: [] };
 
 export function nativeSpawn(req: SpawnRequest): number {
   if (!native) throw new Error("nativeSpawn before loadNative");
   const keep: Buffer[] = [];
-  const offsets = cstr(req.timensOffsets);
   const argv = cstrArray(req.argv, keep);
   const env = cstrArray(req.env, keep);
-  inFlight.strings = [keep, offsets, argv, env];
-  const pid = Number(
-    native.myuts_spawn(
-      BigInt(req.cloneFlags),
-      BigInt(req.unshareFlags),
-      offsets,
-      req.timensOffsets.length,
-      req.syncFd,
-      req.errFd,
-      req.pdeathsig,
-      req.execFd,
-      req.keepFd,
-      argv,
-      env,
-    ),
-  );
+  inFlight.strings = [keep, argv, env];
+  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env));
   if (pid < 0) throw new SyscallError("clone", -pid);
   return pid;
 }

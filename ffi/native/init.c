@@ -63,7 +63,7 @@ void *memcpy(void *d, const void *s, u64 n) {
 #define MAX_SLOTS 64
 #define MAX_CASES 4
 
-enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5 };
+enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5, OP_LOAD = 6 };
 enum { ARG_IMM = 0, ARG_DATA = 1, ARG_SLOT = 2, ARG_FDPATH = 3 };
 enum { ON_ALLOW = 0, ON_GOTO = 1, ON_RECORD = 2 };
 enum { REC_READY = 1, REC_FAIL = 2, REC_TRACE = 3, REC_PID = 4, REC_GO = 5 };
@@ -164,9 +164,35 @@ static char *fd_path(char *buf, i64 fd) {
   return buf;
 }
 
+struct program {
+  u32 nsteps;
+  struct step *steps;
+  char *data;
+};
+
+/* Reads a program from the channel; pointer arrays (argv, envp) hold data-relative offsets until here. */
+static void load(struct program *p) {
+  struct header h;
+  if (read_full(&h, sizeof h) || h.magic != MAGIC || h.version != VERSION) die();
+  tracing = h.flags & FLAG_TRACE;
+  u64 size = (u64)h.nsteps * sizeof(struct step) + (u64)h.nrelocs * 4 + h.data_len;
+  i64 mem = sys6(NR_mmap, 0, (i64)size + 1, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+  if (mem < 0 && mem > -4096) die();
+  if (read_full((void *)mem, size)) die();
+  p->nsteps = h.nsteps;
+  p->steps = (struct step *)mem;
+  u32 *relocs = (u32 *)(p->steps + h.nsteps);
+  p->data = (char *)(relocs + h.nrelocs);
+  for (u32 i = 0; i < h.nrelocs; i++) {
+    if (relocs[i] + 8 > h.data_len) die();
+    u64 *q = (u64 *)(p->data + relocs[i]);
+    *q += (u64)p->data;
+  }
+}
+
 void start_c(i64 *sp) {
   char **argv = (char **)(sp + 1);
-  struct header h;
+  struct program prog;
   i64 slot[MAX_SLOTS];
   char paths[6][32];
   u32 rec_step = 0;
@@ -177,26 +203,13 @@ void start_c(i64 *sp) {
   /* The payload's execve closes the channel: that EOF tells the runtime it runs. */
   sys6(NR_fcntl, chan, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */, 0, 0, 0);
 
-  if (read_full(&h, sizeof h) || h.magic != MAGIC || h.version != VERSION) die();
-  tracing = h.flags & FLAG_TRACE;
-  u64 size = (u64)h.nsteps * sizeof(struct step) + (u64)h.nrelocs * 4 + h.data_len;
-  i64 mem = sys6(NR_mmap, 0, (i64)size + 1, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
-  if (mem < 0 && mem > -4096) die();
-  if (read_full((void *)mem, size)) die();
-  struct step *steps = (struct step *)mem;
-  u32 *relocs = (u32 *)(steps + h.nsteps);
-  char *data = (char *)(relocs + h.nrelocs);
-
-  /* Pointer arrays (argv, envp) hold data-relative offsets until here. */
-  for (u32 i = 0; i < h.nrelocs; i++) {
-    if (relocs[i] + 8 > h.data_len) die();
-    u64 *p = (u64 *)(data + relocs[i]);
-    *p += (u64)data;
-  }
+  load(&prog);
   for (int i = 0; i < MAX_SLOTS; i++) slot[i] = -1;
 
+  struct step *steps = prog.steps;
+  char *data = prog.data;
   u32 pc = 0;
-  while (pc < h.nsteps) {
+  while (pc < prog.nsteps) {
     struct step *s = &steps[pc];
     u32 here = pc++;
     switch (s->op) {
@@ -213,16 +226,28 @@ void start_c(i64 *sp) {
       continue;
     }
     case OP_FORK: {
-      /* setns(CLONE_NEWPID) moves only the children: the payload must be one. CLONE_PARENT
-       * makes it the runtime's child, so the runtime waits for it directly. */
-      i64 pid = sys6(NR_clone, 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+      /* The container's first process is this one's child, cloned into the new namespaces
+       * (arg 0) or forked after setns, which moves only children into a PID namespace.
+       * CLONE_PARENT makes it the runtime's child, so the runtime waits for it directly. */
+      i64 t0 = tracing ? now_ns() : 0;
+      i64 pid = sys6(NR_clone, (i64)s->arg[0] | 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
       if (pid < 0) fail(here, (i32)-pid);
       if (pid > 0) {
+        if (tracing) send_rec(REC_TRACE, here, 0, t0, now_ns());
         send_rec(REC_PID, here, 0, pid, 0);
         for (;;) sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
       }
       continue;
     }
+    case OP_LOAD:
+      /* The rest comes as a program of its own: the runtime compiles it while this one runs. */
+      load(&prog);
+      steps = prog.steps;
+      data = prog.data;
+      pc = 0;
+      rec_err = 0;
+      for (int i = 0; i < MAX_SLOTS; i++) slot[i] = -1;
+      continue;
     case OP_SYSCALL:
       break;
     default:
@@ -259,5 +284,5 @@ void start_c(i64 *sp) {
     if (!handled) fail(here, err);
   }
   /* A program ends with execve; running off its end is a compiler bug. */
-  fail(h.nsteps, 22);
+  fail(prog.nsteps, 22);
 }

@@ -73,9 +73,13 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
 async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
   const { describeProgram } = await import("../setup/describe.ts");
   const plan = planRun(spec, {});
-  const lines = [`clone(${plan.describe}) → execveat(sealed memfd "myuts-init")`];
-  if (plan.userns) lines.push("  (the runtime writes uid_map and gid_map while the child waits)");
-  lines.push(describeProgram(plan.program));
+  const lines = ['spawn → execveat(sealed memfd "myuts-init")'];
+  if (plan.prelude) {
+    lines.push("the init's first program:", describeProgram(plan.prelude));
+    if (plan.userns) lines.push("  (the runtime writes uid_map and gid_map while the container's first process waits)");
+    lines.push("the setup program, run by the container's first process:");
+  }
+  lines.push(describeProgram(plan.program()));
   stdout(`${lines.join("\n")}\n`);
   return 0;
 }

@@ -120,7 +120,7 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   const program = compileJoin({ pid, namespaces, process: target.process, setgroupsDenied: target.setgroupsDenied, env: target.env }, hostFacts());
   const relay = new SignalRelay();
   try {
-    const child = await launch({ program, cloneFlags: 0, unshareFlags: 0, timensOffsets: "", describe: "no new namespaces", userns: false }, t);
+    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false }, t);
     relay.attach(child);
     return exitCode(await waitExit(child));
   } finally {

@@ -4,7 +4,7 @@
 import { CLONE, waitNoHang } from "../../ffi/libc.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { needsBarrier } from "../cgroups/policy.ts";
-import { compileRun } from "../setup/compile.ts";
+import { compilePrelude, compileRun } from "../setup/compile.ts";
 import type { ValidSpec } from "../spec/types.ts";
 import { Tracer } from "../util/trace.ts";
 import { hostFacts } from "./facts.ts";
@@ -47,17 +47,28 @@ export interface ExitNote {
   exitCode?: number;
 }
 
-/** What a start does, decided before anything exists (also what `--dry-run` prints). */
+/**
+ * What a start does, decided before anything exists (also what `--dry-run` prints).
+ * The setup program compiles on demand: `launch` does it while the init clones.
+ */
 export function planRun(spec: ValidSpec, s: Pick<RunSettings, "argv" | "env">, barrier = needsBarrier(spec), t = new Tracer(false)): Launch {
   const { clone, unshare } = cloneFlags(spec);
-  const facts = t.step("host facts", () => hostFacts());
-  const program = t.step("compile", () => compileRun(spec, facts, { barrier, cgroupnsAfterBarrier: deferredCgroupns(spec), argv: s.argv, env: s.env }));
+  const describe = flagNames(clone) || "no new namespaces";
   return {
-    program,
-    cloneFlags: clone,
-    unshareFlags: unshare,
-    timensOffsets: timensOffsets(spec),
-    describe: `${flagNames(clone) || "no new namespaces"}${unshare ? `; then unshare(${flagNames(unshare)})` : ""}`,
+    // Without a namespace to clone into, the init is the container's first process itself.
+    prelude: clone ? compilePrelude(clone, describe) : undefined,
+    program: () => {
+      const facts = t.step("host facts", () => hostFacts());
+      return compileRun(spec, facts, {
+        barrier,
+        cgroupnsAfterBarrier: deferredCgroupns(spec),
+        newTime: unshare !== 0,
+        timensOffsets: timensOffsets(spec),
+        argv: s.argv,
+        env: s.env,
+      });
+    },
+    describe,
     userns: (clone & CLONE.NEWUSER) !== 0,
   };
 }
@@ -72,7 +83,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = t.step("compile the setup program", () => planRun(spec, s, needsBarrier(spec) || s.register === true, t));
+    const plan = planRun(spec, s, needsBarrier(spec) || s.register === true, t);
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),

@@ -1,9 +1,9 @@
 // Starts the native init and runs a setup program in it: the runtime's side of
-// the channel protocol (src/setup/protocol.ts). The init is cloned into the
-// container's namespaces by the spawn helper and exec'd from a sealed memfd.
-import { SyscallError } from "../../ffi/errno.ts";
+// the channel protocol (src/setup/protocol.ts). The spawn helper starts the init
+// from a sealed memfd; the init clones the container's first process into its
+// namespaces while the runtime compiles the program that process runs.
 import { readlinkIfLink, readText } from "../../ffi/files.ts";
-import { close, kill, pipe, readAll, SIGKILL, setCloexec, socketpair, waitBlocking, waitNoHang, writeAll } from "../../ffi/libc.ts";
+import { close, kill, readAll, SIGKILL, socketpair, waitBlocking, waitNoHang, writeAll } from "../../ffi/libc.ts";
 import { initMemfd, nativeSpawn } from "../../ffi/native.ts";
 import { encodeProgram } from "../setup/encode.ts";
 import type { Program, Step } from "../setup/program.ts";
@@ -14,19 +14,21 @@ import type { Tracer } from "../util/trace.ts";
 import { cloneFailure, userNamespaceHint } from "./userns.ts";
 
 export interface Launch {
-  program: Program;
-  /** CLONE_NEW* flags for the clone, and those the child unshares itself (time). */
-  cloneFlags: number;
-  unshareFlags: number;
-  timensOffsets: string;
-  /** Names of the clone's namespaces, for the trace. */
+  /**
+   * What the init runs first, sent as soon as it exists: the clone of the container's
+   * first process into its new namespaces (absent when nothing is cloned).
+   */
+  prelude?: Program;
+  /** The setup program, compiled while the init clones. */
+  program: () => Program;
+  /** Names of the clone's namespaces, for messages. */
   describe: string;
-  /** A new user namespace: the child waits until `idMaps` has written its maps. */
+  /** A new user namespace: its first process waits until `idMaps` has written its maps. */
   userns: boolean;
 }
 
 export interface LaunchHooks {
-  /** The init exists (pid) and waits: write the id maps. */
+  /** The container's first process exists (pid) and waits: write the id maps. */
   idMaps?(pid: number): void;
   /** Runs while the init sets the container up (registry, cgroup); before `ready`. */
   booting?(): Promise<void>;
@@ -34,67 +36,78 @@ export interface LaunchHooks {
   ready?(pid: number): void;
 }
 
+/** Where a conversation with the init stands. */
+interface Session {
+  chan: number;
+  /** The process to kill if the start fails: the init, or the process it forked. */
+  pid: number;
+  /** The program whose steps the records name. */
+  program: Program;
+  l: Launch;
+  t: Tracer;
+}
+
 /** Runs `launch` to the payload's execve; resolves to the payload's pid. */
 export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Promise<number> {
-  const [syncR, syncW] = l.userns ? pipe(true) : [-1, -1];
-  if (syncW !== -1) setCloexec(syncW);
   const [ours, theirs] = socketpair();
   let memfd = -1;
   let pid: number;
   try {
     memfd = initMemfd();
-    pid = t.step(`clone(${l.describe}) → init`, () =>
-      nativeSpawn({
-        cloneFlags: l.cloneFlags,
-        unshareFlags: l.unshareFlags,
-        timensOffsets: l.timensOffsets,
-        syncFd: syncR,
-        errFd: theirs,
-        pdeathsig: SIGKILL,
-        execFd: memfd,
-        keepFd: theirs,
-        argv: ["myuts-init", String(theirs)],
-        env: [],
-      }),
+    pid = t.step("spawn the init", () =>
+      nativeSpawn({ errFd: theirs, pdeathsig: SIGKILL, execFd: memfd, keepFd: theirs, argv: ["myuts-init", String(theirs)], env: [] }),
     );
   } catch (e) {
-    for (const fd of [ours, syncW]) if (fd !== -1) close(fd);
-    if (e instanceof SyscallError && e.syscall === "clone") throw cloneFailure(l.describe, e.errno, l.userns);
+    close(ours);
     throw e;
   } finally {
-    for (const fd of [theirs, memfd, syncR]) if (fd !== -1) close(fd);
+    for (const fd of [theirs, memfd]) if (fd !== -1) close(fd);
   }
   t.note(`init is pid ${pid}`);
-  // The process to kill if the start fails: the init, or the payload it forked.
-  const live = { pid };
+  const s: Session = { chan: ours, pid, program: l.prelude ?? { steps: [], data: new Uint8Array(), relocs: [], slotNames: [] }, l, t };
   try {
-    if (syncW !== -1) {
-      hooks.idMaps?.(pid);
-      writeAll(syncW, Buffer.from("1"));
+    if (l.prelude) send(s, l.prelude);
+    const program = t.step("compile the setup program", l.program);
+    if (l.prelude) {
+      // The init clones the container's first process meanwhile; it reports its pid.
+      await converse(s, hooks, true);
+      t.note(`the container's first process is pid ${s.pid}`);
+      hooks.idMaps?.(s.pid);
     }
-    return await converse(ours, l, live, t, hooks);
+    send(s, program);
+    // The runtime's bookkeeping overlaps the container's setup; records wait in the socket.
+    await hooks.booting?.();
+    return await converse(s, hooks, false);
   } catch (e) {
-    reap(live.pid);
+    reap(s.pid);
     throw e;
   } finally {
-    if (syncW !== -1) close(syncW);
     close(ours);
   }
 }
 
-async function converse(chan: number, l: Launch, live: { pid: number }, t: Tracer, hooks: LaunchHooks): Promise<number> {
+function send(s: Session, program: Program): void {
+  s.program = program;
   try {
-    writeAll(chan, encodeProgram(l.program, { arch: hostArch(), trace: t.enabled }));
+    writeAll(s.chan, encodeProgram(program, { arch: hostArch(), trace: s.t.enabled }));
   } catch {
     // The init died before reading; its FAIL record, if any, says why.
   }
-  // The runtime's bookkeeping overlaps the container's setup; records wait in the socket.
-  await hooks.booting?.();
-  const traced = new TraceGroups(l.program, t);
+}
+
+/**
+ * Reads the init's records: until the payload's execve closes the channel (resolves to
+ * the payload's pid), or with `untilPid` until the init reports the process it forked.
+ */
+async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Promise<number> {
+  const traced = new TraceGroups(s.program, s.t);
   try {
     for (;;) {
-      const buf = readAll(chan, RECORD_SIZE);
-      if (buf.length === 0) return live.pid; // the payload's execve closed the init's end
+      const buf = readAll(s.chan, RECORD_SIZE);
+      if (buf.length === 0) {
+        if (untilPid) throw new UserError("the container's init died before it cloned the container");
+        return s.pid; // the payload's execve closed the init's end
+      }
       if (buf.length < RECORD_SIZE) throw new UserError("the container's init died mid-message");
       const r = decodeRecord(buf);
       switch (r.kind) {
@@ -103,19 +116,20 @@ async function converse(chan: number, l: Launch, live: { pid: number }, t: Trace
           break;
         case REC.READY:
           traced.flush();
-          noteInit(t, live.pid);
-          hooks.ready?.(live.pid);
-          writeAll(chan, goRecord());
+          noteInit(s.t, s.pid);
+          hooks.ready?.(s.pid);
+          writeAll(s.chan, goRecord());
           break;
         case REC.PID:
-          // The init forked the payload (exec into a PID namespace) and exits; from now on
-          // the payload is the one to wait for, or to kill.
-          waitBlocking(live.pid);
-          live.pid = Number(r.a);
+          // The init cloned or forked the container's process and exits; from now on that
+          // process is the one to wait for, or to kill.
+          waitBlocking(s.pid);
+          s.pid = Number(r.a);
+          if (untilPid) return s.pid;
           break;
         case REC.FAIL:
           traced.flush();
-          throw stepFailure(l, r);
+          throw stepFailure(s, r);
         default:
           throw new UserError(`the container's init sent an unknown record (kind ${r.kind})`);
       }
@@ -136,9 +150,12 @@ function noteInit(t: Tracer, pid: number): void {
   }
 }
 
-function stepFailure(l: Launch, r: InitRecord): OsError {
+function stepFailure(s: Session, r: InitRecord): OsError {
+  const l = s.l;
   if (r.step >= SPAWN_STEP) return new OsError("start the container's init", r.errno, { syscall: SPAWN_STAGES[r.step - SPAWN_STEP] ?? "spawn" });
-  const step: Step | undefined = l.program.steps[r.step];
+  // The prelude's clone is where the kernel refuses new namespaces: say which knob.
+  if (s.program === l.prelude) return cloneFailure(l.describe, r.errno, l.userns);
+  const step: Step | undefined = s.program.steps[r.step];
   if (!step) return new OsError("setup program", r.errno, { syscall: `step ${r.step}` });
   const meaning = step.meanings?.[r.errno];
   return new OsError(step.what, r.errno, {

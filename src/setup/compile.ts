@@ -2,7 +2,7 @@
 // `run` builds a container in new namespaces, `join` (exec) enters a running one.
 import { CLONE } from "../../ffi/libc.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
-import { AF_INET, AT_FDCWD, IFF_UP, openFlags, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
+import { AF_INET, AT_FDCWD, IFF_UP, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
@@ -26,6 +26,9 @@ export interface RunOptions {
   barrier: boolean;
   /** Create the cgroup namespace after the barrier, once inside the container's cgroup. */
   cgroupnsAfterBarrier: boolean;
+  /** A new time namespace, and its offsets (/proc/self/timens_offsets' format; "" for none). */
+  newTime?: boolean;
+  timensOffsets?: string;
   /** The payload's argv and env as the caller's bytes, where they differ from the spec's strings. */
   argv?: readonly Uint8Array[];
   env?: readonly Uint8Array[];
@@ -37,10 +40,26 @@ function newNamespaces(spec: ValidSpec): Set<NamespaceType> {
   return new Set(spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type));
 }
 
+/**
+ * What the init runs first, before the setup program is even compiled: it clones the
+ * container's first process into its new namespaces (the kernel's slowest part of a
+ * start, now beside the runtime's compiling), and that process waits for the program.
+ */
+export function compilePrelude(flags: number, describe: string): Program {
+  const b = new ProgramBuilder();
+  b.fork(`clone(${describe})`, flags);
+  b.load("wait for the setup program");
+  return b.build();
+}
+
 export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions): Program {
   const b = new ProgramBuilder();
   const ns = newNamespaces(spec);
   const userns = ns.has("user");
+  const zero = b.imm(0);
+  // The runtime is this process's parent (CLONE_PARENT): the container dies with it.
+  b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
+  if (opts.newTime) timeNamespace(b, facts, opts.timensOffsets ?? "");
   b.call("umask", "umask", [b.imm(0)]);
   // The init starts with the caller's uid, which a range mapping may leave unmapped, and
   // the kernel refuses to create files for an unmapped owner: root inside, when mapped,
@@ -79,6 +98,24 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     lastCap: facts.lastCap,
   });
   return b.build();
+}
+
+/**
+ * A time namespace takes effect at the payload's execve, and its offsets must be
+ * written before any process is in it: unshare, then write them.
+ */
+function timeNamespace(b: ProgramBuilder, facts: SetupFacts, offsets: string): void {
+  const O = openFlags(facts.arch);
+  const fd = b.slot("timens");
+  b.call("time namespace", "unshare", [b.imm(NS_FLAG.time, "CLONE_NEWTIME")]);
+  if (!offsets) return;
+  const what = "time namespace: offsets";
+  b.call(what, "openat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str("/proc/self/timens_offsets"), b.imm(O.WRONLY | O.CLOEXEC, "O_WRONLY|O_CLOEXEC"), b.imm(0)], {
+    out: fd,
+  });
+  const bytes = Buffer.from(offsets);
+  b.call(what, "write", [b.ref(fd), b.bytes(bytes, JSON.stringify(offsets)), b.imm(bytes.length)]);
+  b.call(what, "close", [b.ref(fd)], { on: allow(EBADF) });
 }
 
 /** lo in a new network namespace is down; SIOCSIFFLAGS with IFF_UP brings it up (the kernel keeps the flags it owns). */

@@ -1,6 +1,7 @@
 // `--dry-run`: the setup program as people read it, one line per system call.
 import { errnoName } from "../../ffi/errno.ts";
 import { flagNames } from "./abi.ts";
+import { cloneFlagNames } from "./namespaces.ts";
 import type { Arg, Program, Step } from "./program.ts";
 
 function reaction(s: Step): string {
@@ -46,7 +47,10 @@ function line(p: Program, s: Step, i: number): string {
       text = 'sync: tell the runtime "ready", wait for "go"';
       break;
     case "fork":
-      text = "fork: the parent reports the child's pid and exits";
+      text = `fork(${s.flags ? cloneFlagNames(s.flags) : "no new namespaces"}): the parent reports the child's pid and exits`;
+      break;
+    case "load":
+      text = "load: read the next program from the runtime, go on with it";
       break;
   }
   return `${String(i).padStart(4)}  ${text}${s.what ? `    # ${s.what}` : ""}`;

@@ -10,7 +10,7 @@ const HEADER_SIZE = 24;
 const MAX_CASES = 4;
 const FLAG_TRACE = 1;
 
-const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5 } as const;
+const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6 } as const;
 const KIND = { imm: 0, data: 1, slot: 2, fdpath: 3 } as const;
 const ON = { allow: 0, goto: 1, record: 2 } as const;
 
@@ -42,6 +42,7 @@ function encodeStep(v: Views, at: number, s: Step, i: number, arch: Arch): void 
   v.i16[(at >> 1) + 2] = -1;
   if (s.op === "goto") setU64(v, at + 16, target(s.target.index, i));
   if (s.op === "fail") setU64(v, at + 16, s.errno);
+  if (s.op === "fork") setU64(v, at + 16, s.flags);
   if (s.op !== "syscall") return;
   v.u16[(at >> 1) + 1] = SYSCALLS[s.call][arch];
   v.i16[(at >> 1) + 2] = s.out ?? -1;

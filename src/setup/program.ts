@@ -53,8 +53,10 @@ export type Step = Common &
     | { op: "fail"; errno: number }
     /** Tells the runtime the container is ready and waits for its go-ahead. */
     | { op: "sync" }
-    /** Forks; the parent reports the child's pid and exits, the child goes on. */
-    | { op: "fork" }
+    /** Clones the container's first process into new namespaces (`flags`, 0 for none); the parent reports its pid and exits, the child goes on. */
+    | { op: "fork"; flags: number }
+    /** Reads the next program from the runtime and runs it from its first step. */
+    | { op: "load" }
   );
 
 export class Label {
@@ -187,8 +189,12 @@ export class ProgramBuilder {
     this.steps.push({ op: "sync", what });
   }
 
-  fork(what: string): void {
-    this.steps.push({ op: "fork", what });
+  fork(what: string, flags = 0): void {
+    this.steps.push({ op: "fork", what, flags });
+  }
+
+  load(what: string): void {
+    this.steps.push({ op: "load", what });
   }
 
   label(name: string): Label {

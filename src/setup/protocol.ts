@@ -1,20 +1,23 @@
 // The one channel between the runtime and the native init: a stream socketpair.
 // The runtime sends the program; the init answers with fixed-size records.
 //
-//   runtime (Bun)                                   init (memfd, in the namespaces)
-//   ─────────────                                   ──────────────────────────────
+//   runtime (Bun)                                   init (memfd)            container's first process
+//   ─────────────                                   ────────────            ────────────────────────
 //   socketpair, sealed memfd
-//   clone(CLONE_NEW*) ───────────────────────────▶  execveat(memfd)
-//   [user namespace: write uid_map/gid_map, then the sync pipe's byte]
-//   program ─────────────────────────────────────▶  run the steps
-//                                   ◀──────────────  TRACE {step, start, end}   (with --trace, per step)
-//                                   ◀──────────────  READY {step}               (a sync step: the barrier)
+//   spawn (CLONE_VM|CLONE_VFORK) ────────────────▶  execveat(memfd)
+//   prelude ─────────────────────────────────────▶  clone(CLONE_NEW*|CLONE_PARENT) ─▶ waits (load)
+//   compile the setup program        ◀────────────  PID {pid}, then exits
+//   [user namespace: write uid_map/gid_map]
+//   program ──────────────────────────────────────────────────────────────────────▶  run the steps
+//                                    ◀───────────────────────────────────────────── TRACE {step, start, end}  (--trace)
+//                                    ◀───────────────────────────────────────────── READY {step}   (a sync step)
 //   join the cgroup, oom_score_adj
-//   GO ──────────────────────────────────────────▶  go on
-//                                   ◀──────────────  PID {pid}                  (a fork step: exec's payload)
-//                                   ◀──────────────  FAIL {step, errno}         (then the init exits)
-//   EOF (the payload's execve closed the init's close-on-exec end) ⇒ the payload runs
+//   GO ────────────────────────────────────────────────────────────────────────────▶ go on
+//                                    ◀───────────────────────────────────────────── FAIL {step, errno}, then exits
+//   EOF (the payload's execve closed the last close-on-exec end) ⇒ the payload runs
 //
+// Without a namespace to clone into there is no prelude: the init runs the program
+// itself. exec's program forks after its setns steps, with the same PID record.
 // The spawn helper (ffi/native/spawn.c) reports its own failures before the exec
 // on the same channel, as FAIL with step SPAWN_STEP | stage.
 
@@ -46,10 +49,6 @@ export function goRecord(): Uint8Array {
 /** The spawn helper's stages (spawn.c), for FAIL records it sends before the init runs. */
 export const SPAWN_STAGES: Record<number, string> = {
   1: "prctl(PR_SET_PDEATHSIG)",
-  2: "read sync pipe",
-  3: "unshare",
-  4: "write /proc/self/timens_offsets",
   5: "execveat of the init",
-  6: "keep capabilities across exec (capset, PR_CAP_AMBIENT)",
   7: "fcntl on the channel",
 };

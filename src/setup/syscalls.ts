@@ -3,6 +3,7 @@
 export type Arch = "x64" | "arm64";
 
 export const SYSCALLS = {
+  write: { x64: 1, arm64: 64 },
   close: { x64: 3, arm64: 57 },
   ioctl: { x64: 16, arm64: 29 },
   socket: { x64: 41, arm64: 198 },

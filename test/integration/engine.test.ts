@@ -28,7 +28,10 @@ describe("the engine without root", () => {
     const r = await runMyuts(["run", "--all", "--hostname", "dry", "--dry-run", "--", "true"]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toStartWith("clone(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNS|CLONE_NEWCGROUP; then unshare(CLONE_NEWTIME))");
+    expect(lines[0]).toBe('spawn → execveat(sealed memfd "myuts-init")');
+    // The init clones the container's first process into its namespaces, which then loads the setup program.
+    expect(r.stdout).toContain("fork(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWNS|CLONE_NEWCGROUP)");
+    expect(r.stdout).toContain("unshare(CLONE_NEWTIME)");
     expect(r.stdout).toContain('sethostname("dry", 3)');
     expect(r.stdout).toMatch(/mount\("proc", \/proc\/self\/fd\/\$target, "proc", NOSUID\|NODEV\|NOEXEC, NULL\)/);
     expect(r.stdout).toMatch(/execve\("\/usr\/local\/sbin\/true", \["true"\], \[\d+ variables\]\)/);

@@ -2,7 +2,7 @@
 // root or a kernel (the integration tests prove the native init runs it).
 import { describe, expect, test } from "bun:test";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
-import { compileJoin, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
+import { compileJoin, compilePrelude, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
 import { describeProgram } from "../../src/setup/describe.ts";
 import { encodeProgram, MAGIC, STEP_SIZE } from "../../src/setup/encode.ts";
 import type { Arg, Program, Step } from "../../src/setup/program.ts";
@@ -217,5 +217,28 @@ describe("encoding any program size", () => {
       const bytes = encodeProgram(p, { arch: "x64", trace: false });
       expect(bytes.length).toBe(24 + p.steps.length * STEP_SIZE + p.relocs.length * 4 + p.data.length);
     }
+  });
+});
+
+describe("the prelude and the time namespace", () => {
+  test("the init's first program clones with the namespace flags, then loads the setup program", () => {
+    const p = compilePrelude(0x20000000 | 0x20000, "CLONE_NEWPID|CLONE_NEWNS");
+    expect(p.steps.map((s) => s.op)).toEqual(["fork", "load"]);
+    expect(p.steps[0]).toMatchObject({ op: "fork", flags: 0x20020000 });
+    const bytes = encodeProgram(p, { arch: "x64", trace: false });
+    expect(new DataView(bytes.buffer).getUint32(24 + 16, true)).toBe(0x20020000);
+  });
+
+  test("a new time namespace: unshare, then its offsets written before the payload's exec enters it", () => {
+    const p = compileRun(specOf(["--time", "--monotonic", "5", "--", "true"]), facts, {
+      barrier: false,
+      cgroupnsAfterBarrier: false,
+      newTime: true,
+      timensOffsets: "monotonic 5 0\n",
+    });
+    const time = calls(p).filter((s) => s.what.startsWith("time namespace"));
+    expect(time.map((s) => s.call)).toEqual(["unshare", "openat", "write", "close"]);
+    expect(text(time[1]!.args[1])).toBe("/proc/self/timens_offsets");
+    expect(index(p, whatIs("time namespace"))).toBeLessThan(index(p, callIs("execve")));
   });
 });
