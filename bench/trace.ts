@@ -31,9 +31,9 @@ export function parseTrace(stderr: string, rootfs: string): TraceLine[] {
 
 export const PHASES = [
   "runtime: Bun start → its JavaScript",
-  "runtime: JavaScript → clone (module load, flags, spec, the setup program: every step before it)",
-  "clone with the namespaces → the init's first step (exec of the 9 KB init from its memfd, the program sent)",
-  "init: container setup (network, mounts, pivot_root, masks, capabilities, user)",
+  "runtime: JavaScript → the init's spawn (module load, flags, spec, the native pieces)",
+  "spawn → the container's setup starts (the init clones the namespaces while the runtime compiles the setup program, which it then sends)",
+  "container setup (network, mounts, pivot_root, masks, capabilities, user)",
   "execve of the payload → runtime sees it exit",
   "runtime: exit after the payload (and the harness's own spawn)",
 ] as const;
@@ -41,14 +41,15 @@ export const PHASES = [
 /** Phase durations in PHASES order, or undefined when the trace lacks a milestone. */
 export function phases(lines: readonly TraceLine[], wall: number): number[] | undefined {
   const js = lines.find((l) => l.stage === "run" && l.what.startsWith("runtime: JavaScript starts"));
-  const clone = lines.find((l) => l.stage === "run" && l.what.startsWith("clone("));
-  const init = lines.filter((l) => l.stage === "init" && l.dur !== undefined);
+  const spawn = lines.find((l) => l.stage === "run" && l.what.startsWith("spawn the init"));
+  // The init's own clone comes first; the setup program's steps follow.
+  const setup = lines.filter((l) => l.stage === "init" && l.dur !== undefined && !l.what.startsWith("clone("));
   const exited = lines.find((l) => l.stage === "run" && l.what.startsWith("payload exited"));
-  const first = init[0];
+  const first = setup[0];
   // The payload's execve never returns, so the last step the init reports ends just before it.
-  const last = init.reduce((end, l) => Math.max(end, l.at + (l.dur ?? 0)), 0);
-  if (!js || !clone || !first || !exited) return undefined;
-  return [js.at, clone.at - js.at, first.at - clone.at, last - first.at, exited.at - last, wall - exited.at];
+  const last = setup.reduce((end, l) => Math.max(end, l.at + (l.dur ?? 0)), 0);
+  if (!js || !spawn || !first || !exited) return undefined;
+  return [js.at, spawn.at - js.at, first.at - spawn.at, last - first.at, exited.at - last, wall - exited.at];
 }
 
 export interface StepSummary {
