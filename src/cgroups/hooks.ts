@@ -1,7 +1,6 @@
 // The cgroup side of a container's start. The cgroup is planned first (the registry
-// records it before anything exists), made while the init stage boots, and joined
-// at the pre-exec barrier, so the init stage's own memory is not charged to the
-// container and no payload instruction runs unlimited.
+// records it before anything exists), made while the container is set up, and joined
+// at the pre-exec barrier, so no payload instruction runs unlimited.
 import type { Spec } from "../spec/types.ts";
 import type { Tracer } from "../util/trace.ts";
 import { Cgroup, type CgroupPaths, type CgroupPlan } from "./cgroup.ts";

@@ -1,5 +1,5 @@
-// Whether a container gets a cgroup. Kept apart (and tiny) because both stages ask:
-// the runtime decides the clone flags, the init stage whether to unshare the cgroup
+// Whether a container gets a cgroup. Kept apart (and tiny) because the start path asks
+// twice: for the clone flags, and whether the setup program unshares the cgroup
 // namespace itself after joining.
 import type { Spec } from "../spec/types.ts";
 
@@ -12,7 +12,7 @@ export function wantsCgroup(spec: Spec): boolean {
   return spec.linux?.resources !== undefined || spec.linux?.cgroupsPath !== undefined;
 }
 
-/** Whether the init stage must stop before the payload's exec: to join the cgroup or set oom_score_adj. */
+/** Whether the container must stop before the payload's exec: to join the cgroup or set oom_score_adj. */
 export function needsBarrier(spec: Spec): boolean {
   return wantsCgroup(spec) || spec.process?.oomScoreAdj !== undefined;
 }

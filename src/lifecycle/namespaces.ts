@@ -24,9 +24,9 @@ export function cloneFlags(spec: Spec): { clone: number; unshare: number } {
 }
 
 /**
- * A cgroup namespace's root is its creator's cgroup at that moment. The init
- * joins the container's cgroup only at the pre-exec barrier, so it creates the
- * namespace itself after the go-ahead, for the payload to see its cgroup as "/".
+ * A cgroup namespace's root is its creator's cgroup at that moment. The container
+ * joins its cgroup only at the pre-exec barrier, so the setup program creates the
+ * namespace after the go-ahead, for the payload to see its cgroup as "/".
  */
 export function deferredCgroupns(spec: Spec): boolean {
   return wantsCgroup(spec) && newNamespaces(spec).has("cgroup");

@@ -30,9 +30,9 @@ export interface RunSettings {
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
 export interface ContainerHooks {
-  /** Right after the clone, while the init stage boots (claim the name, create the cgroup). A failure still runs cleanup. */
+  /** While the container's setup runs (claim the name, create the cgroup). A failure still runs cleanup. */
   prepare?(): void;
-  /** The container is built and the init stage waits; runs before the payload's execve. */
+  /** The container is built and waits at its barrier; runs before the payload's execve. */
   beforeExec?(pid: number): void;
   /** The payload runs. */
   started?(pid: number): void;

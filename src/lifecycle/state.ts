@@ -35,7 +35,7 @@ export interface ContainerState {
   status: "creating" | "running";
   /** The runtime process that holds the container (`myuts run`); the entry is live while it is. */
   owner: ProcessRef;
-  /** The container's first process (the init stage, then the payload). */
+  /** The container's first process (the native init's image, then the payload). */
   pid?: number;
   created: string;
   bundle?: string;

@@ -5,7 +5,7 @@ import { writeAll } from "../../ffi/libc.ts";
 export class Tracer {
   constructor(
     readonly enabled: boolean,
-    /** Epoch milliseconds of the invocation, shared by parent and init stage. */
+    /** Epoch milliseconds of the invocation, shared with the native init's trace records. */
     readonly origin: number = now(),
     readonly stage: string = "run",
   ) {}

@@ -1,5 +1,5 @@
 // Runs the compiled binary the way a user does and collects what it leaves behind.
-// Every run starts in its own session (setsid), so the runtime, its init stage and
+// Every run starts in its own session (setsid), so the runtime, its init and
 // the payload all carry that session id: whatever still carries it after the run
 // is a leak, whatever namespace it lives in.
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";

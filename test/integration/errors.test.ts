@@ -195,7 +195,7 @@ describe.skipIf(!isRoot)("errors around a container (needs root)", () => {
     expectOneLine(await runMyuts(["run", "--all", "--rootfs", fx.rootfs, "-v", `${missing}:/data`, "--", "true"]), 125, missing, "ENOENT");
   });
 
-  test("a mount that fails inside the init stage: 125, naming the mount", async () => {
+  test("a mount that fails inside the container's setup: 125, naming the mount", async () => {
     expectOneLine(await runMyuts(["run", "--rootfs", fx.rootfs, "--tmpfs", "/scratch:size=notasize", "--", "true"]), 125, "/scratch");
   });
 
