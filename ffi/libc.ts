@@ -1,6 +1,7 @@
 // The one place that declares libc symbols. Every wrapper throws a SyscallError
 // carrying the call's name and errno, so callers can name the flag or path.
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
+import { encodeEscaped, hasEscapes } from "./bytes.ts";
 import { EINTR, SyscallError } from "./errno.ts";
 
 const { i32, u32, i64, ptr: P, u64: usize } = FFIType;
@@ -61,8 +62,13 @@ export function check(ret: number | bigint, syscall: string, target?: string): n
   return n;
 }
 
+/** A NUL-terminated C string; bytes that weren't UTF-8 come back as they were (ffi/bytes.ts). */
 export function cstr(s: string): Buffer {
-  return Buffer.from(`${s}\0`, "utf8");
+  if (!hasEscapes(s)) return Buffer.from(`${s}\0`, "utf8");
+  const b = encodeEscaped(s);
+  const out = Buffer.alloc(b.length + 1);
+  out.set(b);
+  return out;
 }
 
 /** A NULL-terminated char* array; `keep` holds the strings alive until the call returns. */

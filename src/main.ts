@@ -5,6 +5,12 @@ async function main(): Promise<number> {
   // Trace times count from the process's start, so Bun's own start shows too.
   const origin = performance.timeOrigin;
   let argv = process.argv.slice(2);
+  // A JS string turns bytes that aren't UTF-8 into U+FFFD: read such arguments again,
+  // keeping their bytes (ffi/bytes.ts), so paths and values reach the kernel as given.
+  if (argv.some((a) => a.includes("\uFFFD"))) {
+    const [{ nulEntries }, { readBytes }] = await Promise.all([import("../ffi/bytes.ts"), import("../ffi/files.ts")]);
+    argv = nulEntries(readBytes("/proc/self/cmdline")).slice(-argv.length);
+  }
   // A --debug after the command is the command's own option (src/cli/debug.ts).
   let debug = false;
   while (argv[0] === "--debug") {

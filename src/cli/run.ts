@@ -1,5 +1,6 @@
 // `myuts run` and `myuts spec`. Kept free of citty at load time: `run` is the hot
 // path, and citty is only needed to render --help.
+import { nulEntries } from "../../ffi/bytes.ts";
 import { readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { planRun, runSpec } from "../lifecycle/run.ts";
@@ -11,9 +12,9 @@ import { stdout } from "../util/output.ts";
 import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
-function toSpec(o: RunOptions): Spec {
+function toSpec(o: RunOptions, env: Record<string, string | undefined>): Spec {
   return specFromRun(o, {
-    env: process.env,
+    env,
     cwd: process.cwd(),
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
@@ -27,52 +28,37 @@ async function help(name: "run" | "spec"): Promise<number> {
   return 0;
 }
 
-/** NUL-separated entries (/proc/self/cmdline, /proc/self/environ). */
-function entries(raw: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let start = 0; start < raw.length; ) {
-    const end = raw.indexOf(0, start);
-    const stop = end === -1 ? raw.length : end;
-    out.push(raw.subarray(start, stop));
-    start = stop + 1;
-  }
-  return out;
-}
-
 /**
- * The payload's argv, and the environment it inherits, as the caller's bytes: a JS
- * string turns bytes that aren't UTF-8 into U+FFFD. Only when that happened.
+ * The caller's environment. A JS string turns bytes that aren't UTF-8 into U+FFFD; where
+ * that happened, it is read again from /proc/self/environ with those bytes kept
+ * (ffi/bytes.ts), for the container to inherit them as they were.
  */
-function callerBytes(o: RunOptions, spec: { process: { env?: string[] } }): { argv?: Buffer[]; env?: Buffer[] } {
-  const lossy = (xs: readonly string[]) => xs.some((x) => x.includes("\uFFFD"));
-  const out: { argv?: Buffer[]; env?: Buffer[] } = {};
-  if (o.args.length && lossy(o.args)) out.argv = entries(readBytes("/proc/self/cmdline")).slice(-o.args.length);
-  // Only an inherited environment (the host tree) can carry the caller's bytes through.
-  if (!o.rootfs && lossy(spec.process.env ?? [])) {
-    const own = new Set(o.env.map((e) => e.slice(0, e.indexOf("="))));
-    const inherited = entries(readBytes("/proc/self/environ")).filter(
-      (e) => e.length && !own.has(e.subarray(0, Math.max(0, e.indexOf(61))).toString("latin1")),
-    );
-    out.env = [...inherited, ...o.env.map((e) => Buffer.from(e))];
+function callerEnv(): Record<string, string | undefined> {
+  if (!Object.values(process.env).some((v) => v?.includes("\uFFFD"))) return process.env;
+  const env: Record<string, string> = {};
+  for (const e of nulEntries(readBytes("/proc/self/environ"))) {
+    const i = e.indexOf("=");
+    if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
   }
-  return out;
+  return env;
 }
 
 export function runCli(argv: readonly string[], origin: number): Promise<number> {
   return reportingDebug(argv, RUN_FLAGS, false, async () => {
-    const o = parseRunArgs(argv, process.env);
+    const env = callerEnv();
+    const o = parseRunArgs(argv, env);
     if (o.help) return help("run");
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
-    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o)));
+    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
     if (o.dryRun) return dryRun(spec);
-    return runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, ...callerBytes(o, spec) });
+    return runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named });
   });
 }
 
 async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
   const { describeProgram } = await import("../setup/describe.ts");
-  const plan = planRun(spec, {});
+  const plan = planRun(spec);
   const lines = ['spawn → execveat(sealed memfd "myuts-init")'];
   if (plan.prelude) {
     lines.push("the init's first program:", describeProgram(plan.prelude));
@@ -86,9 +72,10 @@ async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
 
 export function specCli(argv: readonly string[]): Promise<number> {
   return reportingDebug(argv, RUN_FLAGS, false, async () => {
-    const o = parseRunArgs(argv, process.env);
+    const env = callerEnv();
+    const o = parseRunArgs(argv, env);
     if (o.help) return help("spec");
-    stdout(`${JSON.stringify(toSpec(o), null, 2)}\n`);
+    stdout(`${JSON.stringify(toSpec(o, env), null, 2)}\n`);
     return 0;
   });
 }

@@ -2,14 +2,14 @@
 // container's namespaces (the user namespace first; a Bun process never could,
 // being multithreaded) and then takes the container's own security settings, as
 // the kernel reports them for its first process.
-import { readlinkIfLink, readText } from "../../ffi/files.ts";
+import { nulEntries } from "../../ffi/bytes.ts";
+import { readBytes, readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
 import { NS_FILE } from "../setup/namespaces.ts";
 import type { Capabilities, IDMapping, NamespaceType, Process } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { fs } from "../util/node.ts";
 import { Tracer } from "../util/trace.ts";
 import { hostFacts } from "./facts.ts";
 import { waitExit } from "./run.ts";
@@ -62,7 +62,7 @@ function inside(id: number, map: IDMapping[] | undefined): number | undefined {
 }
 
 /** The process to run: the container's ids, groups, capabilities and environment. */
-function processLike(pid: number, args: string[], userns: boolean): { process: Process; env: Uint8Array[]; setgroupsDenied: boolean } {
+function processLike(pid: number, args: string[], userns: boolean): { process: Process; setgroupsDenied: boolean } {
   const status = readText(`/proc/${pid}/status`);
   const uidMap = userns ? parseMap(readText(`/proc/${pid}/uid_map`)) : undefined;
   const gidMap = userns ? parseMap(readText(`/proc/${pid}/gid_map`)) : undefined;
@@ -81,14 +81,8 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
     inheritable: capNames(statusField(status, "CapInh")),
     ambient: capNames(statusField(status, "CapAmb")),
   };
-  const raw = fs().readFileSync(`/proc/${pid}/environ`);
-  const env: Uint8Array[] = [];
-  for (let start = 0; start < raw.length; ) {
-    const end = raw.indexOf(0, start);
-    const stop = end === -1 ? raw.length : end;
-    if (stop > start) env.push(raw.subarray(start, stop));
-    start = stop + 1;
-  }
+  // The container's own environment, its bytes kept (they need not be UTF-8).
+  const env = nulEntries(readBytes(`/proc/${pid}/environ`)).filter(Boolean);
   let setgroupsDenied = false;
   try {
     setgroupsDenied = readText(`/proc/${pid}/setgroups`).trim() === "deny";
@@ -99,12 +93,11 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
     process: {
       user: { uid, gid, ...(groups.length ? { additionalGids: groups } : {}) },
       args,
-      env: env.map((e) => Buffer.from(e).toString("utf8")),
+      env,
       cwd: "/",
       capabilities: caps,
       noNewPrivileges: statusField(status, "NoNewPrivs") === "1",
     },
-    env,
     setgroupsDenied,
   };
 }
@@ -117,7 +110,7 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   await t.stepAsync("load the native pieces", loadNative);
   const namespaces = foreignNamespaces(pid);
   const target = t.step("read the container's process settings", () => processLike(pid, r.args, namespaces.has("user")));
-  const program = compileJoin({ pid, namespaces, process: target.process, setgroupsDenied: target.setgroupsDenied, env: target.env }, hostFacts());
+  const program = compileJoin({ pid, namespaces, process: target.process, setgroupsDenied: target.setgroupsDenied }, hostFacts());
   const relay = new SignalRelay();
   try {
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false }, t);

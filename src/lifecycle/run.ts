@@ -23,9 +23,6 @@ export interface RunSettings {
   name?: string;
   /** Register the container even without a cgroup (it was named, so it can be addressed). */
   register?: boolean;
-  /** The payload's argv and env as the caller's bytes (they may not be UTF-8). */
-  argv?: readonly Uint8Array[];
-  env?: readonly Uint8Array[];
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -51,7 +48,7 @@ export interface ExitNote {
  * What a start does, decided before anything exists (also what `--dry-run` prints).
  * The setup program compiles on demand: `launch` does it while the init clones.
  */
-export function planRun(spec: ValidSpec, s: Pick<RunSettings, "argv" | "env">, barrier = needsBarrier(spec), t = new Tracer(false)): Launch {
+export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false)): Launch {
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   return {
@@ -64,8 +61,6 @@ export function planRun(spec: ValidSpec, s: Pick<RunSettings, "argv" | "env">, b
         cgroupnsAfterBarrier: deferredCgroupns(spec),
         newTime: unshare !== 0,
         timensOffsets: timensOffsets(spec),
-        argv: s.argv,
-        env: s.env,
       });
     },
     describe,
@@ -83,7 +78,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, s, needsBarrier(spec) || s.register === true, t);
+    const plan = planRun(spec, needsBarrier(spec) || s.register === true, t);
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),

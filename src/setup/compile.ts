@@ -8,6 +8,7 @@ import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
 import { allow, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
+import { encodeEscaped } from "../../ffi/bytes.ts";
 import { EBADF } from "../../ffi/errno.ts";
 
 /** What the compiler needs to know of the host. */
@@ -29,9 +30,6 @@ export interface RunOptions {
   /** A new time namespace, and its offsets (/proc/self/timens_offsets' format; "" for none). */
   newTime?: boolean;
   timensOffsets?: string;
-  /** The payload's argv and env as the caller's bytes, where they differ from the spec's strings. */
-  argv?: readonly Uint8Array[];
-  env?: readonly Uint8Array[];
 }
 
 const maps = (m: readonly IDMapping[] | undefined, id: number) => (m ?? []).some((x) => id >= x.containerID && id < x.containerID + x.size);
@@ -68,8 +66,14 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     b.call("user namespace: become root", "setresgid", [b.imm(0), b.imm(0), b.imm(0)]);
     b.call("user namespace: become root", "setresuid", [b.imm(0), b.imm(0), b.imm(0)]);
   }
-  if (spec.hostname !== undefined) b.call("--hostname", "sethostname", [b.str(spec.hostname), b.imm(Buffer.byteLength(spec.hostname))]);
-  if (spec.domainname !== undefined) b.call("--domainname", "setdomainname", [b.str(spec.domainname), b.imm(Buffer.byteLength(spec.domainname))]);
+  for (const [what, call, name] of [
+    ["--hostname", "sethostname", spec.hostname],
+    ["--domainname", "setdomainname", spec.domainname],
+  ] as const) {
+    if (name === undefined) continue;
+    const bytes = encodeEscaped(name);
+    b.call(what, call, [b.str(bytes), b.imm(bytes.length)]);
+  }
   if (ns.has("network")) loopbackUp(b);
   if (ns.has("mount")) {
     compileMounts(b, {
@@ -92,8 +96,6 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   if (opts.cgroupnsAfterBarrier) b.call("cgroup namespace", "unshare", [b.imm(CLONE.NEWCGROUP, "CLONE_NEWCGROUP")]);
   compileProcess(b, {
     process: spec.process,
-    argv: opts.argv,
-    env: opts.env,
     setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
     lastCap: facts.lastCap,
   });
@@ -137,8 +139,6 @@ export interface JoinPlan {
   /** The target's namespaces that differ from the runtime's own. */
   namespaces: ReadonlySet<NamespaceType>;
   process: Process;
-  /** The environment as bytes (read from the container: it need not be UTF-8). */
-  env?: readonly Uint8Array[];
   setgroupsDenied: boolean;
 }
 
@@ -165,6 +165,6 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
     b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
   }
   if (plan.namespaces.has("pid") || plan.namespaces.has("time")) b.fork("exec: fork into the PID namespace");
-  compileProcess(b, { process: plan.process, env: plan.env, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap });
+  compileProcess(b, { process: plan.process, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap });
   return b.build();
 }

@@ -14,9 +14,6 @@ const EXIT_NOT_FOUND = 127;
 
 export interface ProcessPlan {
   process: Process;
-  /** argv and env as bytes where the caller had them (non-UTF-8 passes through). */
-  argv?: readonly Uint8Array[];
-  env?: readonly Uint8Array[];
   /** setgroups(2) is denied in the user namespace: an empty list must not be set. */
   setgroupsDenied: boolean;
   /** The highest capability number the kernel knows. */
@@ -111,21 +108,20 @@ function pathOf(env: readonly string[]): string {
 function compileExec(b: ProgramBuilder, plan: ProcessPlan): void {
   const { args, env = [] } = plan.process;
   const cmd = args[0] ?? "";
-  const argv = b.strArray(plan.argv ?? args, JSON.stringify(args));
-  const envp = b.strArray(plan.env ?? env, `[${env.length} variables]`);
+  const argv = b.strArray(args, JSON.stringify(args));
+  const envp = b.strArray(env, `[${env.length} variables]`);
   const what = `exec ${cmd}`;
   const cannot = { say: "cannot execute", exitCode: EXIT_CANNOT_EXEC };
-  const argv0 = plan.argv?.[0] ?? cmd;
   if (cmd.includes("/")) {
     const probe = b.label("probe");
-    b.call(what, "execve", [b.str(argv0), argv, envp], {
+    b.call(what, "execve", [b.str(cmd), argv, envp], {
       on: onGoto(probe, ENOENT),
       exitCode: EXIT_CANNOT_EXEC,
       meanings: { [EACCES]: cannot, [ENOEXEC]: cannot },
     });
     // ENOENT for a file that exists means its interpreter or loader is missing.
     b.place(probe);
-    b.call(what, "faccessat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(argv0), b.imm(F_OK, "F_OK"), b.imm(0)], {
+    b.call(what, "faccessat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(cmd), b.imm(F_OK, "F_OK"), b.imm(0)], {
       exitCode: EXIT_NOT_FOUND,
       meanings: { [ENOENT]: { say: "no such file" }, [ENOTDIR]: { say: "no such file" } },
     });

@@ -1,6 +1,7 @@
 // The setup program: a flat list of system calls that the native init
 // (ffi/native/init.c) runs inside the container's namespaces. TypeScript decides
 // everything here; the init only executes. Plain data, so unit tests assert it.
+import { encodeEscaped, hasEscapes } from "../../ffi/bytes.ts";
 import type { Syscall } from "./syscalls.ts";
 
 /**
@@ -116,12 +117,7 @@ export class ProgramBuilder {
   }
 
   private stringAt(s: string | Uint8Array): number {
-    if (typeof s !== "string") {
-      const at = this.reserve(s.length + 1, 1);
-      this.data.set(s, at);
-      this.data[at + s.length] = 0;
-      return at;
-    }
+    if (typeof s !== "string" || hasEscapes(s)) return this.bytesAt(typeof s === "string" ? encodeEscaped(s) : s);
     let at = this.strings.get(s);
     if (at !== undefined) return at;
     // UTF-8 takes at most 3 bytes per UTF-16 unit; the unused tail is given back.
@@ -133,7 +129,14 @@ export class ProgramBuilder {
     return at;
   }
 
-  /** A NUL-terminated string (bytes pass through untouched). */
+  private bytesAt(s: Uint8Array): number {
+    const at = this.reserve(s.length + 1, 1);
+    this.data.set(s, at);
+    this.data[at + s.length] = 0;
+    return at;
+  }
+
+  /** A NUL-terminated string; escaped bytes (ffi/bytes.ts) and Uint8Arrays pass through as bytes. */
   str(s: string | Uint8Array): Arg {
     return { kind: "data", offset: this.stringAt(s), text: typeof s === "string" ? s : new TextDecoder().decode(s) };
   }

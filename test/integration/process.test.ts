@@ -1,6 +1,6 @@
 // The payload's process: argv, environment, working directory, user and groups, stdio.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
@@ -101,6 +101,34 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
         .split("\n")
         .map((l) => l.trim()),
     ).toEqual(["ff fe", "fa fb", ""]);
+  });
+
+  test("a hostname, a --rootfs path and a volume path that aren't UTF-8 reach the kernel byte for byte", () => {
+    const bytes = (s: string, ...b: number[]) => Buffer.concat([Buffer.from(s), Buffer.from(b)]);
+    const rootfs = bytes(`${fx.base}/rootfs-`, 0xff);
+    const scratch = fx.scratch("vol");
+    const vol = bytes(`${scratch}/d-`, 0xfe);
+    symlinkSync(fx.rootfs, rootfs);
+    mkdirSync(vol);
+    writeFileSync(Buffer.concat([vol, Buffer.from("/f")]), "in the volume\n");
+    try {
+      // A shell passes these bytes as they are; a JS string could not hold them.
+      const script = `"$0" run --uts --hostname "$(printf 'h\\377')" --rootfs "$(printf '%s\\377' "$1")" -v "$(printf '%s\\376' "$2"):/v" -- /bin/sh -c 'hostname | od -An -tx1; cat /v/f'`;
+      const r = Bun.spawnSync(["sh", "-c", script, MYUTS, `${fx.base}/rootfs-`, `${scratch}/d-`], {
+        env: { ...baseEnv(), LC_ALL: "C" },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      expect(r.stderr.toString()).toBe("");
+      expect(
+        r.stdout
+          .toString()
+          .split("\n")
+          .map((l) => l.trim()),
+      ).toEqual(["68 ff 0a", "in the volume", ""]);
+    } finally {
+      rmSync(rootfs, { force: true });
+    }
   });
 
   test("without -w: / in a rootfs, the caller's directory on the host tree", async () => {

@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
 import { compileJoin, compilePrelude, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
+import { decodeEscaped, encodeEscaped } from "../../ffi/bytes.ts";
 import { describeProgram } from "../../src/setup/describe.ts";
 import { encodeProgram, MAGIC, STEP_SIZE } from "../../src/setup/encode.ts";
 import type { Arg, Program, Step } from "../../src/setup/program.ts";
@@ -198,15 +199,31 @@ describe("the wire format", () => {
     expect(lines.some((l) => /mount\("proc", \/proc\/self\/fd\/\$target, "proc", NOSUID\|NODEV\|NOEXEC, NULL\)/.test(l))).toBe(true);
   });
 
-  test("non-UTF-8 argv bytes pass through untouched", () => {
-    const p = compileRun(specOf(["--", "/bin/echo", "x"]), facts, {
-      barrier: false,
-      cgroupnsAfterBarrier: false,
-      argv: [Buffer.from("/bin/echo"), Uint8Array.of(0xff, 0xfe)],
-    });
+  test("bytes that aren't UTF-8 (escaped as lone surrogates) reach the program as they were", () => {
+    const raw = decodeEscaped(Uint8Array.of(0x61, 0xff, 0xfe, 0xc3, 0xa9));
+    expect(raw).toBe("a\udcff\udcfeé");
+    expect([...encodeEscaped(raw)]).toEqual([0x61, 0xff, 0xfe, 0xc3, 0xa9]);
+    const p = compileRun(specOf(["--uts", "--hostname", raw, "--", "/bin/echo", raw]), facts, { barrier: false, cgroupnsAfterBarrier: false });
     const table = new DataView(p.data.buffer);
     const second = Number(table.getBigUint64(p.relocs[1]!, true));
-    expect([...p.data.subarray(second, second + 3)]).toEqual([0xff, 0xfe, 0]);
+    expect([...p.data.subarray(second, second + 6)]).toEqual([0x61, 0xff, 0xfe, 0xc3, 0xa9, 0]);
+    const host = calls(p).find((s) => s.call === "sethostname")!;
+    expect(host.args[1]).toMatchObject({ kind: "imm", value: 5 });
+  });
+
+  test("escaping leaves valid UTF-8, surrogate pairs included, alone", () => {
+    for (const s of ["plain", "ünïcödé", "emoji 😀", ""]) {
+      expect(decodeEscaped(new TextEncoder().encode(s))).toBe(s);
+      expect(new TextDecoder().decode(encodeEscaped(s))).toBe(s);
+    }
+    // Overlong and surrogate encodings are not UTF-8: each byte is kept as it was.
+    for (const bad of [
+      [0xc0, 0xaf],
+      [0xed, 0xa0, 0x80],
+      [0xf4, 0x90, 0x80, 0x80],
+    ]) {
+      expect([...encodeEscaped(decodeEscaped(Uint8Array.from(bad)))]).toEqual(bad);
+    }
   });
 });
 
