@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupTemps, ROOT, run, tempDir } from "./util.ts";
+import { cleanupTemps, hostArch, ROOT, run, tempDir } from "./util.ts";
 
 afterAll(() => cleanupTemps());
 
@@ -97,5 +97,18 @@ describe("the Bun version", () => {
     const readme = read("README.md");
     const first = /```sh\n([\s\S]*?)```/.exec(readme)![1]!;
     expect(first).toMatch(/^git clone \S+ && cd myuts$/m);
+  });
+});
+
+describe("a plain build", () => {
+  test("builds this machine's architecture only, and says nothing about the other", () => {
+    const other = hostArch === "x64" ? "arm64" : "x64";
+    const pieces = [`ffi/native/build/init-${other}.elf`, `ffi/native/build/spawn-${other}.so`].map((f) => join(ROOT, f));
+    const before = pieces.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs);
+    const r = run(["bun", "run", "build.ts"], { timeoutMs: 180_000 });
+    expect(r.code).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/arm64|aarch64|warning/i);
+    // The other architecture's pieces are left as they were (a release builds them).
+    expect(pieces.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs)).toEqual(before);
   });
 });
