@@ -1,10 +1,12 @@
 // Runs a new process in a running container: the native init joins each of the
 // container's namespaces (the user namespace first; a Bun process never could,
-// being multithreaded) and then takes the container's own security settings, as
-// the kernel reports them for its first process.
+// being multithreaded), forks the process into them, which waits until the runtime
+// has placed it in the container's cgroup, and then takes the container's own
+// security settings, as the kernel reports them for its first process.
 import { nulEntries } from "../../ffi/bytes.ts";
 import { readBytes, readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
+import { Cgroup } from "../cgroups/cgroup.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
 import { NS_FILE } from "../setup/namespaces.ts";
@@ -110,10 +112,17 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   await t.stepAsync("load the native pieces", loadNative);
   const namespaces = foreignNamespaces(pid);
   const target = t.step("read the container's process settings", () => processLike(pid, r.args, namespaces.has("user")));
-  const program = compileJoin({ pid, namespaces, process: target.process, setgroupsDenied: target.setgroupsDenied }, hostFacts());
+  const cgroup = state.cgroup ? Cgroup.fromPaths(state.cgroup) : undefined;
+  const program = compileJoin(
+    { pid, namespaces, process: target.process, setgroupsDenied: target.setgroupsDenied, barrier: cgroup !== undefined },
+    hostFacts(),
+  );
   const relay = new SignalRelay();
   try {
-    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false }, t);
+    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false }, t, {
+      // Under the container's limits before the command's first instruction.
+      ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
+    });
     relay.attach(child);
     return exitCode(await waitExit(child));
   } finally {

@@ -140,6 +140,8 @@ export interface JoinPlan {
   namespaces: ReadonlySet<NamespaceType>;
   process: Process;
   setgroupsDenied: boolean;
+  /** Stop after the fork until the runtime has moved the new process into the container's cgroup. */
+  barrier?: boolean;
 }
 
 /**
@@ -164,7 +166,10 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   for (const t of order) {
     b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
   }
-  if (plan.namespaces.has("pid") || plan.namespaces.has("time")) b.fork("exec: fork into the PID namespace");
+  // The process that runs the command must be a child: setns moves only children into a
+  // PID or time namespace, and the runtime places a child in the container's cgroup.
+  if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace");
+  if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
   compileProcess(b, { process: plan.process, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap });
   return b.build();
 }

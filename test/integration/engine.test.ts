@@ -93,6 +93,23 @@ describe.skipIf(!isRoot)("the engine (needs root)", () => {
     expect(oneLine(missing.stderr)).toContain("no-such-command");
   });
 
+  test("exec joins the container's cgroup too, before the command runs", async () => {
+    const name = `execcg${uniqueToken()}`;
+    const token = uniqueToken();
+    const c = startMyuts(["run", "--pid", "--memory", "64m", "--name", name, "--rootfs", fx.rootfs, "--", "sleep", token]);
+    running.push(c);
+    const payloadPid = () => processesWith(token).find((p) => p.cmdline.startsWith("sleep "))?.pid;
+    await waitFor(() => payloadPid() !== undefined, 10_000, "the container's payload");
+    for (let i = 0; i < 100 && (await runMyuts(["exec", name, "--", "true"])).code !== 0; i++) await Bun.sleep(20);
+    // The command's very first view of /proc/self/cgroup: no moment outside the container's limits.
+    const r = await runMyuts(["exec", name, "--", "cat", "/proc/self/cgroup"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const theirs = readFileSync(`/proc/${payloadPid()}/cgroup`, "utf8");
+    expect(r.stdout).toBe(theirs);
+    expect(theirs).toContain(`myuts-${name}`);
+  });
+
   test("exec into a container that isn't running is one line, exit 125", async () => {
     const r = await runMyuts(["exec", `gone${uniqueToken()}`, "--", "true"]);
     expect(r.code).toBe(125);
