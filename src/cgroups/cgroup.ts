@@ -7,9 +7,8 @@ import type { LinuxResources, Spec } from "../spec/types.ts";
 import { cgroupError, errCode } from "./errors.ts";
 import { detectLayout, type Hierarchy, type Layout, type Mode } from "./layout.ts";
 import { DEFAULT_DEVICE_RULES, v1DeviceWrites, v1OnlySettings, v1Writes, v2Controllers, v2Writes, type Write } from "./writes.ts";
+import { LEAF_PREFIX, leafName } from "./names.ts";
 
-/** Every cgroup directory myuts creates by default is named so (see leafName). */
-const LEAF_PREFIX = "myuts-";
 export const UNIFIED = "unified";
 /**
  * v1 controllers every container joins: what `stats` reads, the OOM check needs and
@@ -17,11 +16,6 @@ export const UNIFIED = "unified";
  * leftovers are killed (nothing forks or exits between reading cgroup.procs and the kill).
  */
 const V1_ALWAYS = ["memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "freezer"];
-
-/** The container's own cgroup directory: the one place the naming lives. */
-export function leafName(name: string): string {
-  return `${LEAF_PREFIX}${name}`;
-}
 
 export interface CgroupPaths {
   mode: Mode;

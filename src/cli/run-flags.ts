@@ -11,8 +11,8 @@ import { idArg } from "./ids.ts";
 import type { UserNsOptions } from "../spec/from-run.ts";
 import { parseUserFlags, USER_FLAGS } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
-import { checkName, randomName } from "../lifecycle/state.ts";
-import { leafName } from "../cgroups/cgroup.ts";
+import { checkName, randomName } from "../lifecycle/names.ts";
+import { leafName } from "../cgroups/names.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },

@@ -16,7 +16,8 @@ import { escapeControl } from "../util/text.ts";
 import type { Tracer } from "../util/trace.ts";
 import type { ContainerHooks } from "./run.ts";
 import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
-import { claimName, randomName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
+import { randomName } from "./names.ts";
+import { claimName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 

@@ -16,6 +16,7 @@ import { escapeControl } from "../util/text.ts";
 import { STATE_DIR } from "./state-dir.ts";
 import { stderr } from "../util/output.ts";
 import { errnoName } from "../../ffi/errno.ts";
+import { checkName } from "./names.ts";
 
 export { STATE_DIR } from "./state-dir.ts";
 
@@ -49,7 +50,6 @@ export interface ContainerState {
   resources?: LinuxResources;
 }
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ENTRY_FILE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})\.json$/;
 /** Far above any real entry; a bigger file is not one of ours. */
 const MAX_ENTRY = 1024 * 1024;
@@ -60,21 +60,6 @@ const PID_MAX = 4 * 1024 * 1024;
 function unreadable(e: unknown): string {
   const n = errnoOf(e);
   return n !== undefined ? errnoName(n) : e instanceof Error ? e.message : String(e);
-}
-
-export function checkName(name: string, flag = "--name"): string {
-  if (!NAME.test(name))
-    throw new UserError(`${flag} ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-' (at most 128, starting with a letter or digit)`);
-  return name;
-}
-
-/**
- * A default name: the runtime's pid (unique among live containers, which is all a
- * name must be) and the time, in hex. Cheap on the start path, unlike the first
- * use of the system's random generator.
- */
-export function randomName(): string {
-  return `${process.pid.toString(16)}${(Date.now() % 0x1000000).toString(16).padStart(6, "0")}`;
 }
 
 export function processStart(pid: number): string | undefined {
