@@ -13,6 +13,8 @@ import { parseUserFlags, USER_FLAGS } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/names.ts";
 import { leafName } from "../cgroups/names.ts";
+import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
+import type { Rlimit } from "../spec/types.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -38,6 +40,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "cap-add", value: true, repeat: true, hint: "CAP", description: "add a capability (or ALL) to a root filesystem container's set" },
   { long: "cap-drop", value: true, repeat: true, hint: "CAP", description: "drop a capability (or ALL)" },
   { long: "privileged", description: "keep every capability and leave /proc and /sys unmasked" },
+  {
+    long: "ulimit",
+    value: true,
+    repeat: true,
+    hint: "TYPE=SOFT[:HARD]",
+    description: "a resource limit, as docker's: nofile=1024:2048, nproc=64, core=0 (-1 or unlimited for none)",
+  },
   { long: "setuid", value: true, hint: "UID", description: "run the payload as this uid" },
   { long: "setgid", value: true, hint: "GID", description: "run the payload as this gid" },
   { long: "groups", short: "G", value: true, repeat: true, hint: "GID[,GID...]", description: "supplementary groups" },
@@ -76,6 +85,7 @@ export interface RunOptions extends ResourceOptions {
   capAdd: string[];
   capDrop: string[];
   privileged: boolean;
+  rlimits: Rlimit[];
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -123,6 +133,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     capAdd: many("cap-add"),
     capDrop: many("cap-drop"),
     privileged: p.bools.has("privileged"),
+    rlimits: many("ulimit").map(parseUlimit),
     ...parseResourceFlags(p),
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
     named: one("name") !== undefined,
@@ -211,4 +222,19 @@ export function readEnvFile(file: string): string[] {
     out.push(line);
   }
   return out;
+}
+
+/** docker's --ulimit: TYPE=SOFT[:HARD], the type without RLIMIT_, -1 or "unlimited" for none. */
+function parseUlimit(v: string): Rlimit {
+  const m = /^([a-z]+)=(-1|unlimited|\d+)(?::(-1|unlimited|\d+))?$/.exec(v);
+  const type = m ? `RLIMIT_${m[1]!.toUpperCase()}` : "";
+  if (!m || !(type in RLIMITS)) {
+    const names = Object.keys(RLIMITS).map((k) => k.slice(7).toLowerCase());
+    throw new UserError(`run: --ulimit ${v}: expected TYPE=SOFT[:HARD], TYPE one of ${names.join(", ")}`);
+  }
+  const value = (x: string) => (x === "-1" || x === "unlimited" ? UNLIMITED : Math.min(Number(x), UNLIMITED));
+  const soft = value(m[2]!);
+  const hard = m[3] === undefined ? soft : value(m[3]);
+  if (soft > hard) throw new UserError(`run: --ulimit ${v}: the soft limit is above the hard one`);
+  return { type, soft, hard };
 }

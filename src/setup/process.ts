@@ -2,10 +2,11 @@
 // groups and ids, the parent-death signal, umask, working directory, descriptors,
 // signal mask, and the payload's execve with execvp's PATH search done as steps,
 // so "not found" (127) and "cannot execute" (126) stay apart.
-import { EACCES, EINVAL, ENOENT, ENOEXEC, ENOTDIR } from "../../ffi/errno.ts";
+import { EACCES, EINVAL, ENOENT, ENOEXEC, ENOTDIR, EPERM } from "../../ffi/errno.ts";
 import type { Capabilities, Process } from "../spec/types.ts";
 import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_OK, LINUX_CAPABILITY_VERSION_3, PR, SIG_SETMASK, SIGKILL } from "./abi.ts";
 import { capNumber } from "./capabilities.ts";
+import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
 import { allow, onGoto, type ProgramBuilder } from "./program.ts";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -51,6 +52,13 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
       b.call("capabilities: bounding set", "prctl", [b.imm(PR.CAPBSET_DROP, "PR_CAPBSET_DROP"), b.imm(c), zero, zero, zero], { on: allow(EINVAL) });
     }
     b.call("capabilities: bounding set", "prctl", [b.imm(PR.SET_KEEPCAPS, "PR_SET_KEEPCAPS"), b.imm(1), zero, zero, zero]);
+  }
+  // Raising a hard limit needs CAP_SYS_RESOURCE: set them while the process still has it.
+  for (const r of p.rlimits ?? []) {
+    const label = r.hard >= UNLIMITED && r.soft >= UNLIMITED ? "unlimited" : `{${r.soft}, ${r.hard}}`;
+    b.call(`rlimit ${r.type}`, "prlimit64", [zero, b.imm(RLIMITS[r.type] ?? -1, r.type), b.bytes(rlimitBytes(r.soft, r.hard), label), b.imm(0, "NULL")], {
+      meanings: { [EPERM]: { say: "prlimit64 (raising a hard limit needs CAP_SYS_RESOURCE)" } },
+    });
   }
   const { uid, gid } = p.user;
   const groups = p.user.additionalGids ?? [];

@@ -24,6 +24,7 @@ export const SYSCALLS = {
   sethostname: { x64: 170, arm64: 161 },
   setdomainname: { x64: 171, arm64: 162 },
   openat: { x64: 257, arm64: 56 },
+  prlimit64: { x64: 302, arm64: 261 },
   mkdirat: { x64: 258, arm64: 34 },
   mknodat: { x64: 259, arm64: 33 },
   symlinkat: { x64: 266, arm64: 36 },

@@ -4,7 +4,7 @@ import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "../lifecycle/idmap.ts";
-import { OCI_VERSION, SETGROUPS_ANNOTATION, type IDMapping, type LinuxResources, type Mount, type NamespaceType, type Spec } from "./types.ts";
+import { OCI_VERSION, SETGROUPS_ANNOTATION, type IDMapping, type LinuxResources, type Mount, type Rlimit, type NamespaceType, type Spec } from "./types.ts";
 
 /** A new user namespace as `run`'s flags ask for it. */
 export interface UserNsOptions {
@@ -40,6 +40,7 @@ export interface RunRequest {
   capAdd: readonly string[];
   capDrop: readonly string[];
   privileged: boolean;
+  rlimits: readonly Rlimit[];
 }
 
 export interface HostFacts {
@@ -103,6 +104,7 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   }
   if (o.resources) spec.linux!.resources = o.resources;
   if (o.oomScoreAdj !== undefined) spec.process!.oomScoreAdj = o.oomScoreAdj;
+  if (o.rlimits.length) spec.process!.rlimits = [...o.rlimits];
   if (o.cgroupParent !== undefined) spec.linux!.cgroupsPath = o.cgroupParent;
   // A root filesystem makes a container: docker's defaults apply. On the host tree
   // myuts behaves like unshare, which keeps every capability.

@@ -5,6 +5,7 @@ import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
 import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
+import { RLIMITS } from "../setup/rlimits.ts";
 import { notADirectoryHint } from "./rootfs-hint.ts";
 import type { Spec, ValidSpec } from "./types.ts";
 
@@ -12,7 +13,6 @@ const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgro
 
 /** Fields of the OCI spec that myuts does not apply yet: refused, never silently ignored. */
 const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknown]> = [
-  ["process.rlimits", (s) => (s.process as Record<string, unknown> | undefined)?.rlimits],
   ["process.apparmorProfile", (s) => (s.process as Record<string, unknown> | undefined)?.apparmorProfile],
   ["process.selinuxLabel", (s) => (s.process as Record<string, unknown> | undefined)?.selinuxLabel],
   ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
@@ -52,6 +52,7 @@ export function validateSpec(spec: Spec): ValidSpec {
     if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 0xfffffffe)
       throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
   }
+  checkRlimits(p.rlimits);
 
   const ns = new Set<string>();
   for (const n of spec.linux?.namespaces ?? []) {
@@ -109,6 +110,26 @@ export function validateSpec(spec: Spec): ValidSpec {
   }
   checkStrings(spec);
   return { ...spec, process: p, root: { ...spec.root!, path: root }, linux: { ...spec.linux, namespaces: spec.linux?.namespaces ?? [] } };
+}
+
+function checkRlimits(rlimits: unknown): void {
+  if (rlimits === undefined) return;
+  if (!Array.isArray(rlimits)) throw new UserError("spec: process.rlimits must be a list");
+  const seen = new Set<string>();
+  for (const r of rlimits as Array<Record<string, unknown> | null>) {
+    const type = r?.type;
+    if (typeof type !== "string" || !(type in RLIMITS)) {
+      throw new UserError(`spec: process.rlimits: unknown type ${JSON.stringify(type)} (known: ${Object.keys(RLIMITS).join(", ")})`);
+    }
+    if (seen.has(type)) throw new UserError(`spec: process.rlimits: ${type} is listed twice`);
+    seen.add(type);
+    for (const k of ["soft", "hard"] as const) {
+      const v = r?.[k];
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0)
+        throw new UserError(`spec: process.rlimits: ${type} ${k} ${JSON.stringify(v)} must be a whole number`);
+    }
+    if ((r!.soft as number) > (r!.hard as number)) throw new UserError(`spec: process.rlimits: ${type} soft ${r!.soft} is above hard ${r!.hard}`);
+  }
 }
 
 /**

@@ -126,6 +126,14 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     }
   });
 
+  test("--ulimit sets the payload's resource limits, as the kernel reports them", async () => {
+    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--ulimit", "nofile=123:456", "--ulimit", "core=0", "--", "cat", "/proc/self/limits"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Max open files\s+123\s+456\s+files\s*$/m);
+    expect(r.stdout).toMatch(/^Max core file size\s+0\s+0\s+bytes\s*$/m);
+  });
+
   test("without -w: / in a rootfs, the caller's directory on the host tree", async () => {
     const dir = fx.scratch("cwd");
     const inRootfs = await runMyuts(["run", "--rootfs", fx.rootfs, "--", "pwd"], { cwd: dir });

@@ -163,4 +163,15 @@ describe("RUN_FLAGS", () => {
     expect(new Set(longs).size).toBe(longs.length);
     expect(new Set(shorts).size).toBe(shorts.length);
   });
+  test("--ulimit takes docker's TYPE=SOFT[:HARD], and names the types when it can't", () => {
+    expect(parse(["--ulimit", "nofile=1024:2048", "--ulimit", "core=0"]).rlimits).toEqual([
+      { type: "RLIMIT_NOFILE", soft: 1024, hard: 2048 },
+      { type: "RLIMIT_CORE", soft: 0, hard: 0 },
+    ]);
+    expect(parse(["--ulimit", "nproc=-1"]).rlimits[0]!.hard).toBe(Number.MAX_SAFE_INTEGER);
+    for (const bad of ["nofile", "nofiles=1", "nofile=2:1", "nofile=x"]) {
+      const e = failure(() => parse(["--ulimit", bad]));
+      expect(e.message).toContain(`--ulimit ${bad}`);
+    }
+  });
 });

@@ -259,3 +259,19 @@ describe("the prelude and the time namespace", () => {
     expect(index(p, whatIs("time namespace"))).toBeLessThan(index(p, callIs("execve")));
   });
 });
+
+describe("resource limits", () => {
+  test("--ulimit becomes prlimit64 steps, set before the user changes", () => {
+    const p = compile(["--rootfs", "/srv/r", "--ulimit", "nofile=123:456", "--ulimit", "core=0", "--ulimit", "nproc=unlimited", "--", "true"]);
+    const steps = calls(p).filter((s) => s.call === "prlimit64");
+    expect(steps.map((s) => s.what)).toEqual(["rlimit RLIMIT_NOFILE", "rlimit RLIMIT_CORE", "rlimit RLIMIT_NPROC"]);
+    expect(steps[0]!.args[1]).toMatchObject({ kind: "imm", value: 7 });
+    const words = (s: (typeof steps)[number]) => {
+      const a = s.args[2] as { offset: number };
+      return [...new Uint32Array(p.data.slice(a.offset, a.offset + 16).buffer)];
+    };
+    expect(words(steps[0]!)).toEqual([123, 0, 456, 0]);
+    expect(words(steps[2]!)).toEqual([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]);
+    expect(index(p, callIs("prlimit64"))).toBeLessThan(index(p, callIs("setresuid")));
+  });
+});

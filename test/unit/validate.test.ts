@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateSpec } from "../../src/spec/validate.ts";
-import type { NamespaceType, Spec } from "../../src/spec/types.ts";
+import type { NamespaceType, Rlimit, Spec } from "../../src/spec/types.ts";
 import { describe as describeError } from "../../src/cli/report.ts";
 import { OsError, UserError } from "../../src/util/errors.ts";
 
@@ -152,9 +152,8 @@ describe("validateSpec", () => {
   test("fields nothing applies yet are refused by name, not ignored", () => {
     const s = base();
     (s as unknown as Record<string, unknown>).hooks = { prestart: [{ path: "/bin/true" }] };
-    s.process!.rlimits = [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }];
     s.linux!.sysctl = { "net.ipv4.ip_forward": "1" };
-    rejects(s, "process.rlimits", "hooks", "linux.sysctl", "not supported yet");
+    rejects(s, "hooks", "linux.sysctl", "not supported yet");
     const empty = base();
     empty.linux!.sysctl = {};
     expect(() => validateSpec(empty)).not.toThrow();
@@ -172,5 +171,27 @@ describe("validateSpec", () => {
     const t = base(["mount"]);
     t.linux!.maskedPaths = ["/proc/kcore\0"];
     rejects(t, "linux.maskedPaths", "NUL");
+  });
+  test("rlimits: known types, once each, whole numbers, soft at most hard", () => {
+    const ok = base();
+    ok.process!.rlimits = [{ type: "RLIMIT_NOFILE", soft: 1024, hard: 2048 }];
+    expect(() => validateSpec(ok)).not.toThrow();
+    const cases: Array<[Rlimit[], string]> = [
+      [[{ type: "RLIMIT_BOGUS", soft: 1, hard: 1 }], "unknown type"],
+      [
+        [
+          { type: "RLIMIT_NOFILE", soft: 1, hard: 1 },
+          { type: "RLIMIT_NOFILE", soft: 2, hard: 2 },
+        ],
+        "twice",
+      ],
+      [[{ type: "RLIMIT_NOFILE", soft: -1, hard: 1 }], "whole number"],
+      [[{ type: "RLIMIT_NOFILE", soft: 3, hard: 2 }], "above hard"],
+    ];
+    for (const [rlimits, fragment] of cases) {
+      const s = base();
+      s.process!.rlimits = rlimits;
+      rejects(s, "process.rlimits", fragment);
+    }
   });
 });
