@@ -41,6 +41,14 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "cap-drop", value: true, repeat: true, hint: "CAP", description: "drop a capability (or ALL)" },
   { long: "privileged", description: "keep every capability and leave /proc and /sys unmasked" },
   {
+    long: "security-opt",
+    value: true,
+    repeat: true,
+    hint: "no-new-privileges",
+    description:
+      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it)",
+  },
+  {
     long: "ulimit",
     value: true,
     repeat: true,
@@ -86,6 +94,7 @@ export interface RunOptions extends ResourceOptions {
   capDrop: string[];
   privileged: boolean;
   rlimits: Rlimit[];
+  noNewPrivileges: boolean;
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -134,6 +143,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     capDrop: many("cap-drop"),
     privileged: p.bools.has("privileged"),
     rlimits: many("ulimit").map(parseUlimit),
+    noNewPrivileges: many("security-opt").map(parseSecurityOpt).includes("no-new-privileges"),
     ...parseResourceFlags(p),
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
     named: one("name") !== undefined,
@@ -237,4 +247,11 @@ function parseUlimit(v: string): Rlimit {
   const hard = m[3] === undefined ? soft : value(m[3]);
   if (soft > hard) throw new UserError(`run: --ulimit ${v}: the soft limit is above the hard one`);
   return { type, soft, hard };
+}
+
+/** docker's --security-opt; of its options, no-new-privileges is the one myuts applies so far. */
+function parseSecurityOpt(v: string): string {
+  if (v === "no-new-privileges" || v === "no-new-privileges=true" || v === "no-new-privileges:true") return "no-new-privileges";
+  if (v === "no-new-privileges=false" || v === "no-new-privileges:false") return "";
+  throw new UserError(`run: --security-opt ${v}: not supported yet (myuts applies no-new-privileges; seccomp and LSM labels come later)`);
 }

@@ -41,6 +41,7 @@ export interface RunRequest {
   capDrop: readonly string[];
   privileged: boolean;
   rlimits: readonly Rlimit[];
+  noNewPrivileges: boolean;
 }
 
 export interface HostFacts {
@@ -105,6 +106,7 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   if (o.resources) spec.linux!.resources = o.resources;
   if (o.oomScoreAdj !== undefined) spec.process!.oomScoreAdj = o.oomScoreAdj;
   if (o.rlimits.length) spec.process!.rlimits = [...o.rlimits];
+  if (o.noNewPrivileges) spec.process!.noNewPrivileges = true;
   if (o.cgroupParent !== undefined) spec.linux!.cgroupsPath = o.cgroupParent;
   // A root filesystem makes a container: docker's defaults apply. On the host tree
   // myuts behaves like unshare, which keeps every capability.

@@ -134,6 +134,16 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
     expect(r.stdout).toMatch(/^Max core file size\s+0\s+0\s+bytes\s*$/m);
   });
 
+  test("--security-opt no-new-privileges sets the kernel's flag; it is off by default", async () => {
+    const on = await runMyuts(["run", "--rootfs", fx.rootfs, "--security-opt", "no-new-privileges", "--", "grep", "NoNewPrivs", "/proc/self/status"]);
+    expect(on.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    const off = await runMyuts(["run", "--rootfs", fx.rootfs, "--", "grep", "NoNewPrivs", "/proc/self/status"]);
+    expect(off.stdout).toMatch(/^NoNewPrivs:\s+0$/m);
+    const bad = await runMyuts(["run", "--rootfs", fx.rootfs, "--security-opt", "seccomp=unconfined", "--", "true"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain("--security-opt seccomp=unconfined: not supported yet");
+  });
+
   test("without -w: / in a rootfs, the caller's directory on the host tree", async () => {
     const dir = fx.scratch("cwd");
     const inRootfs = await runMyuts(["run", "--rootfs", fx.rootfs, "--", "pwd"], { cwd: dir });
