@@ -21,6 +21,12 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "pid", short: "p", description: "new PID namespace; the payload is PID 1. Without a limit's cgroup, only --pid makes sure its whole tree dies" },
   { long: "mount", short: "m", description: "new mount namespace (the host tree, made private)" },
   { long: "net", short: "n", description: "new network namespace (only lo, brought up)" },
+  {
+    long: "network",
+    value: true,
+    hint: "none|host|ns:PATH",
+    description: "none: a new network namespace with only lo (as --net); host: the host's; ns:PATH: join that one (e.g. /run/netns/NAME)",
+  },
   { long: "ipc", short: "i", description: "new IPC namespace" },
   { long: "cgroup", short: "C", description: "new cgroup namespace" },
   { long: "time", short: "T", description: "new time namespace" },
@@ -95,6 +101,7 @@ export interface RunOptions extends ResourceOptions {
   privileged: boolean;
   rlimits: Rlimit[];
   noNewPrivileges: boolean;
+  joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -148,6 +155,15 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
     named: one("name") !== undefined,
   };
+  const network = one("network");
+  if (network !== undefined) {
+    namespaces.delete("network");
+    if (network === "none") namespaces.add("network");
+    else if (/^ns:\/./.test(network)) opts.joinNamespaces = [{ type: "network", path: absolute(network.slice(3)) }];
+    else if (network !== "host") {
+      throw new UserError(`run: --network ${network}: expected none, host or ns:PATH (bridge networks come with the networking work)`);
+    }
+  }
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.

@@ -5,6 +5,7 @@ import { CLONE, waitNoHang } from "../../ffi/libc.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { needsBarrier } from "../cgroups/policy.ts";
 import { compilePrelude, compileRun } from "../setup/compile.ts";
+import { hostArch } from "../setup/syscalls.ts";
 import type { ValidSpec } from "../spec/types.ts";
 import { Tracer } from "../util/trace.ts";
 import { hostFacts } from "./facts.ts";
@@ -51,9 +52,10 @@ export interface ExitNote {
 export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false)): Launch {
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
+  const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
   return {
-    // Without a namespace to clone into, the init is the container's first process itself.
-    prelude: clone ? compilePrelude(clone, describe) : undefined,
+    // Without a namespace to clone into or to join, the init is the container's first process itself.
+    prelude: clone || joins.length ? compilePrelude(clone, describe, joins, hostArch()) : undefined,
     program: () => {
       const facts = t.step("host facts", () => hostFacts());
       return compileRun(spec, facts, {

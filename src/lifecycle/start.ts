@@ -153,9 +153,9 @@ function noteInit(t: Tracer, pid: number): void {
 function stepFailure(s: Session, r: InitRecord): OsError {
   const l = s.l;
   if (r.step >= SPAWN_STEP) return new OsError("start the container's init", r.errno, { syscall: SPAWN_STAGES[r.step - SPAWN_STEP] ?? "spawn" });
-  // The prelude's clone is where the kernel refuses new namespaces: say which knob.
-  if (s.program === l.prelude) return cloneFailure(l.describe, r.errno, l.userns);
   const step: Step | undefined = s.program.steps[r.step];
+  // The prelude's clone is where the kernel refuses new namespaces: say which knob.
+  if (s.program === l.prelude && step?.op === "fork") return cloneFailure(l.describe, r.errno, l.userns);
   if (!step) return new OsError("setup program", r.errno, { syscall: `step ${r.step}` });
   const meaning = step.meanings?.[r.errno];
   return new OsError(step.what, r.errno, {

@@ -38,13 +38,36 @@ function newNamespaces(spec: ValidSpec): Set<NamespaceType> {
   return new Set(spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type));
 }
 
+/** The user namespace first (it grants the rights for the rest), the mount namespace last (it changes what paths mean). */
+const JOIN_ORDER: NamespaceType[] = ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"];
+
 /**
  * What the init runs first, before the setup program is even compiled: it clones the
  * container's first process into its new namespaces (the kernel's slowest part of a
  * start, now beside the runtime's compiling), and that process waits for the program.
  */
-export function compilePrelude(flags: number, describe: string): Program {
+export function compilePrelude(flags: number, describe: string, joins: readonly { type: NamespaceType; path: string }[] = [], arch: Arch = "x64"): Program {
   const b = new ProgramBuilder();
+  // Namespaces joined by path first (all opened before the first setns, the user namespace
+  // joined first): a PID or time namespace takes only children, and the new namespaces
+  // the clone makes belong to the joined user namespace.
+  const O = openFlags(arch);
+  const order = JOIN_ORDER.filter((t) => joins.some((j) => j.type === t));
+  for (const t of order) {
+    const path = joins.find((j) => j.type === t)!.path;
+    b.call(
+      `join the ${t} namespace ${path}`,
+      "openat",
+      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(path), b.imm(O.RDONLY | O.CLOEXEC, "O_RDONLY|O_CLOEXEC"), b.imm(0)],
+      {
+        out: b.slot(`ns_${t}`),
+      },
+    );
+  }
+  for (const t of order) {
+    const path = joins.find((j) => j.type === t)!.path;
+    b.call(`join the ${t} namespace ${path}`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
+  }
   b.fork(`clone(${describe})`, flags);
   b.load("wait for the setup program");
   return b.build();
@@ -130,9 +153,6 @@ function loopbackUp(b: ProgramBuilder): void {
   b.call("network: lo", "ioctl", [b.ref(sock), b.imm(SIOCSIFFLAGS, "SIOCSIFFLAGS"), b.bytes(ifr, '{"lo", IFF_UP}')]);
   b.call("network: lo", "close", [b.ref(sock)], { on: allow(EBADF) });
 }
-
-/** The user namespace first (it grants the rights for the rest), the mount namespace last (it changes what paths mean). */
-const JOIN_ORDER: NamespaceType[] = ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"];
 
 export interface JoinPlan {
   pid: number;

@@ -42,6 +42,8 @@ export interface RunRequest {
   privileged: boolean;
   rlimits: readonly Rlimit[];
   noNewPrivileges: boolean;
+  /** Existing namespaces to join, by path (`--network ns:PATH`). */
+  joinNamespaces?: ReadonlyArray<{ type: NamespaceType; path: string }>;
 }
 
 export interface HostFacts {
@@ -87,7 +89,10 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     root: { path: rootfs ?? "/", readonly: o.readOnly },
     mounts,
     linux: {
-      namespaces: NS_ORDER.filter((t) => o.namespaces.has(t)).map((type) => ({ type })),
+      namespaces: NS_ORDER.flatMap((type) => {
+        const join = o.joinNamespaces?.find((j) => j.type === type);
+        return join ? [{ type, path: join.path }] : o.namespaces.has(type) ? [{ type }] : [];
+      }),
     },
   };
   if (o.hostname !== undefined) spec.hostname = o.hostname;

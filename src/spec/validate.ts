@@ -55,13 +55,17 @@ export function validateSpec(spec: Spec): ValidSpec {
   checkRlimits(p.rlimits);
 
   const ns = new Set<string>();
+  const created = new Set<string>();
   for (const n of spec.linux?.namespaces ?? []) {
     if (!KNOWN_NS.has(n.type)) throw new UserError(`spec: linux.namespaces: unknown type ${JSON.stringify(n.type)}`);
     if (ns.has(n.type)) throw new UserError(`spec: linux.namespaces: ${n.type} is listed twice`);
-    if (n.path) throw new UserError(`spec: linux.namespaces: joining a ${n.type} namespace by path is not supported yet`);
+    if (n.path === undefined) created.add(n.type);
+    else if (typeof n.path !== "string" || !n.path.startsWith("/") || n.path.includes("\0")) {
+      throw new UserError(`spec: linux.namespaces: ${n.type} path ${JSON.stringify(n.path)} must be an absolute path`);
+    }
     ns.add(n.type);
   }
-  if (ns.has("user")) {
+  if (created.has("user")) {
     const { uidMappings = [], gidMappings = [] } = spec.linux ?? {};
     if (!uidMappings.length || !gidMappings.length) throw new UserError("spec: a new user namespace needs linux.uidMappings and linux.gidMappings");
     checkNoOverlap("uid", uidMappings);

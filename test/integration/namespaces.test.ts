@@ -2,7 +2,7 @@
 // hostname, PID 1, the interfaces, the time offsets and lsns on the host.
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { hostname } from "node:os";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 import { isRoot, nsInode, processesWith, requireBinary, runMyuts, startMyuts, uniqueToken, waitFor, type MyutsProcess } from "../helpers/myuts.ts";
 import { mountSnapshot, mountChanges } from "../helpers/mounts.ts";
@@ -125,6 +125,34 @@ describe.skipIf(!isRoot)("namespaces (needs root)", () => {
     expect(Number(flags) & 1).toBe(1); // IFF_UP
     expect(links).toHaveLength(1);
     expect(links[0]).toMatch(/^1: lo: <[^>]*\bUP\b/);
+  });
+
+  test("--network ns:PATH joins an existing network namespace; host keeps the host's; the rest are refused", async () => {
+    const name = `nstest${uniqueToken()}`;
+    const ip = (...args: string[]) => Bun.spawnSync(["ip", ...args], { stdout: "pipe", stderr: "pipe" });
+    // iproute2 makes /run/netns a mount point on first use: the test leaves the host as it found it.
+    const hadDir = existsSync("/run/netns");
+    const hadMount = readFileSync("/proc/self/mountinfo", "utf8").includes(" /run/netns ");
+    expect(ip("netns", "add", name).exitCode).toBe(0);
+    try {
+      const r = await runMyuts(["run", "--uts", "--network", `ns:/run/netns/${name}`, "--", "sh", "-c", "readlink /proc/self/ns/net; ip -o link"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const [link, ...links] = r.stdout.trim().split("\n");
+      expect(link).toBe(`net:[${statSync(`/run/netns/${name}`).ino}]`);
+      // It is that namespace as it was: myuts brings lo up only in namespaces it creates.
+      expect(links).toHaveLength(1);
+      expect(links[0]).toMatch(/^1: lo: <LOOPBACK>/);
+    } finally {
+      ip("netns", "del", name);
+      if (!hadMount) Bun.spawnSync(["umount", "/run/netns"], { stderr: "ignore" });
+      if (!hadDir) rmdirSync("/run/netns");
+    }
+    const host = await runMyuts(["run", "--all", "--network", "host", "--", "readlink", "/proc/self/ns/net"]);
+    expect(host.stdout.trim()).toBe(`net:[${nsInode("self", "net")}]`);
+    const bridge = await runMyuts(["run", "--network", "bridge", "--", "true"]);
+    expect(bridge.code).toBe(125);
+    expect(bridge.stderr).toContain("--network bridge: expected none, host or ns:PATH");
   });
 
   test("--net: lo answers on 127.0.0.1", async () => {

@@ -275,3 +275,31 @@ describe("resource limits", () => {
     expect(index(p, callIs("prlimit64"))).toBeLessThan(index(p, callIs("setresuid")));
   });
 });
+
+describe("joining namespaces by path", () => {
+  test("the prelude opens them all, joins the user namespace first, then clones the new ones", () => {
+    const p = compilePrelude(0x20000000, "CLONE_NEWPID", [
+      { type: "network", path: "/run/netns/a" },
+      { type: "user", path: "/proc/9/ns/user" },
+    ]);
+    expect(calls(p).map((s) => s.call)).toEqual(["openat", "openat", "setns", "setns"]);
+    expect(
+      calls(p)
+        .filter((s) => s.call === "openat")
+        .map((s) => text(s.args[1])),
+    ).toEqual(["/proc/9/ns/user", "/run/netns/a"]);
+    expect(
+      calls(p)
+        .filter((s) => s.call === "setns")
+        .map((s) => s.what),
+    ).toEqual(["join the user namespace /proc/9/ns/user", "join the network namespace /run/netns/a"]);
+    expect(p.steps.slice(-2).map((s) => s.op)).toEqual(["fork", "load"]);
+  });
+
+  test("--network ns:PATH joins instead of creating, and brings no lo up", () => {
+    const spec = specOf(["--uts", "--network", "ns:/run/netns/x", "--", "true"]);
+    expect(spec.linux.namespaces).toEqual([{ type: "network", path: "/run/netns/x" }, { type: "uts" }]);
+    const p = compileRun(spec, facts, { barrier: false, cgroupnsAfterBarrier: false });
+    expect(calls(p).some((s) => s.what === "network: lo")).toBe(false);
+  });
+});

@@ -101,7 +101,14 @@ describe("validateSpec", () => {
     rejects(base(["uts", "uts"]), "uts", "twice");
     const byPath = base();
     byPath.linux!.namespaces = [{ type: "network", path: "/proc/1/ns/net" }];
-    rejects(byPath, "network", "path");
+    expect(() => validateSpec(byPath)).not.toThrow();
+    byPath.linux!.namespaces = [{ type: "network", path: "relative/net" }];
+    rejects(byPath, "network", "path", "absolute");
+    // Mappings belong to a user namespace the container creates, not one it joins.
+    const joinedUser = base();
+    joinedUser.linux!.namespaces = [{ type: "user", path: "/proc/1/ns/user" }];
+    joinedUser.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+    rejects(joinedUser, "uidMappings", "new user namespace");
     rejects(base(["user"]), "user namespace", "uidMappings");
   });
 
