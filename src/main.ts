@@ -11,17 +11,40 @@ async function main(): Promise<number> {
     const [{ nulEntries }, { readBytes }] = await Promise.all([import("../ffi/bytes.ts"), import("../ffi/files.ts")]);
     argv = nulEntries(readBytes("/proc/self/cmdline")).slice(-argv.length);
   }
-  // A --debug after the command is the command's own option (src/cli/debug.ts).
+  // Global options before the command, as runc has them; a --debug after the command is
+  // the command's own option (src/cli/debug.ts).
   let debug = false;
-  while (argv[0] === "--debug") {
-    debug = true;
+  let root: string | undefined;
+  for (;;) {
+    if (argv[0] === "--debug") {
+      debug = true;
+    } else if (argv[0] === "--root" && argv[1] !== undefined) {
+      root = argv[1];
+      argv = argv.slice(1);
+    } else if (argv[0]?.startsWith("--root=")) {
+      root = argv[0].slice(7);
+    } else {
+      break;
+    }
     argv = argv.slice(1);
   }
+  if (root === "") root = undefined;
   const cmd = argv[0];
   try {
     switch (cmd) {
       case "run":
         return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin);
+      case "create":
+      case "start":
+      case "state":
+      case "kill":
+      case "delete":
+        return await (await import("./cli/oci.ts")).ociCli(
+          cmd,
+          argv.slice(1),
+          root === undefined ? undefined : (await import("./util/paths.ts")).absolute(root),
+          origin,
+        );
       case "exec":
         return await (await import("./cli/exec.ts")).execCli(argv.slice(1), origin);
       case "spec":

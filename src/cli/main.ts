@@ -4,6 +4,7 @@ import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from "citty
 import { versionLine } from "../version.ts";
 import { cittyArgs } from "./argv.ts";
 import { EXEC_FLAGS } from "./exec.ts";
+import { OCI_FLAGS } from "./oci.ts";
 import { RUN_FLAGS } from "./run-flags.ts";
 import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
@@ -42,6 +43,17 @@ const exec = defineCommand({
   },
   args: cittyArgs(EXEC_FLAGS),
 });
+const oci = (name: string, synopsis: string, description: string) =>
+  defineCommand({ meta: { name, description: `${description}: myuts [--root DIR] ${name} ${synopsis}` }, args: cittyArgs(OCI_FLAGS[name]!) });
+const create = oci(
+  "create",
+  "[-b BUNDLE] [--pid-file FILE] ID",
+  "Create a container from an OCI bundle and leave it waiting for start (no myuts process stays)",
+);
+const start = oci("start", "ID", "Let a created container run its process");
+const state = oci("state", "ID", "Print a container's OCI state as JSON");
+const kill = oci("kill", "ID [SIGNAL]", "Send a signal (a name with or without SIG, or a number; default TERM) to a container's process");
+const del = oci("delete", "[-f] ID", "Delete a stopped container (--force: kill it first)");
 const stats = defineCommand({
   meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage" },
   args: { ...cittyArgs(STATS_FLAGS), ...container },
@@ -65,11 +77,11 @@ export const root = defineCommand({
     debug: { type: "boolean", description: "full traces on errors (also accepted after the command)" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, spec, stats, events, update, version },
+  subCommands: { run, exec, create, start, state, kill, delete: del, spec, stats, events, update, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = { run, exec, spec, stats, events, update, version };
+  const subs: Record<string, CommandDef> = { run, exec, create, start, state, kill, delete: del, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.

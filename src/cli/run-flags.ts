@@ -68,6 +68,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   ...RESOURCE_FLAGS,
   { long: "trace", description: "print each setup step and its duration to stderr" },
   { long: "dry-run", description: "print the setup program, one line per system call, and run nothing" },
+  {
+    long: "bundle",
+    short: "b",
+    value: true,
+    hint: "DIR",
+    description: "run an OCI bundle (config.json) as runc run does: myuts run -b DIR ID; the other options don't apply",
+  },
   { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
 ];
@@ -90,6 +97,7 @@ export interface RunOptions extends ResourceOptions {
   args: string[];
   trace: boolean;
   dryRun: boolean;
+  bundle?: string;
   debug: boolean;
   help: boolean;
   userns?: UserNsOptions;
@@ -144,6 +152,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     args: p.operands,
     trace: p.bools.has("trace"),
     dryRun: p.bools.has("dry-run"),
+    bundle: one("bundle"),
     debug: p.bools.has("debug"),
     help: p.bools.has("help"),
     capAdd: many("cap-add"),

@@ -1,7 +1,10 @@
 // `myuts run` and `myuts spec`. Kept free of citty at load time: `run` is the hot
 // path, and citty is only needed to render --help.
 import { nulEntries } from "../../ffi/bytes.ts";
-import { readBytes } from "../../ffi/files.ts";
+import { checkName } from "../lifecycle/names.ts";
+import { loadBundle } from "../spec/bundle.ts";
+import { EXIT_NOT_FOUND, OsError, UserError } from "../util/errors.ts";
+import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { planRun, runSpec } from "../lifecycle/run.ts";
 import { specFromRun } from "../spec/from-run.ts";
@@ -48,12 +51,33 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
     const env = callerEnv();
     const o = parseRunArgs(argv, env);
     if (o.help) return help("run");
+    if (o.bundle !== undefined) return runBundle(o, origin);
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
     const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
     if (o.dryRun) return dryRun(spec);
-    return runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named });
+    try {
+      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named });
+    } catch (e) {
+      throw bundleHint(e, o);
+    }
   });
+}
+
+/** `myuts run ID` typed in a bundle, runc-style, runs a command named ID: say how to run the bundle. */
+function bundleHint(e: unknown, o: RunOptions): unknown {
+  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.args.length !== 1 || !exists("config.json")) return e;
+  return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${o.args[0]}` });
+}
+
+/** `run -b DIR ID`: the bundle's spec as it is, the container named ID, as runc run. */
+async function runBundle(o: RunOptions, origin: number): Promise<number> {
+  if (o.args.length !== 1) throw new UserError("run: with --bundle, give the container id alone: myuts run -b DIR ID");
+  const id = checkName(o.args[0]!, "container id");
+  const { spec } = loadBundle(o.bundle!);
+  const valid = validateSpec(spec);
+  if (o.dryRun) return dryRun(valid);
+  return runSpec(valid, { trace: o.trace, origin, name: id, register: true });
 }
 
 async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {

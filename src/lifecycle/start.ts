@@ -25,6 +25,8 @@ export interface Launch {
   describe: string;
   /** A new user namespace: its first process waits until `idMaps` has written its maps. */
   userns: boolean;
+  /** The container outlives this runtime (`create`): no parent-death signal. */
+  detached?: boolean;
 }
 
 export interface LaunchHooks {
@@ -34,6 +36,11 @@ export interface LaunchHooks {
   booting?(): Promise<void>;
   /** The program reached its sync step: the runtime's turn (join the cgroup). */
   ready?(pid: number): void;
+  /**
+   * The program reached its last sync step, where a created container waits for `start`:
+   * record it. `launch` then returns, leaving the container waiting.
+   */
+  created?(pid: number): void;
 }
 
 /** Where a conversation with the init stands. */
@@ -55,7 +62,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
   try {
     memfd = initMemfd();
     pid = t.step("spawn the init", () =>
-      nativeSpawn({ errFd: theirs, pdeathsig: SIGKILL, execFd: memfd, keepFd: theirs, argv: ["myuts-init", String(theirs)], env: [] }),
+      nativeSpawn({ errFd: theirs, pdeathsig: l.detached ? 0 : SIGKILL, execFd: memfd, keepFd: theirs, argv: ["myuts-init", String(theirs)], env: [] }),
     );
   } catch (e) {
     close(ours);
@@ -101,6 +108,7 @@ function send(s: Session, program: Program): void {
  */
 async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Promise<number> {
   const traced = new TraceGroups(s.program, s.t);
+  let syncsLeft = s.program.steps.filter((x) => x.op === "sync").length;
   try {
     for (;;) {
       const buf = readAll(s.chan, RECORD_SIZE);
@@ -117,6 +125,11 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
         case REC.READY:
           traced.flush();
           noteInit(s.t, s.pid);
+          if (--syncsLeft === 0 && hooks.created) {
+            hooks.created(s.pid);
+            writeAll(s.chan, goRecord());
+            return s.pid;
+          }
           hooks.ready?.(s.pid);
           writeAll(s.chan, goRecord());
           break;

@@ -31,7 +31,10 @@ export const PR = {
 } as const;
 
 export const CLOSE_RANGE_CLOEXEC = 4;
+export const SIG_BLOCK = 0;
 export const SIG_SETMASK = 2;
+/** What `myuts start` sends a created container. */
+export const SIGCONT = 18;
 export const S_IFCHR = 0o020000;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;

@@ -27,6 +27,11 @@ export interface RunOptions {
   barrier: boolean;
   /** Create the cgroup namespace after the barrier, once inside the container's cgroup. */
   cgroupnsAfterBarrier: boolean;
+  /**
+   * A container that outlives the runtime (`create`): no parent-death signal, and it waits
+   * for `start` (SIGCONT) just before the payload's exec, after telling the runtime at a sync step.
+   */
+  detached?: boolean;
   /** A new time namespace, and its offsets (/proc/self/timens_offsets' format; "" for none). */
   newTime?: boolean;
   timensOffsets?: string;
@@ -79,7 +84,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   const userns = ns.has("user");
   const zero = b.imm(0);
   // The runtime is this process's parent (CLONE_PARENT): the container dies with it.
-  b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
+  if (!opts.detached) b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
   if (opts.newTime) timeNamespace(b, facts, opts.timensOffsets ?? "");
   b.call("umask", "umask", [b.imm(0)]);
   // The init starts with the caller's uid, which a range mapping may leave unmapped, and
@@ -121,6 +126,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     process: spec.process,
     setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
     lastCap: facts.lastCap,
+    detached: opts.detached,
   });
   return b.build();
 }

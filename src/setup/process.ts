@@ -2,9 +2,9 @@
 // groups and ids, the parent-death signal, umask, working directory, descriptors,
 // signal mask, and the payload's execve with execvp's PATH search done as steps,
 // so "not found" (127) and "cannot execute" (126) stay apart.
-import { EACCES, EINVAL, ENOENT, ENOEXEC, ENOTDIR, EPERM } from "../../ffi/errno.ts";
+import { EACCES, EINTR, EINVAL, ENOENT, ENOEXEC, ENOTDIR, EPERM } from "../../ffi/errno.ts";
 import type { Capabilities, Process } from "../spec/types.ts";
-import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_OK, LINUX_CAPABILITY_VERSION_3, PR, SIG_SETMASK, SIGKILL } from "./abi.ts";
+import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_OK, LINUX_CAPABILITY_VERSION_3, PR, SIG_BLOCK, SIG_SETMASK, SIGCONT, SIGKILL } from "./abi.ts";
 import { capNumber } from "./capabilities.ts";
 import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
 import { allow, onGoto, type ProgramBuilder } from "./program.ts";
@@ -19,6 +19,8 @@ export interface ProcessPlan {
   setgroupsDenied: boolean;
   /** The highest capability number the kernel knows. */
   lastCap: number;
+  /** Outlives the runtime (`create`): no parent-death signal; waits for `start` before the exec. */
+  detached?: boolean;
 }
 
 /** A capability set as the kernel's two 32-bit words (capset's layout). */
@@ -98,14 +100,29 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
     });
   }
   // A uid change clears the parent-death signal; the payload must still die with the runtime.
-  b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
+  if (!plan.detached) b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
   if (p.noNewPrivileges) b.call("no_new_privs", "prctl", [b.imm(PR.SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), b.imm(1), zero, zero, zero]);
   b.call("umask", "umask", [b.imm(p.user.umask ?? 0o022, `0${(p.user.umask ?? 0o022).toString(8)}`)]);
   b.call(`workdir ${p.cwd}`, "chdir", [b.str(p.cwd)]);
   // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
   b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
+  if (plan.detached) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
   compileExec(b, plan);
+}
+
+/**
+ * A created container waits here, all set up, until `myuts start` sends SIGCONT: no
+ * runtime stays behind. The signal is blocked first, so it waits even as a PID
+ * namespace's init (the kernel drops default-handled signals to one, not blocked ones).
+ */
+function waitForStart(b: ProgramBuilder): void {
+  const set = b.bytes(new Uint8Array(new Uint32Array([1 << (SIGCONT - 1), 0]).buffer), "{SIGCONT}");
+  b.call("created: wait for start", "rt_sigprocmask", [b.imm(SIG_BLOCK, "SIG_BLOCK"), set, b.imm(0, "NULL"), b.imm(8)]);
+  b.sync("created: tell the runtime, which then exits");
+  const again = b.label("wait");
+  b.place(again);
+  b.call("created: wait for start", "rt_sigtimedwait", [set, b.imm(0, "NULL"), b.imm(0, "NULL"), b.imm(8)], { on: onGoto(again, EINTR) });
 }
 
 function pathOf(env: readonly string[]): string {

@@ -16,6 +16,7 @@ export const SYSCALLS = {
   setresgid: { x64: 119, arm64: 149 },
   capset: { x64: 126, arm64: 91 },
   rt_sigprocmask: { x64: 14, arm64: 135 },
+  rt_sigtimedwait: { x64: 128, arm64: 137 },
   pivot_root: { x64: 155, arm64: 41 },
   prctl: { x64: 157, arm64: 167 },
   chroot: { x64: 161, arm64: 51 },

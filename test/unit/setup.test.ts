@@ -303,3 +303,16 @@ describe("joining namespaces by path", () => {
     expect(calls(p).some((s) => s.what === "network: lo")).toBe(false);
   });
 });
+
+describe("a created container (create, then start)", () => {
+  test("no parent-death signal; it blocks SIGCONT, reports at its last sync step and waits there before the exec", () => {
+    const p = compileRun(specOf(["--pid", "--rootfs", "/srv/r", "--", "true"]), facts, { barrier: false, cgroupnsAfterBarrier: false, detached: true });
+    expect(calls(p).some((s) => s.what === "parent-death signal")).toBe(false);
+    const block = index(p, (s) => s.op === "syscall" && s.call === "rt_sigprocmask" && s.what === "created: wait for start");
+    const sync = index(p, (s) => s.op === "sync");
+    const wait = index(p, callIs("rt_sigtimedwait"));
+    expect(block).toBeGreaterThan(index(p, callIs("setresuid")));
+    expect([block < sync, sync < wait, wait < index(p, callIs("execve"))]).toEqual([true, true, true]);
+    expect(p.steps.filter((s) => s.op === "sync")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,220 @@
+// OCI containers that outlive the command that made them (`create`, `start`, `state`,
+// `kill`, `delete`): one directory per container under the state root, holding its
+// state. A created container is its own first process, waiting in the native init's
+// image for SIGCONT: no myuts process stays behind.
+import { kill as sendSignal } from "../../ffi/libc.ts";
+import { SIGCONT } from "../setup/abi.ts";
+import type { ValidSpec } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { fsError } from "../util/fs-errors.ts";
+import { fs } from "../util/node.ts";
+import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
+import { Tracer } from "../util/trace.ts";
+import { checkName } from "./names.ts";
+import { planRun } from "./run.ts";
+import { launch } from "./start.ts";
+import { lockStateDir, STATE_DIR } from "./state-dir.ts";
+import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
+import { loadNative } from "../../ffi/native.ts";
+import { needsBarrier } from "../cgroups/policy.ts";
+
+export type Status = "creating" | "created" | "running" | "stopped";
+
+/** What a container's directory records (state.json). */
+interface Saved {
+  id: string;
+  status: "creating" | "created" | "running";
+  pid: number;
+  /** /proc/PID/stat start time: a reused pid is not the container. */
+  pidStart: string;
+  bundle: string;
+  created: string;
+  annotations: Record<string, string>;
+}
+
+/** The OCI state (runtime-spec, runtime.md), as `state` prints it. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: Status;
+  pid: number;
+  bundle: string;
+  created: string;
+  annotations?: Record<string, string>;
+}
+
+const dirOf = (root: string, id: string) => `${root}/${checkName(id, "container id")}`;
+
+/** The process's start time and whether it still runs (a zombie has ended). */
+function processInfo(pid: number): { start: string; running: boolean } | undefined {
+  try {
+    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { start: f[19] ?? "", running: f[0] !== "Z" && f[0] !== "X" };
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(s: Saved): boolean {
+  const p = processInfo(s.pid);
+  return p !== undefined && p.start === s.pidStart && p.running;
+}
+
+/** state.json, read back as untrusted input: every field checked. */
+function readSaved(root: string, id: string): Saved {
+  const dir = dirOf(root, id);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readRegularFile(`${dir}/state.json`, MiB, { noFollow: true }).toString("utf8"));
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") throw new UserError(`container ${id}: no such container`);
+    if (e instanceof RefusedFile || e instanceof SyntaxError) throw new UserError(`container ${id}: its state is damaged (${e.message})`);
+    throw fsError(`container ${id}: state`, e, "open");
+  }
+  const r = raw as Partial<Saved> | null;
+  const ok =
+    r !== null &&
+    typeof r === "object" &&
+    r.id === id &&
+    (r.status === "creating" || r.status === "created" || r.status === "running") &&
+    Number.isSafeInteger(r.pid) &&
+    (r.pid as number) >= 0 &&
+    typeof r.pidStart === "string" &&
+    typeof r.bundle === "string" &&
+    typeof r.created === "string" &&
+    typeof r.annotations === "object" &&
+    r.annotations !== null &&
+    Object.values(r.annotations).every((v) => typeof v === "string");
+  if (!ok) throw new UserError(`container ${id}: its state is damaged (fields missing or of the wrong type)`);
+  return r as Saved;
+}
+
+function writeSaved(root: string, s: Saved): void {
+  const dir = dirOf(root, s.id);
+  const tmp = `${dir}/.state.${process.pid}`;
+  fs().writeFileSync(tmp, JSON.stringify(s), { mode: 0o600, flag: "wx" });
+  fs().renameSync(tmp, `${dir}/state.json`);
+}
+
+/** Runs `fn` with the state root locked: concurrent commands see each other's changes whole. */
+function locked<T>(root: string, create: boolean, fn: () => T): T {
+  const lock = lockStateDir({ create }, root);
+  if (!lock) throw new UserError(`state ${root}: not usable`);
+  try {
+    return fn();
+  } finally {
+    lock.release();
+  }
+}
+
+export function status(s: Saved): Status {
+  if (s.status === "creating") return alive(s) || s.pid === 0 ? "creating" : "stopped";
+  return alive(s) ? s.status : "stopped";
+}
+
+export interface CreateRequest {
+  id: string;
+  bundle: string;
+  root?: string;
+  pidFile?: string;
+  trace: boolean;
+  origin: number;
+}
+
+/**
+ * Builds the container and leaves its first process waiting for `start`, then returns.
+ * Resource limits need the cgroup work's support for containers without a runtime
+ * process; until then a spec with them is refused.
+ */
+export async function createContainer(spec: ValidSpec, r: CreateRequest): Promise<void> {
+  if (needsBarrier(spec)) throw new UserError("create: resource limits, cgroupsPath and oomScoreAdj are not supported yet for created containers (use run)");
+  const root = r.root ?? STATE_DIR;
+  const t = new Tracer(r.trace, r.origin, "create");
+  const dir = dirOf(root, r.id);
+  const base: Saved = {
+    id: r.id,
+    status: "creating",
+    pid: 0,
+    pidStart: "",
+    bundle: r.bundle,
+    created: new Date().toISOString(),
+    annotations: spec.annotations ?? {},
+  };
+  locked(root, true, () => {
+    try {
+      fs().mkdirSync(dir, 0o700);
+    } catch (e) {
+      if ((e as { code?: string }).code === "EEXIST") throw new UserError(`container ${r.id}: already exists`);
+      throw fsError(`container ${r.id}: ${dir}`, e, "mkdir");
+    }
+    writeSaved(root, base);
+  });
+  try {
+    await t.stepAsync("load the native pieces", loadNative);
+    const plan = planRun(spec, false, t, true);
+    const ids = plan.userns ? planUserNamespace(spec) : undefined;
+    await launch(plan, t, {
+      idMaps: (child) => ids && writeUserNamespaceMaps(child, ids),
+      created: (pid) => {
+        const info = processInfo(pid);
+        locked(root, false, () => writeSaved(root, { ...base, status: "created", pid, pidStart: info?.start ?? "" }));
+        // runc's pid file: the number alone, no newline.
+        if (r.pidFile) fs().writeFileSync(r.pidFile, String(pid));
+      },
+    });
+  } catch (e) {
+    fs().rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export function containerState(id: string, root = STATE_DIR): OciState {
+  const s = readSaved(root, id);
+  const st = status(s);
+  return {
+    ociVersion: "1.2.0",
+    id: s.id,
+    status: st,
+    pid: st === "stopped" ? 0 : s.pid,
+    bundle: s.bundle,
+    created: s.created,
+    ...(Object.keys(s.annotations).length ? { annotations: s.annotations } : {}),
+  };
+}
+
+export function startContainer(id: string, root = STATE_DIR): void {
+  locked(root, false, () => {
+    const s = readSaved(root, id);
+    const st = status(s);
+    if (st !== "created") throw new UserError(`container ${id}: cannot start a container that is ${st}`);
+    if (!sendSignal(s.pid, SIGCONT)) throw new UserError(`container ${id}: its process ${s.pid} is gone`);
+    writeSaved(root, { ...s, status: "running" });
+  });
+}
+
+export function killContainer(id: string, signal: number, root = STATE_DIR): void {
+  const s = readSaved(root, id);
+  const st = status(s);
+  if (st !== "created" && st !== "running") throw new UserError(`container ${id}: cannot kill a container that is ${st}`);
+  if (!sendSignal(s.pid, signal)) throw new UserError(`container ${id}: its process ${s.pid} is gone`);
+}
+
+export async function deleteContainer(id: string, force: boolean, root = STATE_DIR): Promise<void> {
+  const s = readSaved(root, id);
+  if (status(s) !== "stopped") {
+    if (!force) throw new UserError(`container ${id}: cannot delete a container that is ${status(s)} (kill it first, or delete --force)`);
+    sendSignal(s.pid, 9);
+    // It is gone once the kernel has ended it (a zombie counts as gone).
+    for (let i = 0; i < 200 && alive(s); i++) await Bun.sleep(10);
+    if (alive(s)) throw new UserError(`container ${id}: its process ${s.pid} did not end after SIGKILL`);
+  }
+  const lock = lockStateDir({ create: false }, root);
+  try {
+    fs().rmSync(dirOf(root, id), { recursive: true, force: true });
+    // The default state directory goes when nothing is left in it; a --root the caller made stays.
+    if (root === STATE_DIR) lock?.removeIfEmpty();
+  } finally {
+    lock?.release();
+  }
+}

@@ -1,0 +1,145 @@
+// runc's lifecycle commands on real containers: create leaves the container's first
+// process waiting in the native init (no myuts process stays), start releases it,
+// state follows the kernel, kill and delete end it. Each test uses a private --root.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { baseEnv, cmdlineOf, isRoot, MYUTS, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
+import { createTestRootfs, removeTree, type TestRootfs } from "../helpers/rootfs.ts";
+
+let fx: TestRootfs;
+let root: string;
+let out: string;
+const made: string[] = [];
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A myuts command, not in a session of its own: a created container must outlive it.
+ * Its output goes through files: a created container keeps create's stdio open (as with
+ * runc, whose callers hand it their own), so pipes would not close while it waits.
+ */
+function myuts(...args: string[]): Result {
+  const o = join(fx.base, `.out-${process.pid}`);
+  const e = join(fx.base, `.err-${process.pid}`);
+  const r = Bun.spawnSync([MYUTS, "--root", root, ...args], { env: baseEnv(), stdout: Bun.file(o), stderr: Bun.file(e), timeout: 20_000 });
+  const res = { code: r.exitCode ?? -1, stdout: readFileSync(o, "utf8"), stderr: readFileSync(e, "utf8") };
+  rmSync(o, { force: true });
+  rmSync(e, { force: true });
+  return res;
+}
+
+/** A bundle whose process runs `script` in the test rootfs, with `out` bound on /out. */
+function bundle(script: string): string {
+  const dir = mkdtempSync(join(fx.base, "bundle-"));
+  const r = Bun.spawnSync([MYUTS, "spec", "--all", "--rootfs", fx.rootfs, "-v", `${out}:/out`, "--", "sh", "-c", script], { env: baseEnv(), stdout: "pipe" });
+  writeFileSync(join(dir, "config.json"), r.stdout);
+  return dir;
+}
+
+function state(id: string): { status: string; pid: number } {
+  const r = myuts("state", id);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+const newId = () => {
+  const id = `oci${uniqueToken()}`;
+  made.push(id);
+  return id;
+};
+
+describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (needs root)", () => {
+  beforeAll(() => {
+    requireBinary();
+    fx = createTestRootfs();
+    root = mkdtempSync(join(tmpdir(), "myuts-oci-root-"));
+    out = fx.scratch("out");
+  });
+  afterEach(() => {
+    for (const id of made.splice(0)) myuts("delete", "--force", id);
+  });
+  afterAll(() => {
+    fx?.cleanup();
+    if (root) removeTree(root);
+  });
+
+  test("create leaves the container waiting in the native init, with no myuts process; start runs it", async () => {
+    const id = newId();
+    const marker = join(out, `${id}.started`);
+    const b = bundle(`echo started > /out/${id}.started; exec sleep 30`);
+    const pidFile = join(b, "pid");
+    const c = myuts("create", "-b", b, "--pid-file", pidFile, id);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    expect(readFileSync(pidFile, "utf8")).toMatch(/^\d+$/); // runc's form: no newline
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(state(id)).toMatchObject({ status: "created", pid });
+    // What waits is the small init from its memfd, in a few dozen KiB; nothing of myuts runs.
+    expect(readlinkSync(`/proc/${pid}/exe`)).toBe("/memfd:myuts-init (deleted)");
+    expect(Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1])).toBeLessThan(1024);
+    const myutsProcesses = readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .map((d) => cmdlineOf(Number(d)))
+      .filter((c) => c.startsWith(MYUTS) && c.includes(id));
+    expect(myutsProcesses).toEqual([]);
+    expect(existsSync(marker)).toBe(false); // the payload hasn't run
+
+    expect(myuts("start", id).code).toBe(0);
+    await waitFor(() => existsSync(marker), 5000, "the payload to run");
+    expect(state(id)).toMatchObject({ status: "running", pid });
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toBe("sleep\u000030\u0000");
+
+    expect(myuts("kill", id, "KILL").code).toBe(0);
+    await waitFor(() => state(id).status === "stopped", 5000, "the container to stop");
+    expect(state(id).pid).toBe(0);
+    expect(myuts("delete", id).code).toBe(0);
+    expect(existsSync(join(root, id))).toBe(false);
+    const gone = myuts("state", id);
+    expect(gone.code).toBe(125);
+    expect(gone.stderr).toBe(`myuts: container ${id}: no such container\n`);
+  });
+
+  test("lifecycle errors are one line, exit 125; delete --force ends a container that never started", () => {
+    const id = newId();
+    const b = bundle(`echo ran > /out/${id}.ran; exec sleep 30`);
+    expect(myuts("create", "-b", b, id).code).toBe(0);
+    const again = myuts("create", "-b", b, id);
+    expect([again.code, again.stderr]).toEqual([125, `myuts: container ${id}: already exists\n`]);
+    const busy = myuts("delete", id);
+    expect(busy.code).toBe(125);
+    expect(busy.stderr).toContain("cannot delete a container that is created");
+    const badSignal = myuts("kill", id, "NOPE");
+    expect([badSignal.code, badSignal.stderr]).toEqual([125, "myuts: kill: NOPE: not a signal name or number\n"]);
+    const pid = state(id).pid;
+    expect(myuts("delete", "--force", id).code).toBe(0);
+    expect(existsSync(`/proc/${pid}/status`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"))).toBe(false);
+    expect(existsSync(join(out, `${id}.ran`))).toBe(false);
+    const startGone = myuts("start", id);
+    expect([startGone.code, startGone.stderr]).toEqual([125, `myuts: container ${id}: no such container\n`]);
+    const noBundle = myuts("create", "-b", join(fx.base, "no-such-bundle"), newId());
+    expect(noBundle.code).toBe(125);
+    expect(noBundle.stderr).toMatch(/^myuts: bundle .*no-such-bundle\/config\.json: open: ENOENT/);
+  });
+
+  test("start twice: the second is refused; kill takes names with and without SIG", async () => {
+    const id = newId();
+    expect(myuts("create", "-b", bundle("trap 'exit 3' TERM; while :; do sleep 0.1; done"), id).code).toBe(0);
+    expect(myuts("start", id).code).toBe(0);
+    const twice = myuts("start", id);
+    expect(twice.stderr).toBe(`myuts: container ${id}: cannot start a container that is running\n`);
+    expect(myuts("kill", id, "SIGTERM").code).toBe(0);
+    await waitFor(() => state(id).status === "stopped", 5000, "the container to stop on SIGTERM");
+  });
+
+  test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
+    const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(r.exitCode).toBe(7);
+  });
+});
