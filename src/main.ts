@@ -39,6 +39,8 @@ async function main(): Promise<number> {
       case "state":
       case "kill":
       case "delete":
+      case "list":
+      case "ps":
         return await (await import("./cli/oci.ts")).ociCli(
           cmd,
           argv.slice(1),

@@ -54,6 +54,8 @@ const start = oci("start", "ID", "Let a created container run its process");
 const state = oci("state", "ID", "Print a container's OCI state as JSON");
 const kill = oci("kill", "ID [SIGNAL]", "Send a signal (a name with or without SIG, or a number; default TERM) to a container's process");
 const del = oci("delete", "[-f] ID", "Delete a stopped container (--force: kill it first)");
+const list = oci("list", "[--format table|json] [-q]", "List the containers under the state root");
+const ps = oci("ps", "[--format table|json] ID [-- PS-OPTIONS]", "List a container's processes");
 const stats = defineCommand({
   meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage" },
   args: { ...cittyArgs(STATS_FLAGS), ...container },
@@ -77,11 +79,11 @@ export const root = defineCommand({
     debug: { type: "boolean", description: "full traces on errors (also accepted after the command)" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, create, start, state, kill, delete: del, spec, stats, events, update, version },
+  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, spec, stats, events, update, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = { run, exec, create, start, state, kill, delete: del, spec, stats, events, update, version };
+  const subs: Record<string, CommandDef> = { run, exec, create, start, state, kill, delete: del, list, ps, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.

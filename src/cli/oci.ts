@@ -1,11 +1,11 @@
 // runc's lifecycle commands: create, start, state, kill, delete. Each takes the
 // container id as its operand; `--root DIR` (before the command, as runc has it)
 // picks the state root.
-import { containerState, createContainer, deleteContainer, killContainer, startContainer } from "../lifecycle/container.ts";
+import { containerPids, containerState, createContainer, deleteContainer, killContainer, listContainers, startContainer } from "../lifecycle/container.ts";
 import { loadBundle } from "../spec/bundle.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { UserError } from "../util/errors.ts";
-import { stdout } from "../util/output.ts";
+import { stderr, stdout } from "../util/output.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
 import { reportingDebug } from "./debug.ts";
 
@@ -30,6 +30,13 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
   state: [DEBUG, HELP],
   kill: [DEBUG, HELP],
   delete: [{ long: "force", short: "f", description: "kill a container that still runs, then delete it" }, DEBUG, HELP],
+  list: [
+    { long: "format", short: "f", value: true, hint: "table|json", description: "table (default) or json, as runc list" },
+    { long: "quiet", short: "q", description: "ids only" },
+    DEBUG,
+    HELP,
+  ],
+  ps: [{ long: "format", short: "f", value: true, hint: "table|json", description: "json: the pids; table: ps's own listing of them" }, DEBUG, HELP],
 };
 
 /** A signal by name (with or without SIG) or number, as runc's kill takes it. */
@@ -50,8 +57,12 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
       stdout(`${await usage(cmd)}\n`);
       return 0;
     }
+    const format = p.flags.get("format")?.at(-1) ?? "table";
+    if (format !== "table" && format !== "json") throw new UserError(`${cmd}: --format ${format}: expected table or json`);
+    if (cmd === "list") return list(root, format, p.bools.has("quiet"));
     const [id, ...rest] = p.operands;
     if (!id) throw new UserError(`${cmd}: the container id is missing (see myuts ${cmd} --help)`);
+    if (cmd === "ps") return ps(id, root, format, rest);
     if (rest.length > (cmd === "kill" ? 1 : 0)) throw new UserError(`${cmd}: unexpected ${rest.join(" ")} (see myuts ${cmd} --help)`);
     switch (cmd) {
       case "create": {
@@ -73,4 +84,32 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
         return 0;
     }
   });
+}
+
+function list(root: string | undefined, format: string, quiet: boolean): number {
+  const all = listContainers(root, (m) => stderr(`myuts: warning: ${m}\n`));
+  if (quiet) {
+    stdout(all.map((c) => `${c.id}\n`).join(""));
+  } else if (format === "json") {
+    stdout(`${JSON.stringify(all)}\n`);
+  } else {
+    const rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED"], ...all.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    stdout(rows.map((r) => `${r.map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i]!))).join("   ")}\n`).join(""));
+  }
+  return 0;
+}
+
+/** runc ps: the container's processes; with the table format, ps's own listing of them (extra args go to ps). */
+function ps(id: string, root: string | undefined, format: string, psArgs: string[]): number {
+  const pids = containerPids(id, root);
+  if (format === "json") {
+    stdout(`${JSON.stringify(pids)}\n`);
+    return 0;
+  }
+  if (!pids.length) return 0;
+  const r = Bun.spawnSync(["ps", ...(psArgs.length ? psArgs : ["-f"]), "-p", pids.join(",")], { stdout: "pipe", stderr: "pipe" });
+  stdout(r.stdout.toString());
+  if (r.exitCode !== 0) throw new UserError(`ps: ${r.stderr.toString().trim() || `exit ${r.exitCode}`}`);
+  return 0;
 }

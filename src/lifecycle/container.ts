@@ -218,3 +218,50 @@ export async function deleteContainer(id: string, force: boolean, root = STATE_D
     lock?.release();
   }
 }
+
+/** Every container under the root, in id order; a damaged entry is skipped with a warning line. */
+export function listContainers(root = STATE_DIR, warn: (msg: string) => void = () => {}): OciState[] {
+  let names: string[];
+  try {
+    names = fs()
+      .readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith("."))
+      .map((d) => d.name)
+      .sort();
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return [];
+    throw fsError(`state ${root}`, e, "open");
+  }
+  const out: OciState[] = [];
+  for (const id of names) {
+    try {
+      out.push(containerState(id, root));
+    } catch (e) {
+      warn(`${root}/${id}: skipped (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  return out;
+}
+
+/** The host pids of the processes in a container's PID namespace (its first process's, when it has none of its own). */
+export function containerPids(id: string, root = STATE_DIR): number[] {
+  const s = readSaved(root, id);
+  if (status(s) === "stopped") return [];
+  let ns: string;
+  try {
+    ns = fs().readlinkSync(`/proc/${s.pid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  if (ns === fs().readlinkSync("/proc/self/ns/pid")) return [s.pid];
+  const pids: number[] = [];
+  for (const d of fs().readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs().readlinkSync(`/proc/${d}/ns/pid`) === ns) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}

@@ -137,6 +137,23 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     await waitFor(() => state(id).status === "stopped", 5000, "the container to stop on SIGTERM");
   });
 
+  test("list and ps: the containers under the root, and a container's processes", async () => {
+    const id = newId();
+    expect(myuts("create", "-b", bundle("sleep 30 & exec sleep 31"), id).code).toBe(0);
+    const listed = JSON.parse(myuts("list", "--format", "json").stdout) as Array<{ id: string; status: string; pid: number }>;
+    expect(listed.find((c) => c.id === id)).toMatchObject({ status: "created" });
+    expect(myuts("list", "-q").stdout.split("\n")).toContain(id);
+    expect(myuts("start", id).code).toBe(0);
+    const pid = state(id).pid;
+    await waitFor(() => (JSON.parse(myuts("ps", "--format", "json", id).stdout) as number[]).length === 2, 5000, "both sleeps");
+    const pids = JSON.parse(myuts("ps", "--format", "json", id).stdout) as number[];
+    expect(pids).toContain(pid);
+    expect(pids.map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0")[0])).toEqual(["sleep", "sleep"]);
+    const table = myuts("list").stdout.split("\n");
+    expect(table[0]).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED$/);
+    expect(table.some((l) => l.startsWith(`${id} `) && l.includes(" running "))).toBe(true);
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
