@@ -16,7 +16,13 @@ import { launch } from "./start.ts";
 import { lockStateDir, STATE_DIR } from "./state-dir.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { loadNative } from "../../ffi/native.ts";
-import { needsBarrier } from "../cgroups/policy.ts";
+import { Cgroup, type CgroupPaths, parseCgroupPaths } from "../cgroups/cgroup.ts";
+import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
+import { stderr } from "../util/output.ts";
+import { escapeControl } from "../util/text.ts";
+import { setOomScoreAdj } from "./oom-score.ts";
+
+const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
 export type Status = "creating" | "created" | "running" | "stopped";
 
@@ -30,6 +36,8 @@ interface Saved {
   bundle: string;
   created: string;
   annotations: Record<string, string>;
+  /** The container's cgroup, recorded before it is made: delete removes it. */
+  cgroup?: CgroupPaths;
 }
 
 /** The OCI state (runtime-spec, runtime.md), as `state` prints it. */
@@ -87,6 +95,14 @@ function readSaved(root: string, id: string): Saved {
     r.annotations !== null &&
     Object.values(r.annotations).every((v) => typeof v === "string");
   if (!ok) throw new UserError(`container ${id}: its state is damaged (fields missing or of the wrong type)`);
+  if (r.cgroup !== undefined) {
+    try {
+      // Paths only below this host's cgroup mounts: a planted state can't aim delete elsewhere.
+      return { ...(r as Saved), cgroup: parseCgroupPaths(r.cgroup) };
+    } catch (e) {
+      throw new UserError(`container ${id}: its state is damaged (cgroup: ${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
   return r as Saved;
 }
 
@@ -124,14 +140,14 @@ export interface CreateRequest {
 
 /**
  * Builds the container and leaves its first process waiting for `start`, then returns.
- * Resource limits need the cgroup work's support for containers without a runtime
- * process; until then a spec with them is refused.
+ * A cgroup (limits, cgroupsPath) is recorded in the state before it is made, joined at
+ * the first sync step, and removed by `delete`.
  */
 export async function createContainer(spec: ValidSpec, r: CreateRequest): Promise<void> {
-  if (needsBarrier(spec)) throw new UserError("create: resource limits, cgroupsPath and oomScoreAdj are not supported yet for created containers (use run)");
   const root = r.root ?? STATE_DIR;
   const t = new Tracer(r.trace, r.origin, "create");
   const dir = dirOf(root, r.id);
+  const cgroupPlan = wantsCgroup(spec) ? Cgroup.plan(spec, r.id) : undefined;
   const base: Saved = {
     id: r.id,
     status: "creating",
@@ -140,6 +156,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     bundle: r.bundle,
     created: new Date().toISOString(),
     annotations: spec.annotations ?? {},
+    ...(cgroupPlan ? { cgroup: cgroupPlan.paths } : {}),
   };
   locked(root, true, () => {
     try {
@@ -150,12 +167,19 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     }
     writeSaved(root, base);
   });
+  let cgroup: Cgroup | undefined;
   try {
     await t.stepAsync("load the native pieces", loadNative);
-    const plan = planRun(spec, false, t, true);
+    if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
+    const plan = planRun(spec, needsBarrier(spec), t, true);
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
+    const oomScoreAdj = spec.process.oomScoreAdj;
     await launch(plan, t, {
       idMaps: (child) => ids && writeUserNamespaceMaps(child, ids),
+      ready: (pid) => {
+        cgroup?.join(pid);
+        if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
+      },
       created: (pid) => {
         const info = processInfo(pid);
         locked(root, false, () => writeSaved(root, { ...base, status: "created", pid, pidStart: info?.start ?? "" }));
@@ -164,6 +188,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
       },
     });
   } catch (e) {
+    for (const p of cgroup?.destroy() ?? []) warn(`cgroup cleanup: ${p}`);
     fs().rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -209,6 +234,8 @@ export async function deleteContainer(id: string, force: boolean, root = STATE_D
     for (let i = 0; i < 200 && alive(s); i++) await Bun.sleep(10);
     if (alive(s)) throw new UserError(`container ${id}: its process ${s.pid} did not end after SIGKILL`);
   }
+  // What the container started is killed with its cgroup, then the cgroup goes.
+  if (s.cgroup) for (const p of Cgroup.fromPaths(s.cgroup).destroy()) warn(`cgroup cleanup: ${p}`);
   const lock = lockStateDir({ create: false }, root);
   try {
     fs().rmSync(dirOf(root, id), { recursive: true, force: true });

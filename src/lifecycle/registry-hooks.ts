@@ -9,14 +9,13 @@ import { ContainerCgroup } from "../cgroups/hooks.ts";
 import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
 import type { Spec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
-import { fsError } from "../util/fs-errors.ts";
-import { fs } from "../util/node.ts";
 import { stderr } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import type { Tracer } from "../util/trace.ts";
 import type { ContainerHooks } from "./run.ts";
 import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
 import { randomName } from "./names.ts";
+import { setOomScoreAdj } from "./oom-score.ts";
 import { claimName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
@@ -103,13 +102,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
   if (needsBarrier(spec)) {
     hooks.beforeExec = (pid: number) => {
       cgroup?.join(pid);
-      if (oomScoreAdj !== undefined) {
-        try {
-          fs().writeFileSync(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
-        } catch (e) {
-          throw fsError(`--oom-score-adj ${oomScoreAdj}: /proc/${pid}/oom_score_adj`, e, "write");
-        }
-      }
+      if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
     };
   }
   return hooks;

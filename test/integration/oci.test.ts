@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { baseEnv, cmdlineOf, isRoot, MYUTS, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
+import { cgroupDirs } from "../helpers/cgroups.ts";
 import { createTestRootfs, removeTree, type TestRootfs } from "../helpers/rootfs.ts";
 
 let fx: TestRootfs;
@@ -152,6 +153,26 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     const table = myuts("list").stdout.split("\n");
     expect(table[0]).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED$/);
     expect(table.some((l) => l.startsWith(`${id} `) && l.includes(" running "))).toBe(true);
+  });
+
+  test("a created container with limits: in its cgroup before it starts; delete removes the cgroup", async () => {
+    const id = newId();
+    const dir = mkdtempSync(join(fx.base, "bundle-"));
+    const spec = Bun.spawnSync([MYUTS, "spec", "--pid", "--rootfs", fx.rootfs, "--memory", "64m", "--pids-limit", "20", "--", "sleep", "30"], {
+      env: baseEnv(),
+      stdout: "pipe",
+    });
+    writeFileSync(join(dir, "config.json"), spec.stdout);
+    const c = myuts("create", "-b", dir, id);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    const pid = state(id).pid;
+    const cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    expect(cgroups).toContain(`myuts-${id}`);
+    expect(cgroupDirs(`myuts-${id}`).length).toBeGreaterThan(0);
+    expect(myuts("start", id).code).toBe(0);
+    expect(myuts("delete", "--force", id).code).toBe(0);
+    expect(cgroupDirs(`myuts-${id}`)).toEqual([]);
   });
 
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
