@@ -48,7 +48,11 @@ async function main(): Promise<number> {
           origin,
         );
       case "exec":
-        return await (await import("./cli/exec.ts")).execCli(argv.slice(1), origin);
+        return await (await import("./cli/exec.ts")).execCli(
+          argv.slice(1),
+          root === undefined ? undefined : (await import("./util/paths.ts")).absolute(root),
+          origin,
+        );
       case "spec":
         return await (await import("./cli/run.ts")).specCli(argv.slice(1));
       case "stats":

@@ -39,7 +39,7 @@ const spec = defineCommand({
 const exec = defineCommand({
   meta: {
     name: "exec",
-    description: "Run a command in a running named container (its namespaces, ids and capabilities): myuts exec NAME [--] COMMAND [ARGS...]",
+    description: "Run a command in a running container (its namespaces, cgroup, ids and capabilities): myuts exec [options] NAME|ID [--] COMMAND [ARGS...]",
   },
   args: cittyArgs(EXEC_FLAGS),
 });

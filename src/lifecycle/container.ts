@@ -292,3 +292,11 @@ export function containerPids(id: string, root = STATE_DIR): number[] {
   }
   return pids.sort((a, b) => a - b);
 }
+
+/** A running OCI container's first process and cgroup, for `exec`; undefined when there is no such container. */
+export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths } | undefined {
+  if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;
+  const s = readSaved(root, id);
+  if (status(s) !== "running") throw new UserError(`container ${id}: cannot exec into a container that is ${status(s)}`);
+  return { pid: s.pid, ...(s.cgroup ? { cgroup: s.cgroup } : {}) };
+}

@@ -6,25 +6,46 @@
 import { nulEntries } from "../../ffi/bytes.ts";
 import { readBytes, readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
-import { Cgroup } from "../cgroups/cgroup.ts";
+import { Cgroup, type CgroupPaths } from "../cgroups/cgroup.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
 import { NS_FILE } from "../setup/namespaces.ts";
 import type { Capabilities, IDMapping, NamespaceType, Process } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
+import { fs } from "../util/node.ts";
 import { Tracer } from "../util/trace.ts";
 import { hostFacts } from "./facts.ts";
 import { waitExit } from "./run.ts";
 import { SignalRelay } from "./signals.ts";
 import { launch } from "./start.ts";
+import { ociExecTarget } from "./container.ts";
 import { liveState } from "./state.ts";
 import { exitCode } from "../util/wait-status.ts";
 
 export interface ExecRequest {
+  /** An OCI container's id (under `root`) or a named `run` container's name. */
   name: string;
+  root?: string;
+  /** The command; empty when `process` gives it. */
   args: string[];
+  /** OCI process fields that replace the container's (`--process FILE`). */
+  process?: Partial<Process>;
+  /** KEY=VAL entries that replace or add to the environment. */
+  env: readonly string[];
+  cwd?: string;
+  user?: { uid: number; gid: number };
+  /** Return once the command runs, leaving it running (no parent-death signal). */
+  detach: boolean;
+  pidFile?: string;
   trace: boolean;
   origin: number;
+}
+
+/** The container's environment with `extra` (KEY=VAL) replacing or adding entries. */
+function mergeEnv(env: readonly string[], extra: readonly string[]): string[] {
+  const out = new Map(env.map((e) => [e.slice(0, Math.max(0, e.indexOf("="))), e] as const));
+  for (const e of extra) out.set(e.slice(0, Math.max(0, e.indexOf("="))), e);
+  return [...out.values()];
 }
 
 /** The container's namespaces that differ from this process's own. */
@@ -104,25 +125,45 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
   };
 }
 
+/** The container's first process and cgroup: an OCI container by id, else a named `run` container. */
+function findTarget(name: string, root: string | undefined): { pid: number; cgroup?: CgroupPaths } {
+  const oci = ociExecTarget(name, root);
+  if (oci) return oci;
+  const state = liveState(name);
+  if (!state.pid) throw new UserError(`container ${name}: not running yet`);
+  return { pid: state.pid, ...(state.cgroup ? { cgroup: state.cgroup } : {}) };
+}
+
 export async function execInContainer(r: ExecRequest): Promise<number> {
   const t = new Tracer(r.trace, r.origin, "exec");
-  const state = liveState(r.name);
-  const pid = state.pid;
-  if (!pid) throw new UserError(`container ${r.name}: not running yet`);
+  const { pid, cgroup: paths } = findTarget(r.name, r.root);
   await t.stepAsync("load the native pieces", loadNative);
   const namespaces = foreignNamespaces(pid);
   const target = t.step("read the container's process settings", () => processLike(pid, r.args, namespaces.has("user")));
-  const cgroup = state.cgroup ? Cgroup.fromPaths(state.cgroup) : undefined;
+  // The container's own settings, then what the caller asked for.
+  const base = { ...target.process, ...r.process };
+  const process: Process = {
+    ...base,
+    args: r.process?.args ?? r.args,
+    env: mergeEnv(base.env ?? [], r.env),
+    cwd: r.cwd ?? base.cwd,
+    user: r.user ? { uid: r.user.uid, gid: r.user.gid } : base.user,
+  };
+  if (!process.args.length || !process.args[0]) throw new UserError("exec: no command to run");
+  const cgroup = paths ? Cgroup.fromPaths(paths) : undefined;
   const program = compileJoin(
-    { pid, namespaces, process: target.process, setgroupsDenied: target.setgroupsDenied, barrier: cgroup !== undefined },
+    { pid, namespaces, process, setgroupsDenied: target.setgroupsDenied, barrier: cgroup !== undefined, detached: r.detach },
     hostFacts(),
   );
   const relay = new SignalRelay();
   try {
-    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false }, t, {
+    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach }, t, {
       // Under the container's limits before the command's first instruction.
       ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
     });
+    // runc's pid file: the number alone, no newline.
+    if (r.pidFile) fs().writeFileSync(r.pidFile, String(child));
+    if (r.detach) return 0;
     relay.attach(child);
     return exitCode(await waitExit(child));
   } finally {

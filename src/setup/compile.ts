@@ -127,6 +127,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
     lastCap: facts.lastCap,
     detached: opts.detached,
+    waitForStart: opts.detached,
   });
   return b.build();
 }
@@ -168,6 +169,8 @@ export interface JoinPlan {
   setgroupsDenied: boolean;
   /** Stop after the fork until the runtime has moved the new process into the container's cgroup. */
   barrier?: boolean;
+  /** The process outlives the runtime (`exec --detach`): no parent-death signal. */
+  detached?: boolean;
 }
 
 /**
@@ -196,6 +199,6 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   // PID or time namespace, and the runtime places a child in the container's cgroup.
   if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace");
   if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
-  compileProcess(b, { process: plan.process, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap });
+  compileProcess(b, { process: plan.process, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap, detached: plan.detached });
   return b.build();
 }

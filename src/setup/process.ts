@@ -19,8 +19,10 @@ export interface ProcessPlan {
   setgroupsDenied: boolean;
   /** The highest capability number the kernel knows. */
   lastCap: number;
-  /** Outlives the runtime (`create`): no parent-death signal; waits for `start` before the exec. */
+  /** Outlives the runtime (`create`, `exec --detach`): no parent-death signal. */
   detached?: boolean;
+  /** Waits for `start` (SIGCONT) before the exec, after a sync step (`create`). */
+  waitForStart?: boolean;
 }
 
 /** A capability set as the kernel's two 32-bit words (capset's layout). */
@@ -106,7 +108,7 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   b.call(`workdir ${p.cwd}`, "chdir", [b.str(p.cwd)]);
   // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
   b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
-  if (plan.detached) waitForStart(b);
+  if (plan.waitForStart) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
   compileExec(b, plan);
 }

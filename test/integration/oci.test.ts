@@ -175,6 +175,27 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(cgroupDirs(`myuts-${id}`)).toEqual([]);
   });
 
+  test("exec by OCI id: -e, -w, -u, --process FILE, and --detach with --pid-file", async () => {
+    const id = newId();
+    expect(myuts("create", "-b", bundle("exec sleep 30"), id).code).toBe(0);
+    const early = myuts("exec", id, "true");
+    expect(early.stderr).toBe(`myuts: container ${id}: cannot exec into a container that is created\n`);
+    expect(myuts("start", id).code).toBe(0);
+    const r = myuts("exec", "-e", "FOO=bar", "-w", "/bin", "-u", "1000:1001", id, "sh", "-c", "echo $FOO; pwd; id -u; id -g");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("bar\n/bin\n1000\n1001\n");
+    const file = join(fx.base, `${id}.process.json`);
+    writeFileSync(file, JSON.stringify({ args: ["sh", "-c", "echo $X; id -u"], env: ["PATH=/bin", "X=from-file"], cwd: "/", user: { uid: 7, gid: 7 } }));
+    expect(myuts("exec", "--process", file, id).stdout).toBe("from-file\n7\n");
+    const pidFile = join(fx.base, `${id}.exec.pid`);
+    const d = myuts("exec", "--detach", "--pid-file", pidFile, id, "sleep", "29");
+    expect(d.code).toBe(0);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toBe("sleep\u000029\u0000");
+    // It lives in the container: its PID namespace is the container's.
+    expect(readlinkSync(`/proc/${pid}/ns/pid`)).toBe(readlinkSync(`/proc/${state(id).pid}/ns/pid`));
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
