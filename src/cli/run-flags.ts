@@ -15,6 +15,7 @@ import { checkName, randomName } from "../lifecycle/names.ts";
 import { leafName } from "../cgroups/names.ts";
 import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
 import type { Rlimit } from "../spec/types.ts";
+import { parseDevice, type DeviceRequest } from "./device-flags.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -60,6 +61,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     repeat: true,
     hint: "TYPE=SOFT[:HARD]",
     description: "a resource limit, as docker's: nofile=1024:2048, nproc=64, core=0 (-1 or unlimited for none)",
+  },
+  {
+    long: "device",
+    value: true,
+    repeat: true,
+    hint: "HOST[:CONTAINER][:rwm]",
+    description: "add a host device node to a root filesystem container's /dev (and to its cgroup's allow-list)",
   },
   { long: "setuid", value: true, hint: "UID", description: "run the payload as this uid" },
   { long: "setgid", value: true, hint: "GID", description: "run the payload as this gid" },
@@ -109,6 +117,7 @@ export interface RunOptions extends ResourceOptions {
   privileged: boolean;
   rlimits: Rlimit[];
   noNewPrivileges: boolean;
+  devices: DeviceRequest[];
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
 }
 
@@ -159,6 +168,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     capDrop: many("cap-drop"),
     privileged: p.bools.has("privileged"),
     rlimits: many("ulimit").map(parseUlimit),
+    devices: many("device").map(parseDevice),
     noNewPrivileges: many("security-opt").map(parseSecurityOpt).includes("no-new-privileges"),
     ...parseResourceFlags(p),
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
@@ -207,6 +217,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     namespaces.add("mount");
   }
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
+  if (opts.devices.length && !opts.rootfs) throw new UserError("run: --device needs --rootfs (the node goes in the container's own /dev)");
 
   for (const file of many("env-file")) for (const e of readEnvFile(file)) opts.env.push(e);
   for (const e of many("env")) {

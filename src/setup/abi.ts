@@ -5,6 +5,7 @@ import type { Arch } from "./syscalls.ts";
 
 export const AT_FDCWD = -100;
 export const AT_EMPTY_PATH = 0x1000;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_RECURSIVE = 0x8000;
 export const F_OK = 0;
 
@@ -36,6 +37,8 @@ export const SIG_SETMASK = 2;
 /** What `myuts start` sends a created container. */
 export const SIGCONT = 18;
 export const S_IFCHR = 0o020000;
+/** File types mknod takes, by the letters of the OCI spec's linux.devices ("u" is an unbuffered character device). */
+export const S_IF_OF_DEVICE: Record<string, number> = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 };
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
@@ -45,7 +48,7 @@ export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 /** The kernel's dev_t encoding for mknod (new_encode_dev). */
 export function makedev(major: number, minor: number): number {
-  return (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
+  return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
 }
 
 /** Flag names for `--dry-run`: the set bits of `value` that `names` knows. */

@@ -111,6 +111,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       mounts: spec.mounts ?? [],
       maskedPaths: spec.linux.maskedPaths ?? [],
       readonlyPaths: spec.linux.readonlyPaths ?? [],
+      devices: spec.linux.devices ?? [],
       userns,
       cwd: spec.root.path !== "/" ? spec.process.cwd : undefined,
       tty: facts.tty,

@@ -6,8 +6,19 @@
 // content, and so hostile: no path inside it is followed outside it.
 import { EBADF, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOSYS, ENOTDIR } from "../../ffi/errno.ts";
 import { MNT_DETACH, MS } from "../../ffi/libc.ts";
-import type { Mount } from "../spec/types.ts";
-import { AT_EMPTY_PATH, AT_FDCWD, flagNames, makedev, openFlags, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, S_IFCHR } from "./abi.ts";
+import type { LinuxDevice, Mount } from "../spec/types.ts";
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  flagNames,
+  makedev,
+  openFlags,
+  RESOLVE_IN_ROOT,
+  RESOLVE_NO_MAGICLINKS,
+  S_IF_OF_DEVICE,
+  S_IFCHR,
+} from "./abi.ts";
 import { isBind, MOUNT_ATTR, mountAttrOf, parseMountOptions, PROPAGATION, REMOUNT_FLAGS } from "./mount-options.ts";
 import { allow, onGoto, type Arg, type ProgramBuilder } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
@@ -22,6 +33,8 @@ export interface MountPlan {
   userns: boolean;
   /** The working directory to create inside the root (before it may turn read-only). */
   cwd?: string;
+  /** The spec's linux.devices (validated: under /dev, no "." or ".." parts). */
+  devices: readonly LinuxDevice[];
   /** The runtime's terminal, which the container inherits: bound on /dev/console. */
   tty?: string;
   arch: Arch;
@@ -187,7 +200,10 @@ class Mounter {
     const DEV = b.slot("dev");
     this.openInRoot("create /dev", "/dev", DEV);
     const what = this.plan.userns ? "bind host /dev nodes" : "create /dev nodes";
+    // The spec's own node at a default path takes its place, as in runc.
+    const given = new Set(this.plan.devices.map((d) => d.path));
     for (const [name, major, minor] of DEV_NODES) {
+      if (given.has(`/dev/${name}`)) continue;
       if (!this.plan.userns) {
         b.call(what, "mknodat", [b.ref(DEV), b.str(name), b.imm(S_IFCHR | 0o666, "S_IFCHR|0666"), b.imm(makedev(major, minor), `makedev(${major}, ${minor})`)]);
         continue;
@@ -200,6 +216,40 @@ class Mounter {
     // With a terminal on stdin, /dev/console is that terminal, as in runc and podman.
     if (this.plan.tty) this.bindFile(`bind ${this.plan.tty} on /dev/console`, DEV, "console", this.plan.tty, 0o600);
     this.close("create /dev", DEV);
+    for (const d of this.plan.devices) this.device(d);
+  }
+
+  /**
+   * One of the spec's devices. Its parents are opened inside the root, because a
+   * mount of the container's content under /dev could hold symlinks that point out.
+   */
+  private device(d: LinuxDevice): void {
+    const b = this.b;
+    const what = `device ${d.path}`;
+    const ps = parts(d.path);
+    const name = ps[ps.length - 1] as string;
+    for (let i = 2; i < ps.length; i++) {
+      this.openInRoot(what, `/${ps.slice(0, i - 1).join("/")}`, this.P);
+      b.call(what, "mkdirat", [b.ref(this.P), b.str(ps[i - 1] as string), b.imm(0o755, "0755")], { on: allow(EEXIST) });
+      this.close(what, this.P);
+    }
+    this.openInRoot(what, `/${ps.slice(0, -1).join("/")}`, this.P);
+    const mode = d.fileMode ?? 0o666;
+    if (this.plan.userns) {
+      // mknod is refused in a user namespace: bind the host's node, as runc does.
+      this.bindFile(what, this.P, name, d.path, mode);
+    } else {
+      const type = S_IF_OF_DEVICE[d.type] ?? S_IFCHR;
+      const dev = d.type === "p" ? 0 : makedev(d.major ?? 0, d.minor ?? 0);
+      b.call(what, "mknodat", [
+        b.ref(this.P),
+        b.str(name),
+        b.imm(type | mode, `S_IF(${d.type})|0${mode.toString(8)}`),
+        b.imm(dev, `makedev(${d.major ?? 0}, ${d.minor ?? 0})`),
+      ]);
+      b.call(what, "fchownat", [b.ref(this.P), b.str(name), b.imm(d.uid ?? 0), b.imm(d.gid ?? 0), b.imm(AT_SYMLINK_NOFOLLOW, "AT_SYMLINK_NOFOLLOW")]);
+    }
+    this.close(what, this.P);
   }
 
   /** Creates `name` in the fresh /dev tmpfs and binds `source` on it. */

@@ -28,6 +28,7 @@ export const SYSCALLS = {
   prlimit64: { x64: 302, arm64: 261 },
   mkdirat: { x64: 258, arm64: 34 },
   mknodat: { x64: 259, arm64: 33 },
+  fchownat: { x64: 260, arm64: 54 },
   symlinkat: { x64: 266, arm64: 36 },
   faccessat: { x64: 269, arm64: 48 },
   unshare: { x64: 272, arm64: 97 },

@@ -1,10 +1,21 @@
 // `myuts run` flags → an OCI runtime spec. Pure: the caller passes what it knows
 // of the host, so this is unit-testable and the engine sees only a spec.
 import { UserError } from "../util/errors.ts";
+import { DEFAULT_DEVICE_RULES } from "../cgroups/writes.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "../lifecycle/idmap.ts";
-import { OCI_VERSION, SETGROUPS_ANNOTATION, type IDMapping, type LinuxResources, type Mount, type Rlimit, type NamespaceType, type Spec } from "./types.ts";
+import {
+  OCI_VERSION,
+  SETGROUPS_ANNOTATION,
+  type IDMapping,
+  type LinuxDevice,
+  type LinuxResources,
+  type Mount,
+  type Rlimit,
+  type NamespaceType,
+  type Spec,
+} from "./types.ts";
 
 /** A new user namespace as `run`'s flags ask for it. */
 export interface UserNsOptions {
@@ -42,6 +53,8 @@ export interface RunRequest {
   privileged: boolean;
   rlimits: readonly Rlimit[];
   noNewPrivileges: boolean;
+  /** Host device nodes for the container's /dev, with the cgroup access each is allowed. */
+  devices?: ReadonlyArray<{ device: LinuxDevice; hostPath: string; access: string }>;
   /** Existing namespaces to join, by path (`--network ns:PATH`). */
   joinNamespaces?: ReadonlyArray<{ type: NamespaceType; path: string }>;
 }
@@ -109,6 +122,7 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     spec.annotations = { ...spec.annotations, [SETGROUPS_ANNOTATION]: o.userns.setgroups };
   }
   if (o.resources) spec.linux!.resources = o.resources;
+  if (rootfs && o.devices?.length) addDevices(spec, o.devices, o.userns !== undefined);
   if (o.oomScoreAdj !== undefined) spec.process!.oomScoreAdj = o.oomScoreAdj;
   if (o.rlimits.length) spec.process!.rlimits = [...o.rlimits];
   if (o.noNewPrivileges) spec.process!.noNewPrivileges = true;
@@ -125,6 +139,22 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     spec.process!.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
   }
   return spec;
+}
+
+/**
+ * --device: a node in the container's /dev and an allow rule after runc's default
+ * list. In a user namespace, where mknod is refused, the host node is bound instead.
+ */
+function addDevices(spec: Spec, devices: NonNullable<RunRequest["devices"]>, userns: boolean): void {
+  const rules = spec.linux!.resources?.devices?.length ? spec.linux!.resources.devices : [...DEFAULT_DEVICE_RULES];
+  const nodes = [];
+  for (const { device, hostPath, access } of devices) {
+    if (userns) spec.mounts!.push({ destination: device.path, type: "bind", source: hostPath, options: ["bind"] });
+    else nodes.push(device);
+    if (device.type !== "p") rules.push({ allow: true, type: device.type === "u" ? "c" : device.type, major: device.major, minor: device.minor, access });
+  }
+  if (nodes.length) spec.linux!.devices = nodes;
+  spec.linux!.resources = { ...spec.linux!.resources, devices: rules };
 }
 
 /**

@@ -155,7 +155,19 @@ export interface LinuxResources {
   unified?: Record<string, string>;
 }
 
+/** A device node the runtime creates in the container's /dev. */
+export interface LinuxDevice {
+  type: string;
+  path: string;
+  major?: number;
+  minor?: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
 export interface Linux {
+  devices?: LinuxDevice[];
   resources?: LinuxResources;
   namespaces?: Namespace[];
   uidMappings?: IDMapping[];

@@ -21,7 +21,6 @@ const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknow
   ["hooks", (s) => s.hooks],
   ["linux.sysctl", (s) => (s.linux as Record<string, unknown> | undefined)?.sysctl],
   ["linux.seccomp", (s) => (s.linux as Record<string, unknown> | undefined)?.seccomp],
-  ["linux.devices", (s) => (s.linux as Record<string, unknown> | undefined)?.devices],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
   ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
   ["linux.mountLabel", (s) => (s.linux as Record<string, unknown> | undefined)?.mountLabel],
@@ -112,8 +111,46 @@ export function validateSpec(spec: Spec): ValidSpec {
       if (!exists(m.source ?? "")) throw new OsError(`mount ${m.destination}: source ${m.source}`, ENOENT, { syscall: "stat" });
     }
   }
+  checkDevices(spec);
   checkStrings(spec);
   return { ...spec, process: p, root: { ...spec.root!, path: root }, linux: { ...spec.linux, namespaces: spec.linux?.namespaces ?? [] } };
+}
+
+const DEVICE_TYPES = new Set(["c", "b", "u", "p"]);
+const u32 = (v: unknown): boolean => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+
+/**
+ * linux.devices are created in the container's own /dev tmpfs, and nowhere else:
+ * without one they would land in the root filesystem or on the host.
+ */
+function checkDevices(spec: Spec): void {
+  const devices: unknown = spec.linux?.devices;
+  if (devices === undefined || devices === null) return;
+  if (!Array.isArray(devices)) throw new UserError("spec: linux.devices must be a list");
+  if (!devices.length) return;
+  const devTmpfs = (spec.mounts ?? []).some((m) => m.destination === "/dev" && m.type === "tmpfs");
+  if (spec.root?.path === "/" || !devTmpfs) throw new UserError("spec: linux.devices need a root filesystem with a tmpfs mounted on /dev");
+  const seen = new Set<string>();
+  for (const d of devices as Array<Record<string, unknown> | null>) {
+    const path = d?.path;
+    const at = `spec: linux.devices: ${JSON.stringify(path)}`;
+    if (typeof path !== "string" || !path.startsWith("/dev/") || path.includes("\0")) throw new UserError(`${at}: path must be under /dev/`);
+    const parts = path.split("/").slice(2);
+    if (parts.some((x) => x === "" || x === "." || x === ".."))
+      throw new UserError(`${at}: path must be a plain path under /dev/ (no empty, "." or ".." parts)`);
+    if (seen.has(path)) throw new UserError(`${at}: listed twice`);
+    seen.add(path);
+    if (typeof d!.type !== "string" || !DEVICE_TYPES.has(d!.type)) throw new UserError(`${at}: type ${JSON.stringify(d!.type)} must be one of c, b, u, p`);
+    if (d!.type !== "p") {
+      if (!u32(d!.major) || (d!.major as number) > 0xfff) throw new UserError(`${at}: major ${JSON.stringify(d!.major)} must be a number from 0 to 4095`);
+      if (!u32(d!.minor) || (d!.minor as number) > 0xfffff) throw new UserError(`${at}: minor ${JSON.stringify(d!.minor)} must be a number from 0 to 1048575`);
+    }
+    if (d!.fileMode !== undefined && (!u32(d!.fileMode) || (d!.fileMode as number) > 0o7777))
+      throw new UserError(`${at}: fileMode ${JSON.stringify(d!.fileMode)} must be permission bits (0 to 0o7777)`);
+    for (const k of ["uid", "gid"] as const) {
+      if (d![k] !== undefined && (!u32(d![k]) || (d![k] as number) > 0xfffffffe)) throw new UserError(`${at}: ${k} ${JSON.stringify(d![k])} is not a valid id`);
+    }
+  }
 }
 
 function checkRlimits(rlimits: unknown): void {

@@ -172,3 +172,22 @@ describe("specFromRun: a root filesystem", () => {
     expect(s.process?.args).toEqual(["sh", "-c", "echo hi"]);
   });
 });
+
+describe("specFromRun: --device", () => {
+  test("the host node's numbers go to linux.devices, its access after runc's default allow-list", () => {
+    const s = spec(["--rootfs", "/srv/r", "--device", "/dev/null:/dev/x/null:rw", "--", "true"]);
+    expect(s.linux?.devices).toEqual([{ path: "/dev/x/null", type: "c", major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 }]);
+    const rules = s.linux?.resources?.devices ?? [];
+    expect(rules[0]).toEqual({ allow: false, access: "rwm" });
+    expect(rules.at(-1)).toEqual({ allow: true, type: "c", major: 1, minor: 3, access: "rw" });
+  });
+  test("in a user namespace the host node is bound instead", () => {
+    const s = spec(["--rootfs", "/srv/r", "--map-root-user", "--device", "/dev/null:/dev/xnull", "--", "true"]);
+    expect(s.linux?.devices).toBeUndefined();
+    expect(mountAt(s, "/dev/xnull")).toEqual({ destination: "/dev/xnull", type: "bind", source: "/dev/null", options: ["bind"] });
+  });
+  test("a path that is not a device node, or a device without a root filesystem, is refused", () => {
+    expect(failure(() => spec(["--rootfs", "/srv/r", "--device", "/etc/passwd", "true"])).message).toContain("not a device node");
+    expect(failure(() => spec(["--device", "/dev/null", "true"])).message).toContain("--device needs --rootfs");
+  });
+});

@@ -315,4 +315,24 @@ describe("a created container (create, then start)", () => {
     expect([block < sync, sync < wait, wait < index(p, callIs("execve"))]).toEqual([true, true, true]);
     expect(p.steps.filter((s) => s.op === "sync")).toHaveLength(1);
   });
+
+  test("linux.devices: parents opened inside the root, then mknodat and fchownat with the spec's numbers and owner", () => {
+    const spec = specOf(["--rootfs", "/srv/r", "--", "true"]);
+    spec.linux.devices = [{ path: "/dev/net/tun", type: "c", major: 10, minor: 200, fileMode: 0o640, uid: 7, gid: 8 }];
+    const p = compileRun(spec, facts, { barrier: false, cgroupnsAfterBarrier: false });
+    const steps = calls(p).filter((s) => s.what === "device /dev/net/tun");
+    expect(steps.map((s) => s.call)).toEqual(["openat2", "mkdirat", "close", "openat2", "mknodat", "fchownat", "close"]);
+    const mknod = steps[4]!;
+    expect(text(mknod.args[1])).toBe("tun");
+    expect(mknod.args[2]).toMatchObject({ kind: "imm", value: 0o020000 | 0o640 });
+    expect(mknod.args[3]).toMatchObject({ kind: "imm", value: (10 << 8) | 200 });
+    expect(steps[5]!.args.slice(2, 4)).toMatchObject([{ value: 7 }, { value: 8 }]);
+    // a user namespace binds the host's node instead of mknod
+    const userns = specOf(["--rootfs", "/srv/r", "--map-root-user", "--", "true"]);
+    userns.linux.devices = spec.linux.devices;
+    const q = compileRun(userns, facts, { barrier: false, cgroupnsAfterBarrier: false });
+    const bound = calls(q).filter((s) => s.what === "device /dev/net/tun");
+    expect(bound.map((s) => s.call)).toContain("mount");
+    expect(bound.map((s) => s.call)).not.toContain("mknodat");
+  });
 });

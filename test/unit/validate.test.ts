@@ -201,4 +201,30 @@ describe("validateSpec", () => {
       rejects(s, "process.rlimits", fragment);
     }
   });
+
+  test("linux.devices: only plain paths under /dev, known types and kernel-sized numbers, in a /dev tmpfs", () => {
+    const withDevices = (devices: unknown[], devTmpfs = true): Spec => {
+      const s = base(["mount"]);
+      s.root = { path: rootfs };
+      s.mounts = devTmpfs ? [{ destination: "/dev", type: "tmpfs", source: "tmpfs" }] : [];
+      s.linux!.devices = devices as NonNullable<NonNullable<Spec["linux"]>["devices"]>;
+      return s;
+    };
+    const ok = { path: "/dev/net/tun", type: "c", major: 10, minor: 200, fileMode: 0o600, uid: 0, gid: 0 };
+    expect(() => validateSpec(withDevices([ok, { path: "/dev/fifo", type: "p" }]))).not.toThrow();
+    rejects(withDevices([ok], false), "linux.devices need a root filesystem with a tmpfs mounted on /dev");
+    const cases: Array<[unknown, string]> = [
+      [{ ...ok, path: "/etc/shadow" }, "path must be under /dev/"],
+      [{ ...ok, path: "/dev/../etc/x" }, "no empty"],
+      [{ ...ok, path: "/dev//x" }, "no empty"],
+      [{ ...ok, type: "x" }, "must be one of c, b, u, p"],
+      [{ ...ok, major: 4096 }, "major 4096"],
+      [{ ...ok, minor: -1 }, "minor -1"],
+      [{ ...ok, minor: 1.5 }, "minor 1.5"],
+      [{ ...ok, fileMode: 0o10000 }, "fileMode"],
+      [{ ...ok, uid: "0" }, "uid"],
+    ];
+    for (const [d, fragment] of cases) rejects(withDevices([d]), "linux.devices", fragment);
+    rejects(withDevices([ok, ok]), "listed twice");
+  });
 });
