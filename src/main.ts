@@ -11,24 +11,37 @@ async function main(): Promise<number> {
     const [{ nulEntries }, { readBytes }] = await Promise.all([import("../ffi/bytes.ts"), import("../ffi/files.ts")]);
     argv = nulEntries(readBytes("/proc/self/cmdline")).slice(-argv.length);
   }
-  // Global options before the command, as runc has them; a --debug after the command is
-  // the command's own option (src/cli/debug.ts).
+  // Global options before the command, as runc has them (containerd and podman pass
+  // --root, --log and --log-format on every call); a --debug after the command is the
+  // command's own option (src/cli/debug.ts).
   let debug = false;
-  let root: string | undefined;
+  const global = new Map<string, string>();
+  const takesValue = new Set(["--root", "--log", "--log-format", "--rootless"]);
   for (;;) {
-    if (argv[0] === "--debug") {
+    const a = argv[0] ?? "";
+    const eq = a.indexOf("=");
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (a === "--debug") {
       debug = true;
-    } else if (argv[0] === "--root" && argv[1] !== undefined) {
-      root = argv[1];
-      argv = argv.slice(1);
-    } else if (argv[0]?.startsWith("--root=")) {
-      root = argv[0].slice(7);
+    } else if (a === "--systemd-cgroup") {
+      global.set(a, "true");
+    } else if (takesValue.has(name) && (eq > 0 || argv[1] !== undefined)) {
+      global.set(name, eq > 0 ? a.slice(eq + 1) : (argv[1] as string));
+      if (eq < 0) argv = argv.slice(1);
     } else {
       break;
     }
     argv = argv.slice(1);
   }
+  let root = global.get("--root");
   if (root === "") root = undefined;
+  if (global.size > (global.has("--root") ? 1 : 0)) {
+    try {
+      (await import("./cli/global-flags.ts")).applyGlobalFlags(global);
+    } catch (e) {
+      return (await import("./cli/report.ts")).report(e, debug);
+    }
+  }
   const cmd = argv[0];
   try {
     switch (cmd) {
@@ -61,6 +74,8 @@ async function main(): Promise<number> {
         return await (await import("./cli/stats.ts")).eventsCli(argv.slice(1));
       case "update":
         return await (await import("./cli/stats.ts")).updateCli(argv.slice(1));
+      case "features":
+        return (await import("./cli/features.ts")).featuresCli(argv.slice(1));
       case "version":
         return await (await import("./cli/version.ts")).versionCli(argv.slice(1));
       case "--version":

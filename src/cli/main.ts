@@ -19,7 +19,7 @@ const container: ArgsDef = { name: { type: "positional", required: true, descrip
 
 /** What each command's USAGE line shows: options and operands, as they must be given. */
 const SYNOPSIS: Record<string, string> = {
-  myuts: "myuts [--debug] COMMAND [options] [operands]",
+  myuts: "myuts [--debug] [--root DIR] [--log FILE] [--log-format text|json] COMMAND [options] [operands]",
   run: "myuts run [options] [--] [command [args...]]",
   spec: "myuts spec [options] [--] [command [args...]]",
   stats: "myuts stats [--json] NAME",
@@ -68,6 +68,9 @@ const update = defineCommand({
   meta: { name: "update", description: "Change a running container's limits" },
   args: { ...cittyArgs(UPDATE_CMD_FLAGS), ...container },
 });
+const features = defineCommand({
+  meta: { name: "features", description: "Print what this runtime supports, in the OCI runtime-spec's features format (JSON)" },
+});
 const version = defineCommand({
   meta: { name: "version", description: "Print the version, commit and target" },
   args: { help: { type: "boolean", alias: "h", description: "show this help" } } as ArgsDef,
@@ -77,13 +80,16 @@ export const root = defineCommand({
   meta: { name: "myuts", version: versionLine().split(" ")[1], description: "A Linux container runtime" },
   args: {
     debug: { type: "boolean", description: "full traces on errors (also accepted after the command)" },
+    root: { type: "string", description: "where OCI containers' state lives (default /run/myuts)" },
+    log: { type: "string", description: "also write errors and warnings to this file (as runc's --log)" },
+    "log-format": { type: "string", description: "the --log file's format: text or json" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, spec, stats, events, update, version },
+  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, features, spec, stats, events, update, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = { run, exec, create, start, state, kill, delete: del, list, ps, spec, stats, events, update, version };
+  const subs: Record<string, CommandDef> = { run, exec, create, start, state, kill, delete: del, list, ps, features, spec, stats, events, update, version };
   const cmd = sub ? subs[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.

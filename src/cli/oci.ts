@@ -23,12 +23,19 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
     },
     { long: "pid-file", value: true, hint: "FILE", description: "write the container's pid here (no newline)" },
     { long: "trace", description: "print each setup step and its duration to stderr" },
+    { long: "no-new-keyring", description: "accepted for runc's callers: myuts never creates a session keyring" },
+    {
+      long: "console-socket",
+      value: true,
+      hint: "SOCKET",
+      description: "refused: terminals for created containers are not supported yet (process.terminal is refused too)",
+    },
     DEBUG,
     HELP,
   ],
   start: [DEBUG, HELP],
   state: [DEBUG, HELP],
-  kill: [DEBUG, HELP],
+  kill: [{ long: "all", short: "a", description: "signal every process in the container's PID namespace, not just the first" }, DEBUG, HELP],
   delete: [{ long: "force", short: "f", description: "kill a container that still runs, then delete it" }, DEBUG, HELP],
   list: [
     { long: "format", short: "f", value: true, hint: "table|json", description: "table (default) or json, as runc list" },
@@ -66,6 +73,7 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
     if (rest.length > (cmd === "kill" ? 1 : 0)) throw new UserError(`${cmd}: unexpected ${rest.join(" ")} (see myuts ${cmd} --help)`);
     switch (cmd) {
       case "create": {
+        if (p.flags.has("console-socket")) throw new UserError("create: --console-socket: not supported yet (no terminals for created containers)");
         const { dir, spec } = loadBundle(p.flags.get("bundle")?.at(-1) ?? ".");
         await createContainer(validateSpec(spec), { id, bundle: dir, root, pidFile: p.flags.get("pid-file")?.at(-1), trace: p.bools.has("trace"), origin });
         return 0;
@@ -77,7 +85,7 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
         stdout(`${JSON.stringify(containerState(id, root), null, 2)}\n`);
         return 0;
       case "kill":
-        killContainer(id, parseSignal(rest[0] ?? "TERM"), root);
+        killContainer(id, parseSignal(rest[0] ?? "TERM"), root, p.bools.has("all"));
         return 0;
       default:
         await deleteContainer(id, p.bools.has("force"), root);

@@ -218,10 +218,12 @@ export function startContainer(id: string, root = STATE_DIR): void {
   });
 }
 
-export function killContainer(id: string, signal: number, root = STATE_DIR): void {
+export function killContainer(id: string, signal: number, root = STATE_DIR, all = false): void {
   const s = readSaved(root, id);
   const st = status(s);
   if (st !== "created" && st !== "running") throw new UserError(`container ${id}: cannot kill a container that is ${st}`);
+  // runc's --all: every process of the container's PID namespace, the first one last.
+  if (all) for (const pid of containerPids(id, root).filter((p) => p !== s.pid)) sendSignal(pid, signal);
   if (!sendSignal(s.pid, signal)) throw new UserError(`container ${id}: its process ${s.pid} is gone`);
 }
 

@@ -51,6 +51,9 @@ export const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
+/** Every option name parseMountOptions knows (for `myuts features`). */
+export const mountOptionNames = (): string[] => [...Object.keys(SET), ...Object.keys(CLEAR), ...Object.keys(PROPAGATION)];
+
 export function parseMountOptions(options: readonly string[] = []): MountFlags {
   const out: MountFlags = { flags: 0, propagation: [], data: [] };
   for (const o of options) {

@@ -196,6 +196,61 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(readlinkSync(`/proc/${pid}/ns/pid`)).toBe(readlinkSync(`/proc/${state(id).pid}/ns/pid`));
   });
 
+  test("kill --all signals every process of the PID namespace; a plain kill only the first, which as its init ignores TERM", async () => {
+    const id = newId();
+    const done = join(out, `${id}.done`);
+    const b = bundle(`sleep 100 & sleep 100 & wait; echo done > /out/${id}.done`);
+    expect(myuts("create", "-b", b, id).code).toBe(0);
+    expect(myuts("start", id).code).toBe(0);
+    await waitFor(() => myuts("ps", "--format", "json", id).stdout.split(",").length === 3, 5000, "both sleeps to start");
+    expect(myuts("kill", id, "TERM").code).toBe(0);
+    await Bun.sleep(200);
+    expect(state(id).status).toBe("running");
+    expect(myuts("kill", "--all", id, "TERM").code).toBe(0);
+    await waitFor(() => state(id).status === "stopped", 5000, "the container to stop");
+    expect(readFileSync(done, "utf8")).toBe("done\n");
+  });
+
+  test("runc's global --log and --log-format: errors also go to the log file, one record a line", () => {
+    const log = join(fx.base, `log-${uniqueToken()}`);
+    const r = myuts("--log", log, "--log-format", "json", "state", "no-such-container");
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe("myuts: container no-such-container: no such container\n");
+    const rec = JSON.parse(readFileSync(log, "utf8").trim());
+    expect(rec).toMatchObject({ level: "error", msg: "container no-such-container: no such container" });
+    expect(Number.isNaN(Date.parse(rec.time))).toBe(false);
+    rmSync(log, { force: true });
+    const text = myuts(`--log=${log}`, "kill", "no-such-container");
+    expect(text.code).toBe(125);
+    expect(readFileSync(log, "utf8")).toMatch(/^time="[^"]+" level=error msg="container no-such-container: no such container"\n$/);
+    rmSync(log, { force: true });
+    for (const [args, line] of [
+      [["--systemd-cgroup", "list"], "myuts: --systemd-cgroup: not supported"],
+      [["--log-format", "xml", "list"], "myuts: --log-format xml: expected text or json"],
+      [["--log", "/nonexistent-dir/log", "list"], "myuts: --log /nonexistent-dir/log: ENOENT"],
+      [["create", "--console-socket", "/tmp/sock", "x"], "myuts: create: --console-socket: not supported yet"],
+    ] as const) {
+      const e = myuts(...args);
+      expect(e.code).toBe(125);
+      expect(e.stderr.startsWith(line)).toBe(true);
+      expect(e.stderr.trim().split("\n")).toHaveLength(1);
+    }
+    expect(myuts("--rootless", "auto", "list", "-q").code).toBe(0);
+  });
+
+  test("features: the OCI features document, built from what the engine applies", () => {
+    const r = myuts("features");
+    expect(r.code).toBe(0);
+    const f = JSON.parse(r.stdout);
+    expect(f.ociVersionMax).toBe("1.2.0");
+    expect(f.hooks).toEqual([]);
+    expect(f.mountOptions).toEqual(expect.arrayContaining(["ro", "nosuid", "rbind", "rprivate", "nosymfollow"]));
+    expect(f.linux.namespaces.sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
+    expect(f.linux.capabilities).toContain("CAP_SYS_ADMIN");
+    expect(f.linux.seccomp).toEqual({ enabled: false });
+    expect(f.linux.cgroup.systemd).toBe(false);
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");

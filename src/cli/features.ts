@@ -1,0 +1,38 @@
+// `myuts features`: what this runtime applies, in the OCI runtime-spec's features
+// format, so a caller can check before it writes a config.json. Everything listed is
+// built from the tables the engine itself uses; what it refuses is listed as disabled.
+import { CAPABILITIES } from "../spec/capabilities.ts";
+import { OCI_VERSION } from "../spec/types.ts";
+import { mountOptionNames } from "../setup/mount-options.ts";
+import { UserError } from "../util/errors.ts";
+import { stdout } from "../util/output.ts";
+import { versionLine } from "../version.ts";
+
+const NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
+
+export function features(): Record<string, unknown> {
+  const [, version, , commit] = versionLine().replace(/[(),]/g, "").split(" ");
+  return {
+    ociVersionMin: "1.0.0",
+    ociVersionMax: OCI_VERSION,
+    hooks: [],
+    mountOptions: mountOptionNames(),
+    linux: {
+      namespaces: NAMESPACES,
+      capabilities: [...CAPABILITIES],
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: { "run.myuts.version": version, "run.myuts.commit": commit },
+  };
+}
+
+export function featuresCli(argv: readonly string[]): number {
+  if (argv.length) throw new UserError(`features: unexpected ${argv[0]} (it takes no options)`);
+  stdout(`${JSON.stringify(features(), null, 2)}\n`);
+  return 0;
+}
