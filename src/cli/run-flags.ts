@@ -63,6 +63,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     description: "a resource limit, as docker's: nofile=1024:2048, nproc=64, core=0 (-1 or unlimited for none)",
   },
   {
+    long: "sysctl",
+    value: true,
+    repeat: true,
+    hint: "KEY=VALUE",
+    description: "a namespaced kernel setting, as docker's: net.* (with --net), IPC ones (with --ipc), kernel.hostname",
+  },
+  {
     long: "device",
     value: true,
     repeat: true,
@@ -118,6 +125,7 @@ export interface RunOptions extends ResourceOptions {
   rlimits: Rlimit[];
   noNewPrivileges: boolean;
   devices: DeviceRequest[];
+  sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
 }
 
@@ -169,6 +177,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     privileged: p.bools.has("privileged"),
     rlimits: many("ulimit").map(parseUlimit),
     devices: many("device").map(parseDevice),
+    sysctl: Object.fromEntries(many("sysctl").map(parseSysctl)),
     noNewPrivileges: many("security-opt").map(parseSecurityOpt).includes("no-new-privileges"),
     ...parseResourceFlags(p),
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
@@ -283,6 +292,12 @@ function parseUlimit(v: string): Rlimit {
   const hard = m[3] === undefined ? soft : value(m[3]);
   if (soft > hard) throw new UserError(`run: --ulimit ${v}: the soft limit is above the hard one`);
   return { type, soft, hard };
+}
+
+function parseSysctl(v: string): [string, string] {
+  const eq = v.indexOf("=");
+  if (eq <= 0) throw new UserError(`run: --sysctl ${v}: expected KEY=VALUE`);
+  return [v.slice(0, eq), v.slice(eq + 1)];
 }
 
 /** docker's --security-opt; of its options, no-new-privileges is the one myuts applies so far. */

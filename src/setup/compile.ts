@@ -103,6 +103,9 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     b.call(what, call, [b.str(bytes), b.imm(bytes.length)]);
   }
   if (ns.has("network")) loopbackUp(b);
+  // Before the mounts, through the runtime's /proc: a sysctl file shows the writer's
+  // namespaces whichever procfs holds it, and the container's /proc/sys turns read-only.
+  for (const [key, value] of Object.entries(spec.linux.sysctl ?? {})) writeSysctl(b, facts.arch, key, value);
   if (ns.has("mount")) {
     compileMounts(b, {
       root: spec.root.path,
@@ -152,6 +155,23 @@ function timeNamespace(b: ProgramBuilder, facts: SetupFacts, offsets: string): v
 }
 
 /** lo in a new network namespace is down; SIOCSIFFLAGS with IFF_UP brings it up (the kernel keeps the flags it owns). */
+function writeSysctl(b: ProgramBuilder, arch: Arch, key: string, value: string): void {
+  const O = openFlags(arch);
+  const fd = b.slot("sysctl");
+  const what = `sysctl ${key}`;
+  const bytes = encodeEscaped(value);
+  b.call(
+    what,
+    "openat",
+    [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/proc/sys/${key.replace(/\./g, "/")}`), b.imm(O.WRONLY | O.CLOEXEC, "O_WRONLY|O_CLOEXEC"), b.imm(0)],
+    {
+      out: fd,
+    },
+  );
+  b.call(what, "write", [b.ref(fd), b.str(bytes), b.imm(bytes.length)]);
+  b.call(what, "close", [b.ref(fd)], { on: allow(EBADF) });
+}
+
 function loopbackUp(b: ProgramBuilder): void {
   const sock = b.slot("socket");
   const ifr = new Uint8Array(40);

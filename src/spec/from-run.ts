@@ -53,6 +53,8 @@ export interface RunRequest {
   privileged: boolean;
   rlimits: readonly Rlimit[];
   noNewPrivileges: boolean;
+  /** Namespaced kernel settings (--sysctl). */
+  sysctl?: Readonly<Record<string, string>>;
   /** Host device nodes for the container's /dev, with the cgroup access each is allowed. */
   devices?: ReadonlyArray<{ device: LinuxDevice; hostPath: string; access: string }>;
   /** Existing namespaces to join, by path (`--network ns:PATH`). */
@@ -122,6 +124,7 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     spec.annotations = { ...spec.annotations, [SETGROUPS_ANNOTATION]: o.userns.setgroups };
   }
   if (o.resources) spec.linux!.resources = o.resources;
+  if (o.sysctl && Object.keys(o.sysctl).length) spec.linux!.sysctl = { ...o.sysctl };
   if (rootfs && o.devices?.length) addDevices(spec, o.devices, o.userns !== undefined);
   if (o.oomScoreAdj !== undefined) spec.process!.oomScoreAdj = o.oomScoreAdj;
   if (o.rlimits.length) spec.process!.rlimits = [...o.rlimits];

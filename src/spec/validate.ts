@@ -19,7 +19,6 @@ const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknow
   ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
   ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
   ["hooks", (s) => s.hooks],
-  ["linux.sysctl", (s) => (s.linux as Record<string, unknown> | undefined)?.sysctl],
   ["linux.seccomp", (s) => (s.linux as Record<string, unknown> | undefined)?.seccomp],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
   ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
@@ -112,8 +111,47 @@ export function validateSpec(spec: Spec): ValidSpec {
     }
   }
   checkDevices(spec);
+  checkSysctl(spec.linux?.sysctl, ns);
   checkStrings(spec);
   return { ...spec, process: p, root: { ...spec.root!, path: root }, linux: { ...spec.linux, namespaces: spec.linux?.namespaces ?? [] } };
+}
+
+const IPC_SYSCTLS = new Set([
+  "kernel.msgmax",
+  "kernel.msgmnb",
+  "kernel.msgmni",
+  "kernel.sem",
+  "kernel.shmall",
+  "kernel.shmmax",
+  "kernel.shmmni",
+  "kernel.shm_rmid_forced",
+]);
+const UTS_SYSCTLS = new Set(["kernel.hostname", "kernel.domainname"]);
+
+/** The namespace a sysctl belongs to, as runc sorts them; anything else is the host's. */
+function sysctlNamespace(key: string): string | undefined {
+  const dotted = key.replace(/\//g, ".");
+  if (IPC_SYSCTLS.has(dotted) || dotted.startsWith("fs.mqueue.")) return "ipc";
+  if (UTS_SYSCTLS.has(dotted)) return "uts";
+  if (dotted.startsWith("net.")) return "network";
+  return undefined;
+}
+
+/**
+ * linux.sysctl: only settings of a namespace the container has, so nothing written
+ * reaches the host; keys are plain (no ".." to climb out of /proc/sys).
+ */
+function checkSysctl(sysctl: unknown, ns: ReadonlySet<string>): void {
+  if (sysctl === undefined || sysctl === null) return;
+  if (typeof sysctl !== "object" || Array.isArray(sysctl)) throw new UserError("spec: linux.sysctl must be an object of KEY: VALUE");
+  for (const [key, value] of Object.entries(sysctl)) {
+    const at = `spec: linux.sysctl: ${JSON.stringify(key)}`;
+    if (!/^[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*$/.test(key)) throw new UserError(`${at}: not a sysctl name`);
+    if (typeof value !== "string" || value.includes("\0")) throw new UserError(`${at}: the value must be a string without NUL bytes`);
+    const owner = sysctlNamespace(key);
+    if (!owner) throw new UserError(`${at}: not namespaced: it would change the host (myuts allows net.*, IPC and UTS settings)`);
+    if (!ns.has(owner)) throw new UserError(`${at}: needs its own ${owner} namespace (--${owner === "network" ? "net" : owner})`);
+  }
 }
 
 const DEVICE_TYPES = new Set(["c", "b", "u", "p"]);

@@ -147,7 +147,7 @@ describe("help", () => {
     expect(await first("events")).toBe("USAGE myuts events [--stats] [--interval SECONDS] NAME");
     expect(await first("update")).toBe("USAGE myuts update NAME [options]");
     expect(await first("version")).toBe("USAGE myuts version");
-    expect(await first()).toBe("USAGE myuts [--debug] COMMAND [options] [operands]");
+    expect(await first()).toBe("USAGE myuts [--debug] [--root DIR] [--log FILE] [--log-format text|json] COMMAND [options] [operands]");
   });
 
   test("version refuses operands (its help and output are checked on the binary, test/integration/errors.test.ts)", async () => {

@@ -335,4 +335,12 @@ describe("a created container (create, then start)", () => {
     expect(bound.map((s) => s.call)).toContain("mount");
     expect(bound.map((s) => s.call)).not.toContain("mknodat");
   });
+  test("sysctl: open, write, close under /proc/sys, before the mounts make it read-only", () => {
+    const p = compile(["--net", "--rootfs", "/srv/r", "--sysctl", "net.ipv4.ip_forward=1", "--", "true"]);
+    const steps = calls(p).filter((s) => s.what === "sysctl net.ipv4.ip_forward");
+    expect(steps.map((s) => s.call)).toEqual(["openat", "write", "close"]);
+    expect(text(steps[0]!.args[1])).toBe("/proc/sys/net/ipv4/ip_forward");
+    expect(steps[1]!.args[2]).toMatchObject({ kind: "imm", value: 1 });
+    expect(index(p, whatIs("sysctl net.ipv4.ip_forward"))).toBeLessThan(index(p, whatIs("make / private")));
+  });
 });

@@ -159,10 +159,10 @@ describe("validateSpec", () => {
   test("fields nothing applies yet are refused by name, not ignored", () => {
     const s = base();
     (s as unknown as Record<string, unknown>).hooks = { prestart: [{ path: "/bin/true" }] };
-    s.linux!.sysctl = { "net.ipv4.ip_forward": "1" };
-    rejects(s, "hooks", "linux.sysctl", "not supported yet");
+    (s.linux as Record<string, unknown>).seccomp = { defaultAction: "SCMP_ACT_ALLOW" };
+    rejects(s, "hooks", "linux.seccomp", "not supported yet");
     const empty = base();
-    empty.linux!.sysctl = {};
+    (empty.linux as Record<string, unknown>).seccomp = {};
     expect(() => validateSpec(empty)).not.toThrow();
   });
   test("the result has its process, root and namespaces filled in", () => {
@@ -226,5 +226,22 @@ describe("validateSpec", () => {
     ];
     for (const [d, fragment] of cases) rejects(withDevices([d]), "linux.devices", fragment);
     rejects(withDevices([ok, ok]), "listed twice");
+  });
+  test("linux.sysctl: only settings of the container's own namespaces, by plain names", () => {
+    const withSysctl = (ns: NamespaceType[], sysctl: Record<string, unknown>): Spec => {
+      const s = base(ns);
+      s.linux!.sysctl = sysctl as Record<string, string>;
+      return s;
+    };
+    expect(() =>
+      validateSpec(
+        withSysctl(["network", "ipc", "uts"], { "net.ipv4.ip_forward": "1", "fs.mqueue.msg_max": "20", "kernel.sem": "1 2 3 4", "kernel.hostname": "h" }),
+      ),
+    ).not.toThrow();
+    rejects(withSysctl(["network"], { "kernel.panic": "1" }), "kernel.panic", "not namespaced");
+    rejects(withSysctl([], { "net.core.somaxconn": "1" }), "needs its own network namespace");
+    rejects(withSysctl(["uts"], { "kernel.msgmax": "1" }), "needs its own ipc namespace");
+    rejects(withSysctl(["network"], { "net/../kernel/panic": "1" }), "not a sysctl name");
+    rejects(withSysctl(["network"], { "net.a": 1 }), "must be a string");
   });
 });
