@@ -54,6 +54,8 @@ async function main(): Promise<number> {
       case "delete":
       case "list":
       case "ps":
+      case "pause":
+      case "resume":
         return await (await import("./cli/oci.ts")).ociCli(
           cmd,
           argv.slice(1),

@@ -369,6 +369,45 @@ export class Cgroup {
     return out;
   }
 
+  /** The freezer: cgroup.freeze on v2, freezer.state on v1; undefined where there is none. */
+  private freezer(): { file: string; on: string; off: string; frozen: () => boolean } | undefined {
+    const uni = this.paths.dirs[UNIFIED];
+    if (uni && (this.paths.mode === "v2" || this.paths.created.includes(uni))) {
+      return { file: path().join(uni, "cgroup.freeze"), on: "1", off: "0", frozen: () => /^frozen 1$/m.test(read(path().join(uni, "cgroup.events")) ?? "") };
+    }
+    const fz = this.paths.mode === "v2" ? undefined : this.dirFor("freezer");
+    if (!fz) return undefined;
+    const state = path().join(fz, "freezer.state");
+    return { file: state, on: "FROZEN", off: "THAWED", frozen: () => read(state)?.trim() === "FROZEN" };
+  }
+
+  isFrozen(): boolean {
+    return this.freezer()?.frozen() ?? false;
+  }
+
+  /**
+   * pause and resume: freezes or thaws every process of the cgroup. A freeze waits
+   * (at most `waitMs`) until the kernel reports it done, then fails if it isn't.
+   */
+  setFrozen(frozen: boolean, waitMs = 2000): void {
+    const f = this.freezer();
+    if (!f) throw cgroupError("freezer", "no freezer for this container's cgroup");
+    try {
+      writeControl(f.file, frozen ? f.on : f.off);
+    } catch (e) {
+      throw cgroupError("freezer", `write ${f.file}`, e);
+    }
+    if (!frozen) return;
+    const deadline = Date.now() + waitMs;
+    for (let delay = 1; !f.frozen(); delay = Math.min(delay * 2, 20)) {
+      if (Date.now() >= deadline) {
+        tryWrite(f.file, f.off);
+        throw cgroupError("freezer", `the freeze did not complete within ${waitMs} ms (a task in uninterruptible sleep?)`);
+      }
+      Bun.sleepSync(delay);
+    }
+  }
+
   /**
    * SIGKILLs every process in the container's cgroup. cgroup v2 kills the whole
    * tree in one write (cgroup.kill); elsewhere the cgroup is frozen first, so that

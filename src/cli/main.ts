@@ -52,6 +52,8 @@ const create = oci(
 );
 const start = oci("start", "ID", "Let a created container run its process");
 const state = oci("state", "ID", "Print a container's OCI state as JSON");
+const pause = oci("pause", "ID", "Freeze every process of a running container (its cgroup's freezer)");
+const resume = oci("resume", "ID", "Thaw a paused container");
 const kill = oci("kill", "ID [SIGNAL]", "Send a signal (a name with or without SIG, or a number; default TERM) to a container's process");
 const del = oci("delete", "[-f] ID", "Delete a stopped container (--force: kill it first)");
 const list = oci("list", "[--format table|json] [-q]", "List the containers under the state root");
@@ -85,11 +87,29 @@ export const root = defineCommand({
     "log-format": { type: "string", description: "the --log file's format: text or json" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, features, spec, stats, events, update, version },
+  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, pause, resume, features, spec, stats, events, update, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = { run, exec, create, start, state, kill, delete: del, list, ps, features, spec, stats, events, update, version };
+  const subs: Record<string, CommandDef> = {
+    run,
+    exec,
+    create,
+    start,
+    state,
+    kill,
+    delete: del,
+    list,
+    ps,
+    pause,
+    resume,
+    features,
+    spec,
+    stats,
+    events,
+    update,
+    version,
+  };
   const cmd = sub ? subs[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.

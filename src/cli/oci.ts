@@ -1,7 +1,16 @@
 // runc's lifecycle commands: create, start, state, kill, delete. Each takes the
 // container id as its operand; `--root DIR` (before the command, as runc has it)
 // picks the state root.
-import { containerPids, containerState, createContainer, deleteContainer, killContainer, listContainers, startContainer } from "../lifecycle/container.ts";
+import {
+  containerPids,
+  containerState,
+  createContainer,
+  deleteContainer,
+  killContainer,
+  listContainers,
+  setPaused,
+  startContainer,
+} from "../lifecycle/container.ts";
 import { loadBundle } from "../spec/bundle.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { UserError } from "../util/errors.ts";
@@ -34,6 +43,8 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
     HELP,
   ],
   start: [DEBUG, HELP],
+  pause: [DEBUG, HELP],
+  resume: [DEBUG, HELP],
   state: [DEBUG, HELP],
   kill: [{ long: "all", short: "a", description: "signal every process in the container's PID namespace, not just the first" }, DEBUG, HELP],
   delete: [{ long: "force", short: "f", description: "kill a container that still runs, then delete it" }, DEBUG, HELP],
@@ -80,6 +91,10 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
       }
       case "start":
         startContainer(id, root);
+        return 0;
+      case "pause":
+      case "resume":
+        setPaused(id, cmd === "pause", root);
         return 0;
       case "state":
         stdout(`${JSON.stringify(containerState(id, root), null, 2)}\n`);

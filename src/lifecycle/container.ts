@@ -24,7 +24,7 @@ import { setOomScoreAdj } from "./oom-score.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
-export type Status = "creating" | "created" | "running" | "stopped";
+export type Status = "creating" | "created" | "running" | "paused" | "stopped";
 
 /** What a container's directory records (state.json). */
 interface Saved {
@@ -126,7 +126,20 @@ function locked<T>(root: string, create: boolean, fn: () => T): T {
 
 export function status(s: Saved): Status {
   if (s.status === "creating") return alive(s) || s.pid === 0 ? "creating" : "stopped";
-  return alive(s) ? s.status : "stopped";
+  if (!alive(s)) return "stopped";
+  // Paused is the freezer's word, not the state file's: resumed behind myuts's back is running.
+  if (s.cgroup && Cgroup.fromPaths(s.cgroup).isFrozen()) return "paused";
+  return s.status;
+}
+
+/** pause and resume: freeze or thaw the container's cgroup, as runc does. */
+export function setPaused(id: string, paused: boolean, root = STATE_DIR): void {
+  const s = readSaved(root, id);
+  const st = status(s);
+  const want = paused ? "running" : "paused";
+  if (st !== want) throw new UserError(`container ${id}: cannot ${paused ? "pause" : "resume"} a container that is ${st}`);
+  if (!s.cgroup) throw new UserError(`container ${id}: has no cgroup to freeze (give it resources or a cgroupsPath)`);
+  Cgroup.fromPaths(s.cgroup).setFrozen(paused);
 }
 
 export interface CreateRequest {
@@ -221,7 +234,7 @@ export function startContainer(id: string, root = STATE_DIR): void {
 export function killContainer(id: string, signal: number, root = STATE_DIR, all = false): void {
   const s = readSaved(root, id);
   const st = status(s);
-  if (st !== "created" && st !== "running") throw new UserError(`container ${id}: cannot kill a container that is ${st}`);
+  if (st !== "created" && st !== "running" && st !== "paused") throw new UserError(`container ${id}: cannot kill a container that is ${st}`);
   // runc's --all: every process of the container's PID namespace, the first one last.
   if (all) for (const pid of containerPids(id, root).filter((p) => p !== s.pid)) sendSignal(pid, signal);
   if (!sendSignal(s.pid, signal)) throw new UserError(`container ${id}: its process ${s.pid} is gone`);
@@ -232,6 +245,8 @@ export async function deleteContainer(id: string, force: boolean, root = STATE_D
   if (status(s) !== "stopped") {
     if (!force) throw new UserError(`container ${id}: cannot delete a container that is ${status(s)} (kill it first, or delete --force)`);
     sendSignal(s.pid, 9);
+    // A frozen process takes its SIGKILL only once thawed.
+    if (s.cgroup && status(s) === "paused") Cgroup.fromPaths(s.cgroup).setFrozen(false);
     // It is gone once the kernel has ended it (a zombie counts as gone).
     for (let i = 0; i < 200 && alive(s); i++) await Bun.sleep(10);
     if (alive(s)) throw new UserError(`container ${id}: its process ${s.pid} did not end after SIGKILL`);

@@ -175,6 +175,46 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(cgroupDirs(`myuts-${id}`)).toEqual([]);
   });
 
+  test("pause freezes the container's cgroup and state says paused; resume thaws it; delete --force ends a paused one", async () => {
+    const id = newId();
+    const ticks = join(out, `${id}.ticks`);
+    const dir = mkdtempSync(join(fx.base, "bundle-"));
+    const script = `while :; do echo . >> /out/${id}.ticks; sleep 0.05; done`;
+    const spec = Bun.spawnSync([MYUTS, "spec", "--pid", "--rootfs", fx.rootfs, "-v", `${out}:/out`, "--memory", "64m", "--", "sh", "-c", script], {
+      env: baseEnv(),
+      stdout: "pipe",
+    });
+    writeFileSync(join(dir, "config.json"), spec.stdout);
+    expect(myuts("create", "-b", dir, id).code).toBe(0);
+    const early = myuts("pause", id);
+    expect([early.code, early.stderr]).toEqual([125, `myuts: container ${id}: cannot pause a container that is created\n`]);
+    expect(myuts("start", id).code).toBe(0);
+    await waitFor(() => existsSync(ticks), 5000, "the first tick");
+    const paused = myuts("pause", id);
+    expect(paused.stderr).toBe("");
+    expect(paused.code).toBe(0);
+    expect(state(id).status).toBe("paused");
+    const size = readFileSync(ticks, "utf8").length;
+    await Bun.sleep(300);
+    expect(readFileSync(ticks, "utf8").length).toBe(size); // nothing ran while frozen
+    const execPaused = myuts("exec", id, "true");
+    expect(execPaused.stderr).toContain("cannot exec into a container that is paused");
+    expect(myuts("pause", id).stderr).toContain("cannot pause a container that is paused");
+    expect(myuts("resume", id).code).toBe(0);
+    expect(state(id).status).toBe("running");
+    await waitFor(() => readFileSync(ticks, "utf8").length > size, 5000, "ticks after resume");
+    expect(myuts("pause", id).code).toBe(0);
+    expect(myuts("delete", "--force", id).code).toBe(0);
+    expect(cgroupDirs(`myuts-${id}`)).toEqual([]);
+    // without a cgroup there is nothing to freeze: one line says so
+    const plain = newId();
+    expect(myuts("create", "-b", bundle("exec sleep 30"), plain).code).toBe(0);
+    expect(myuts("start", plain).code).toBe(0);
+    const none = myuts("pause", plain);
+    expect(none.code).toBe(125);
+    expect(none.stderr).toBe(`myuts: container ${plain}: has no cgroup to freeze (give it resources or a cgroupsPath)\n`);
+  });
+
   test("exec by OCI id: -e, -w, -u, --process FILE, and --detach with --pid-file", async () => {
     const id = newId();
     expect(myuts("create", "-b", bundle("exec sleep 30"), id).code).toBe(0);
