@@ -21,7 +21,7 @@ const container: ArgsDef = { name: { type: "positional", required: true, descrip
 const SYNOPSIS: Record<string, string> = {
   myuts: "myuts [--debug] [--root DIR] [--log FILE] [--log-format text|json] COMMAND [options] [operands]",
   run: "myuts run [options] [--] [command [args...]]",
-  spec: "myuts spec [options] [--] [command [args...]]",
+  spec: "myuts spec [-b DIR] [--rootless]  |  myuts spec [run's options] [--] [command [args...]]",
   stats: "myuts stats [--json] NAME",
   events: "myuts events [--stats] [--interval SECONDS] NAME",
   update: "myuts update NAME [options]",
@@ -33,7 +33,10 @@ const run = defineCommand({
   args: { ...cittyArgs(RUN_FLAGS), ...payload },
 });
 const spec = defineCommand({
-  meta: { name: "spec", description: "Print the OCI config.json that `run` builds from the same options" },
+  meta: {
+    name: "spec",
+    description: "As runc spec, write a starting config.json into the bundle (-b, default .); with run's options, print the spec they build",
+  },
   args: { ...cittyArgs(RUN_FLAGS), ...payload },
 });
 const exec = defineCommand({

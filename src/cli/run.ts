@@ -12,6 +12,8 @@ import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
 import { stdout } from "../util/output.ts";
+import { fsError } from "../util/fs-errors.ts";
+import { writeFileSync } from "node:fs";
 import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
@@ -94,9 +96,43 @@ async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
   return 0;
 }
 
+/** runc spec's own options (a bundle folder, --rootless), or undefined when `argv` holds run's. */
+function runcSpecForm(argv: readonly string[]): { bundle: string; rootless: boolean } | undefined {
+  const form = { bundle: ".", rootless: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--rootless") form.rootless = true;
+    else if ((a === "-b" || a === "--bundle") && argv[i + 1] !== undefined) form.bundle = argv[++i]!;
+    else if (a.startsWith("--bundle=")) form.bundle = a.slice(9);
+    else return undefined;
+  }
+  return form;
+}
+
+/**
+ * As `runc spec`: a starting config.json in the bundle folder, for a root filesystem
+ * in its "rootfs" folder, running sh; an existing file is left alone.
+ */
+function writeDefaultSpec(form: { bundle: string; rootless: boolean }, env: Record<string, string | undefined>): number {
+  const args = ["--pid", "--net", "--ipc", "--uts", "--mount", "--rootfs", "/rootfs", "--read-only", "--hostname", "myuts"];
+  const o = parseRunArgs([...args, ...(form.rootless ? ["--map-root-user"] : []), "--", "sh"], env);
+  const spec = toSpec(o, env);
+  spec.root = { path: "rootfs", readonly: true };
+  const file = `${form.bundle.replace(/\/+$/, "") || "/"}/config.json`;
+  try {
+    writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`, { flag: "wx", mode: 0o644 });
+  } catch (e) {
+    if ((e as { code?: string }).code === "EEXIST") throw new UserError(`spec: ${file} exists; remove it first`);
+    throw fsError(`spec: ${file}`, e, "open");
+  }
+  return 0;
+}
+
 export function specCli(argv: readonly string[]): Promise<number> {
   return reportingDebug(argv, RUN_FLAGS, false, async () => {
     const env = callerEnv();
+    const runc = runcSpecForm(argv);
+    if (runc) return writeDefaultSpec(runc, env);
     const o = parseRunArgs(argv, env);
     if (o.help) return help("spec");
     stdout(`${JSON.stringify(toSpec(o, env), null, 2)}\n`);

@@ -2,7 +2,7 @@
 // process waiting in the native init (no myuts process stays), start releases it,
 // state follows the kernel, kill and delete end it. Each test uses a private --root.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { baseEnv, cmdlineOf, isRoot, MYUTS, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
@@ -289,6 +289,28 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(f.linux.capabilities).toContain("CAP_SYS_ADMIN");
     expect(f.linux.seccomp).toEqual({ enabled: false });
     expect(f.linux.cgroup.systemd).toBe(false);
+  });
+
+  test("spec with runc's options writes a starting config.json for ./rootfs (never over an existing one) that runs as it is", () => {
+    const dir = mkdtempSync(join(fx.base, "bundle-"));
+    expect(myuts("spec", "-b", dir).code).toBe(0);
+    const again = myuts("spec", "-b", dir);
+    expect([again.code, again.stderr]).toEqual([125, `myuts: spec: ${dir}/config.json exists; remove it first\n`]);
+    const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    expect(spec.root).toEqual({ path: "rootfs", readonly: true });
+    expect(spec.process.args).toEqual(["sh"]);
+    expect(spec.linux.namespaces.map((n: { type: string }) => n.type).sort()).toEqual(["ipc", "mount", "network", "pid", "uts"]);
+    symlinkSync(fx.rootfs, join(dir, "rootfs"));
+    spec.process.args = ["sh", "-c", "hostname; touch /x 2>/dev/null || echo read-only"];
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const r = myuts("run", "-b", dir, newId());
+    expect(r.stderr).toBe("");
+    expect([r.code, r.stdout]).toEqual([0, "myuts\nread-only\n"]);
+    const rootless = mkdtempSync(join(fx.base, "bundle-"));
+    expect(myuts("spec", "--rootless", "--bundle", rootless).code).toBe(0);
+    const rs = JSON.parse(readFileSync(join(rootless, "config.json"), "utf8"));
+    expect(rs.linux.namespaces.map((n: { type: string }) => n.type)).toContain("user");
+    expect(rs.linux.uidMappings).toEqual([{ containerID: 0, hostID: process.getuid!(), size: 1 }]);
   });
 
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
