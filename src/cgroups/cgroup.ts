@@ -462,8 +462,11 @@ export class Cgroup {
 function v1Targets(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath: string | undefined, name: string): Target[] {
   const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
   const writes = v1Writes(res, (f) => (blkio ? exists(path().join(blkio.mount, blkio.own, f)) : false));
-  // The device allow-list: the spec's rules, or runc's default set for a container with its own root.
-  const devices = res.devices?.length ? res.devices : spec.root?.path && spec.root.path !== "/" ? DEFAULT_DEVICE_RULES : [];
+  // The device allow-list, as runc builds it: the spec's rules, then (for a container with
+  // its own root) the standard nodes, which a spec's "deny all" must not take away.
+  const ownRoot = spec.root?.path !== undefined && spec.root.path !== "/";
+  const given = res.devices ?? [];
+  const devices = ownRoot ? [...(given.length ? given : DEFAULT_DEVICE_RULES.slice(0, 1)), ...DEFAULT_DEVICE_RULES.slice(1)] : given;
   if (devices.length && layout.v1.some((x) => x.controllers.includes("devices"))) writes.push(...v1DeviceWrites(devices));
   // Hierarchies nothing uses (perf_event, net_cls…) are left out: each one
   // joined is one more process migration at the barrier.

@@ -1,5 +1,5 @@
 // What the setup compiler needs to know of this host, read once per start.
-import { isDirectory, readText } from "../../ffi/files.ts";
+import { exists, isDirectory, readText } from "../../ffi/files.ts";
 import { isatty, ttyname } from "../../ffi/libc.ts";
 import type { SetupFacts } from "../setup/compile.ts";
 import { hostArch } from "../setup/syscalls.ts";
@@ -20,6 +20,7 @@ export function hostFacts(): SetupFacts {
     tty: isatty(0) ? ttyname(0) : undefined,
     lastCap: lastCap(),
     isDirectory,
+    cgroup2: exists("/sys/fs/cgroup/cgroup.controllers"),
     canonical: (root, dest) => secureJoin(root, dest).slice(root === "/" ? 0 : root.length) || "/",
   };
 }

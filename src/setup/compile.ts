@@ -1,7 +1,7 @@
 // Compiles a validated OCI spec into the setup program the native init runs:
 // `run` builds a container in new namespaces, `join` (exec) enters a running one.
 import { CLONE } from "../../ffi/libc.ts";
-import { SETGROUPS_ANNOTATION, type IDMapping, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
+import { SETGROUPS_ANNOTATION, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
 import { AF_INET, AT_FDCWD, IFF_UP, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
@@ -20,6 +20,20 @@ export interface SetupFacts {
   isDirectory(path: string): boolean;
   /** A container path with the root's symlinks resolved inside it (see MountPlan.canonical). */
   canonical(root: string, dest: string): string;
+  /** The host's cgroups are the unified (v2) hierarchy alone. */
+  cgroup2?: boolean;
+}
+
+/**
+ * A spec's "cgroup" mount, as runc reads it: on cgroup v2 a cgroup2 filesystem (its
+ * root is the container's own when it has a cgroup namespace); otherwise (v1, or a
+ * user namespace without a cgroup namespace, where the kernel refuses the mount) the
+ * host's /sys/fs/cgroup tree bound with the mount's options, read-only all the way down.
+ */
+function cgroupMount(m: Mount, facts: SetupFacts, userns: boolean, cgroupns: boolean): Mount {
+  const options = (m.options ?? []).filter((o) => o !== "bind" && o !== "rbind");
+  if (facts.cgroup2 && (!userns || cgroupns)) return { ...m, type: "cgroup2", source: "cgroup2", options };
+  return { destination: m.destination, type: "bind", source: "/sys/fs/cgroup", options: ["rbind", ...options] };
 }
 
 export interface RunOptions {
@@ -111,7 +125,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       root: spec.root.path,
       readonly: spec.root.readonly === true,
       propagation: spec.linux.rootfsPropagation,
-      mounts: spec.mounts ?? [],
+      mounts: (spec.mounts ?? []).map((m) => (m.type === "cgroup" ? cgroupMount(m, facts, userns, ns.has("cgroup")) : m)),
       maskedPaths: spec.linux.maskedPaths ?? [],
       readonlyPaths: spec.linux.readonlyPaths ?? [],
       devices: spec.linux.devices ?? [],

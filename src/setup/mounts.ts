@@ -10,6 +10,7 @@ import type { LinuxDevice, Mount } from "../spec/types.ts";
 import {
   AT_EMPTY_PATH,
   AT_FDCWD,
+  AT_RECURSIVE,
   AT_SYMLINK_NOFOLLOW,
   flagNames,
   makedev,
@@ -67,6 +68,7 @@ const DEV_LINKS: ReadonlyArray<[string, string]> = [
 ];
 
 const MS_NAMES: Record<string, number> = { ...MS };
+const AT_NAMES: Record<string, number> = { AT_EMPTY_PATH, AT_RECURSIVE };
 
 /** Lexical parts of an absolute container path ("." dropped, ".." kept for the kernel to resolve inside the root). */
 function parts(p: string): string[] {
@@ -151,14 +153,9 @@ class Mounter {
     const b = this.b;
     const old = b.label("old kernel");
     const done = b.label("attrs set");
-    b.call(
-      what,
-      "mount_setattr",
-      [dirfd, path, b.imm(atFlags, atFlags === AT_EMPTY_PATH ? "AT_EMPTY_PATH" : String(atFlags)), mountAttrArg(b, set, clear), b.imm(32)],
-      {
-        on: onGoto(old, ENOSYS),
-      },
-    );
+    b.call(what, "mount_setattr", [dirfd, path, b.imm(atFlags, flagNames(atFlags, AT_NAMES) || "0"), mountAttrArg(b, set, clear), b.imm(32)], {
+      on: onGoto(old, ENOSYS),
+    });
     b.goto(done);
     b.place(old);
     const nul = b.imm(0, "NULL");
@@ -188,7 +185,10 @@ class Mounter {
     this.openInRoot(what, m.destination, this.T);
     if (rest) {
       const a = mountAttrOf(rest);
-      this.setAttr(what, b.ref(this.T), b.str(""), AT_EMPTY_PATH, a.set, a.clear, rest, b.fdPath(this.T));
+      // An rbind's flags cover the mounts it brought along too: a read-only volume has no
+      // writable corner (runc needs "rro" for that; docker 25 does it by default).
+      const at = AT_EMPTY_PATH | (opts.flags & MS.REC ? AT_RECURSIVE : 0);
+      this.setAttr(what, b.ref(this.T), b.str(""), at, a.set, a.clear, rest, b.fdPath(this.T));
     }
     for (const p of opts.propagation) this.mountAt(what, nul, nul, p, nul);
     this.close(what, this.T);

@@ -84,7 +84,10 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
       b.bytes(data.subarray(8), `{${caps.effective?.length ?? 0} effective}`),
     ]);
     b.call("capabilities", "prctl", [b.imm(PR.CAP_AMBIENT, "PR_CAP_AMBIENT"), b.imm(PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"), zero, zero, zero]);
-    for (const n of caps.ambient ?? []) {
+    // The kernel raises an ambient capability only if it is permitted and inheritable;
+    // runc skips the others with a warning (its own default spec lists some); they are skipped here.
+    const raisable = new Set((caps.inheritable ?? []).filter((n) => caps.permitted?.includes(n)));
+    for (const n of (caps.ambient ?? []).filter((x) => raisable.has(x))) {
       const c = capNumber(n);
       if (c !== undefined)
         b.call("capabilities: ambient", "prctl", [

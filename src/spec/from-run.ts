@@ -1,7 +1,6 @@
 // `myuts run` flags → an OCI runtime spec. Pure: the caller passes what it knows
 // of the host, so this is unit-testable and the engine sees only a spec.
 import { UserError } from "../util/errors.ts";
-import { DEFAULT_DEVICE_RULES } from "../cgroups/writes.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "../lifecycle/idmap.ts";
@@ -145,11 +144,11 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
 }
 
 /**
- * --device: a node in the container's /dev and an allow rule after runc's default
- * list. In a user namespace, where mknod is refused, the host node is bound instead.
+ * --device: a node in the container's /dev and an allow rule after a deny-all. In a user namespace, where mknod is refused, the host node is bound instead.
  */
 function addDevices(spec: Spec, devices: NonNullable<RunRequest["devices"]>, userns: boolean): void {
-  const rules = spec.linux!.resources?.devices?.length ? spec.linux!.resources.devices : [...DEFAULT_DEVICE_RULES];
+  // The cgroup code appends runc's standard nodes after these.
+  const rules = spec.linux!.resources?.devices?.length ? spec.linux!.resources.devices : [{ allow: false, access: "rwm" }];
   const nodes = [];
   for (const { device, hostPath, access } of devices) {
     if (userns) spec.mounts!.push({ destination: device.path, type: "bind", source: hostPath, options: ["bind"] });

@@ -313,6 +313,21 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(rs.linux.uidMappings).toEqual([{ containerID: 0, hostID: process.getuid!(), size: 1 }]);
   });
 
+  test.skipIf(!Bun.which("runc"))("runc's own default bundle (runc spec) runs: its cgroup mount is the host tree, read-only to the bottom", () => {
+    const dir = mkdtempSync(join(fx.base, "bundle-"));
+    expect(Bun.spawnSync(["runc", "spec"], { cwd: dir }).exitCode).toBe(0);
+    symlinkSync(fx.rootfs, join(dir, "rootfs"));
+    const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const probe = v2 ? "/sys/fs/cgroup/cgroup.subtree_control" : "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+    spec.process.terminal = false;
+    spec.process.args = ["sh", "-c", `test -n "$(ls /sys/fs/cgroup)" && echo listed; (echo 1 > ${probe}) 2>/dev/null || echo read-only`];
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const r = myuts("run", "-b", dir, newId());
+    expect(r.stderr).toBe("");
+    expect([r.code, r.stdout]).toEqual([0, "listed\nread-only\n"]);
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
