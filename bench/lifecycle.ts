@@ -71,24 +71,15 @@ interface Bundles {
 }
 
 interface SpecEdits {
-  process: { args: string[]; capabilities?: Record<string, string[]> };
-  mounts?: { destination: string }[];
+  process: { args: string[] };
 }
 
-/**
- * The fixture's `runc spec` bundle with two changes that every runtime gets alike:
- * no /sys/fs/cgroup mount (myuts mounts it as one `cgroup` filesystem, which a cgroup v1
- * host refuses with EBUSY) and an inheritable set equal to the ambient one (without it
- * the kernel refuses to raise ambient capabilities; runc only warns, myuts fails).
- */
+/** The fixture's `runc spec` bundle as it is, with only the process's args changed. */
 function lifecycleBundle(f: Fixture, name: string, args: string[]): string {
   const dir = join(f.dir, name);
   mkdirSync(dir, { recursive: true });
   const config = JSON.parse(readFileSync(join(f.bundle, "config.json"), "utf8")) as SpecEdits;
   config.process.args = args;
-  const caps = config.process.capabilities;
-  if (caps?.ambient) caps.inheritable = [...caps.ambient];
-  config.mounts = config.mounts?.filter((m) => m.destination !== "/sys/fs/cgroup");
   writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2));
   return dir;
 }
@@ -486,7 +477,7 @@ async function main(): Promise<number> {
 
     out.push("### Commands", "");
     out.push(
-      "B is the benchmark's `runc spec` bundle around the busybox root filesystem (no `/sys/fs/cgroup` mount, inheritable capabilities = ambient; args `/bin/true`, or `/bin/sleep 1000` for the exec target), S a private state directory per runtime, `<id>` unique per container; RT is `dist/myuts` (copied next to the root filesystem first), `runc` or `crun`.",
+      "B is the benchmark's `runc spec` bundle around the busybox root filesystem, unchanged but for the args (`/bin/true`, or `/bin/sleep 1000` for the exec target), S a private state directory per runtime, `<id>` unique per container; RT is `dist/myuts` (copied next to the root filesystem first), `runc` or `crun`.",
       "",
     );
     out.push("| figure | commands |", "| --- | --- |");
