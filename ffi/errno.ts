@@ -56,6 +56,7 @@ export const EBADF = 9;
 export const EISDIR = 21;
 export const ELOOP = 40;
 export const EPIPE = 32;
+export const ENAMETOOLONG = 36;
 
 export function errnoName(errno: number): string {
   return NAMES[errno]?.[0] ?? `E${errno}`;

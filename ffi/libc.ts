@@ -4,7 +4,7 @@ import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { encodeEscaped, hasEscapes } from "./bytes.ts";
 import { EINTR, SyscallError } from "./errno.ts";
 
-const { i32, u32, i64, ptr: P, u64: usize } = FFIType;
+const { i32, u32, i64, u64, ptr: P, u64: usize } = FFIType;
 
 const symbols = {
   __errno_location: { args: [], returns: P },
@@ -25,6 +25,10 @@ const symbols = {
   readlink: { args: [P, P, usize], returns: i64 },
   _exit: { args: [i32], returns: FFIType.void },
   flock: { args: [i32, i32], returns: i32 },
+  ioctl: { args: [i32, u64, P], returns: i32 },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  connect: { args: [i32, P, u32], returns: i32 },
+  sendmsg: { args: [i32, P, i32], returns: i64 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */

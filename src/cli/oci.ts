@@ -37,7 +37,7 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
       long: "console-socket",
       value: true,
       hint: "SOCKET",
-      description: "refused: terminals for created containers are not supported yet (process.terminal is refused too)",
+      description: "with process.terminal: the unix socket that receives the terminal's master end (as runc's)",
     },
     DEBUG,
     HELP,
@@ -84,9 +84,16 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
     if (rest.length > (cmd === "kill" ? 1 : 0)) throw new UserError(`${cmd}: unexpected ${rest.join(" ")} (see myuts ${cmd} --help)`);
     switch (cmd) {
       case "create": {
-        if (p.flags.has("console-socket")) throw new UserError("create: --console-socket: not supported yet (no terminals for created containers)");
         const { dir, spec } = loadBundle(p.flags.get("bundle")?.at(-1) ?? ".");
-        await createContainer(validateSpec(spec), { id, bundle: dir, root, pidFile: p.flags.get("pid-file")?.at(-1), trace: p.bools.has("trace"), origin });
+        await createContainer(validateSpec(spec), {
+          id,
+          bundle: dir,
+          root,
+          pidFile: p.flags.get("pid-file")?.at(-1),
+          consoleSocket: p.flags.get("console-socket")?.at(-1),
+          trace: p.bools.has("trace"),
+          origin,
+        });
         return 0;
       }
       case "start":

@@ -2,7 +2,9 @@
 // `kill`, `delete`): one directory per container under the state root, holding its
 // state. A created container is its own first process, waiting in the native init's
 // image for SIGCONT: no myuts process stays behind.
-import { kill as sendSignal } from "../../ffi/libc.ts";
+import { close, kill as sendSignal } from "../../ffi/libc.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { openPty, sendFd, type Pty } from "../../ffi/terminal.ts";
 import { SIGCONT } from "../setup/abi.ts";
 import type { ValidSpec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
@@ -147,6 +149,8 @@ export interface CreateRequest {
   bundle: string;
   root?: string;
   pidFile?: string;
+  /** runc's --console-socket: where the terminal's master end goes when process.terminal is set. */
+  consoleSocket?: string;
   trace: boolean;
   origin: number;
 }
@@ -158,6 +162,10 @@ export interface CreateRequest {
  */
 export async function createContainer(spec: ValidSpec, r: CreateRequest): Promise<void> {
   const root = r.root ?? STATE_DIR;
+  if (spec.process.terminal && r.consoleSocket === undefined) {
+    throw new UserError("create: process.terminal needs --console-socket: the socket that receives the terminal's master end");
+  }
+  if (!spec.process.terminal && r.consoleSocket !== undefined) throw new UserError("create: --console-socket needs process.terminal in the spec");
   const t = new Tracer(r.trace, r.origin, "create");
   const dir = dirOf(root, r.id);
   const cgroupPlan = wantsCgroup(spec) ? Cgroup.plan(spec, r.id) : undefined;
@@ -181,10 +189,13 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     writeSaved(root, base);
   });
   let cgroup: Cgroup | undefined;
+  let pty: Pty | undefined;
+  let createdPid = 0;
   try {
     await t.stepAsync("load the native pieces", loadNative);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
-    const plan = planRun(spec, needsBarrier(spec), t, true);
+    if (spec.process.terminal) pty = t.step("open the terminal", () => openContainerPty(spec));
+    const plan = planRun(spec, needsBarrier(spec), t, true, pty?.slave);
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
     await launch(plan, t, {
@@ -194,16 +205,40 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
         if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
       },
       created: (pid) => {
+        createdPid = pid;
         const info = processInfo(pid);
         locked(root, false, () => writeSaved(root, { ...base, status: "created", pid, pidStart: info?.start ?? "" }));
         // runc's pid file: the number alone, no newline.
         if (r.pidFile) fs().writeFileSync(r.pidFile, String(pid));
       },
     });
+    if (pty) sendConsole(r.consoleSocket!, pty.master);
   } catch (e) {
+    // Created, but its terminal never reached the caller: it must not wait on.
+    if (createdPid) sendSignal(createdPid, 9);
     for (const p of cgroup?.destroy() ?? []) warn(`cgroup cleanup: ${p}`);
     fs().rmSync(dir, { recursive: true, force: true });
     throw e;
+  } finally {
+    if (pty) close(pty.master);
+  }
+}
+
+function openContainerPty(spec: ValidSpec): Pty {
+  const size = spec.process.consoleSize;
+  try {
+    return openPty(size ? { rows: size.height, cols: size.width } : undefined);
+  } catch (e) {
+    throw fsError("create: the container's terminal", e);
+  }
+}
+
+/** runc's console socket: the master end, with its name, to the caller (conmon, containerd's shim). */
+function sendConsole(socket: string, master: number): void {
+  try {
+    sendFd(socket, master, "/dev/ptmx");
+  } catch (e) {
+    throw fsError(`create: --console-socket ${socket}`, e, e instanceof SyscallError ? e.syscall : undefined);
   }
 }
 

@@ -49,7 +49,7 @@ export interface ExitNote {
  * What a start does, decided before anything exists (also what `--dry-run` prints).
  * The setup program compiles on demand: `launch` does it while the init clones.
  */
-export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false), detached = false): Launch {
+export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal?: string): Launch {
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
@@ -64,6 +64,7 @@ export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new T
         detached,
         newTime: unshare !== 0,
         timensOffsets: timensOffsets(spec),
+        terminal,
       });
     },
     describe,

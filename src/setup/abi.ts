@@ -15,7 +15,7 @@ const OPEN = {
 } as const;
 
 export function openFlags(arch: Arch) {
-  return { RDONLY: 0, WRONLY: 1, CREAT: 0o100, CLOEXEC: 0o2000000, PATH: 0o10000000, ...OPEN[arch] };
+  return { RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, CLOEXEC: 0o2000000, PATH: 0o10000000, ...OPEN[arch] };
 }
 
 export const RESOLVE_NO_MAGICLINKS = 0x02;
@@ -43,6 +43,8 @@ export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SIOCSIFFLAGS = 0x8914;
+export const TIOCSCTTY = 0x540e;
+export const O_NOCTTY = 0o400;
 export const IFF_UP = 1;
 export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 

@@ -2,14 +2,14 @@
 // `run` builds a container in new namespaces, `join` (exec) enters a running one.
 import { CLONE } from "../../ffi/libc.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
-import { AF_INET, AT_FDCWD, IFF_UP, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
+import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TIOCSCTTY } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
 import { allow, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
 import { encodeEscaped } from "../../ffi/bytes.ts";
-import { EBADF } from "../../ffi/errno.ts";
+import { EBADF, EPERM } from "../../ffi/errno.ts";
 
 /** What the compiler needs to know of the host. */
 export interface SetupFacts {
@@ -48,6 +48,8 @@ export interface RunOptions {
   detached?: boolean;
   /** A new time namespace, and its offsets (/proc/self/timens_offsets' format; "" for none). */
   newTime?: boolean;
+  /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
+  terminal?: string;
   timensOffsets?: string;
 }
 
@@ -120,6 +122,8 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   // Before the mounts, through the runtime's /proc: a sysctl file shows the writer's
   // namespaces whichever procfs holds it, and the container's /proc/sys turns read-only.
   for (const [key, value] of Object.entries(spec.linux.sysctl ?? {})) writeSysctl(b, facts.arch, key, value);
+  // Opened while the runtime's /dev/pts is still reachable (before pivot_root).
+  const tty = opts.terminal ? openTerminal(b, facts.arch, opts.terminal) : undefined;
   if (ns.has("mount")) {
     compileMounts(b, {
       root: spec.root.path,
@@ -131,7 +135,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       devices: spec.linux.devices ?? [],
       userns,
       cwd: spec.root.path !== "/" ? spec.process.cwd : undefined,
-      tty: facts.tty,
+      tty: opts.terminal ?? facts.tty,
       arch: facts.arch,
       isDirectory: facts.isDirectory,
       canonical: (dest) => facts.canonical(spec.root.path, dest),
@@ -140,6 +144,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   if (opts.barrier) b.sync("ready; wait for the runtime's go-ahead");
   // A cgroup namespace's root is its creator's cgroup at that moment: now the container's.
   if (opts.cgroupnsAfterBarrier) b.call("cgroup namespace", "unshare", [b.imm(CLONE.NEWCGROUP, "CLONE_NEWCGROUP")]);
+  if (tty !== undefined) takeTerminal(b, tty);
   compileProcess(b, {
     process: spec.process,
     setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
@@ -169,6 +174,29 @@ function timeNamespace(b: ProgramBuilder, facts: SetupFacts, offsets: string): v
 }
 
 /** lo in a new network namespace is down; SIOCSIFFLAGS with IFF_UP brings it up (the kernel keeps the flags it owns). */
+function openTerminal(b: ProgramBuilder, arch: Arch, slave: string): number {
+  const O = openFlags(arch);
+  const slot = b.slot("terminal");
+  b.call(
+    `terminal ${slave}`,
+    "openat",
+    [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(slave), b.imm(O.RDWR | O_NOCTTY | O.CLOEXEC, "O_RDWR|O_NOCTTY|O_CLOEXEC"), b.imm(0)],
+    {
+      out: slot,
+    },
+  );
+  return slot;
+}
+
+/** The terminal becomes the payload's controlling terminal and its stdin, stdout and stderr. */
+function takeTerminal(b: ProgramBuilder, slot: number): void {
+  // A process that already leads a session (the init, when nothing was cloned) keeps it.
+  b.call("terminal", "setsid", [], { on: allow(EPERM) });
+  b.call("terminal", "ioctl", [b.ref(slot), b.imm(TIOCSCTTY, "TIOCSCTTY"), b.imm(0)]);
+  for (const fd of [0, 1, 2]) b.call("terminal", "dup3", [b.ref(slot), b.imm(fd), b.imm(0)]);
+  b.call("terminal", "close", [b.ref(slot)], { on: allow(EBADF) });
+}
+
 function writeSysctl(b: ProgramBuilder, arch: Arch, key: string, value: string): void {
   const O = openFlags(arch);
   const fd = b.slot("sysctl");

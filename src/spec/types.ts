@@ -45,6 +45,7 @@ export interface Capabilities {
 
 export interface Process {
   terminal?: boolean;
+  consoleSize?: { height: number; width: number };
   capabilities?: Capabilities;
   user: User;
   args: string[];

@@ -36,7 +36,6 @@ function present(v: unknown): boolean {
 export function validateSpec(spec: Spec): ValidSpec {
   const unsupported = NOT_APPLIED.filter(([, get]) => present(get(spec as unknown as Record<string, unknown>))).map(([name]) => name);
   if (unsupported.length) throw new UserError(`spec: ${unsupported.join(", ")}: not supported yet (myuts refuses what it would not apply)`);
-  if (spec.process?.terminal) throw new UserError("spec: process.terminal: not supported yet (myuts refuses what it would not apply)");
   const p = spec.process;
   if (!p) throw new UserError("spec: process is missing");
   if (!Array.isArray(p.args) || p.args.length === 0 || typeof p.args[0] !== "string" || !p.args[0]) {
@@ -51,6 +50,13 @@ export function validateSpec(spec: Spec): ValidSpec {
       throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
   }
   checkRlimits(p.rlimits);
+  if (p.consoleSize !== undefined) {
+    const { height, width } = p.consoleSize ?? {};
+    for (const v of [height, width]) {
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff)
+        throw new UserError(`spec: process.consoleSize ${JSON.stringify(p.consoleSize)}: height and width must be numbers from 0 to 65535`);
+    }
+  }
 
   const ns = new Set<string>();
   const created = new Set<string>();

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { baseEnv, cmdlineOf, isRoot, MYUTS, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
+import { baseEnv, cmdlineOf, isRoot, MYUTS, processesWith, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
 import { cgroupDirs } from "../helpers/cgroups.ts";
 import { createTestRootfs, removeTree, type TestRootfs } from "../helpers/rootfs.ts";
 
@@ -268,7 +268,6 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
       [["--systemd-cgroup", "list"], "myuts: --systemd-cgroup: not supported"],
       [["--log-format", "xml", "list"], "myuts: --log-format xml: expected text or json"],
       [["--log", "/nonexistent-dir/log", "list"], "myuts: --log /nonexistent-dir/log: ENOENT"],
-      [["create", "--console-socket", "/tmp/sock", "x"], "myuts: create: --console-socket: not supported yet"],
     ] as const) {
       const e = myuts(...args);
       expect(e.code).toBe(125);
@@ -326,6 +325,25 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     const r = myuts("run", "-b", dir, newId());
     expect(r.stderr).toBe("");
     expect([r.code, r.stdout]).toEqual([0, "listed\nread-only\n"]);
+  });
+
+  test("process.terminal and --console-socket go together; a socket nobody listens on fails create and leaves nothing", () => {
+    const plain = bundle("true");
+    const noTerminal = myuts("create", "-b", plain, "--console-socket", join(fx.base, "nosock"), newId());
+    expect([noTerminal.code, noTerminal.stderr]).toEqual([125, "myuts: create: --console-socket needs process.terminal in the spec\n"]);
+    const dir = mkdtempSync(join(fx.base, "bundle-"));
+    const spec = JSON.parse(readFileSync(join(plain, "config.json"), "utf8"));
+    spec.process.terminal = true;
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const noSocket = myuts("create", "-b", dir, newId());
+    expect(noSocket.code).toBe(125);
+    expect(noSocket.stderr).toContain("process.terminal needs --console-socket");
+    const id = newId();
+    const refused = myuts("create", "-b", dir, "--console-socket", join(fx.base, "nosock"), id);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toBe(`myuts: create: --console-socket ${join(fx.base, "nosock")}: connect: ENOENT (No such file or directory)\n`);
+    expect(existsSync(join(root, id))).toBe(false);
+    expect(processesWith(id)).toEqual([]);
   });
 
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {

@@ -140,9 +140,11 @@ describe.skipIf(!isRoot || !podmanPath)("podman --runtime myuts (needs root and 
     expect(podman("rm", name).code).toBe(0);
   });
 
-  test("a terminal (-t) is refused in one line: no console socket support yet", () => {
-    const r = podman("run", "--rm", "-t", ...common(), image, "true");
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("--console-socket: not supported yet");
+  test("-t: conmon gets the terminal through --console-socket; the payload's stdio and /dev/console are that terminal", () => {
+    const script = "test -t 0 && test -t 1 && test -t 2 && echo all-tty; tty";
+    const r = podman("run", "--rm", "-t", ...common(), image, "sh", "-c", script);
+    expect(r.code).toBe(0);
+    // a terminal ends lines with CR LF
+    expect(r.stdout.split("\r\n").slice(0, 2)).toEqual(["all-tty", "/dev/console"]);
   });
 });

@@ -343,4 +343,16 @@ describe("a created container (create, then start)", () => {
     expect(steps[1]!.args[2]).toMatchObject({ kind: "imm", value: 1 });
     expect(index(p, whatIs("sysctl net.ipv4.ip_forward"))).toBeLessThan(index(p, whatIs("make / private")));
   });
+  test("process.terminal: the pty slave opened before pivot_root, then setsid, TIOCSCTTY and dup3 onto 0, 1, 2 after the barrier", () => {
+    const spec = specOf(["--rootfs", "/srv/r", "--", "true"]);
+    const p = compileRun(spec, facts, { barrier: true, cgroupnsAfterBarrier: false, terminal: "/dev/pts/7" });
+    const open = index(p, whatIs("terminal /dev/pts/7"));
+    expect(open).toBeGreaterThan(-1);
+    expect(open).toBeLessThan(index(p, callIs("pivot_root")));
+    const steps = calls(p).filter((s) => s.what === "terminal");
+    expect(steps.map((s) => s.call)).toEqual(["setsid", "ioctl", "dup3", "dup3", "dup3", "close"]);
+    expect(index(p, callIs("setsid"))).toBeGreaterThan(index(p, (s) => s.op === "sync"));
+    // the same terminal is /dev/console
+    expect(calls(p).some((s) => s.what === "bind /dev/pts/7 on /dev/console")).toBe(true);
+  });
 });
