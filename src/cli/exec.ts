@@ -19,7 +19,8 @@ export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "process", short: "p", value: true, hint: "FILE", description: "an OCI process JSON (args, env, cwd, user, …) instead of the command line" },
   { long: "detach", short: "d", description: "return once the command runs, leaving it running" },
   { long: "pid-file", value: true, hint: "FILE", description: "write the command's pid here (no newline)" },
-  { long: "tty", short: "t", description: "a terminal (not supported yet)" },
+  { long: "tty", short: "t", description: "a terminal: with --console-socket a new one, whose master goes there; else the caller's" },
+  { long: "console-socket", value: true, hint: "SOCKET", description: "the unix socket that receives the terminal's master end (as runc's)" },
   { long: "trace", description: "print each setup step and its duration to stderr" },
   { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
@@ -48,7 +49,11 @@ function processFile(path: string): Partial<Process> {
       throw new UserError(`exec: --process ${path}: user has an invalid id`);
     }
   }
-  if (p.terminal) throw new UserError(`exec: --process ${path}: terminal: not supported yet`);
+  if (p.consoleSize !== undefined) {
+    const ok = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff;
+    if (!ok(p.consoleSize?.height) || !ok(p.consoleSize?.width))
+      throw new UserError(`exec: --process ${path}: consoleSize needs height and width from 0 to 65535`);
+  }
   return p;
 }
 
@@ -63,7 +68,6 @@ async function exec(argv: readonly string[], root: string | undefined, origin: n
     stdout(`${await usage("exec")}\n`);
     return 0;
   }
-  if (p.bools.has("tty")) throw new UserError("exec: --tty: not supported yet");
   const one = (k: string) => p.flags.get(k)?.at(-1);
   const [name, ...rest] = p.operands;
   const args = rest[0] === "--" ? rest.slice(1) : rest;
@@ -84,16 +88,19 @@ async function exec(argv: readonly string[], root: string | undefined, origin: n
     const uid = idArg("user", u ?? "");
     user = { uid, gid: g === undefined ? uid : idArg("user", g) };
   }
+  const terminal = p.bools.has("tty") || process?.terminal === true;
+  if (one("console-socket") !== undefined && !terminal) throw new UserError("exec: --console-socket needs --tty (or terminal in --process)");
   return execInContainer({
     name,
     root,
     args,
-    process,
+    process: terminal ? { ...process, terminal: true } : process,
     env,
     cwd,
     user,
     detach: p.bools.has("detach"),
     pidFile: one("pid-file"),
+    consoleSocket: one("console-socket"),
     trace: p.bools.has("trace"),
     origin,
   });

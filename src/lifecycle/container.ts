@@ -3,8 +3,8 @@
 // state. A created container is its own first process, waiting in the native init's
 // image for SIGCONT: no myuts process stays behind.
 import { close, kill as sendSignal } from "../../ffi/libc.ts";
-import { SyscallError } from "../../ffi/errno.ts";
-import { openPty, sendFd, type Pty } from "../../ffi/terminal.ts";
+import type { Pty } from "../../ffi/terminal.ts";
+import { openConsole, sendConsole } from "./console.ts";
 import { SIGCONT } from "../setup/abi.ts";
 import type { ValidSpec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
@@ -194,7 +194,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
   try {
     await t.stepAsync("load the native pieces", loadNative);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
-    if (spec.process.terminal) pty = t.step("open the terminal", () => openContainerPty(spec));
+    if (spec.process.terminal) pty = t.step("open the terminal", () => openConsole("create", spec.process));
     const plan = planRun(spec, needsBarrier(spec), t, true, pty?.slave);
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
@@ -212,33 +212,15 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
         if (r.pidFile) fs().writeFileSync(r.pidFile, String(pid));
       },
     });
-    if (pty) sendConsole(r.consoleSocket!, pty.master);
+    if (pty) sendConsole("create", r.consoleSocket!, pty.master, createdPid);
   } catch (e) {
-    // Created, but its terminal never reached the caller: it must not wait on.
+    // Created, but something after failed: it must not wait on.
     if (createdPid) sendSignal(createdPid, 9);
     for (const p of cgroup?.destroy() ?? []) warn(`cgroup cleanup: ${p}`);
     fs().rmSync(dir, { recursive: true, force: true });
     throw e;
   } finally {
     if (pty) close(pty.master);
-  }
-}
-
-function openContainerPty(spec: ValidSpec): Pty {
-  const size = spec.process.consoleSize;
-  try {
-    return openPty(size ? { rows: size.height, cols: size.width } : undefined);
-  } catch (e) {
-    throw fsError("create: the container's terminal", e);
-  }
-}
-
-/** runc's console socket: the master end, with its name, to the caller (conmon, containerd's shim). */
-function sendConsole(socket: string, master: number): void {
-  try {
-    sendFd(socket, master, "/dev/ptmx");
-  } catch (e) {
-    throw fsError(`create: --console-socket ${socket}`, e, e instanceof SyscallError ? e.syscall : undefined);
   }
 }
 

@@ -21,6 +21,8 @@ import { launch } from "./start.ts";
 import { ociExecTarget } from "./container.ts";
 import { liveState } from "./state.ts";
 import { exitCode } from "../util/wait-status.ts";
+import { close } from "../../ffi/libc.ts";
+import { openConsole, sendConsole } from "./console.ts";
 
 export interface ExecRequest {
   /** An OCI container's id (under `root`) or a named `run` container's name. */
@@ -37,6 +39,8 @@ export interface ExecRequest {
   /** Return once the command runs, leaving it running (no parent-death signal). */
   detach: boolean;
   pidFile?: string;
+  /** A terminal's master end goes here (runc's --console-socket) when the process has a terminal. */
+  consoleSocket?: string;
   trace: boolean;
   origin: number;
 }
@@ -151,16 +155,19 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   };
   if (!process.args.length || !process.args[0]) throw new UserError("exec: no command to run");
   const cgroup = paths ? Cgroup.fromPaths(paths) : undefined;
-  const program = compileJoin(
-    { pid, namespaces, process, setgroupsDenied: target.setgroupsDenied, barrier: cgroup !== undefined, detached: r.detach },
-    hostFacts(),
-  );
+  // A terminal without a socket is the caller's own, inherited like the rest of its stdio.
+  const pty = process.terminal && r.consoleSocket !== undefined ? t.step("open the terminal", () => openConsole("exec", process)) : undefined;
   const relay = new SignalRelay();
   try {
+    const program = compileJoin(
+      { pid, namespaces, process, setgroupsDenied: target.setgroupsDenied, barrier: cgroup !== undefined, detached: r.detach, terminal: pty?.slave },
+      hostFacts(),
+    );
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach }, t, {
       // Under the container's limits before the command's first instruction.
       ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
     });
+    if (pty) sendConsole("exec", r.consoleSocket!, pty.master, child);
     // runc's pid file: the number alone, no newline.
     if (r.pidFile) fs().writeFileSync(r.pidFile, String(child));
     if (r.detach) return 0;
@@ -168,5 +175,6 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
     return exitCode(await waitExit(child));
   } finally {
     relay.close();
+    if (pty) close(pty.master);
   }
 }

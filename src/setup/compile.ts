@@ -234,6 +234,8 @@ export interface JoinPlan {
   barrier?: boolean;
   /** The process outlives the runtime (`exec --detach`): no parent-death signal. */
   detached?: boolean;
+  /** A terminal for the process: the runtime's pty slave, by its path in the runtime's /dev/pts. */
+  terminal?: string;
 }
 
 /**
@@ -245,6 +247,8 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   const b = new ProgramBuilder();
   const O = openFlags(facts.arch);
   const order = JOIN_ORDER.filter((t) => plan.namespaces.has(t));
+  // Before the mount namespace changes what /dev/pts is.
+  const tty = plan.terminal ? openTerminal(b, facts.arch, plan.terminal) : undefined;
   for (const t of order) {
     b.call(
       `exec: open the container's ${t} namespace`,
@@ -262,6 +266,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   // PID or time namespace, and the runtime places a child in the container's cgroup.
   if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace");
   if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
+  if (tty !== undefined) takeTerminal(b, tty);
   compileProcess(b, { process: plan.process, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap, detached: plan.detached });
   return b.build();
 }

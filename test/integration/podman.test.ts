@@ -115,9 +115,12 @@ describe.skipIf(!isRoot || !podmanPath)("podman --runtime myuts (needs root and 
     expect(started.stderr).toBe("");
     expect(started.code).toBe(0);
     const id = started.stdout.trim();
-    const exec = podman("exec", name, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; id -u");
+    const exec = podman("exec", name, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; id -u; test -t 0 || echo no-tty");
     expect(exec.stderr).toBe("");
-    expect([exec.code, exec.stdout]).toEqual([0, "sleep 1000 0\n"]);
+    expect([exec.code, exec.stdout]).toEqual([0, "sleep 1000 0\nno-tty\n"]);
+    // exec -t: a new terminal for the process, through the console socket
+    const tty = podman("exec", "-t", name, "sh", "-c", "test -t 0 && test -t 1 && echo exec-tty");
+    expect([tty.code, tty.stdout]).toEqual([0, "exec-tty\r\n"]);
     expect(podman("inspect", "--format", "{{.State.Status}}", name).stdout.trim()).toBe("running");
     const pid = Number(podman("inspect", "--format", "{{.State.Pid}}", name).stdout.trim());
     expect(pid).toBeGreaterThan(0);

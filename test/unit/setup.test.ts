@@ -355,4 +355,12 @@ describe("a created container (create, then start)", () => {
     // the same terminal is /dev/console
     expect(calls(p).some((s) => s.what === "bind /dev/pts/7 on /dev/console")).toBe(true);
   });
+  test("exec with a terminal: the slave opened before setns, taken after the fork", () => {
+    const p = compileJoin(
+      { pid: 42, namespaces: new Set(["mount", "pid"]), process: specOf(["true"]).process, setgroupsDenied: false, terminal: "/dev/pts/3" },
+      facts,
+    );
+    expect(index(p, whatIs("terminal /dev/pts/3"))).toBeLessThan(index(p, callIs("setns")));
+    expect(index(p, callIs("setsid"))).toBeGreaterThan(index(p, (s) => s.op === "fork"));
+  });
 });
