@@ -78,7 +78,8 @@ function readSaved(root: string, id: string): Saved {
   try {
     raw = JSON.parse(readRegularFile(`${dir}/state.json`, MiB, { noFollow: true }).toString("utf8"));
   } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") throw new UserError(`container ${id}: no such container`);
+    // runc's words: containerd's shim reads "does not exist" as not found.
+    if ((e as { code?: string }).code === "ENOENT") throw new UserError(`container ${id}: does not exist`);
     if (e instanceof RefusedFile || e instanceof SyntaxError) throw new UserError(`container ${id}: its state is damaged (${e.message})`);
     throw fsError(`container ${id}: state`, e, "open");
   }
@@ -258,6 +259,8 @@ export function killContainer(id: string, signal: number, root = STATE_DIR, all 
 }
 
 export async function deleteContainer(id: string, force: boolean, root = STATE_DIR): Promise<void> {
+  // As runc: --force on a container that is already gone succeeds (engines clean up twice).
+  if (force && !fs().existsSync(dirOf(root, id))) return;
   const s = readSaved(root, id);
   if (status(s) !== "stopped") {
     if (!force) throw new UserError(`container ${id}: cannot delete a container that is ${status(s)} (kill it first, or delete --force)`);

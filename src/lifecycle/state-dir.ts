@@ -52,6 +52,15 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
         // Whatever the umask took away; /tmp's sticky bit keeps others from swapping it meanwhile.
         fs().chmodSync(dir, 0o700);
       } catch (e) {
+        // A --root whose parents don't exist yet (containerd's shim passes /run/containerd/runc/NS): made as runc does.
+        if (errCode(e) === "ENOENT" && attempt === 0) {
+          try {
+            fs().mkdirSync(path().dirname(dir), { recursive: true, mode: 0o711 });
+          } catch (e2) {
+            throw fsError(`state directory ${dir}`, e2, "mkdir");
+          }
+          continue;
+        }
         if (errCode(e) !== "EEXIST") throw fsError(`state directory ${dir}`, e, "mkdir");
       }
     }
