@@ -15,7 +15,7 @@ export function features(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_VERSION,
-    hooks: [],
+    hooks: ["prestart", "createRuntime", "createContainer", "poststart", "poststop"],
     mountOptions: mountOptionNames(),
     linux: {
       namespaces: NAMESPACES,

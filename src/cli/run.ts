@@ -76,10 +76,10 @@ function bundleHint(e: unknown, o: RunOptions): unknown {
 async function runBundle(o: RunOptions, origin: number): Promise<number> {
   if (o.args.length !== 1) throw new UserError("run: with --bundle, give the container id alone: myuts run -b DIR ID");
   const id = checkName(o.args[0]!, "container id");
-  const { spec } = loadBundle(o.bundle!);
+  const { dir, spec } = loadBundle(o.bundle!);
   const valid = validateSpec(spec);
   if (o.dryRun) return dryRun(valid);
-  return runSpec(valid, { trace: o.trace, origin, name: id, register: true });
+  return runSpec(valid, { trace: o.trace, origin, name: id, register: true, bundle: dir });
 }
 
 async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {

@@ -23,6 +23,8 @@ import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
 import { stderr } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
+import { hasHooks, hooksProblem, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
+import type { Hooks } from "../spec/types.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
@@ -40,6 +42,8 @@ interface Saved {
   annotations: Record<string, string>;
   /** The container's cgroup, recorded before it is made: delete removes it. */
   cgroup?: CgroupPaths;
+  /** The spec's poststart and poststop hooks, which start and delete run. */
+  hooks?: Pick<Hooks, "poststart" | "poststop">;
 }
 
 /** The OCI state (runtime-spec, runtime.md), as `state` prints it. */
@@ -98,6 +102,9 @@ function readSaved(root: string, id: string): Saved {
     r.annotations !== null &&
     Object.values(r.annotations).every((v) => typeof v === "string");
   if (!ok) throw new UserError(`container ${id}: its state is damaged (fields missing or of the wrong type)`);
+  // Hooks run as root: what the file says is checked as the spec's were.
+  const badHooks = hooksProblem(r.hooks);
+  if (badHooks) throw new UserError(`container ${id}: its state is damaged (${badHooks})`);
   if (r.cgroup !== undefined) {
     try {
       // Paths only below this host's cgroup mounts: a planted state can't aim delete elsewhere.
@@ -179,6 +186,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     created: new Date().toISOString(),
     annotations: spec.annotations ?? {},
     ...(cgroupPlan ? { cgroup: cgroupPlan.paths } : {}),
+    ...(hasHooks(spec.hooks, ["poststart", "poststop"]) ? { hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop } } : {}),
   };
   locked(root, true, () => {
     try {
@@ -205,6 +213,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
         cgroup?.join(pid);
         if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
       },
+      hooksStep: (pid) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState(base, "creating", pid))),
       created: (pid) => {
         createdPid = pid;
         const info = processInfo(pid);
@@ -225,6 +234,10 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
   }
 }
 
+function hookState(s: Saved, status: string, pid: number): HookState {
+  return { ociVersion: "1.2.0", id: s.id, status, pid, bundle: s.bundle, ...(Object.keys(s.annotations).length ? { annotations: s.annotations } : {}) };
+}
+
 export function containerState(id: string, root = STATE_DIR): OciState {
   const s = readSaved(root, id);
   const st = status(s);
@@ -240,13 +253,15 @@ export function containerState(id: string, root = STATE_DIR): OciState {
 }
 
 export function startContainer(id: string, root = STATE_DIR): void {
-  locked(root, false, () => {
+  const s = locked(root, false, () => {
     const s = readSaved(root, id);
     const st = status(s);
     if (st !== "created") throw new UserError(`container ${id}: cannot start a container that is ${st}`);
     if (!sendSignal(s.pid, SIGCONT)) throw new UserError(`container ${id}: its process ${s.pid} is gone`);
     writeSaved(root, { ...s, status: "running" });
+    return s;
   });
+  runLaterHooks("poststart", s.hooks, hookState(s, "running", s.pid), warn);
 }
 
 export function killContainer(id: string, signal: number, root = STATE_DIR, all = false): void {
@@ -281,6 +296,7 @@ export async function deleteContainer(id: string, force: boolean, root = STATE_D
   } finally {
     lock?.release();
   }
+  runLaterHooks("poststop", s.hooks, hookState(s, "stopped", 0), warn);
 }
 
 /** Every container under the root, in id order; a damaged entry is skipped with a warning line. */

@@ -1,6 +1,8 @@
 // The engine: starts any (validated) OCI spec's process in its namespaces and
 // waits for it. The spec is compiled into a setup program (src/setup) that the
 // native init runs inside the namespaces (start.ts); the payload is its execve.
+import { escapeControl } from "../util/text.ts";
+import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
 import { CLONE, waitNoHang } from "../../ffi/libc.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { needsBarrier } from "../cgroups/policy.ts";
@@ -24,6 +26,8 @@ export interface RunSettings {
   name?: string;
   /** Register the container even without a cgroup (it was named, so it can be addressed). */
   register?: boolean;
+  /** The bundle (`run -b`), for the hooks' state. */
+  bundle?: string;
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -65,6 +69,7 @@ export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new T
         newTime: unshare !== 0,
         timensOffsets: timensOffsets(spec),
         terminal,
+        hooks: hasHooks(spec.hooks, ["prestart", "createRuntime", "createContainer"]),
       });
     },
     describe,
@@ -75,6 +80,15 @@ export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new T
 
 /** Runs the container to completion; resolves to the exit code docker would give. */
 export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> {
+  const hookState = (status: string, pid: number): HookState => ({
+    ociVersion: "1.2.0",
+    id: s.name ?? "",
+    status,
+    pid,
+    bundle: s.bundle ?? "",
+    ...(spec.annotations && Object.keys(spec.annotations).length ? { annotations: spec.annotations } : {}),
+  });
+  const warnLine = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
   const t = new Tracer(s.trace, s.origin, "run");
   let hooks: ContainerHooks = {};
   let status: number | undefined;
@@ -96,15 +110,18 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
         hooks.prepare?.();
       },
       ready: (child) => hooks.beforeExec?.(child),
+      hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState("creating", child))),
     });
     relay.attach(pid);
     hooks.started?.(pid);
+    if (spec.hooks?.poststart) runLaterHooks("poststart", spec.hooks, hookState("running", pid), warnLine);
     status = await waitExit(pid);
     t.note(`payload exited: ${describeStatus(status)}`);
     note = hooks.afterExit?.(status);
   } finally {
     relay.close();
     hooks.cleanup?.(status);
+    if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }
   if (note) stderr(`myuts: ${note.message}\n`);
   return note?.exitCode ?? exitCode(status!);

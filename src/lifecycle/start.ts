@@ -7,7 +7,7 @@ import { close, kill, readAll, SIGKILL, socketpair, waitBlocking, waitNoHang, wr
 import { initMemfd, nativeSpawn } from "../../ffi/native.ts";
 import { encodeProgram } from "../setup/encode.ts";
 import type { Program, Step } from "../setup/program.ts";
-import { decodeRecord, goRecord, RECORD_SIZE, REC, SPAWN_STAGES, SPAWN_STEP, type InitRecord } from "../setup/protocol.ts";
+import { decodeRecord, goRecord, HOOKS_SYNC, RECORD_SIZE, REC, SPAWN_STAGES, SPAWN_STEP, type InitRecord } from "../setup/protocol.ts";
 import { hostArch } from "../setup/syscalls.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import type { Tracer } from "../util/trace.ts";
@@ -36,6 +36,8 @@ export interface LaunchHooks {
   booting?(): Promise<void>;
   /** The program reached its sync step: the runtime's turn (join the cgroup). */
   ready?(pid: number): void;
+  /** The program reached its hooks step (after the mounts, before pivot_root): run the create hooks. */
+  hooksStep?(pid: number): void;
   /**
    * The program reached its last sync step, where a created container waits for `start`:
    * record it. `launch` then returns, leaving the container waiting.
@@ -125,6 +127,12 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
         case REC.READY:
           traced.flush();
           noteInit(s.t, s.pid);
+          if (s.program.steps[r.step]?.what === HOOKS_SYNC) {
+            --syncsLeft;
+            hooks.hooksStep?.(s.pid);
+            writeAll(s.chan, goRecord());
+            break;
+          }
           if (--syncsLeft === 0 && hooks.created) {
             hooks.created(s.pid);
             writeAll(s.chan, goRecord());

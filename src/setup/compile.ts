@@ -4,6 +4,7 @@ import { CLONE } from "../../ffi/libc.ts";
 import { SETGROUPS_ANNOTATION, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
 import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TIOCSCTTY } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
+import { HOOKS_SYNC } from "./protocol.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
 import { allow, ProgramBuilder, type Program } from "./program.ts";
@@ -48,6 +49,8 @@ export interface RunOptions {
   detached?: boolean;
   /** A new time namespace, and its offsets (/proc/self/timens_offsets' format; "" for none). */
   newTime?: boolean;
+  /** Stop after the mounts, before pivot_root, for the runtime's create hooks. */
+  hooks?: boolean;
   /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
   terminal?: string;
   timensOffsets?: string;
@@ -133,6 +136,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       maskedPaths: spec.linux.maskedPaths ?? [],
       readonlyPaths: spec.linux.readonlyPaths ?? [],
       devices: spec.linux.devices ?? [],
+      syncBeforePivot: opts.hooks ? HOOKS_SYNC : undefined,
       userns,
       cwd: spec.root.path !== "/" ? spec.process.cwd : undefined,
       tty: opts.terminal ?? facts.tty,
@@ -141,6 +145,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       canonical: (dest) => facts.canonical(spec.root.path, dest),
     });
   }
+  if (opts.hooks && !ns.has("mount")) b.sync(HOOKS_SYNC);
   if (opts.barrier) b.sync("ready; wait for the runtime's go-ahead");
   // A cgroup namespace's root is its creator's cgroup at that moment: now the container's.
   if (opts.cgroupnsAfterBarrier) b.call("cgroup namespace", "unshare", [b.imm(CLONE.NEWCGROUP, "CLONE_NEWCGROUP")]);

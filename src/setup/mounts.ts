@@ -36,6 +36,8 @@ export interface MountPlan {
   cwd?: string;
   /** The spec's linux.devices (validated: under /dev, no "." or ".." parts). */
   devices: readonly LinuxDevice[];
+  /** A sync step (this is its text) after the mounts, before pivot_root: the runtime runs the create hooks there. */
+  syncBeforePivot?: string;
   /** The runtime's terminal, which the container inherits: bound on /dev/console. */
   tty?: string;
   arch: Arch;
@@ -346,9 +348,11 @@ export function compileMounts(b: ProgramBuilder, plan: MountPlan): void {
   for (const mount of plan.mounts) m.mountOne(mount);
   if (hostTree) {
     b.call("rootfs /", "close", [b.ref(b.slot("root"))], { on: allow(EBADF) });
+    if (plan.syncBeforePivot) b.sync(plan.syncBeforePivot);
     return;
   }
   if (plan.mounts.some((x) => x.destination === "/dev" && x.type === "tmpfs")) m.devices();
+  if (plan.syncBeforePivot) b.sync(plan.syncBeforePivot);
   m.switchRoot();
   for (const p of plan.maskedPaths) m.mask(p);
   for (const p of plan.readonlyPaths) m.readonlyPath(p);

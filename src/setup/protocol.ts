@@ -52,3 +52,6 @@ export const SPAWN_STAGES: Record<number, string> = {
   5: "execveat of the init",
   7: "fcntl on the channel",
 };
+
+/** The sync step's text where the runtime runs the createRuntime and createContainer hooks. */
+export const HOOKS_SYNC = "hooks: the runtime runs createRuntime and createContainer";

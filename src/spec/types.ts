@@ -181,8 +181,27 @@ export interface Linux {
   sysctl?: Record<string, string>;
 }
 
+/** A program the runtime runs at a point of the container's life, the state on its stdin. */
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  /** Seconds. */
+  timeout?: number;
+}
+
+export interface Hooks {
+  prestart?: Hook[];
+  createRuntime?: Hook[];
+  createContainer?: Hook[];
+  startContainer?: Hook[];
+  poststart?: Hook[];
+  poststop?: Hook[];
+}
+
 export interface Spec {
   ociVersion: string;
+  hooks?: Hooks;
   process?: Process;
   root?: Root;
   hostname?: string;

@@ -3,6 +3,7 @@
 import { checkDirectory, exists } from "../../ffi/files.ts";
 import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
 import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
+import { hooksProblem } from "../lifecycle/hooks.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
 import { RLIMITS } from "../setup/rlimits.ts";
@@ -18,7 +19,7 @@ const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknow
   ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
   ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
   ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
-  ["hooks", (s) => s.hooks],
+  ["hooks.startContainer", (s) => (s.hooks as Record<string, unknown> | undefined)?.startContainer],
   ["linux.seccomp", (s) => (s.linux as Record<string, unknown> | undefined)?.seccomp],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
   ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
@@ -116,6 +117,8 @@ export function validateSpec(spec: Spec): ValidSpec {
       if (!exists(m.source ?? "")) throw new OsError(`mount ${m.destination}: source ${m.source}`, ENOENT, { syscall: "stat" });
     }
   }
+  const badHooks = hooksProblem(spec.hooks);
+  if (badHooks) throw new UserError(`spec: ${badHooks}`);
   checkDevices(spec);
   checkSysctl(spec.linux?.sysctl, ns);
   checkStrings(spec);

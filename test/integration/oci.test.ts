@@ -285,7 +285,7 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(r.code).toBe(0);
     const f = JSON.parse(r.stdout);
     expect(f.ociVersionMax).toBe("1.2.0");
-    expect(f.hooks).toEqual([]);
+    expect(f.hooks).toEqual(["prestart", "createRuntime", "createContainer", "poststart", "poststop"]);
     expect(f.mountOptions).toEqual(expect.arrayContaining(["ro", "nosuid", "rbind", "rprivate", "nosymfollow"]));
     expect(f.linux.namespaces.sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
     expect(f.linux.capabilities).toContain("CAP_SYS_ADMIN");
@@ -347,6 +347,58 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(refused.stderr).toBe(`myuts: create: --console-socket ${join(fx.base, "nosock")}: connect: ENOENT (No such file or directory)\n`);
     expect(existsSync(join(root, id))).toBe(false);
     expect(processesWith(id)).toEqual([]);
+  });
+
+  test("hooks: createRuntime and createContainer see the created process before pivot_root; poststart after start; poststop after delete", async () => {
+    const id = newId();
+    const log = join(out, `${id}.hooks`);
+    const hook = join(fx.base, `hook-${id}.sh`);
+    // each call appends: its kind, the state's status, whether the pid is live, and its mount namespace
+    writeFileSync(
+      hook,
+      `#!/bin/sh\nstate=$(cat)\npid=$(echo "$state" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')\necho "$1 $(echo "$state" | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/') $(test -d /proc/$pid && readlink /proc/$pid/ns/mnt)" >> ${log}\n`,
+      { mode: 0o755 },
+    );
+    const dir = bundle("exec sleep 30");
+    const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    const h = (kind: string) => [{ path: hook, args: ["hook", kind], env: ["PATH=/usr/bin:/bin"] }];
+    spec.hooks = { createRuntime: h("createRuntime"), createContainer: h("createContainer"), poststart: h("poststart"), poststop: h("poststop") };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const c = myuts("create", "-b", dir, id);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    const pid = state(id).pid;
+    const containerMnt = readlinkSync(`/proc/${pid}/ns/mnt`);
+    expect(containerMnt).not.toBe(readlinkSync("/proc/self/ns/mnt"));
+    expect(readFileSync(log, "utf8")).toBe(`createRuntime creating ${containerMnt}\ncreateContainer creating ${containerMnt}\n`);
+    expect(myuts("start", id).code).toBe(0);
+    expect(readFileSync(log, "utf8").split("\n")[2]).toBe(`poststart running ${containerMnt}`);
+    expect(myuts("delete", "--force", id).code).toBe(0);
+    expect(readFileSync(log, "utf8").split("\n")[3]).toBe("poststop stopped ");
+
+    // a failing create hook fails create, naming it, and leaves nothing
+    const failing = join(fx.base, `fail-${id}.sh`);
+    writeFileSync(failing, "#!/bin/sh\necho refused by policy >&2\nexit 7\n", { mode: 0o755 });
+    spec.hooks = { createRuntime: [{ path: failing }] };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const bad = newId();
+    const f = myuts("create", "-b", dir, bad);
+    expect([f.code, f.stderr]).toEqual([125, `myuts: hooks.createRuntime[0] ${failing}: exited with 7 (refused by policy)\n`]);
+    expect(existsSync(join(root, bad))).toBe(false);
+    expect(processesWith(bad)).toEqual([]);
+    // one that outlives its timeout is killed
+    const slow = join(fx.base, `slow-${id}.sh`);
+    writeFileSync(slow, "#!/bin/sh\nexec sleep 30\n", { mode: 0o755 });
+    spec.hooks = { createContainer: [{ path: slow, timeout: 1 }] };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const t = myuts("create", "-b", dir, newId());
+    expect([t.code, t.stderr]).toEqual([125, `myuts: hooks.createContainer[0] ${slow}: did not finish within 1 s\n`]);
+    // startContainer would run inside the container: refused, not ignored
+    spec.hooks = { startContainer: [{ path: "/bin/true" }] };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
+    const sc = myuts("create", "-b", dir, newId());
+    expect(sc.code).toBe(125);
+    expect(sc.stderr).toContain("hooks.startContainer: not supported yet");
   });
 
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {

@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
 import { compileJoin, compilePrelude, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
+import { HOOKS_SYNC } from "../../src/setup/protocol.ts";
 import { decodeEscaped, encodeEscaped } from "../../ffi/bytes.ts";
 import { describeProgram } from "../../src/setup/describe.ts";
 import { encodeProgram, MAGIC, STEP_SIZE } from "../../src/setup/encode.ts";
@@ -362,5 +363,11 @@ describe("a created container (create, then start)", () => {
     );
     expect(index(p, whatIs("terminal /dev/pts/3"))).toBeLessThan(index(p, callIs("setns")));
     expect(index(p, callIs("setsid"))).toBeGreaterThan(index(p, (s) => s.op === "fork"));
+  });
+  test("create hooks: a sync step after the mounts, before pivot_root", () => {
+    const p = compileRun(specOf(["--rootfs", "/srv/r", "--", "true"]), facts, { barrier: false, cgroupnsAfterBarrier: false, hooks: true });
+    const sync = index(p, (s) => s.op === "sync" && s.what === HOOKS_SYNC);
+    expect(sync).toBeGreaterThan(index(p, whatIs("mount /proc")));
+    expect(sync).toBeLessThan(index(p, callIs("pivot_root")));
   });
 });

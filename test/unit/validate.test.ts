@@ -158,9 +158,16 @@ describe("validateSpec", () => {
   });
   test("fields nothing applies yet are refused by name, not ignored", () => {
     const s = base();
-    (s as unknown as Record<string, unknown>).hooks = { prestart: [{ path: "/bin/true" }] };
+    (s as unknown as Record<string, unknown>).hooks = { startContainer: [{ path: "/bin/true" }] };
     (s.linux as Record<string, unknown>).seccomp = { defaultAction: "SCMP_ACT_ALLOW" };
-    rejects(s, "hooks", "linux.seccomp", "not supported yet");
+    rejects(s, "hooks.startContainer", "linux.seccomp", "not supported yet");
+    const hooks = base();
+    (hooks as unknown as Record<string, unknown>).hooks = { poststop: [{ path: "relative" }] };
+    rejects(hooks, "hooks.poststop[0]: path must be an absolute path");
+    (hooks as unknown as Record<string, unknown>).hooks = { later: [] };
+    rejects(hooks, "hooks.later: unknown hook kind");
+    (hooks as unknown as Record<string, unknown>).hooks = { prestart: [{ path: "/x", timeout: 0 }] };
+    rejects(hooks, "timeout must be a whole number");
     const empty = base();
     (empty.linux as Record<string, unknown>).seccomp = {};
     expect(() => validateSpec(empty)).not.toThrow();
