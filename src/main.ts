@@ -42,6 +42,7 @@ async function main(): Promise<number> {
       return (await import("./cli/report.ts")).report(e, debug);
     }
   }
+  const rootDir = async () => (root === undefined ? undefined : (await import("./util/paths.ts")).absolute(root));
   const cmd = argv[0];
   try {
     switch (cmd) {
@@ -56,26 +57,17 @@ async function main(): Promise<number> {
       case "ps":
       case "pause":
       case "resume":
-        return await (await import("./cli/oci.ts")).ociCli(
-          cmd,
-          argv.slice(1),
-          root === undefined ? undefined : (await import("./util/paths.ts")).absolute(root),
-          origin,
-        );
+        return await (await import("./cli/oci.ts")).ociCli(cmd, argv.slice(1), await rootDir(), origin);
       case "exec":
-        return await (await import("./cli/exec.ts")).execCli(
-          argv.slice(1),
-          root === undefined ? undefined : (await import("./util/paths.ts")).absolute(root),
-          origin,
-        );
+        return await (await import("./cli/exec.ts")).execCli(argv.slice(1), await rootDir(), origin);
       case "spec":
         return await (await import("./cli/run.ts")).specCli(argv.slice(1));
       case "stats":
-        return await (await import("./cli/stats.ts")).statsCli(argv.slice(1));
+        return await (await import("./cli/stats.ts")).statsCli(argv.slice(1), await rootDir());
       case "events":
-        return await (await import("./cli/stats.ts")).eventsCli(argv.slice(1));
+        return await (await import("./cli/stats.ts")).eventsCli(argv.slice(1), await rootDir());
       case "update":
-        return await (await import("./cli/stats.ts")).updateCli(argv.slice(1));
+        return await (await import("./cli/stats.ts")).updateCli(argv.slice(1), await rootDir());
       case "features":
         return (await import("./cli/features.ts")).featuresCli(argv.slice(1));
       case "version":

@@ -3,6 +3,7 @@
 import { Cgroup, type Stats } from "../cgroups/cgroup.ts";
 import { formatBytes } from "../cgroups/units.ts";
 import { liveState, saveState, type ContainerState } from "../lifecycle/state.ts";
+import { ociCgroup } from "../lifecycle/container.ts";
 import type { LinuxResources } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { parseArgv, type FlagDef, type Parsed } from "./argv.ts";
@@ -51,6 +52,26 @@ function cgroupOf(s: ContainerState): Cgroup {
   return Cgroup.fromPaths(s.cgroup);
 }
 
+/** An OCI container (under --root) by id, else a named `run` container: its cgroup, and whether it still runs. */
+function target(name: string, root: string | undefined): { cgroup: Cgroup; live: () => boolean; registry?: ContainerState } {
+  const oci = ociCgroup(name, root);
+  if (oci) {
+    if (!oci.live) throw new UserError(`container ${name}: not running`);
+    if (!oci.cgroup) throw new UserError(`container ${name}: has no cgroup (its spec sets no resources and no cgroupsPath)`);
+    return { cgroup: Cgroup.fromPaths(oci.cgroup), live: () => ociCgroup(name, root)?.live === true };
+  }
+  const s = liveState(name);
+  const live = () => {
+    try {
+      liveState(name);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return { cgroup: cgroupOf(s), live, registry: s };
+}
+
 /** runc's `events --stats` shape. */
 export function statsEvent(name: string, st: Stats): object {
   return {
@@ -94,32 +115,33 @@ export function formatStats(name: string, st: Stats): string {
   return lines.join("\n");
 }
 
-export function statsCli(argv: readonly string[]): Promise<number> {
-  return reportingDebug(argv, STATS_FLAGS, true, () => stats(argv));
+export function statsCli(argv: readonly string[], root?: string): Promise<number> {
+  return reportingDebug(argv, STATS_FLAGS, true, () => stats(argv, root));
 }
 
-export function eventsCli(argv: readonly string[]): Promise<number> {
-  return reportingDebug(argv, EVENTS_FLAGS, true, () => events(argv));
+export function eventsCli(argv: readonly string[], root?: string): Promise<number> {
+  return reportingDebug(argv, EVENTS_FLAGS, true, () => events(argv, root));
 }
 
-export function updateCli(argv: readonly string[]): Promise<number> {
-  return reportingDebug(argv, UPDATE_CMD_FLAGS, true, () => update(argv));
+export function updateCli(argv: readonly string[], root?: string): Promise<number> {
+  return reportingDebug(argv, UPDATE_CMD_FLAGS, true, () => update(argv, root));
 }
 
-async function stats(argv: readonly string[]): Promise<number> {
+async function stats(argv: readonly string[], root: string | undefined): Promise<number> {
   const p = parseNamed(argv, STATS_FLAGS, "stats");
   if (p.bools.has("help")) return help("stats");
   const name = oneName("stats", p.operands);
-  const st = cgroupOf(liveState(name)).stats();
+  const st = target(name, root).cgroup.stats();
   stdout(p.bools.has("json") ? `${JSON.stringify({ name, ...st })}\n` : `${formatStats(name, st)}\n`);
   return 0;
 }
 
-async function events(argv: readonly string[]): Promise<number> {
+async function events(argv: readonly string[], root: string | undefined): Promise<number> {
   const p = parseNamed(argv, EVENTS_FLAGS, "events");
   if (p.bools.has("help")) return help("events");
   const name = oneName("events", p.operands);
-  const cg = cgroupOf(liveState(name));
+  const t = target(name, root);
+  const cg = t.cgroup;
   if (p.bools.has("stats")) {
     stdout(`${JSON.stringify(statsEvent(name, cg.stats()))}\n`);
     return 0;
@@ -129,14 +151,7 @@ async function events(argv: readonly string[]): Promise<number> {
   // Stream: a stats event every interval, and an oom event whenever the OOM count grows.
   let ooms = cg.oomKills();
   for (;;) {
-    const s = (() => {
-      try {
-        return liveState(name);
-      } catch {
-        return undefined;
-      }
-    })();
-    if (!s) return 0;
+    if (!t.live()) return 0;
     const st = cg.stats();
     const now = st.memory?.oomKills ?? 0;
     if (now > ooms) stdout(`${JSON.stringify({ type: "oom", id: name })}\n`);
@@ -146,16 +161,16 @@ async function events(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function update(argv: readonly string[]): Promise<number> {
+async function update(argv: readonly string[], root: string | undefined): Promise<number> {
   const p = parseNamed(argv, UPDATE_CMD_FLAGS, "update");
   if (p.bools.has("help")) return help("update");
   const name = oneName("update", p.operands);
   const { resources } = parseResourceFlags(p, "update");
   if (!resources) throw new UserError("update: nothing to change (give --memory, --cpus, --pids-limit, …)");
-  const s = liveState(name);
-  cgroupOf(s).update(resources, (m) => void stderr(`myuts: warning: ${m}\n`));
-  s.resources = merge(s.resources ?? {}, resources);
-  saveState(s);
+  const t = target(name, root);
+  t.cgroup.update(resources, (m) => void stderr(`myuts: warning: ${m}\n`));
+  // A named run container's entry keeps its limits for `stats`; an OCI container's are its cgroup's.
+  if (t.registry) saveState({ ...t.registry, resources: merge(t.registry.resources ?? {}, resources) });
   return 0;
 }
 

@@ -346,6 +346,14 @@ export function containerPids(id: string, root = STATE_DIR): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+/** A live OCI container's cgroup, for stats, events and update; undefined when there is no such OCI container. */
+export function ociCgroup(id: string, root = STATE_DIR): { live: boolean; cgroup?: CgroupPaths } | undefined {
+  if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;
+  const s = readSaved(root, id);
+  const st = status(s);
+  return { live: st === "running" || st === "paused" || st === "created", ...(s.cgroup ? { cgroup: s.cgroup } : {}) };
+}
+
 /** A running OCI container's first process and cgroup, for `exec`; undefined when there is no such container. */
 export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths } | undefined {
   if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;

@@ -401,6 +401,24 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(sc.stderr).toContain("hooks.startContainer: not supported yet");
   });
 
+  test("events --stats, stats and update address an OCI container by id, through its cgroup", () => {
+    const id = newId();
+    const dir = mkdtempSync(join(fx.base, "bundle-"));
+    const spec = Bun.spawnSync([MYUTS, "spec", "--pid", "--rootfs", fx.rootfs, "--memory", "64m", "--", "sleep", "30"], { env: baseEnv(), stdout: "pipe" });
+    writeFileSync(join(dir, "config.json"), spec.stdout);
+    expect(myuts("create", "-b", dir, id).code).toBe(0);
+    expect(myuts("start", id).code).toBe(0);
+    const ev = myuts("events", "--stats", id);
+    expect(ev.code).toBe(0);
+    expect(JSON.parse(ev.stdout)).toMatchObject({ type: "stats", id, data: { memory: { usage: { limit: 67108864 } } } });
+    expect(myuts("update", id, "--memory", "128m").code).toBe(0);
+    expect(JSON.parse(myuts("stats", "--json", id).stdout)).toMatchObject({ name: id, memory: { limit: 134217728 } });
+    const plain = newId();
+    expect(myuts("create", "-b", bundle("exec sleep 30"), plain).code).toBe(0);
+    const none = myuts("events", "--stats", plain);
+    expect([none.code, none.stderr]).toEqual([125, `myuts: container ${plain}: has no cgroup (its spec sets no resources and no cgroupsPath)\n`]);
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");

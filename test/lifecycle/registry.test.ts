@@ -178,7 +178,9 @@ describe.skipIf(!isRoot)("registry entries are untrusted (needs root)", () => {
         cgroup: { mode: "v2", dirs: { unified: `/sys/fs/cgroup/../..${fake}` }, created: [`/sys/fs/cgroup/../..${fake}`] },
       }),
     };
-    mkdirSync(STATE, { mode: 0o700 });
+    // An earlier test's run may still be removing its (empty) state directory: it must hold nothing.
+    if (existsSync(STATE)) expect(readdirSync(STATE)).toEqual([]);
+    mkdirSync(STATE, { recursive: true, mode: 0o700 });
     // "../x/victim" from the state directory, in the private /run
     const other = join(STATE, "..", "x");
     mkdirSync(other);
