@@ -33,6 +33,7 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
     { long: "pid-file", value: true, hint: "FILE", description: "write the container's pid here (no newline)" },
     { long: "trace", description: "print each setup step and its duration to stderr" },
     { long: "no-new-keyring", description: "accepted for runc's callers: myuts never creates a session keyring" },
+    { long: "no-pivot", description: "move the root over / and chroot instead of pivot_root (as runc's, for an initramfs root)" },
     {
       long: "console-socket",
       value: true,

@@ -159,6 +159,8 @@ export interface CreateRequest {
   pidFile?: string;
   /** runc's --console-socket: where the terminal's master end goes when process.terminal is set. */
   consoleSocket?: string;
+  /** runc's --no-pivot: MS_MOVE and chroot instead of pivot_root. */
+  noPivot?: boolean;
   trace: boolean;
   origin: number;
 }
@@ -204,7 +206,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     await t.stepAsync("load the native pieces", loadNative);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
     if (spec.process.terminal) pty = t.step("open the terminal", () => openConsole("create", spec.process));
-    const plan = planRun(spec, needsBarrier(spec), t, true, pty?.slave);
+    const plan = planRun(spec, needsBarrier(spec), t, true, pty?.slave, r.noPivot);
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
     await launch(plan, t, {

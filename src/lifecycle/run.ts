@@ -53,7 +53,7 @@ export interface ExitNote {
  * What a start does, decided before anything exists (also what `--dry-run` prints).
  * The setup program compiles on demand: `launch` does it while the init clones.
  */
-export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal?: string): Launch {
+export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal?: string, noPivot = false): Launch {
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
@@ -70,6 +70,7 @@ export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new T
         timensOffsets: timensOffsets(spec),
         terminal,
         hooks: hasHooks(spec.hooks, ["prestart", "createRuntime", "createContainer"]),
+        noPivot,
       });
     },
     describe,

@@ -51,6 +51,8 @@ export interface RunOptions {
   newTime?: boolean;
   /** Stop after the mounts, before pivot_root, for the runtime's create hooks. */
   hooks?: boolean;
+  /** runc's --no-pivot: MS_MOVE and chroot instead of pivot_root. */
+  noPivot?: boolean;
   /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
   terminal?: string;
   timensOffsets?: string;
@@ -137,6 +139,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       readonlyPaths: spec.linux.readonlyPaths ?? [],
       devices: spec.linux.devices ?? [],
       syncBeforePivot: opts.hooks ? HOOKS_SYNC : undefined,
+      noPivot: opts.noPivot,
       userns,
       cwd: spec.root.path !== "/" ? spec.process.cwd : undefined,
       tty: opts.terminal ?? facts.tty,

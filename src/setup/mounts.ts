@@ -36,6 +36,8 @@ export interface MountPlan {
   cwd?: string;
   /** The spec's linux.devices (validated: under /dev, no "." or ".." parts). */
   devices: readonly LinuxDevice[];
+  /** runc's --no-pivot: move the root over / and chroot, as where pivot_root can't work (an initramfs). */
+  noPivot?: boolean;
   /** A sync step (this is its text) after the mounts, before pivot_root: the runtime runs the create hooks there. */
   syncBeforePivot?: string;
   /** The runtime's terminal, which the container inherits: bound on /dev/console. */
@@ -271,6 +273,7 @@ class Mounter {
     const done = b.label("switched");
     const root = this.plan.root;
     b.call(`pivot_root ${root}`, "fchdir", [b.ref(this.ROOT)]);
+    if (this.plan.noPivot) b.goto(fallback);
     b.call(`pivot_root ${root}`, "pivot_root", [b.str("."), b.str(".")], { on: onGoto(fallback, EINVAL) });
     b.call("detach the old root", "mount", [b.imm(0, "NULL"), b.str("."), b.imm(0, "NULL"), b.imm(MS.SLAVE | MS.REC, "MS_SLAVE|MS_REC"), b.imm(0, "NULL")]);
     b.call("detach the old root", "umount2", [b.str("."), b.imm(MNT_DETACH, "MNT_DETACH")]);

@@ -419,6 +419,15 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect([none.code, none.stderr]).toEqual([125, `myuts: container ${plain}: has no cgroup (its spec sets no resources and no cgroupsPath)\n`]);
   });
 
+  test("create --no-pivot: the root is moved over / and chrooted into, as runc does for an initramfs", async () => {
+    const id = newId();
+    const marker = join(out, `${id}.root`);
+    expect(myuts("create", "--no-pivot", "-b", bundle(`cat /etc/myuts-test-rootfs > /out/${id}.root`), id).code).toBe(0);
+    expect(myuts("start", id).code).toBe(0);
+    await waitFor(() => existsSync(marker) && readFileSync(marker, "utf8") !== "", 5000, "the payload to run");
+    expect(readFileSync(marker, "utf8")).toBe("inside\n");
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");

@@ -370,4 +370,10 @@ describe("a created container (create, then start)", () => {
     expect(sync).toBeGreaterThan(index(p, whatIs("mount /proc")));
     expect(sync).toBeLessThan(index(p, callIs("pivot_root")));
   });
+  test("--no-pivot jumps past pivot_root to the MS_MOVE and chroot", () => {
+    const p = compileRun(specOf(["--rootfs", "/srv/r", "--", "true"]), facts, { barrier: false, cgroupnsAfterBarrier: false, noPivot: true });
+    const pivot = index(p, callIs("pivot_root"));
+    expect(p.steps[pivot - 1]?.op).toBe("goto");
+    expect(index(p, callIs("chroot"))).toBeGreaterThan(pivot);
+  });
 });
