@@ -8,6 +8,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
+import { parseBenchOptions } from "./options.ts";
 import { cleanupFixture, createFixture, deleteLeftovers, type Fixture } from "./fixture.ts";
 import { median, ms, shuffle, summarize, type Summary } from "./stats.ts";
 
@@ -33,25 +34,12 @@ const USAGE = `usage: bun run bench:lifecycle [-- --runs N] [--warmup N] [--rss-
   --myuts PATH  the binary to measure (default dist/myuts; build it with bun run build)`;
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { runs: 50, warmup: 5, rssRuns: 5, write: false, myuts: join(REPO, "dist/myuts") };
-  const count = (flag: string, v: string | undefined): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, not ${v ?? "nothing"}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--runs") o.runs = count(a, argv[++i]);
-    else if (a === "--warmup") o.warmup = count(a, argv[++i]);
-    else if (a === "--rss-runs") o.rssRuns = count(a, argv[++i]);
-    else if (a === "--write") o.write = true;
-    else if (a === "--myuts") o.myuts = resolve(argv[++i] ?? "");
-    else if (a === "-h" || a === "--help") {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown option ${a}\n${USAGE}`);
-  }
-  return o;
+  return parseBenchOptions<Options>(
+    argv,
+    { runs: 50, warmup: 5, rssRuns: 5, write: false, myuts: join(REPO, "dist/myuts") },
+    { "--runs": "runs", "--warmup": "warmup", "--rss-runs": "rssRuns" },
+    USAGE,
+  );
 }
 
 type RuntimeKey = "myuts" | "runc" | "crun";
