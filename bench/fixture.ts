@@ -1,9 +1,12 @@
 // The benchmark's private world: a busybox root filesystem, a runc bundle around the
 // same tree, state directories for runc and crun, and a frozen copy of the myuts
 // binary. Everything lives under one temporary directory that cleanup() removes.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
+
+/** crun's own state root, which it creates even for --version. */
+const CRUN_RUN_DIR = "/run/crun";
 
 export const BUSYBOX = "/bin/busybox";
 export const SLEEP_PAYLOAD = ["/bin/sleep", "0.4"];
@@ -17,6 +20,8 @@ export interface Fixture {
   /** runc's --root: its container state stays inside the fixture. */
   runcState: string;
   crunState: string;
+  /** Whether /run/crun was there before: crun makes it even for --version, and it goes again if it was not. */
+  crunRunDirExisted: boolean;
   myuts: string;
 }
 
@@ -88,6 +93,7 @@ export function createFixture(myutsBinary: string): Fixture {
     runcState: join(dir, "runc-state"),
     crunState: join(dir, "crun-state"),
     myuts: join(dir, "myuts"),
+    crunRunDirExisted: existsSync(CRUN_RUN_DIR),
   };
   try {
     buildRootfs(f.rootfs);
@@ -131,4 +137,11 @@ export function cleanupFixture(f: Fixture): void {
   // Never recurse through a mount: it could reach the host's files.
   if (mounts.length) throw new Error(`not removing ${f.dir}: still mounted: ${mounts.join(", ")}`);
   rmSync(f.dir, { recursive: true, force: true });
+  if (!f.crunRunDirExisted) {
+    try {
+      rmdirSync(CRUN_RUN_DIR);
+    } catch {
+      // not there, or not empty (then it is not only ours)
+    }
+  }
 }
