@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchOptions } from "./options.ts";
+import { publish } from "./report.ts";
 import { cleanupFixture, createFixture, deleteLeftovers, type Fixture } from "./fixture.ts";
 import { median, ms, shuffle, summarize, type Summary } from "./stats.ts";
 
@@ -259,14 +260,6 @@ function table(rows: Row[], extra?: (key: RuntimeKey) => string, extraHead?: str
   return out;
 }
 
-function writeDoc(path: string, generated: string): void {
-  const old = readFileSync(path, "utf8");
-  const b = old.indexOf(BEGIN);
-  const e = old.indexOf(END);
-  if (b < 0 || e < b) throw new Error(`${path} has no ${BEGIN} … ${END} markers`);
-  writeFileSync(path, `${old.slice(0, b)}${BEGIN}\n${generated}\n${old.slice(e)}`);
-}
-
 async function main(): Promise<number> {
   const o = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error("run as root: every runtime here creates namespaces and mounts");
@@ -476,13 +469,7 @@ async function main(): Promise<number> {
     out.push(
       "| memory | `RT --root S create --bundle B <id>`, then VmRSS and RssAnon from `/proc/<pid>/status` of the pid `state` prints and its descendants |",
     );
-    const md = out.join("\n");
-    console.log(md);
-    if (o.write) {
-      const path = join(REPO, "docs/benchmarks.md");
-      writeDoc(path, md);
-      process.stderr.write(`bench: wrote ${path}\n`);
-    }
+    publish(out.join("\n"), o.write, BEGIN, END, undefined);
     return 0;
   } finally {
     process.off("SIGINT", stop);

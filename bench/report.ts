@@ -1,6 +1,7 @@
 // Markdown for the terminal and for docs/benchmarks.md. Only the part between the
 // markers is generated, so the hand-written analysis around it survives --write.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { median, mib, ms, type Summary } from "./stats.ts";
 import type { StepSummary } from "./trace.ts";
 
@@ -191,13 +192,24 @@ ${generated}
 ${END}
 `;
 
-export function writeDoc(path: string, generated: string): void {
-  const old = existsSync(path) ? readFileSync(path, "utf8") : "";
-  const b = old.indexOf(BEGIN);
-  const e = old.indexOf(END);
+/** docs/benchmarks.md, which `--write` updates between a benchmark's markers. */
+export const DOC = join(resolve(import.meta.dir, ".."), "docs/benchmarks.md");
+
+/**
+ * Prints a benchmark's generated section and, with `write`, puts it between `begin` and
+ * `end` in the doc. Without the markers, `skeleton` makes the whole file, or it is an error.
+ */
+export function publish(generated: string, write: boolean, begin = BEGIN, end = END, skeleton: ((g: string) => string) | undefined = SKELETON): void {
+  console.log(generated);
+  if (!write) return;
+  const old = existsSync(DOC) ? readFileSync(DOC, "utf8") : "";
+  const b = old.indexOf(begin);
+  const e = old.indexOf(end);
   if (b < 0 || e < b) {
-    writeFileSync(path, SKELETON(generated));
-    return;
+    if (!skeleton) throw new Error(`${DOC} has no ${begin} … ${end} markers`);
+    writeFileSync(DOC, skeleton(generated));
+  } else {
+    writeFileSync(DOC, `${old.slice(0, b)}${begin}\n${generated}\n${old.slice(e)}`);
   }
-  writeFileSync(path, `${old.slice(0, b)}${BEGIN}\n${generated}\n${old.slice(e)}`);
+  process.stderr.write(`bench: wrote ${DOC}\n`);
 }

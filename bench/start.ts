@@ -8,7 +8,7 @@ import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchOptions } from "./options.ts";
 import { cleanupFixture, createFixture, deleteLeftovers, type Fixture, SLEEP_PAYLOAD } from "./fixture.ts";
-import { renderReport, writeDoc, type CaseResult, type MemoryDetail, type Report } from "./report.ts";
+import { publish, renderReport, type CaseResult, type MemoryDetail, type Report } from "./report.ts";
 import { median, shuffle, summarize } from "./stats.ts";
 import { parseTrace, phases, PHASES, stepSummary, type TraceLine } from "./trace.ts";
 
@@ -372,13 +372,7 @@ async function main(): Promise<number> {
       waiting,
       waitingExe,
     };
-    const md = renderReport(report);
-    console.log(md);
-    if (o.write) {
-      const path = join(REPO, "docs/benchmarks.md");
-      writeDoc(path, md);
-      process.stderr.write(`bench: wrote ${path}\n`);
-    }
+    publish(renderReport(report), o.write);
     return 0;
   } finally {
     process.off("SIGINT", stop);
