@@ -6,12 +6,12 @@ import { OCI_VERSION } from "../spec/types.ts";
 import { mountOptionNames } from "../setup/mount-options.ts";
 import { UserError } from "../util/errors.ts";
 import { stdout } from "../util/output.ts";
-import { versionLine } from "../version.ts";
+import { versionInfo } from "../version.ts";
 
 const NAMESPACES = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
 
 export function features(): Record<string, unknown> {
-  const [, version, , commit] = versionLine().replace(/[(),]/g, "").split(" ");
+  const { version, commit } = versionInfo();
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_VERSION,

@@ -20,7 +20,7 @@ export function hostFacts(): SetupFacts {
     tty: isatty(0) ? ttyname(0) : undefined,
     lastCap: lastCap(),
     isDirectory,
-    cgroup2: exists("/sys/fs/cgroup/cgroup.controllers"),
+    isCgroup2: () => exists("/sys/fs/cgroup/cgroup.controllers"),
     canonical: (root, dest) => secureJoin(root, dest).slice(root === "/" ? 0 : root.length) || "/",
   };
 }

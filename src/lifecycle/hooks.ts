@@ -30,13 +30,19 @@ function runAll(kinds: readonly HookKind[], hooks: Hooks | undefined, state: Hoo
   return problems;
 }
 
+/** "KEY=VALUE" as a pair; an entry without "=" is a key with an empty value. */
+function keyValue(e: string): [string, string] {
+  const i = e.indexOf("=");
+  return i < 0 ? [e, ""] : [e.slice(0, i), e.slice(i + 1)];
+}
+
 function runOne(h: Hook, input: Buffer): string | undefined {
   const args = h.args?.length ? h.args : [h.path];
   let r: ReturnType<typeof Bun.spawnSync>;
   try {
     r = Bun.spawnSync([h.path, ...args.slice(1)], {
       argv0: args[0],
-      env: Object.fromEntries((h.env ?? []).map((e) => [e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("=")), e.slice(e.indexOf("=") + 1)])),
+      env: Object.fromEntries((h.env ?? []).map(keyValue)),
       stdin: input,
       stdout: "ignore",
       stderr: "pipe",

@@ -21,8 +21,8 @@ export interface SetupFacts {
   isDirectory(path: string): boolean;
   /** A container path with the root's symlinks resolved inside it (see MountPlan.canonical). */
   canonical(root: string, dest: string): string;
-  /** The host's cgroups are the unified (v2) hierarchy alone. */
-  cgroup2?: boolean;
+  /** Whether the host's cgroups are the unified (v2) hierarchy alone (asked only for a spec's cgroup mount). */
+  isCgroup2?(): boolean;
 }
 
 /**
@@ -33,7 +33,7 @@ export interface SetupFacts {
  */
 function cgroupMount(m: Mount, facts: SetupFacts, userns: boolean, cgroupns: boolean): Mount {
   const options = (m.options ?? []).filter((o) => o !== "bind" && o !== "rbind");
-  if (facts.cgroup2 && (!userns || cgroupns)) return { ...m, type: "cgroup2", source: "cgroup2", options };
+  if (facts.isCgroup2?.() && (!userns || cgroupns)) return { ...m, type: "cgroup2", source: "cgroup2", options };
   return { destination: m.destination, type: "bind", source: "/sys/fs/cgroup", options: ["rbind", ...options] };
 }
 
