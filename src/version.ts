@@ -9,7 +9,11 @@ export function versionInfo(): { version: string; commit: string; target: string
   };
 }
 
+// Built from the defines in place (not from versionInfo), so the release build folds the
+// whole line into the binary, where the release tests look for it.
 export function versionLine(): string {
-  const { version, commit, target } = versionInfo();
+  const version = typeof MYUTS_VERSION === "string" ? MYUTS_VERSION : pkg.version;
+  const commit = typeof MYUTS_COMMIT === "string" ? MYUTS_COMMIT : "source";
+  const target = typeof MYUTS_TARGET === "string" ? MYUTS_TARGET : `linux-${process.arch}`;
   return `myuts ${version} (commit ${commit}, ${target})`;
 }
