@@ -9,6 +9,7 @@ import { parseArgv, type FlagDef } from "./argv.ts";
 import { callerIdentity, type UserHost } from "../lifecycle/identity.ts";
 import { idArg } from "./ids.ts";
 import type { UserNsOptions } from "../spec/from-run.ts";
+import type { SeccompProfile } from "../spec/seccomp-profile.ts";
 import { parseUserFlags, USER_FLAGS } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/names.ts";
@@ -51,9 +52,9 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     long: "security-opt",
     value: true,
     repeat: true,
-    hint: "no-new-privileges",
+    hint: "no-new-privileges|seccomp=unconfined|seccomp=FILE",
     description:
-      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it)",
+      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it); seccomp=FILE: a docker or OCI profile instead of the default one (a root filesystem container's), unconfined: none",
   },
   {
     long: "ulimit",
@@ -124,6 +125,8 @@ export interface RunOptions extends ResourceOptions {
   privileged: boolean;
   rlimits: Rlimit[];
   noNewPrivileges: boolean;
+  /** --security-opt seccomp=: none, or a profile file's contents. */
+  seccomp?: "unconfined" | SeccompProfile;
   devices: DeviceRequest[];
   sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
@@ -178,7 +181,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     rlimits: many("ulimit").map(parseUlimit),
     devices: many("device").map(parseDevice),
     sysctl: Object.fromEntries(many("sysctl").map(parseSysctl)),
-    noNewPrivileges: many("security-opt").map(parseSecurityOpt).includes("no-new-privileges"),
+    ...securityOpts(many("security-opt")),
     ...parseResourceFlags(p),
     name: one("name") !== undefined ? checkName(one("name")!) : randomName(),
     named: one("name") !== undefined,
@@ -300,9 +303,32 @@ function parseSysctl(v: string): [string, string] {
   return [v.slice(0, eq), v.slice(eq + 1)];
 }
 
-/** docker's --security-opt; of its options, no-new-privileges is the one myuts applies so far. */
-function parseSecurityOpt(v: string): string {
-  if (v === "no-new-privileges" || v === "no-new-privileges=true" || v === "no-new-privileges:true") return "no-new-privileges";
-  if (v === "no-new-privileges=false" || v === "no-new-privileges:false") return "";
-  throw new UserError(`run: --security-opt ${v}: not supported yet (myuts applies no-new-privileges; seccomp and LSM labels come later)`);
+/** docker's --security-opt: no-new-privileges, and seccomp=unconfined|FILE (docker's profile format or OCI's). */
+function securityOpts(values: readonly string[]): { noNewPrivileges: boolean; seccomp?: "unconfined" | SeccompProfile } {
+  let noNewPrivileges = false;
+  let seccomp: "unconfined" | SeccompProfile | undefined;
+  for (const v of values) {
+    const m = /^([a-z-]+)[=:](.*)$/.exec(v);
+    const [key, value] = m ? [m[1]!, m[2]!] : [v, "true"];
+    if (key === "no-new-privileges" && (value === "true" || value === "false")) noNewPrivileges = value === "true";
+    else if (key === "seccomp" && value === "unconfined") seccomp = "unconfined";
+    else if (key === "seccomp" && value) seccomp = readProfile(v, value);
+    else if (key === "apparmor" || key === "label")
+      throw new UserError(`run: --security-opt ${v}: this host has no AppArmor or SELinux for myuts to apply (use seccomp= or no-new-privileges)`);
+    else throw new UserError(`run: --security-opt ${v}: expected no-new-privileges[=true|false] or seccomp=unconfined|FILE`);
+  }
+  return { noNewPrivileges, ...(seccomp ? { seccomp } : {}) };
+}
+
+function readProfile(flag: string, path: string): SeccompProfile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readRegularFile(path, 4 * MiB).toString("utf8"));
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new UserError(`run: --security-opt ${flag}: not valid JSON (${e.message})`);
+    if (e instanceof RefusedFile) throw new UserError(`run: --security-opt ${flag}: ${e.message}`);
+    throw fsError(`run: --security-opt ${flag}`, e, "open");
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UserError(`run: --security-opt ${flag}: a profile is a JSON object`);
+  return raw as SeccompProfile;
 }

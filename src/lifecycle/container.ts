@@ -24,7 +24,7 @@ import { stderr } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
 import { hasHooks, hooksProblem, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
-import type { Hooks } from "../spec/types.ts";
+import type { Hooks, LinuxSeccomp } from "../spec/types.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
@@ -44,6 +44,8 @@ interface Saved {
   cgroup?: CgroupPaths;
   /** The spec's poststart and poststop hooks, which start and delete run. */
   hooks?: Pick<Hooks, "poststart" | "poststop">;
+  /** The container's seccomp section: `exec` filters its process the same way. */
+  seccomp?: LinuxSeccomp;
 }
 
 /** The OCI state (runtime-spec, runtime.md), as `state` prints it. */
@@ -189,6 +191,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     annotations: spec.annotations ?? {},
     ...(cgroupPlan ? { cgroup: cgroupPlan.paths } : {}),
     ...(hasHooks(spec.hooks, ["poststart", "poststop"]) ? { hooks: { poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop } } : {}),
+    ...(spec.linux.seccomp ? { seccomp: spec.linux.seccomp } : {}),
   };
   locked(root, true, () => {
     try {
@@ -357,9 +360,9 @@ export function ociCgroup(id: string, root = STATE_DIR): { live: boolean; cgroup
 }
 
 /** A running OCI container's first process and cgroup, for `exec`; undefined when there is no such container. */
-export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths } | undefined {
+export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp } | undefined {
   if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;
   const s = readSaved(root, id);
   if (status(s) !== "running") throw new UserError(`container ${id}: cannot exec into a container that is ${status(s)}`);
-  return { pid: s.pid, ...(s.cgroup ? { cgroup: s.cgroup } : {}) };
+  return { pid: s.pid, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...(s.seccomp ? { seccomp: s.seccomp } : {}) };
 }

@@ -10,7 +10,7 @@ import { Cgroup, type CgroupPaths } from "../cgroups/cgroup.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
 import { NS_FILE } from "../setup/namespaces.ts";
-import type { Capabilities, IDMapping, NamespaceType, Process } from "../spec/types.ts";
+import type { Capabilities, IDMapping, LinuxSeccomp, NamespaceType, Process } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fs } from "../util/node.ts";
 import { Tracer } from "../util/trace.ts";
@@ -130,17 +130,25 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
 }
 
 /** The container's first process and cgroup: an OCI container by id, else a named `run` container. */
-function findTarget(name: string, root: string | undefined): { pid: number; cgroup?: CgroupPaths } {
+function findTarget(name: string, root: string | undefined): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp } {
   const oci = ociExecTarget(name, root);
   if (oci) return oci;
   const state = liveState(name);
   if (!state.pid) throw new UserError(`container ${name}: not running yet`);
-  return { pid: state.pid, ...(state.cgroup ? { cgroup: state.cgroup } : {}) };
+  return { pid: state.pid, ...(state.cgroup ? { cgroup: state.cgroup } : {}), ...(state.seccomp ? { seccomp: state.seccomp } : {}) };
+}
+
+/** A container filtered by seccomp whose state doesn't say how: an exec would escape the filter. */
+function checkFiltered(name: string, pid: number, seccomp: LinuxSeccomp | undefined): void {
+  if (seccomp) return;
+  const mode = /^Seccomp:\s*(\d+)/m.exec(readText(`/proc/${pid}/status`))?.[1];
+  if (mode === "2") throw new UserError(`exec: container ${name} runs under a seccomp filter its state does not record`);
 }
 
 export async function execInContainer(r: ExecRequest): Promise<number> {
   const t = new Tracer(r.trace, r.origin, "exec");
-  const { pid, cgroup: paths } = findTarget(r.name, r.root);
+  const { pid, cgroup: paths, seccomp } = findTarget(r.name, r.root);
+  checkFiltered(r.name, pid, seccomp);
   await t.stepAsync("load the native pieces", loadNative);
   const namespaces = foreignNamespaces(pid);
   const target = t.step("read the container's process settings", () => processLike(pid, r.args, namespaces.has("user")));
@@ -160,7 +168,16 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   const relay = new SignalRelay();
   try {
     const program = compileJoin(
-      { pid, namespaces, process, setgroupsDenied: target.setgroupsDenied, barrier: cgroup !== undefined, detached: r.detach, terminal: pty?.slave },
+      {
+        pid,
+        namespaces,
+        process,
+        setgroupsDenied: target.setgroupsDenied,
+        barrier: cgroup !== undefined,
+        detached: r.detach,
+        terminal: pty?.slave,
+        seccomp,
+      },
       hostFacts(),
     );
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach }, t, {

@@ -60,6 +60,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
           created: new Date().toISOString(),
           ...(spec.root?.path && spec.root.path !== "/" ? { rootfs: spec.root.path } : {}),
           ...(spec.linux?.resources ? { resources: spec.linux.resources } : {}),
+          ...(spec.linux?.seccomp ? { seccomp: spec.linux.seccomp } : {}),
           ...(cgroup ? { cgroup: cgroup.plan.paths } : {}),
         };
         t.step(`register container ${name}`, () => claimName(s, lock.dir));

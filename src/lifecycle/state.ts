@@ -7,7 +7,7 @@
 // planted. Each is read with O_NOFOLLOW under a size cap and checked field by field;
 // one that fails is skipped with a warning, and no name or path in it is used.
 import { parseCgroupPaths, type CgroupPaths } from "../cgroups/cgroup.ts";
-import type { LinuxResources } from "../spec/types.ts";
+import type { LinuxResources, LinuxSeccomp } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { errnoOf, fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
@@ -48,6 +48,8 @@ export interface ContainerState {
    */
   cgroup?: CgroupPaths;
   resources?: LinuxResources;
+  /** The container's seccomp section: `exec` filters its process the same way. */
+  seccomp?: LinuxSeccomp;
 }
 
 const ENTRY_FILE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})\.json$/;
@@ -124,6 +126,7 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
   if (typeof v.created !== "string" || v.created.length > 64) throw new Error("created is not a time");
   if (!optString(v.bundle) || !optString(v.rootfs)) throw new Error("bundle or rootfs is not a path");
   if (v.resources !== undefined && !isObject(v.resources)) throw new Error("resources is not an object");
+  if (v.seccomp !== undefined && !isObject(v.seccomp)) throw new Error("seccomp is not an object");
   let cgroup: CgroupPaths | undefined;
   if (v.cgroup !== undefined) {
     try {
@@ -142,6 +145,7 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
     ...(v.rootfs !== undefined ? { rootfs: v.rootfs as string } : {}),
     ...(cgroup ? { cgroup } : {}),
     ...(v.resources !== undefined ? { resources: v.resources as LinuxResources } : {}),
+    ...(v.seccomp !== undefined ? { seccomp: v.seccomp as unknown as LinuxSeccomp } : {}),
   };
 }
 

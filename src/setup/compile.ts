@@ -1,7 +1,8 @@
 // Compiles a validated OCI spec into the setup program the native init runs:
 // `run` builds a container in new namespaces, `join` (exec) enters a running one.
 import { CLONE } from "../../ffi/libc.ts";
-import { SETGROUPS_ANNOTATION, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
+import { compileSeccomp } from "./seccomp/bpf.ts";
+import { SETGROUPS_ANNOTATION, type LinuxSeccomp, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
 import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TIOCSCTTY } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
 import { HOOKS_SYNC } from "./protocol.ts";
@@ -159,6 +160,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     lastCap: facts.lastCap,
     detached: opts.detached,
     waitForStart: opts.detached,
+    seccomp: spec.linux.seccomp ? compileSeccomp(spec.linux.seccomp, facts.arch) : undefined,
   });
   return b.build();
 }
@@ -244,6 +246,8 @@ export interface JoinPlan {
   detached?: boolean;
   /** A terminal for the process: the runtime's pty slave, by its path in the runtime's /dev/pts. */
   terminal?: string;
+  /** The container's seccomp section: an exec'd process is filtered as its init is. */
+  seccomp?: LinuxSeccomp;
 }
 
 /**
@@ -275,6 +279,12 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace");
   if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
   if (tty !== undefined) takeTerminal(b, tty);
-  compileProcess(b, { process: plan.process, setgroupsDenied: plan.setgroupsDenied, lastCap: facts.lastCap, detached: plan.detached });
+  compileProcess(b, {
+    process: plan.process,
+    setgroupsDenied: plan.setgroupsDenied,
+    lastCap: facts.lastCap,
+    detached: plan.detached,
+    seccomp: plan.seccomp ? compileSeccomp(plan.seccomp, facts.arch) : undefined,
+  });
   return b.build();
 }

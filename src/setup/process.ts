@@ -8,6 +8,7 @@ import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_OK, LINUX_CAPABILITY_VERSION_3, PR, SI
 import { capNumber } from "./capabilities.ts";
 import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
 import { allow, onGoto, type ProgramBuilder } from "./program.ts";
+import type { CompiledFilter } from "./seccomp/bpf.ts";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const EXIT_CANNOT_EXEC = 126;
@@ -23,6 +24,37 @@ export interface ProcessPlan {
   detached?: boolean;
   /** Waits for `start` (SIGCONT) before the exec, after a sync step (`create`). */
   waitForStart?: boolean;
+  /** The container's seccomp filter (linux.seccomp, compiled). */
+  seccomp?: CompiledFilter;
+}
+
+const SECCOMP_SET_MODE_FILTER = 1;
+
+/**
+ * Installing a filter needs no_new_privs or CAP_SYS_ADMIN. With either at the end, it
+ * goes in last, just before the exec, so no setup step runs filtered; otherwise before
+ * anything drops privileges (and the filter must then allow the remaining steps, as
+ * docker's profile does).
+ */
+function seccompLate(p: Process): boolean {
+  if (p.noNewPrivileges) return true;
+  const caps = p.capabilities;
+  if (caps) return (caps.effective ?? []).includes("CAP_SYS_ADMIN") && (caps.permitted ?? []).includes("CAP_SYS_ADMIN");
+  return p.user.uid === 0;
+}
+
+function loadSeccomp(b: ProgramBuilder, f: CompiledFilter): void {
+  b.call(
+    "seccomp filter",
+    "seccomp",
+    [b.imm(SECCOMP_SET_MODE_FILTER, "SECCOMP_SET_MODE_FILTER"), b.imm(f.flags), b.sockFprog(f.filter, `{${f.filter.length / 8} instructions}`)],
+    {
+      meanings: {
+        [EINVAL]: { say: "seccomp (the kernel refused the filter or its flags)" },
+        [EACCES]: { say: "seccomp (loading a filter needs no_new_privs or CAP_SYS_ADMIN)" },
+      },
+    },
+  );
 }
 
 /** A capability set as the kernel's two 32-bit words (capset's layout). */
@@ -64,6 +96,8 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
       meanings: { [EPERM]: { say: "prlimit64 (raising a hard limit needs CAP_SYS_RESOURCE)" } },
     });
   }
+  const late = plan.seccomp !== undefined && seccompLate(p);
+  if (plan.seccomp && !late) loadSeccomp(b, plan.seccomp);
   const { uid, gid } = p.user;
   const groups = p.user.additionalGids ?? [];
   const who = `user ${uid}:${gid}`;
@@ -113,6 +147,7 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
   if (plan.waitForStart) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
+  if (plan.seccomp && late) loadSeccomp(b, plan.seccomp);
   compileExec(b, plan);
 }
 

@@ -159,6 +159,15 @@ export class ProgramBuilder {
     return { kind: "data", offset: at, label };
   }
 
+  /** struct sock_fprog for seccomp(2): the instruction count and a pointer to the filter. */
+  sockFprog(filter: Uint8Array, label: string): Arg {
+    const insns = this.put(filter);
+    const head = new Uint32Array([filter.length / 8, 0, insns, 0]);
+    const at = this.put(new Uint8Array(head.buffer));
+    this.relocs.push(at + 8);
+    return { kind: "data", offset: at, label };
+  }
+
   imm(value: number, label?: string): Arg {
     return { kind: "imm", value, label };
   }

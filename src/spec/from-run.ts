@@ -4,6 +4,10 @@ import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "../lifecycle/idmap.ts";
+import { os } from "../util/node.ts";
+import { hostArch, type Arch } from "../setup/syscalls.ts";
+import { defaultSeccomp } from "./seccomp-default.ts";
+import { seccompFromProfile, type SeccompProfile } from "./seccomp-profile.ts";
 import {
   OCI_VERSION,
   SETGROUPS_ANNOTATION,
@@ -52,6 +56,8 @@ export interface RunRequest {
   privileged: boolean;
   rlimits: readonly Rlimit[];
   noNewPrivileges: boolean;
+  /** --security-opt seccomp=: none, or a profile file's contents (else the default profile with a root filesystem). */
+  seccomp?: "unconfined" | SeccompProfile;
   /** Namespaced kernel settings (--sysctl). */
   sysctl?: Readonly<Record<string, string>>;
   /** Host device nodes for the container's /dev, with the cgroup access each is allowed. */
@@ -66,6 +72,9 @@ export interface HostFacts {
   uid: number;
   gid: number;
   stdinIsTTY: boolean;
+  /** The running kernel's release, for profiles' minKernel (default: this machine's). */
+  kernel?: string;
+  arch?: Arch;
 }
 
 const NS_ORDER: NamespaceType[] = ["user", "pid", "network", "ipc", "uts", "mount", "cgroup", "time"];
@@ -135,10 +144,19 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     spec.linux!.maskedPaths = [...MASKED_PATHS];
     spec.linux!.readonlyPaths = [...READONLY_PATHS];
   }
-  if ((rootfs && !o.privileged) || o.capAdd.length || o.capDrop.length) {
-    const base = rootfs && !o.privileged ? DEFAULT_CAPABILITIES : CAPABILITIES;
-    const caps = applyCapFlags(base, o.capAdd, o.capDrop);
-    spec.process!.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
+  const confined = rootfs && !o.privileged;
+  let caps: readonly string[] = CAPABILITIES;
+  if (confined || o.capAdd.length || o.capDrop.length) {
+    caps = applyCapFlags(confined ? DEFAULT_CAPABILITIES : CAPABILITIES, o.capAdd, o.capDrop);
+    spec.process!.capabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps], inheritable: [], ambient: [] };
+  }
+  // As docker: a container's default profile, none for --privileged or the host tree
+  // (unshare's form keeps the caller's privileges), a given one in any case.
+  const arch = host.arch ?? hostArch();
+  if (o.seccomp !== undefined && o.seccomp !== "unconfined") {
+    spec.linux!.seccomp = seccompFromProfile(o.seccomp, caps, arch, host.kernel ?? os().release(), "run: --security-opt seccomp");
+  } else if (o.seccomp === undefined && confined) {
+    spec.linux!.seccomp = defaultSeccomp(caps, arch);
   }
   return spec;
 }

@@ -167,7 +167,33 @@ export interface LinuxDevice {
   gid?: number;
 }
 
+/** config-linux.md "Seccomp": one comparison of a system call argument. */
+export interface LinuxSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface LinuxSyscall {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: LinuxSeccompArg[];
+}
+
+export interface LinuxSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: LinuxSyscall[];
+}
+
 export interface Linux {
+  seccomp?: LinuxSeccomp;
   devices?: LinuxDevice[];
   resources?: LinuxResources;
   namespaces?: Namespace[];

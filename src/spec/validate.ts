@@ -7,8 +7,10 @@ import { hooksProblem } from "../lifecycle/hooks.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
 import { RLIMITS } from "../setup/rlimits.ts";
+import { compileSeccomp } from "../setup/seccomp/bpf.ts";
+import { hostArch } from "../setup/syscalls.ts";
 import { notADirectoryHint } from "./rootfs-hint.ts";
-import type { Spec, ValidSpec } from "./types.ts";
+import type { LinuxSeccomp, Spec, ValidSpec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
 
@@ -20,7 +22,6 @@ const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknow
   ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
   ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
   ["hooks.startContainer", (s) => (s.hooks as Record<string, unknown> | undefined)?.startContainer],
-  ["linux.seccomp", (s) => (s.linux as Record<string, unknown> | undefined)?.seccomp],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
   ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
   ["linux.mountLabel", (s) => (s.linux as Record<string, unknown> | undefined)?.mountLabel],
@@ -51,6 +52,9 @@ export function validateSpec(spec: Spec): ValidSpec {
       throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
   }
   checkRlimits(p.rlimits);
+  // An empty section, as some tools write, filters nothing.
+  if (spec.linux?.seccomp !== undefined && !present(spec.linux.seccomp)) delete spec.linux.seccomp;
+  if (spec.linux?.seccomp !== undefined) checkSeccomp(spec.linux.seccomp);
   if (p.consoleSize !== undefined) {
     const { height, width } = p.consoleSize ?? {};
     for (const v of [height, width]) {
@@ -246,4 +250,9 @@ function checkStrings(spec: Spec): void {
     if (typeof v !== "string") throw new UserError(`spec: ${field} must be a string`);
     if (v.includes("\0")) throw new UserError(`spec: ${field} ${JSON.stringify(v)} contains a NUL byte`);
   }
+}
+
+/** Compiling it is the check: every name, action and comparison, for this machine's architecture. */
+function checkSeccomp(s: LinuxSeccomp): void {
+  if (compileSeccomp(s, hostArch()).notify) throw new UserError("spec: linux.seccomp: SCMP_ACT_NOTIFY is not supported yet");
 }

@@ -51,23 +51,11 @@ function podman(...args: string[]): Result {
 }
 
 /**
- * Options every container here gets. seccomp=unconfined: myuts refuses a seccomp profile
- * rather than run without it, and podman sends one by default. The ulimits: podman asks
+ * Options every container here gets. The ulimits: podman asks
  * for limits above this machine's hard ones, which only CAP_SYS_RESOURCE may raise (runc
  * fails alike where the runtime lacks it), so they are set to what any caller may set.
  */
-const common = () => [
-  "--network",
-  "none",
-  "--security-opt",
-  "seccomp=unconfined",
-  "--ulimit",
-  "nofile=1024:1024",
-  "--ulimit",
-  "nproc=1024:1024",
-  "--cgroup-parent",
-  parent,
-];
+const common = () => ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--cgroup-parent", parent];
 
 describe.skipIf(!isRoot || !podmanPath)("podman --runtime myuts (needs root and podman)", () => {
   beforeAll(() => {
