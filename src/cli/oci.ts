@@ -32,7 +32,7 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
     },
     { long: "pid-file", value: true, hint: "FILE", description: "write the container's pid here (no newline)" },
     { long: "trace", description: "print each setup step and its duration to stderr" },
-    { long: "no-new-keyring", description: "accepted for runc's callers: myuts never creates a session keyring" },
+    { long: "no-new-keyring", description: "keep the caller's session keyring (by default the container gets a new one, as with runc)" },
     { long: "no-pivot", description: "move the root over / and chroot instead of pivot_root (as runc's, for an initramfs root)" },
     {
       long: "console-socket",
@@ -92,6 +92,8 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
           root,
           pidFile: p.flags.get("pid-file")?.at(-1),
           consoleSocket: p.flags.get("console-socket")?.at(-1),
+          noPivot: p.bools.has("no-pivot"),
+          newKeyring: !p.bools.has("no-new-keyring"),
           trace: p.bools.has("trace"),
           origin,
         });

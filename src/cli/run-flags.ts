@@ -1,5 +1,6 @@
 // `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
 import { absolute } from "../util/paths.ts";
+import { fs } from "../util/node.ts";
 import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
@@ -38,7 +39,20 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "boottime", value: true, hint: "SECONDS", description: "CLOCK_BOOTTIME offset in the time namespace (implies --time)" },
   { long: "hostname", value: true, hint: "NAME", description: "hostname inside (implies --uts)" },
   { long: "domainname", value: true, hint: "NAME", description: "NIS domain name inside (implies --uts)" },
-  { long: "rootfs", value: true, hint: "DIR", description: "root filesystem to pivot into (implies --mount)" },
+  {
+    long: "rootfs",
+    value: true,
+    hint: "DIR",
+    description:
+      "root filesystem to pivot into: a whole container, with its own pid, mount, uts, ipc, net and cgroup namespaces (docker's set), docker's capabilities, seccomp profile and masked paths",
+  },
+  {
+    long: "share",
+    value: true,
+    repeat: true,
+    hint: "pid,ipc,uts,net,cgroup",
+    description: "with --rootfs: stay in the host's namespaces of these kinds instead (--network host and --cgroupns host also do)",
+  },
   { long: "read-only", description: "mount the root filesystem read-only" },
   { long: "volume", short: "v", value: true, repeat: true, hint: "HOST:CONTAINER[:ro]", description: "bind-mount a host path" },
   { long: "tmpfs", value: true, repeat: true, hint: "PATH[:OPTIONS]", description: "mount a tmpfs" },
@@ -77,6 +91,7 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     hint: "HOST[:CONTAINER][:rwm]",
     description: "add a host device node to a root filesystem container's /dev (and to its cgroup's allow-list)",
   },
+  { long: "no-new-keyring", description: "keep the caller's session keyring (a root filesystem or bundle container gets a new one by default)" },
   { long: "setuid", value: true, hint: "UID", description: "run the payload as this uid" },
   { long: "setgid", value: true, hint: "GID", description: "run the payload as this gid" },
   { long: "groups", short: "G", value: true, repeat: true, hint: "GID[,GID...]", description: "supplementary groups" },
@@ -123,6 +138,7 @@ export interface RunOptions extends ResourceOptions {
   capAdd: string[];
   capDrop: string[];
   privileged: boolean;
+  noNewKeyring: boolean;
   rlimits: Rlimit[];
   noNewPrivileges: boolean;
   /** --security-opt seccomp=: none, or a profile file's contents. */
@@ -143,6 +159,27 @@ const NS_FLAGS: Record<string, NamespaceType> = {
   time: "time",
 };
 
+/** A root filesystem container's namespaces, as docker's. */
+const CONTAINER_NAMESPACES: NamespaceType[] = ["pid", "mount", "uts", "ipc", "network", "cgroup"];
+const SHAREABLE: Record<string, NamespaceType> = { pid: "pid", ipc: "ipc", uts: "uts", net: "network", network: "network", cgroup: "cgroup" };
+
+/** --share pid,ipc,…: the kinds a container keeps from the host. */
+function parseShare(values: readonly string[], rootfs: boolean): NamespaceType[] {
+  const out: NamespaceType[] = [];
+  for (const v of values) {
+    if (!rootfs)
+      throw new UserError(
+        `run: --share ${v}: only a --rootfs container has namespaces of its own to share (without it, myuts adds only the ones its switches name)`,
+      );
+    for (const kind of v.split(",")) {
+      const ns = Object.hasOwn(SHAREABLE, kind) ? SHAREABLE[kind] : undefined;
+      if (!ns) throw new UserError(`run: --share ${v}: ${JSON.stringify(kind)} is not one of pid, ipc, uts, net, cgroup`);
+      out.push(ns);
+    }
+  }
+  return out;
+}
+
 /** The kernel's KTIME_SEC_MAX: no clock offset goes beyond it. */
 const KTIME_SEC_MAX = 9223372036;
 
@@ -161,6 +198,8 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   const namespaces = new Set<NamespaceType>();
   if (p.bools.has("all")) for (const n of ALL) namespaces.add(n);
   for (const [flag, ns] of Object.entries(NS_FLAGS)) if (p.bools.has(flag)) namespaces.add(ns);
+  if (one("rootfs")) for (const ns of CONTAINER_NAMESPACES) namespaces.add(ns);
+  for (const ns of parseShare(many("share"), one("rootfs") !== undefined)) namespaces.delete(ns);
 
   const opts: RunOptions = {
     namespaces,
@@ -178,6 +217,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     capAdd: many("cap-add"),
     capDrop: many("cap-drop"),
     privileged: p.bools.has("privileged"),
+    noNewKeyring: p.bools.has("no-new-keyring"),
     rlimits: many("ulimit").map(parseUlimit),
     devices: many("device").map(parseDevice),
     sysctl: Object.fromEntries(many("sysctl").map(parseSysctl)),
@@ -313,11 +353,17 @@ function securityOpts(values: readonly string[]): { noNewPrivileges: boolean; se
     if (key === "no-new-privileges" && (value === "true" || value === "false")) noNewPrivileges = value === "true";
     else if (key === "seccomp" && value === "unconfined") seccomp = "unconfined";
     else if (key === "seccomp" && value) seccomp = readProfile(v, value);
-    else if (key === "apparmor" || key === "label")
-      throw new UserError(`run: --security-opt ${v}: this host has no AppArmor or SELinux for myuts to apply (use seccomp= or no-new-privileges)`);
+    else if (key === "apparmor" || key === "label") throw new UserError(`run: --security-opt ${v}: ${lsmMessage(key)}`);
     else throw new UserError(`run: --security-opt ${v}: expected no-new-privileges[=true|false] or seccomp=unconfined|FILE`);
   }
   return { noNewPrivileges, ...(seccomp ? { seccomp } : {}) };
+}
+
+/** What a user asking for an LSM label gets told: whether this host has the LSM at all. */
+function lsmMessage(key: string): string {
+  const [name, dir] = key === "apparmor" ? ["AppArmor", "/sys/kernel/security/apparmor"] : ["SELinux", "/sys/fs/selinux"];
+  if (!fs().existsSync(dir)) return `this host has no ${name} (${dir} is absent), so there is no label to apply`;
+  return `${name} labels are not supported by myuts yet`;
 }
 
 function readProfile(flag: string, path: string): SeccompProfile {

@@ -6,7 +6,7 @@ import { loadBundle } from "../spec/bundle.ts";
 import { EXIT_NOT_FOUND, OsError, UserError } from "../util/errors.ts";
 import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
-import { planRun, runSpec } from "../lifecycle/run.ts";
+import { keyringName, planRun, runSpec } from "../lifecycle/run.ts";
 import { specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
@@ -57,9 +57,9 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
     const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
-    if (o.dryRun) return dryRun(spec);
+    if (o.dryRun) return dryRun(spec, keyring(o));
     try {
-      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named });
+      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o) });
     } catch (e) {
       throw bundleHint(e, o);
     }
@@ -78,13 +78,19 @@ async function runBundle(o: RunOptions, origin: number): Promise<number> {
   const id = checkName(o.args[0]!, "container id");
   const { dir, spec } = loadBundle(o.bundle!);
   const valid = validateSpec(spec);
-  if (o.dryRun) return dryRun(valid);
-  return runSpec(valid, { trace: o.trace, origin, name: id, register: true, bundle: dir });
+  const ring = o.noNewKeyring ? undefined : keyringName(id);
+  if (o.dryRun) return dryRun(valid, ring);
+  return runSpec(valid, { trace: o.trace, origin, name: id, register: true, bundle: dir, keyring: ring });
 }
 
-async function dryRun(spec: ReturnType<typeof validateSpec>): Promise<number> {
+/** A container (a bundle or a root filesystem) gets its own session keyring, as with runc; unshare's form keeps the caller's. */
+function keyring(o: RunOptions): string | undefined {
+  return o.rootfs !== undefined && !o.noNewKeyring ? keyringName(o.name) : undefined;
+}
+
+async function dryRun(spec: ReturnType<typeof validateSpec>, keyring: string | undefined): Promise<number> {
   const { describeProgram } = await import("../setup/describe.ts");
-  const plan = planRun(spec);
+  const plan = planRun(spec, { keyring });
   const lines = ['spawn → execveat(sealed memfd "myuts-init")'];
   if (plan.prelude) {
     lines.push("the init's first program:", describeProgram(plan.prelude));

@@ -13,7 +13,7 @@ import { fs } from "../util/node.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { Tracer } from "../util/trace.ts";
 import { checkName } from "./names.ts";
-import { planRun } from "./run.ts";
+import { keyringName, planRun } from "./run.ts";
 import { launch } from "./start.ts";
 import { lockStateDir, STATE_DIR } from "./state-dir.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
@@ -163,6 +163,8 @@ export interface CreateRequest {
   consoleSocket?: string;
   /** runc's --no-pivot: MS_MOVE and chroot instead of pivot_root. */
   noPivot?: boolean;
+  /** A new session keyring (unless runc's --no-new-keyring). */
+  newKeyring?: boolean;
   trace: boolean;
   origin: number;
 }
@@ -209,7 +211,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     await t.stepAsync("load the native pieces", loadNative);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
     if (spec.process.terminal) pty = t.step("open the terminal", () => openConsole("create", spec.process));
-    const plan = planRun(spec, needsBarrier(spec), t, true, pty?.slave, r.noPivot);
+    const plan = planRun(spec, { t, detached: true, terminal: pty?.slave, noPivot: r.noPivot, keyring: r.newKeyring ? keyringName(r.id) : undefined });
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
     await launch(plan, t, {

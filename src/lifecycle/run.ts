@@ -28,6 +28,8 @@ export interface RunSettings {
   register?: boolean;
   /** The bundle (`run -b`), for the hooks' state. */
   bundle?: string;
+  /** A new session keyring of this name (runc's default for bundles; a root filesystem container's). */
+  keyring?: string;
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -53,7 +55,31 @@ export interface ExitNote {
  * What a start does, decided before anything exists (also what `--dry-run` prints).
  * The setup program compiles on demand: `launch` does it while the init clones.
  */
-export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal?: string, noPivot = false): Launch {
+/** How a container is started, beyond its spec: the runtime's own choices and runc's flags. */
+export interface PlanOptions {
+  /** Stop before the payload until the runtime's go-ahead (default: when the spec needs it). */
+  barrier?: boolean;
+  t?: Tracer;
+  /** Outlives the runtime and waits for `start` (`create`). */
+  detached?: boolean;
+  /** The pty slave for process.terminal. */
+  terminal?: string;
+  /** runc's --no-pivot. */
+  noPivot?: boolean;
+  /** A new session keyring named for the container (runc's default; --no-new-keyring opts out). */
+  keyring?: string;
+}
+
+/**
+ * The session keyring's name: the container's, and a random part, since joining an
+ * existing keyring of the same name (another root's container) would share its keys.
+ */
+export function keyringName(container: string): string {
+  return `_ses.${container}.${crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0")}`;
+}
+
+export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
+  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring } = o;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
@@ -71,6 +97,7 @@ export function planRun(spec: ValidSpec, barrier = needsBarrier(spec), t = new T
         terminal,
         hooks: hasHooks(spec.hooks, ["prestart", "createRuntime", "createContainer"]),
         noPivot,
+        keyring,
       });
     },
     describe,
@@ -98,7 +125,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, needsBarrier(spec) || s.register === true, t);
+    const plan = planRun(spec, { barrier: needsBarrier(spec) || s.register === true, t, keyring: s.keyring });
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),

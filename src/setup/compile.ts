@@ -11,7 +11,7 @@ import { compileProcess } from "./process.ts";
 import { allow, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
 import { encodeEscaped } from "../../ffi/bytes.ts";
-import { EBADF, EPERM } from "../../ffi/errno.ts";
+import { EBADF, ENOSYS, EPERM } from "../../ffi/errno.ts";
 
 /** What the compiler needs to know of the host. */
 export interface SetupFacts {
@@ -54,6 +54,8 @@ export interface RunOptions {
   hooks?: boolean;
   /** runc's --no-pivot: MS_MOVE and chroot instead of pivot_root. */
   noPivot?: boolean;
+  /** Join a new session keyring of this name: the caller's keys stay out of reach. */
+  keyring?: string;
   /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
   terminal?: string;
   timensOffsets?: string;
@@ -116,6 +118,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     b.call("user namespace: become root", "setresgid", [b.imm(0), b.imm(0), b.imm(0)]);
     b.call("user namespace: become root", "setresuid", [b.imm(0), b.imm(0), b.imm(0)]);
   }
+  if (opts.keyring !== undefined) newSessionKeyring(b, opts.keyring);
   for (const [what, call, name] of [
     ["--hostname", "sethostname", spec.hostname],
     ["--domainname", "setdomainname", spec.domainname],
@@ -250,6 +253,18 @@ export interface JoinPlan {
   seccomp?: LinuxSeccomp;
 }
 
+const KEYCTL_JOIN_SESSION_KEYRING = 1;
+
+/**
+ * A new session keyring, owned by whoever the process is now (root of a user namespace
+ * after it became root there). Hosts where keyctl is filtered or absent go on without one.
+ */
+function newSessionKeyring(b: ProgramBuilder, name?: string): void {
+  b.call("session keyring", "keyctl", [b.imm(KEYCTL_JOIN_SESSION_KEYRING, "KEYCTL_JOIN_SESSION_KEYRING"), name ? b.str(name) : b.imm(0, "NULL")], {
+    on: allow(ENOSYS),
+  });
+}
+
 /**
  * Enters a running container: opens each of its namespaces (all before the first
  * setns, while /proc is still the host's), joins them, forks when the PID or time
@@ -279,6 +294,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace");
   if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
   if (tty !== undefined) takeTerminal(b, tty);
+  newSessionKeyring(b);
   compileProcess(b, {
     process: plan.process,
     setgroupsDenied: plan.setgroupsDenied,

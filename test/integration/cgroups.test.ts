@@ -128,7 +128,7 @@ describe("cgroups", () => {
 
   it("--cpus 0.5 sets the CFS quota, and a busy loop gets about half a core", async () => {
     const n = name("cpu");
-    const p = await startNamed(n, ["--rootfs", rootfs, "--cpus", "0.5", "--", "sh", "-c", "while :; do :; done"]);
+    const p = await startNamed(n, ["--share", "pid", "--rootfs", rootfs, "--cpus", "0.5", "--", "sh", "-c", "while :; do :; done"]);
     try {
       const st = JSON.parse(readFileSync(statePath(n), "utf8")) as { cgroup: { mode: string; dirs: Record<string, string> } };
       if (st.cgroup.mode === "v2") expect(readFileSync(join(st.cgroup.dirs.unified!, "cpu.max"), "utf8").trim()).toBe("50000 100000");
@@ -164,7 +164,7 @@ describe("cgroups", () => {
 
   it("without a cgroup namespace the payload is in myuts-NAME", () => {
     const n = name("place");
-    const r = run(["run", "--name", n, "--rootfs", rootfs, "--memory", "64m", "--", "cat", "/proc/self/cgroup"]);
+    const r = run(["run", "--name", n, "--rootfs", rootfs, "--cgroupns", "host", "--memory", "64m", "--", "cat", "/proc/self/cgroup"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`memory:.*/myuts-${n}\\n`));
   }, 30000);
@@ -176,7 +176,7 @@ describe("cgroups", () => {
 
   it("stats, events --stats and update on a running named container", async () => {
     const n = name("upd");
-    const p = await startNamed(n, ["--rootfs", rootfs, "--memory", "64m", "--pids-limit", "20", "--", "sleep", "30"]);
+    const p = await startNamed(n, ["--share", "pid", "--rootfs", rootfs, "--memory", "64m", "--pids-limit", "20", "--", "sleep", "30"]);
     try {
       const s = stats(n);
       expect(s.memory?.limit).toBe(64 * 1024 * 1024);
@@ -246,7 +246,22 @@ describe("cgroups", () => {
 
   it("--cgroup-parent nests the container and removes what it made", () => {
     const parent = `${TAG}-parent/sub`;
-    const r = run(["run", "--name", name("par"), "--rootfs", rootfs, "--cgroup-parent", parent, "--pids-limit", "10", "--", "cat", "/proc/self/cgroup"]);
+    const r = run([
+      "run",
+      "--name",
+      name("par"),
+      "--rootfs",
+      rootfs,
+      "--cgroupns",
+      "host",
+      "--cgroup-parent",
+      parent,
+      "--pids-limit",
+      "10",
+      "--",
+      "cat",
+      "/proc/self/cgroup",
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`pids:/${parent}/myuts-${name("par")}`);
     expect(cgroupDirs(`${TAG}-parent`)).toEqual([]);

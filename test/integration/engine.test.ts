@@ -96,7 +96,7 @@ describe.skipIf(!isRoot)("the engine (needs root)", () => {
   test("exec joins the container's cgroup too, before the command runs", async () => {
     const name = `execcg${uniqueToken()}`;
     const token = uniqueToken();
-    const c = startMyuts(["run", "--pid", "--memory", "64m", "--name", name, "--rootfs", fx.rootfs, "--", "sleep", token]);
+    const c = startMyuts(["run", "--cgroupns", "host", "--memory", "64m", "--name", name, "--rootfs", fx.rootfs, "--", "sleep", token]);
     running.push(c);
     const payloadPid = () => processesWith(token).find((p) => p.cmdline.startsWith("sleep "))?.pid;
     await waitFor(() => payloadPid() !== undefined, 10_000, "the container's payload");

@@ -39,7 +39,9 @@ describe.skipIf(!isRoot)("exit codes (needs root)", () => {
 
   test("128+N when signal N killed the payload", async () => {
     const signals: Record<string, number> = { HUP: 1, INT: 2, KILL: 9, USR1: 10, SEGV: 11, TERM: 15 };
-    const results = await Promise.all(Object.keys(signals).map((s) => runMyuts(["run", "--rootfs", fx.rootfs, "--", "sh", "-c", `kill -${s} $$`])));
+    const results = await Promise.all(
+      Object.keys(signals).map((s) => runMyuts(["run", "--share", "pid", "--rootfs", fx.rootfs, "--", "sh", "-c", `kill -${s} $$`])),
+    );
     for (const [i, n] of Object.values(signals).entries()) expect({ n, code: results[i]!.code }).toEqual({ n, code: 128 + n });
   });
 

@@ -301,7 +301,7 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     const spec = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
     expect(spec.root).toEqual({ path: "rootfs", readonly: true });
     expect(spec.process.args).toEqual(["sh"]);
-    expect(spec.linux.namespaces.map((n: { type: string }) => n.type).sort()).toEqual(["ipc", "mount", "network", "pid", "uts"]);
+    expect(spec.linux.namespaces.map((n: { type: string }) => n.type).sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "uts"]);
     symlinkSync(fx.rootfs, join(dir, "rootfs"));
     spec.process.args = ["sh", "-c", "hostname; touch /x 2>/dev/null || echo read-only"];
     writeFileSync(join(dir, "config.json"), JSON.stringify(spec));

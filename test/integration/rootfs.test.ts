@@ -201,7 +201,7 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
       "echo full $(echo x 2>&1 > /dev/full || echo failed)",
       "echo mqueue $(test -e /dev/mqueue && echo present || echo absent)",
     ].join("\n");
-    const r = await runMyuts(["run", "--rootfs", fx.rootfs, "--", "sh", "-c", script]);
+    const r = await runMyuts(["run", "--share", "ipc", "--rootfs", fx.rootfs, "--", "sh", "-c", script]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const out = Object.fromEntries(

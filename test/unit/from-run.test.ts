@@ -110,10 +110,10 @@ describe("specFromRun: a root filesystem", () => {
     expect(env.some((e) => e.startsWith("SHELL="))).toBe(false);
   });
 
-  test("the OCI default mounts, /dev/mqueue only with --ipc, /sys read-only", () => {
+  test("the OCI default mounts, /dev/mqueue only with an IPC namespace, /sys read-only", () => {
     const s = spec(["--rootfs", R, "sh"]);
-    expect(dests(s)).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/sys"]);
-    expect(dests(spec(["--rootfs", R, "--ipc", "sh"]))).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]);
+    expect(dests(s)).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]);
+    expect(dests(spec(["--rootfs", R, "--share", "ipc", "sh"]))).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/sys"]);
     expect(mountAt(s, "/sys")?.options).toContain("ro");
     expect(mountAt(s, "/dev/pts")).toMatchObject({ type: "devpts" });
     expect(mountAt(s, "/dev/pts")?.options).toContain("newinstance");

@@ -66,10 +66,17 @@ describe("parseRunArgs: namespaces", () => {
 });
 
 describe("parseRunArgs: root filesystem and mounts", () => {
-  test("--rootfs is made absolute and implies --mount", () => {
+  test("--rootfs is made absolute and makes a whole container: docker's namespaces", () => {
     const o = parse(["--rootfs", "some/dir", "sh"]);
     expect(o.rootfs).toBe(resolve("some/dir"));
-    expect([...o.namespaces]).toEqual(["mount"]);
+    expect([...o.namespaces].sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "uts"]);
+  });
+
+  test("--share, --network host and --cgroupns host keep the host's namespaces; --share needs --rootfs", () => {
+    expect([...parse(["--rootfs", "r", "--share", "pid,ipc", "--share", "uts", "sh"]).namespaces].sort()).toEqual(["cgroup", "mount", "network"]);
+    expect([...parse(["--rootfs", "r", "--network", "host", "--cgroupns", "host", "sh"]).namespaces].sort()).toEqual(["ipc", "mount", "pid", "uts"]);
+    expect(() => parse(["--share", "pid", "sh"])).toThrow("only a --rootfs container");
+    expect(() => parse(["--rootfs", "r", "--share", "mount", "sh"])).toThrow('"mount" is not one of pid, ipc, uts, net, cgroup');
   });
 
   test("--volume, --tmpfs and --read-only imply --mount", () => {
