@@ -19,7 +19,7 @@ import { lockStateDir, STATE_DIR } from "./state-dir.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { Cgroup, type CgroupPaths, parseCgroupPaths } from "../cgroups/cgroup.ts";
-import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
+import { wantsCgroup } from "../cgroups/policy.ts";
 import { stderr } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
