@@ -163,6 +163,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     lastCap: facts.lastCap,
     detached: opts.detached,
     waitForStart: opts.detached,
+    arch: facts.arch,
     seccomp: spec.linux.seccomp ? compileSeccomp(spec.linux.seccomp, facts.arch) : undefined,
   });
   return b.build();
@@ -300,6 +301,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
     setgroupsDenied: plan.setgroupsDenied,
     lastCap: facts.lastCap,
     detached: plan.detached,
+    arch: facts.arch,
     seccomp: plan.seccomp ? compileSeccomp(plan.seccomp, facts.arch) : undefined,
   });
   return b.build();

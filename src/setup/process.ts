@@ -2,9 +2,23 @@
 // groups and ids, the parent-death signal, umask, working directory, descriptors,
 // signal mask, and the payload's execve with execvp's PATH search done as steps,
 // so "not found" (127) and "cannot execute" (126) stay apart.
-import { EACCES, EINTR, EINVAL, ENOENT, ENOEXEC, ENOTDIR, EPERM } from "../../ffi/errno.ts";
+import { EACCES, EBADF, EINTR, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOTDIR, EPERM } from "../../ffi/errno.ts";
 import type { Capabilities, Process } from "../spec/types.ts";
-import { AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_OK, LINUX_CAPABILITY_VERSION_3, PR, SIG_BLOCK, SIG_SETMASK, SIGCONT, SIGKILL } from "./abi.ts";
+import {
+  AT_FDCWD,
+  CLOSE_RANGE_CLOEXEC,
+  F_OK,
+  LINUX_CAPABILITY_VERSION_3,
+  openFlags,
+  PR,
+  RESOLVE_IN_ROOT,
+  RESOLVE_NO_MAGICLINKS,
+  SIG_BLOCK,
+  SIG_SETMASK,
+  SIGCONT,
+  SIGKILL,
+} from "./abi.ts";
+import type { Arch } from "./syscalls.ts";
 import { capNumber } from "./capabilities.ts";
 import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
 import { allow, onGoto, type ProgramBuilder } from "./program.ts";
@@ -26,6 +40,34 @@ export interface ProcessPlan {
   waitForStart?: boolean;
   /** The container's seccomp filter (linux.seccomp, compiled). */
   seccomp?: CompiledFilter;
+  arch: Arch;
+}
+
+/**
+ * The working directory, resolved inside the process's root with no /proc magic link
+ * on the way: a descriptor the init inherited can't make it a host directory
+ * (CVE-2024-21626's `-w /proc/self/fd/N`).
+ */
+function workdir(b: ProgramBuilder, cwd: string, arch: Arch): void {
+  const O = openFlags(arch);
+  const what = `workdir ${cwd}`;
+  const root = b.slot("cwd_root");
+  const dir = b.slot("cwd");
+  b.call(what, "openat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str("/"), b.imm(O.PATH | O.DIRECTORY | O.CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), b.imm(0)], {
+    out: root,
+  });
+  const how = new Uint32Array([O.PATH | O.DIRECTORY | O.CLOEXEC, 0, 0, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, 0]);
+  b.call(
+    what,
+    "openat2",
+    [b.ref(root), b.str(cwd), b.bytes(new Uint8Array(how.buffer), "{O_PATH|O_DIRECTORY, RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS}"), b.imm(24)],
+    {
+      out: dir,
+      meanings: { [ELOOP]: { say: "openat2 (a /proc magic link or a symlink loop on the way)" } },
+    },
+  );
+  b.call(what, "fchdir", [b.ref(dir)]);
+  for (const s of [dir, root]) b.call(what, "close", [b.ref(s)], { on: allow(EBADF) });
 }
 
 const SECCOMP_SET_MODE_FILTER = 1;
@@ -142,7 +184,7 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   if (!plan.detached) b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
   if (p.noNewPrivileges) b.call("no_new_privs", "prctl", [b.imm(PR.SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), b.imm(1), zero, zero, zero]);
   b.call("umask", "umask", [b.imm(p.user.umask ?? 0o022, `0${(p.user.umask ?? 0o022).toString(8)}`)]);
-  b.call(`workdir ${p.cwd}`, "chdir", [b.str(p.cwd)]);
+  workdir(b, p.cwd, plan.arch);
   // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
   b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
   if (plan.waitForStart) waitForStart(b);

@@ -153,9 +153,15 @@ describe("setup program for exec (join)", () => {
     },
     facts,
   );
+  test("the working directory is opened inside the root without magic links, then fchdir: an inherited descriptor can't name it", () => {
+    const steps = calls(p).filter((s) => s.what.startsWith("workdir"));
+    expect(steps.map((s) => s.call)).toEqual(["openat", "openat2", "fchdir", "close", "close"]);
+    expect(text(steps[1]!.args[1])).toBe("/");
+    expect(calls(p).some((s) => s.call === "chdir")).toBe(false);
+  });
   test("opens every namespace before the first setns; user first, mount last; forks for the PID namespace", () => {
     const opens = calls(p)
-      .filter((s) => s.call === "openat")
+      .filter((s) => s.call === "openat" && s.what.startsWith("exec:"))
       .map((s) => text(s.args[1]));
     expect(opens).toEqual(["/proc/42/ns/user", "/proc/42/ns/net", "/proc/42/ns/pid", "/proc/42/ns/mnt"]);
     const setns = calls(p)
