@@ -4,6 +4,7 @@
 import { CAPABILITIES } from "../spec/capabilities.ts";
 import { OCI_VERSION } from "../spec/types.ts";
 import { mountOptionNames } from "../setup/mount-options.ts";
+import { SECCOMP_ACTIONS, SECCOMP_ARCHES, SECCOMP_FILTER_FLAGS, SECCOMP_OPERATORS } from "../setup/seccomp/bpf.ts";
 import { UserError } from "../util/errors.ts";
 import { stdout } from "../util/output.ts";
 import { versionInfo } from "../version.ts";
@@ -21,13 +22,25 @@ export function features(): Record<string, unknown> {
       namespaces: NAMESPACES,
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
+      seccomp: seccompFeatures(),
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },
     annotations: { "run.myuts.version": version, "run.myuts.commit": commit },
+  };
+}
+
+function seccompFeatures(): Record<string, unknown> {
+  const flags = Object.keys(SECCOMP_FILTER_FLAGS);
+  return {
+    enabled: true,
+    actions: [...SECCOMP_ACTIONS],
+    operators: [...SECCOMP_OPERATORS],
+    archs: [...SECCOMP_ARCHES],
+    knownFlags: flags,
+    supportedFlags: flags,
   };
 }
 

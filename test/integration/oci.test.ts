@@ -289,7 +289,9 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(f.mountOptions).toEqual(expect.arrayContaining(["ro", "nosuid", "rbind", "rprivate", "nosymfollow"]));
     expect(f.linux.namespaces.sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
     expect(f.linux.capabilities).toContain("CAP_SYS_ADMIN");
-    expect(f.linux.seccomp).toEqual({ enabled: false });
+    expect(f.linux.seccomp.enabled).toBe(true);
+    expect(f.linux.seccomp.operators).toContain("SCMP_CMP_MASKED_EQ");
+    expect(f.linux.seccomp.actions).toContain("SCMP_ACT_ERRNO");
     expect(f.linux.cgroup.systemd).toBe(false);
   });
 

@@ -34,7 +34,7 @@ const AUDIT_ARCH: Record<Arch, { value: number; names: string[] }> = {
   x64: { value: 0xc000003e, names: ["SCMP_ARCH_X86_64"] },
   arm64: { value: 0xc00000b7, names: ["SCMP_ARCH_AARCH64"] },
 };
-const KNOWN_ARCHES = new Set([
+export const SECCOMP_ARCHES: readonly string[] = [
   "SCMP_ARCH_X86",
   "SCMP_ARCH_X86_64",
   "SCMP_ARCH_X32",
@@ -58,7 +58,8 @@ const KNOWN_ARCHES = new Set([
   "SCMP_ARCH_M68K",
   "SCMP_ARCH_SH",
   "SCMP_ARCH_SHEB",
-]);
+];
+const KNOWN_ARCHES = new Set(SECCOMP_ARCHES);
 /** x32's calls are x86-64's with this bit set; they are filtered as a foreign ABI. */
 const X32_SYSCALL_BIT = 0x40000000;
 
@@ -141,6 +142,27 @@ function u16(v: unknown, where: string): number {
   if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffff) bad(`${where}: ${JSON.stringify(v)} must be a number from 0 to 65535`);
   return v as number;
 }
+
+/** The actions the compiler knows (SCMP_ACT_NOTIFY compiles, but validation refuses it until a listener is wired). */
+export const SECCOMP_ACTIONS: readonly string[] = [
+  "SCMP_ACT_ALLOW",
+  "SCMP_ACT_ERRNO",
+  "SCMP_ACT_KILL",
+  "SCMP_ACT_KILL_PROCESS",
+  "SCMP_ACT_KILL_THREAD",
+  "SCMP_ACT_LOG",
+  "SCMP_ACT_TRACE",
+  "SCMP_ACT_TRAP",
+];
+export const SECCOMP_OPERATORS: readonly string[] = [
+  "SCMP_CMP_EQ",
+  "SCMP_CMP_NE",
+  "SCMP_CMP_GE",
+  "SCMP_CMP_GT",
+  "SCMP_CMP_LE",
+  "SCMP_CMP_LT",
+  "SCMP_CMP_MASKED_EQ",
+];
 
 /** The SECCOMP_RET_* word for an OCI action; `field` names the action, `errnoField` its errno. */
 function action(name: unknown, errnoRet: unknown, fallbackErrno: number, field: string, errnoField: string): number {
