@@ -7,6 +7,8 @@ import { maps as mapsId } from "../lifecycle/idmap.ts";
 import { os } from "../util/node.ts";
 import { hostArch, type Arch } from "../setup/syscalls.ts";
 import { defaultSeccomp } from "./seccomp-default.ts";
+import { defaultFilters } from "./seccomp-default-filter.ts" with { type: "macro" };
+import { precompiled } from "../setup/seccomp/bpf.ts";
 import { seccompFromProfile, type SeccompProfile } from "./seccomp-profile.ts";
 import {
   OCI_VERSION,
@@ -156,10 +158,17 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   if (o.seccomp !== undefined && o.seccomp !== "unconfined") {
     spec.linux!.seccomp = seccompFromProfile(o.seccomp, caps, arch, host.kernel ?? os().release(), "run: --security-opt seccomp");
   } else if (o.seccomp === undefined && confined) {
-    spec.linux!.seccomp = defaultSeccomp(caps, arch);
+    const profile = defaultSeccomp(caps, arch);
+    const ahead = caps === DEFAULT_CAPABILITIES || sameSet(caps, DEFAULT_CAPABILITIES);
+    spec.linux!.seccomp = ahead ? precompiled(profile, arch, Buffer.from(DEFAULT_FILTERS[arch], "base64")) : profile;
   }
   return spec;
 }
+
+/** The default profile's filter for docker's capabilities, compiled at build time. */
+const DEFAULT_FILTERS = defaultFilters();
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 /**
  * --device: a node in the container's /dev and an allow rule after a deny-all. In a user namespace, where mknod is refused, the host node is bound instead.

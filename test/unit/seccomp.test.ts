@@ -210,3 +210,13 @@ describe("seccomp compiler", () => {
     expect(s.syscalls!.map((r) => r.names[0])).toEqual(["read", "arch_prctl"]);
   });
 });
+
+describe("the default profile's filter, compiled at build time", () => {
+  test("is what the compiler makes of the profile now, for both architectures", async () => {
+    const { defaultFilters } = await import("../../src/spec/seccomp-default-filter.ts");
+    const ahead = defaultFilters();
+    for (const arch of ["x64", "arm64"] as const) {
+      expect(Buffer.from(ahead[arch], "base64")).toEqual(Buffer.from(compileSeccomp(defaultSeccomp(DEFAULT_CAPABILITIES, arch), arch).filter));
+    }
+  });
+});

@@ -256,6 +256,13 @@ interface Rule {
   where: string;
 }
 
+/** A run of syscall numbers from `start` up to the next interval's start: one action, or one call's rules. */
+interface Interval {
+  start: number;
+  ret: number;
+  rules?: Rule[];
+}
+
 /** One syscall's rules: conditional ones in order, then the first unconditional one, else the default. */
 function leaf(asm: Asm, rules: Rule[], dflt: number): void {
   let final = dflt;
@@ -273,30 +280,54 @@ function leaf(asm: Asm, rules: Rule[], dflt: number): void {
   asm.ret(final);
 }
 
-/** Number ranges split in halves with `jge`; small ranges test each number in turn. */
-function search(asm: Asm, nrs: number[], rules: Map<number, Rule[]>, dflt: number): void {
-  if (nrs.length <= 4) {
-    for (const nr of nrs) {
-      const next = new Mark();
-      const body = new Mark();
-      asm.emit(JEQ_K, nr, body, 0);
-      asm.ja(next);
-      asm.mark(body);
-      leaf(asm, rules.get(nr)!, dflt);
-      asm.mark(next);
+/**
+ * The number line cut where the action changes: neighbours with the same plain action
+ * share an interval, so a profile's few hundred calls make a few dozen intervals.
+ */
+function intervals(rules: Map<number, Rule[]>, dflt: number): Interval[] {
+  const out: Interval[] = [{ start: 0, ret: dflt }];
+  const plain = (list: Rule[]): number | undefined => (list.every((r) => r.args.length === 0) ? list[0]!.ret : undefined);
+  for (const nr of [...rules.keys()].sort((a, b) => a - b)) {
+    const list = rules.get(nr)!;
+    const ret = plain(list);
+    const last = out[out.length - 1]!;
+    if (ret !== undefined && !last.rules && last.ret === ret) {
+      // Extends the previous interval (it already covers nr).
+    } else if (last.start === nr) {
+      out[out.length - 1] = ret === undefined ? { start: nr, ret: dflt, rules: list } : { start: nr, ret };
+    } else {
+      out.push(ret === undefined ? { start: nr, ret: dflt, rules: list } : { start: nr, ret });
     }
-    asm.ret(dflt);
+    // Past nr, the default again (a no-op when nr+1 opens the next interval).
+    if (nr + 1 <= 0xffffffff) out.push({ start: nr + 1, ret: dflt });
+  }
+  // Adjacent intervals with the same plain action merge.
+  const merged: Interval[] = [];
+  for (const iv of out) {
+    const last = merged[merged.length - 1];
+    if (last && last.start === iv.start) merged[merged.length - 1] = iv;
+    else if (last && !last.rules && !iv.rules && last.ret === iv.ret) continue;
+    else merged.push(iv);
+  }
+  return merged;
+}
+
+/** A binary search over the intervals with `jge`; the accumulator holds the syscall number throughout. */
+function search(asm: Asm, ivs: Interval[], dflt: number): void {
+  if (ivs.length === 1) {
+    const iv = ivs[0]!;
+    if (iv.rules) leaf(asm, iv.rules, dflt);
+    else asm.ret(iv.ret);
     return;
   }
-  const mid = nrs.length >> 1;
+  const mid = ivs.length >> 1;
   const right = new Mark();
-  asm.emit(LD_W_ABS, OFF_NR);
-  asm.emit(JGE_K, nrs[mid]!, 0, 1);
+  asm.emit(JGE_K, ivs[mid]!.start, 0, 1);
   asm.ja(right);
-  search(asm, nrs.slice(0, mid), rules, dflt);
+  search(asm, ivs.slice(0, mid), dflt);
   asm.mark(right);
-  asm.emit(LD_W_ABS, OFF_NR);
-  search(asm, nrs.slice(mid), rules, dflt);
+  // A leaf's argument loads changed the accumulator, but every leaf ends in a return.
+  search(asm, ivs.slice(mid), dflt);
 }
 
 function syscallNumber(name: unknown, arch: Arch, where: string): number | undefined {
@@ -307,8 +338,25 @@ function syscallNumber(name: unknown, arch: Arch, where: string): number | undef
   return bad(`${where}: unknown system call ${JSON.stringify(name)}`);
 }
 
+/** Validation compiles a section, the setup program needs it again: once per section. */
+const compiled = new WeakMap<LinuxSeccomp, { arch: Arch; filter: CompiledFilter }>();
+
 /** Compiles (and so checks) a spec's seccomp section for `arch`. */
 export function compileSeccomp(s: LinuxSeccomp, arch: Arch): CompiledFilter {
+  const hit = typeof s === "object" && s !== null ? compiled.get(s) : undefined;
+  if (hit && hit.arch === arch) return hit.filter;
+  const filter = compileSection(s, arch);
+  compiled.set(s, { arch, filter });
+  return filter;
+}
+
+/** A section whose filter was compiled ahead (the default profile, at build time): the compiler is skipped. */
+export function precompiled(s: LinuxSeccomp, arch: Arch, filter: Uint8Array): LinuxSeccomp {
+  compiled.set(s, { arch, filter: { filter, flags: 0, notify: false } });
+  return s;
+}
+
+function compileSection(s: LinuxSeccomp, arch: Arch): CompiledFilter {
   if (typeof s !== "object" || s === null) bad(": must be an object");
   const dfltErrno = s.defaultErrnoRet === undefined ? 1 /* EPERM */ : u16(s.defaultErrnoRet, ".defaultErrnoRet");
   const dflt = action(s.defaultAction, dfltErrno, dfltErrno, ".defaultAction", ".defaultErrnoRet");
@@ -355,12 +403,7 @@ export function compileSeccomp(s: LinuxSeccomp, arch: Arch): CompiledFilter {
     asm.ret(foreign);
     asm.mark(ok);
   }
-  search(
-    asm,
-    [...rules.keys()].sort((a, b) => a - b),
-    rules,
-    dflt,
-  );
+  search(asm, intervals(rules, dflt), dflt);
   return { filter: asm.encode(), flags, notify };
 }
 
