@@ -38,8 +38,13 @@ const NAMES: Record<number, [string, string]> = {
   39: ["ENOTEMPTY", "Directory not empty"],
   40: ["ELOOP", "Too many levels of symbolic links"],
   95: ["EOPNOTSUPP", "Operation not supported"],
+  61: ["ENODATA", "No data available"],
+  88: ["ENOTSOCK", "Socket operation on non-socket"],
+  91: ["EPROTOTYPE", "Protocol wrong type for socket"],
   98: ["EADDRINUSE", "Address already in use"],
+  104: ["ECONNRESET", "Connection reset by peer"],
   110: ["ETIMEDOUT", "Connection timed out"],
+  111: ["ECONNREFUSED", "Connection refused"],
   122: ["EDQUOT", "Disk quota exceeded"],
 };
 

@@ -29,6 +29,7 @@ const symbols = {
   socket: { args: [i32, i32, i32], returns: i32 },
   connect: { args: [i32, P, u32], returns: i32 },
   sendmsg: { args: [i32, P, i32], returns: i64 },
+  syscall: { args: [i64, i64, i64, i64], returns: i64 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -265,3 +266,17 @@ export function hasFileCaps(path: string): boolean {
 }
 
 export type { Pointer };
+
+/** Numbered alike on x86-64 and arm64 (the generic table, from 424 on). */
+const NR_PIDFD_OPEN = 434;
+const NR_PIDFD_GETFD = 438;
+
+/** A copy of another process's descriptor `fd` (close-on-exec), through a pidfd. */
+export function pidfdGetfd(pid: number, fd: number): number {
+  const pidfd = Number(check(libc().syscall(NR_PIDFD_OPEN, pid, 0, 0), "pidfd_open"));
+  try {
+    return Number(check(libc().syscall(NR_PIDFD_GETFD, pidfd, fd, 0), "pidfd_getfd"));
+  } finally {
+    close(pidfd);
+  }
+}

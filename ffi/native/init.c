@@ -221,8 +221,9 @@ void start_c(i64 *sp) {
       if (rec_err) fail(rec_step, rec_err);
       fail(here, (i32)s->arg[0]);
     case OP_SYNC: {
+      /* arg 0: a slot whose value the runtime needs (a descriptor's number), or none. */
       struct record go;
-      send_rec(REC_READY, here, 0, 0, 0);
+      send_rec(REC_READY, here, 0, s->arg[0] < MAX_SLOTS ? slot[s->arg[0]] : 0, 0);
       if (read_full(&go, sizeof go) || go.kind != REC_GO) die();
       continue;
     }

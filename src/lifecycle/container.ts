@@ -14,6 +14,7 @@ import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { Tracer } from "../util/trace.ts";
 import { checkName } from "./names.ts";
 import { keyringName, planRun } from "./run.ts";
+import { sendListener } from "./seccomp-agent.ts";
 import { launch } from "./start.ts";
 import { lockStateDir, STATE_DIR } from "./state-dir.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
@@ -221,6 +222,8 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
         if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
       },
       hooksStep: (pid) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState(base, "creating", pid))),
+      seccompListener: (pid, fd) =>
+        sendListener(spec.linux.seccomp!, { id: r.id, bundle: r.bundle, status: "creating", annotations: spec.annotations }, pid, fd),
       created: (pid) => {
         createdPid = pid;
         const info = processInfo(pid);
@@ -362,9 +365,9 @@ export function ociCgroup(id: string, root = STATE_DIR): { live: boolean; cgroup
 }
 
 /** A running OCI container's first process and cgroup, for `exec`; undefined when there is no such container. */
-export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp } | undefined {
+export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp; bundle: string } | undefined {
   if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;
   const s = readSaved(root, id);
   if (status(s) !== "running") throw new UserError(`container ${id}: cannot exec into a container that is ${status(s)}`);
-  return { pid: s.pid, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...(s.seccomp ? { seccomp: s.seccomp } : {}) };
+  return { pid: s.pid, bundle: s.bundle, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...(s.seccomp ? { seccomp: s.seccomp } : {}) };
 }

@@ -18,6 +18,7 @@ import { hostFacts } from "./facts.ts";
 import { waitExit } from "./run.ts";
 import { SignalRelay } from "./signals.ts";
 import { launch } from "./start.ts";
+import { sendListener } from "./seccomp-agent.ts";
 import { ociExecTarget } from "./container.ts";
 import { liveState } from "./state.ts";
 import { exitCode } from "../util/wait-status.ts";
@@ -130,12 +131,17 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
 }
 
 /** The container's first process and cgroup: an OCI container by id, else a named `run` container. */
-function findTarget(name: string, root: string | undefined): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp } {
+function findTarget(name: string, root: string | undefined): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp; bundle?: string } {
   const oci = ociExecTarget(name, root);
   if (oci) return oci;
   const state = liveState(name);
   if (!state.pid) throw new UserError(`container ${name}: not running yet`);
-  return { pid: state.pid, ...(state.cgroup ? { cgroup: state.cgroup } : {}), ...(state.seccomp ? { seccomp: state.seccomp } : {}) };
+  return {
+    pid: state.pid,
+    ...(state.cgroup ? { cgroup: state.cgroup } : {}),
+    ...(state.seccomp ? { seccomp: state.seccomp } : {}),
+    ...(state.bundle ? { bundle: state.bundle } : {}),
+  };
 }
 
 /** A container filtered by seccomp whose state doesn't say how: an exec would escape the filter. */
@@ -147,7 +153,7 @@ function checkFiltered(name: string, pid: number, seccomp: LinuxSeccomp | undefi
 
 export async function execInContainer(r: ExecRequest): Promise<number> {
   const t = new Tracer(r.trace, r.origin, "exec");
-  const { pid, cgroup: paths, seccomp } = findTarget(r.name, r.root);
+  const { pid, cgroup: paths, seccomp, bundle } = findTarget(r.name, r.root);
   checkFiltered(r.name, pid, seccomp);
   await t.stepAsync("load the native pieces", loadNative);
   const namespaces = foreignNamespaces(pid);
@@ -183,6 +189,7 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach }, t, {
       // Under the container's limits before the command's first instruction.
       ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
+      seccompListener: (p, fd) => seccomp && sendListener(seccomp, { id: r.name, bundle: bundle ?? "", status: "running" }, p, fd),
     });
     if (pty) sendConsole("exec", r.consoleSocket!, pty.master, child);
     // runc's pid file: the number alone, no newline.

@@ -14,6 +14,7 @@ import { hostFacts } from "./facts.ts";
 import { cloneFlagNames as flagNames } from "../setup/namespaces.ts";
 import { cloneFlags, deferredCgroupns, timensOffsets } from "./namespaces.ts";
 import { SignalRelay } from "./signals.ts";
+import { sendListener } from "./seccomp-agent.ts";
 import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
@@ -139,6 +140,8 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       },
       ready: (child) => hooks.beforeExec?.(child),
       hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState("creating", child))),
+      seccompListener: (child, fd) =>
+        sendListener(spec.linux.seccomp!, { id: s.name ?? "", bundle: s.bundle ?? "", status: "creating", annotations: spec.annotations }, child, fd),
     });
     relay.attach(pid);
     hooks.started?.(pid);

@@ -3,11 +3,11 @@
 // from a sealed memfd; the init clones the container's first process into its
 // namespaces while the runtime compiles the program that process runs.
 import { readlinkIfLink, readText } from "../../ffi/files.ts";
-import { close, kill, readAll, SIGKILL, socketpair, waitBlocking, waitNoHang, writeAll } from "../../ffi/libc.ts";
+import { close, kill, pidfdGetfd, readAll, SIGKILL, socketpair, waitBlocking, waitNoHang, writeAll } from "../../ffi/libc.ts";
 import { initMemfd, nativeSpawn } from "../../ffi/native.ts";
 import { encodeProgram } from "../setup/encode.ts";
 import type { Program, Step } from "../setup/program.ts";
-import { decodeRecord, goRecord, HOOKS_SYNC, RECORD_SIZE, REC, SPAWN_STAGES, SPAWN_STEP, type InitRecord } from "../setup/protocol.ts";
+import { decodeRecord, goRecord, HOOKS_SYNC, RECORD_SIZE, SECCOMP_SYNC, REC, SPAWN_STAGES, SPAWN_STEP, type InitRecord } from "../setup/protocol.ts";
 import { hostArch } from "../setup/syscalls.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import type { Tracer } from "../util/trace.ts";
@@ -38,6 +38,8 @@ export interface LaunchHooks {
   ready?(pid: number): void;
   /** The program reached its hooks step (after the mounts, before pivot_root): run the create hooks. */
   hooksStep?(pid: number): void;
+  /** The seccomp filter's listener (a descriptor this runtime owns until the hook returns): hand it to the agent. */
+  seccompListener?(pid: number, fd: number): void;
   /**
    * The program reached its last sync step, where a created container waits for `start`:
    * record it. `launch` then returns, leaving the container waiting.
@@ -133,6 +135,12 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
             writeAll(s.chan, goRecord());
             break;
           }
+          if (s.program.steps[r.step]?.what === SECCOMP_SYNC) {
+            --syncsLeft;
+            passListener(s, hooks, Number(r.a));
+            writeAll(s.chan, goRecord());
+            break;
+          }
           if (--syncsLeft === 0 && hooks.created) {
             hooks.created(s.pid);
             writeAll(s.chan, goRecord());
@@ -157,6 +165,16 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
     }
   } finally {
     traced.flush();
+  }
+}
+
+function passListener(s: Session, hooks: LaunchHooks, fd: number): void {
+  if (!hooks.seccompListener) throw new UserError("linux.seccomp: SCMP_ACT_NOTIFY needs a listener, and this command has none to hand it to");
+  const ours = s.t.step("take the seccomp listener", () => pidfdGetfd(s.pid, fd));
+  try {
+    hooks.seccompListener(s.pid, ours);
+  } finally {
+    close(ours);
   }
 }
 

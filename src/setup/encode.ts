@@ -43,6 +43,7 @@ function encodeStep(v: Views, at: number, s: Step, i: number, arch: Arch): void 
   if (s.op === "goto") setU64(v, at + 16, target(s.target.index, i));
   if (s.op === "fail") setU64(v, at + 16, s.errno);
   if (s.op === "fork") setU64(v, at + 16, s.flags);
+  if (s.op === "sync") setU64(v, at + 16, s.report ?? -1);
   if (s.op !== "syscall") return;
   v.u16[(at >> 1) + 1] = SYSCALLS[s.call][arch];
   v.i16[(at >> 1) + 2] = s.out ?? -1;

@@ -23,6 +23,7 @@ import { capNumber } from "./capabilities.ts";
 import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
 import { allow, onGoto, type ProgramBuilder } from "./program.ts";
 import type { CompiledFilter } from "./seccomp/bpf.ts";
+import { SECCOMP_SYNC } from "./protocol.ts";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const EXIT_CANNOT_EXEC = 126;
@@ -86,6 +87,7 @@ function seccompLate(p: Process): boolean {
 }
 
 function loadSeccomp(b: ProgramBuilder, f: CompiledFilter): void {
+  const listener = f.notify ? b.slot("seccomp_listener") : undefined;
   b.call(
     "seccomp filter",
     "seccomp",
@@ -95,8 +97,13 @@ function loadSeccomp(b: ProgramBuilder, f: CompiledFilter): void {
         [EINVAL]: { say: "seccomp (the kernel refused the filter or its flags)" },
         [EACCES]: { say: "seccomp (loading a filter needs no_new_privs or CAP_SYS_ADMIN)" },
       },
+      out: listener,
     },
   );
+  if (listener === undefined) return;
+  // The runtime copies the descriptor out (pidfd_getfd) for the agent; the payload never holds it.
+  b.sync(SECCOMP_SYNC, listener);
+  b.call("seccomp filter", "close", [b.ref(listener)], { on: allow(EBADF) });
 }
 
 /** A capability set as the kernel's two 32-bit words (capset's layout). */
@@ -187,9 +194,12 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   workdir(b, p.cwd, plan.arch);
   // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
   b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
+  // A created container's runtime is gone by the time start releases it: a listener must reach the agent before.
+  const beforeWait = late && plan.seccomp?.notify === true && plan.waitForStart === true;
+  if (beforeWait) loadSeccomp(b, plan.seccomp!);
   if (plan.waitForStart) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
-  if (plan.seccomp && late) loadSeccomp(b, plan.seccomp);
+  if (plan.seccomp && late && !beforeWait) loadSeccomp(b, plan.seccomp);
   compileExec(b, plan);
 }
 

@@ -52,8 +52,8 @@ export type Step = Common &
     | { op: "goto"; target: Label }
     /** Reports the failure a `record` reaction kept, else `errno` at this step. */
     | { op: "fail"; errno: number }
-    /** Tells the runtime the container is ready and waits for its go-ahead. */
-    | { op: "sync" }
+    /** Tells the runtime the container is ready (with a slot's value, `report`) and waits for its go-ahead. */
+    | { op: "sync"; report?: number }
     /** Clones the container's first process into new namespaces (`flags`, 0 for none); the parent reports its pid and exits, the child goes on. */
     | { op: "fork"; flags: number }
     /** Reads the next program from the runtime and runs it from its first step. */
@@ -197,8 +197,8 @@ export class ProgramBuilder {
     this.steps.push({ op: "fail", what, errno, meanings });
   }
 
-  sync(what: string): void {
-    this.steps.push({ op: "sync", what });
+  sync(what: string, report?: number): void {
+    this.steps.push(report === undefined ? { op: "sync", what } : { op: "sync", what, report });
   }
 
   fork(what: string, flags = 0): void {

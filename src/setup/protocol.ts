@@ -55,3 +55,5 @@ export const SPAWN_STAGES: Record<number, string> = {
 
 /** The sync step's text where the runtime runs the createRuntime and createContainer hooks. */
 export const HOOKS_SYNC = "hooks: the runtime runs createRuntime and createContainer";
+/** The sync step where the runtime takes the seccomp listener (its number reported) for the agent. */
+export const SECCOMP_SYNC = "seccomp: the runtime hands the listener to the agent at listenerPath";

@@ -254,5 +254,7 @@ function checkStrings(spec: Spec): void {
 
 /** Compiling it is the check: every name, action and comparison, for this machine's architecture. */
 function checkSeccomp(s: LinuxSeccomp): void {
-  if (compileSeccomp(s, hostArch()).notify) throw new UserError("spec: linux.seccomp: SCMP_ACT_NOTIFY is not supported yet");
+  const { notify } = compileSeccomp(s, hostArch());
+  if (notify && (typeof s.listenerPath !== "string" || !s.listenerPath.startsWith("/")))
+    throw new UserError(`spec: linux.seccomp.listenerPath ${JSON.stringify(s.listenerPath)}: SCMP_ACT_NOTIFY needs the agent's socket, as an absolute path`);
 }

@@ -3,7 +3,7 @@
 // docker's format, and the one line a bad profile gets. The compiler's own cases
 // run without root in test/unit/seccomp.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, startMyuts, uniqueToken, type MyutsProcess } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
@@ -158,6 +158,68 @@ describe.skipIf(!isRoot)("seccomp filters (needs root)", () => {
     const dirProfile = await runMyuts(["run", "--rootfs", fx.rootfs, "--security-opt", `seccomp=${join(docker, "a-dir")}`, "--", "true"]);
     expect(dirProfile.code).toBe(125);
     expect(dirProfile.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("SCMP_ACT_NOTIFY: the listener reaches the agent with the container's state, for run, create/start and exec alike", async () => {
+    const dir = fx.scratch("agent");
+    const agentBin = join(dir, "agent");
+    const built = Bun.spawnSync(["gcc", "-O2", "-o", agentBin, join(import.meta.dir, "fixtures", "agent.c")], { stderr: "pipe" });
+    expect(built.stderr.toString()).toBe("");
+    const sock = join(dir, "agent.sock");
+    const log = join(dir, "agent.log");
+    // ENOMEDIUM: an answer only the agent gives.
+    const agent = Bun.spawn([agentBin, sock, log, "123"], { stdout: "pipe", stderr: "inherit" });
+    try {
+      await new Response(agent.stdout).body!.getReader().read();
+      const seccomp: LinuxSeccomp = {
+        defaultAction: "SCMP_ACT_ALLOW",
+        listenerPath: sock,
+        listenerMetadata: "probe-metadata",
+        syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_NOTIFY" }],
+      };
+      const once = bundle(seccomp, "mkdir /tmp/a 2>&1; echo done");
+      const id = `sc${uniqueToken()}`;
+      const r = await runMyuts(["run", "-b", once, id]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("mkdir: can't create directory '/tmp/a': No medium found\ndone\n");
+      const first = JSON.parse(readFileSync(log, "utf8").split("\n")[0]!);
+      expect(first).toMatchObject({ fds: ["seccompFd"], metadata: "probe-metadata", state: { id, status: "creating", bundle: once } });
+      expect(first.pid).toBe(first.state.pid);
+
+      const held = bundle(seccomp, "sleep 30");
+      const cid = `sc${uniqueToken()}`;
+      // Files, not pipes, for create's stdio: the created container keeps them open.
+      const out = join(dir, "create.out");
+      expect(Bun.spawnSync([MYUTS, "create", "-b", held, cid], { env: baseEnv(), stdout: Bun.file(out), stderr: Bun.file(out) }).exitCode).toBe(0);
+      try {
+        expect((await runMyuts(["start", cid])).code).toBe(0);
+        const e = await runMyuts(["exec", cid, "--", "sh", "-c", "mkdir /tmp/b 2>&1; true"]);
+        expect(e.stdout).toBe("mkdir: can't create directory '/tmp/b': No medium found\n");
+        const states = readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .slice(1)
+          .map((l) => JSON.parse(l).state);
+        expect(states.map((x: { id: string; status: string }) => [x.id, x.status])).toEqual([
+          [cid, "creating"],
+          [cid, "running"],
+        ]);
+      } finally {
+        await runMyuts(["delete", "--force", cid]);
+      }
+    } finally {
+      agent.kill("SIGKILL");
+      await agent.exited;
+    }
+    // No agent: one line naming the path and the errno, and nothing starts.
+    const gone = bundle(
+      { ...{ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_NOTIFY" }] }, listenerPath: join(dir, "none.sock") },
+      "echo ran",
+    );
+    const e = await runMyuts(["run", "-b", gone, `sc${uniqueToken()}`]);
+    expect(e.code).toBe(125);
+    expect(e.stdout).toBe("");
+    expect(e.stderr).toBe(`myuts: linux.seccomp.listenerPath ${join(dir, "none.sock")}: connect: ENOENT (No such file or directory)\n`);
   });
 
   test("the bare unshare-style form keeps the caller's privileges: no filter unless asked", async () => {

@@ -143,7 +143,6 @@ function u16(v: unknown, where: string): number {
   return v as number;
 }
 
-/** The actions the compiler knows (SCMP_ACT_NOTIFY compiles, but validation refuses it until a listener is wired). */
 export const SECCOMP_ACTIONS: readonly string[] = [
   "SCMP_ACT_ALLOW",
   "SCMP_ACT_ERRNO",
@@ -151,6 +150,7 @@ export const SECCOMP_ACTIONS: readonly string[] = [
   "SCMP_ACT_KILL_PROCESS",
   "SCMP_ACT_KILL_THREAD",
   "SCMP_ACT_LOG",
+  "SCMP_ACT_NOTIFY",
   "SCMP_ACT_TRACE",
   "SCMP_ACT_TRAP",
 ];
@@ -384,7 +384,6 @@ function compileSection(s: LinuxSeccomp, arch: Arch): CompiledFilter {
       rules.set(nr, list);
     }
   });
-  if (notify && !s.listenerPath) bad(": SCMP_ACT_NOTIFY needs a listenerPath");
   if (notify) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
 
   const asm = new Asm();
