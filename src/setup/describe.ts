@@ -44,7 +44,7 @@ function line(p: Program, s: Step, i: number): string {
       text = `fail (the remembered error, else ${errnoLabel(s.errno)})`;
       break;
     case "sync":
-      text = `sync: tell the runtime "ready"${s.report !== undefined ? " with slot " + s.report : ""}, wait for "go"`;
+      text = `sync: tell the runtime "ready"${s.report !== undefined ? ` with slot ${s.report}` : ""}, wait for "go"`;
       break;
     case "fork":
       text = `fork(${s.flags ? cloneFlagNames(s.flags) : "no new namespaces"}): the parent reports the child's pid and exits`;
