@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   try {
     switch (cmd) {
       case "run":
-        return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin);
+        return await (await import("./cli/run.ts")).runCli(argv.slice(1), origin, root === undefined ? undefined : await rootDir());
       case "create":
       case "start":
       case "state":

@@ -106,6 +106,14 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     hint: "DIR",
     description: "run an OCI bundle (config.json) as runc run does: myuts run -b DIR ID; the other options don't apply",
   },
+  { long: "detach", short: "d", description: "with --bundle: create and start the container, then return (runc run -d); it stays under --root" },
+  { long: "pid-file", value: true, hint: "FILE", description: "with --bundle --detach: write the container's pid here (no newline)" },
+  {
+    long: "console-socket",
+    value: true,
+    hint: "SOCKET",
+    description: "with --bundle --detach and process.terminal: the unix socket that receives the terminal's master end",
+  },
   { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
 ];
@@ -129,6 +137,9 @@ export interface RunOptions extends ResourceOptions {
   trace: boolean;
   dryRun: boolean;
   bundle?: string;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
   debug: boolean;
   help: boolean;
   userns?: UserNsOptions;
@@ -212,6 +223,9 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     trace: p.bools.has("trace"),
     dryRun: p.bools.has("dry-run"),
     bundle: one("bundle"),
+    detach: p.bools.has("detach"),
+    pidFile: one("pid-file"),
+    consoleSocket: one("console-socket"),
     debug: p.bools.has("debug"),
     help: p.bools.has("help"),
     capAdd: many("cap-add"),

@@ -48,12 +48,13 @@ function callerEnv(): Record<string, string | undefined> {
   return env;
 }
 
-export function runCli(argv: readonly string[], origin: number): Promise<number> {
+export function runCli(argv: readonly string[], origin: number, root?: string): Promise<number> {
   return reportingDebug(argv, RUN_FLAGS, false, async () => {
     const env = callerEnv();
     const o = parseRunArgs(argv, env);
     if (o.help) return help("run");
-    if (o.bundle !== undefined) return runBundle(o, origin);
+    if (o.bundle !== undefined) return runBundle(o, origin, root);
+    if (o.detach) throw new UserError("run: --detach works with --bundle for now (myuts run -b DIR -d ID); detached root filesystem containers come later");
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
     const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
@@ -73,13 +74,31 @@ function bundleHint(e: unknown, o: RunOptions): unknown {
 }
 
 /** `run -b DIR ID`: the bundle's spec as it is, the container named ID, as runc run. */
-async function runBundle(o: RunOptions, origin: number): Promise<number> {
+async function runBundle(o: RunOptions, origin: number, root: string | undefined): Promise<number> {
   if (o.args.length !== 1) throw new UserError("run: with --bundle, give the container id alone: myuts run -b DIR ID");
   const id = checkName(o.args[0]!, "container id");
   const { dir, spec } = loadBundle(o.bundle!);
   const valid = validateSpec(spec);
   const ring = o.noNewKeyring ? undefined : keyringName(id);
   if (o.dryRun) return dryRun(valid, ring);
+  if (o.detach) {
+    // runc run -d: create and start, leaving an OCI container under --root for state, kill and delete.
+    const { createContainer, startContainer } = await import("../lifecycle/container.ts");
+    await createContainer(valid, {
+      id,
+      bundle: dir,
+      root,
+      pidFile: o.pidFile,
+      consoleSocket: o.consoleSocket,
+      newKeyring: !o.noNewKeyring,
+      trace: o.trace,
+      origin,
+    });
+    startContainer(id, root);
+    return 0;
+  }
+  if (o.pidFile !== undefined || o.consoleSocket !== undefined)
+    throw new UserError("run: --pid-file and --console-socket go with --detach (myuts run -b DIR -d ID)");
   return runSpec(valid, { trace: o.trace, origin, name: id, register: true, bundle: dir, keyring: ring });
 }
 

@@ -430,6 +430,24 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(readFileSync(marker, "utf8")).toBe("inside\n");
   });
 
+  test("run -b DIR -d ID creates and starts it under --root (runc run -d): state, the pid file, kill and delete", async () => {
+    const id = newId();
+    const pidFile = join(fx.base, `${id}.pid`);
+    const r = myuts("run", "-b", bundle("sleep 30"), "-d", "--pid-file", pidFile, id);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const st = state(id);
+    expect(st.status).toBe("running");
+    expect(readFileSync(pidFile, "utf8")).toBe(String(st.pid));
+    expect(myuts("kill", id, "KILL").code).toBe(0);
+    await waitFor(() => state(id).status === "stopped", 5000, "the container to stop");
+    expect(myuts("delete", id).code).toBe(0);
+    const plain = myuts("run", "-d", "--rootfs", fx.rootfs, "--", "true");
+    expect([plain.code, plain.stderr]).toEqual([
+      125,
+      "myuts: run: --detach works with --bundle for now (myuts run -b DIR -d ID); detached root filesystem containers come later\n",
+    ]);
+  });
+
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {
     const r = Bun.spawnSync([MYUTS, "run", "-b", bundle("exit 7"), newId()], { env: baseEnv(), stdout: "pipe", stderr: "pipe" });
     expect(r.stderr.toString()).toBe("");
