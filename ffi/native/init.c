@@ -30,6 +30,11 @@ typedef unsigned char u8;
 #define NR_fcntl 72
 #define NR_clock_gettime 228
 #define NR_exit_group 231
+#define NR_close 3
+#define NR_wait4 61
+#define NR_kill 62
+#define NR_rt_sigprocmask 14
+#define NR_rt_sigtimedwait 128
 __asm__(".text\n.globl _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call start_c\n  hlt\n");
 #elif defined(__aarch64__)
 #define NR_read 63
@@ -39,6 +44,11 @@ __asm__(".text\n.globl _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  an
 #define NR_fcntl 25
 #define NR_clock_gettime 113
 #define NR_exit_group 94
+#define NR_close 57
+#define NR_wait4 260
+#define NR_kill 129
+#define NR_rt_sigprocmask 135
+#define NR_rt_sigtimedwait 137
 __asm__(".text\n.globl _start\n_start:\n  mov x29, xzr\n  mov x0, sp\n  bl start_c\n  brk #0\n");
 #else
 #error "unsupported architecture"
@@ -63,7 +73,7 @@ void *memcpy(void *d, const void *s, u64 n) {
 #define MAX_SLOTS 64
 #define MAX_CASES 4
 
-enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5, OP_LOAD = 6 };
+enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5, OP_LOAD = 6, OP_PID1 = 7 };
 enum { ARG_IMM = 0, ARG_DATA = 1, ARG_SLOT = 2, ARG_FDPATH = 3 };
 enum { ON_ALLOW = 0, ON_GOTO = 1, ON_RECORD = 2 };
 enum { REC_READY = 1, REC_FAIL = 2, REC_TRACE = 3, REC_PID = 4, REC_GO = 5 };
@@ -137,6 +147,40 @@ static i64 now_ns(void) {
   i64 ts[2] = {0, 0};
   sys6(NR_clock_gettime, 0 /* CLOCK_REALTIME: the runtime's trace clock */, (i64)ts, 0, 0, 0, 0);
   return ts[0] * 1000000000L + ts[1];
+}
+
+/*
+ * --init: this process stays PID 1 and the rest of the program (the payload's exec)
+ * runs in a child. The kernel forces a loop here: reap every child that exits,
+ * forward every other signal to the payload, and leave with its status once it is
+ * gone (128+N when signal N killed it, as tini does). All signals are blocked, so
+ * they queue even for a PID namespace's init, which the kernel spares unhandled ones.
+ */
+static void pid1(u32 step) {
+  u64 all = ~0UL, old = 0;
+  sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (i64)&all, (i64)&old, 8, 0, 0);
+  i64 child = sys6(NR_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+  if (child < 0) fail(step, (i32)-child);
+  if (child == 0) {
+    sys6(NR_rt_sigprocmask, 2, (i64)&old, 0, 8, 0, 0);
+    return;
+  }
+  /* The payload's exec must close the runtime's channel: this process's copy goes now. */
+  sys6(NR_close, chan, 0, 0, 0, 0, 0);
+  for (;;) {
+    i64 sig = sys6(NR_rt_sigtimedwait, (i64)&all, 0, 0, 8, 0, 0);
+    if (sig == 17 /* SIGCHLD */) {
+      i32 status = 0;
+      i64 pid;
+      while ((pid = sys6(NR_wait4, -1, (i64)&status, 1 /* WNOHANG */, 0, 0, 0)) > 0) {
+        if (pid != child) continue;
+        i32 code = (status & 0x7f) ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+        for (;;) sys6(NR_exit_group, code, 0, 0, 0, 0, 0);
+      }
+    } else if (sig > 0) {
+      sys6(NR_kill, child, sig, 0, 0, 0, 0);
+    }
+  }
 }
 
 static i32 parse_fd(const char *s) {
@@ -241,6 +285,9 @@ void start_c(i64 *sp) {
       }
       continue;
     }
+    case OP_PID1:
+      pid1(here);
+      continue;
     case OP_LOAD:
       /* The rest comes as a program of its own: the runtime compiles it while this one runs. */
       load(&prog);

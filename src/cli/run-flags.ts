@@ -106,6 +106,11 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     hint: "DIR",
     description: "run an OCI bundle (config.json) as runc run does: myuts run -b DIR ID; the other options don't apply",
   },
+  {
+    long: "init",
+    description:
+      "a tiny PID 1 that reaps zombies and forwards signals to the payload, as docker's --init (the native init stays, no Bun process); without it a payload that is PID 1 ignores signals it doesn't handle, as in docker",
+  },
   { long: "detach", short: "d", description: "with --bundle: create and start the container, then return (runc run -d); it stays under --root" },
   { long: "pid-file", value: true, hint: "FILE", description: "with --bundle --detach: write the container's pid here (no newline)" },
   {
@@ -138,6 +143,7 @@ export interface RunOptions extends ResourceOptions {
   dryRun: boolean;
   bundle?: string;
   detach: boolean;
+  init: boolean;
   pidFile?: string;
   consoleSocket?: string;
   debug: boolean;
@@ -224,6 +230,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     dryRun: p.bools.has("dry-run"),
     bundle: one("bundle"),
     detach: p.bools.has("detach"),
+    init: p.bools.has("init"),
     pidFile: one("pid-file"),
     consoleSocket: one("console-socket"),
     debug: p.bools.has("debug"),

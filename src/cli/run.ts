@@ -58,9 +58,9 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
     const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
-    if (o.dryRun) return dryRun(spec, keyring(o));
+    if (o.dryRun) return dryRun(spec, keyring(o), o.init);
     try {
-      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o) });
+      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o), init: o.init });
     } catch (e) {
       throw bundleHint(e, o);
     }
@@ -107,9 +107,9 @@ function keyring(o: RunOptions): string | undefined {
   return o.rootfs !== undefined && !o.noNewKeyring ? keyringName(o.name) : undefined;
 }
 
-async function dryRun(spec: ReturnType<typeof validateSpec>, keyring: string | undefined): Promise<number> {
+async function dryRun(spec: ReturnType<typeof validateSpec>, keyring: string | undefined, init = false): Promise<number> {
   const { describeProgram } = await import("../setup/describe.ts");
-  const plan = planRun(spec, { keyring });
+  const plan = planRun(spec, { keyring, init });
   const lines = ['spawn → execveat(sealed memfd "myuts-init")'];
   if (plan.prelude) {
     lines.push("the init's first program:", describeProgram(plan.prelude));

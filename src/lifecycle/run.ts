@@ -31,6 +31,8 @@ export interface RunSettings {
   bundle?: string;
   /** A new session keyring of this name (runc's default for bundles; a root filesystem container's). */
   keyring?: string;
+  /** --init: the native init stays as PID 1. */
+  init?: boolean;
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -69,6 +71,8 @@ export interface PlanOptions {
   noPivot?: boolean;
   /** A new session keyring named for the container (runc's default; --no-new-keyring opts out). */
   keyring?: string;
+  /** --init: the native init stays as PID 1, reaping and forwarding signals. */
+  init?: boolean;
 }
 
 /**
@@ -80,7 +84,7 @@ export function keyringName(container: string): string {
 }
 
 export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
-  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring } = o;
+  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init } = o;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
@@ -99,6 +103,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
         hooks: hasHooks(spec.hooks, ["prestart", "createRuntime", "createContainer"]),
         noPivot,
         keyring,
+        init,
       });
     },
     describe,
@@ -126,7 +131,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, { barrier: needsBarrier(spec) || s.register === true, t, keyring: s.keyring });
+    const plan = planRun(spec, { barrier: needsBarrier(spec) || s.register === true, t, keyring: s.keyring, init: s.init });
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),

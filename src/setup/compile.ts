@@ -56,6 +56,8 @@ export interface RunOptions {
   noPivot?: boolean;
   /** Join a new session keyring of this name: the caller's keys stay out of reach. */
   keyring?: string;
+  /** --init: a tiny PID 1 (the init itself) reaps and forwards signals; the payload is its child. */
+  init?: boolean;
   /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
   terminal?: string;
   timensOffsets?: string;
@@ -163,6 +165,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     lastCap: facts.lastCap,
     detached: opts.detached,
     waitForStart: opts.detached,
+    init: opts.init,
     arch: facts.arch,
     seccomp: spec.linux.seccomp ? compileSeccomp(spec.linux.seccomp, facts.arch) : undefined,
   });

@@ -52,6 +52,9 @@ function line(p: Program, s: Step, i: number): string {
     case "load":
       text = "load: read the next program from the runtime, go on with it";
       break;
+    case "pid1":
+      text = "pid1: fork; the parent stays PID 1 (reaps, forwards signals, exits with the child's status), the child goes on";
+      break;
   }
   return `${String(i).padStart(4)}  ${text}${s.what ? `    # ${s.what}` : ""}`;
 }

@@ -10,7 +10,7 @@ const HEADER_SIZE = 24;
 const MAX_CASES = 4;
 const FLAG_TRACE = 1;
 
-const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6 } as const;
+const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6, pid1: 7 } as const;
 const KIND = { imm: 0, data: 1, slot: 2, fdpath: 3 } as const;
 const ON = { allow: 0, goto: 1, record: 2 } as const;
 

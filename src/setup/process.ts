@@ -42,6 +42,8 @@ export interface ProcessPlan {
   /** The container's seccomp filter (linux.seccomp, compiled). */
   seccomp?: CompiledFilter;
   arch: Arch;
+  /** --init: the init stays as PID 1 and the payload runs as its child. */
+  init?: boolean;
 }
 
 /**
@@ -200,6 +202,11 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   if (plan.waitForStart) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
   if (plan.seccomp && late && !beforeWait) loadSeccomp(b, plan.seccomp);
+  if (plan.init) {
+    // Orphans of the payload's tree come to the init even without a PID namespace of its own.
+    b.call("--init", "prctl", [b.imm(PR.SET_CHILD_SUBREAPER, "PR_SET_CHILD_SUBREAPER"), b.imm(1), zero, zero, zero]);
+    b.pid1("--init: reap zombies, forward signals");
+  }
   compileExec(b, plan);
 }
 

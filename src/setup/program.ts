@@ -58,6 +58,8 @@ export type Step = Common &
     | { op: "fork"; flags: number }
     /** Reads the next program from the runtime and runs it from its first step. */
     | { op: "load" }
+    /** Stays PID 1 (reaping, forwarding signals, exiting with the child's status); the child runs the rest. */
+    | { op: "pid1" }
   );
 
 export class Label {
@@ -203,6 +205,10 @@ export class ProgramBuilder {
 
   fork(what: string, flags = 0): void {
     this.steps.push({ op: "fork", what, flags });
+  }
+
+  pid1(what: string): void {
+    this.steps.push({ op: "pid1", what });
   }
 
   load(what: string): void {

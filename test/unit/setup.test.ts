@@ -383,3 +383,15 @@ describe("a created container (create, then start)", () => {
     expect(index(p, callIs("chroot"))).toBeGreaterThan(pivot);
   });
 });
+
+describe("--init", () => {
+  test("the init becomes a child subreaper and stays PID 1 just before the payload's exec; without it, no such step", () => {
+    const p = compileRun(specOf(["--pid", "--", "/bin/true"]), facts, { barrier: false, cgroupnsAfterBarrier: false, init: true });
+    const at = p.steps.findIndex((s) => s.op === "pid1");
+    expect(at).toBeGreaterThan(0);
+    const before = p.steps[at - 1] as Extract<Step, { op: "syscall" }>;
+    expect([before.call, before.args[0]]).toEqual(["prctl", expect.objectContaining({ value: 36 })]);
+    expect(p.steps.slice(at + 1).find((s) => s.op === "syscall")).toMatchObject({ call: "execve" });
+    expect(compile(["--pid", "--", "/bin/true"]).steps.some((s) => s.op === "pid1")).toBe(false);
+  });
+});
