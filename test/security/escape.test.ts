@@ -34,7 +34,7 @@ async function probe(flags: string[], what: string): Promise<string> {
   return r.stdout.trim();
 }
 
-async function sh(flags: string[], script: string): Promise<string> {
+async function inContainer(flags: string[], script: string): Promise<string> {
   const r = await runMyuts(["run", ...flags, "--rootfs", fx.rootfs, "--", "sh", "-c", script]);
   return r.stdout.trim();
 }
@@ -69,16 +69,16 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
   test("host processes: not visible, not signalled, not traced (off: --share pid, and --privileged to trace)", async () => {
     const pid = hostSleeper();
     const look = `test -e /proc/${pid} && echo seen; kill -0 ${pid} 2>/dev/null && echo signalled; cat /proc/${pid}/environ >/dev/null 2>&1 && echo traced; echo done`;
-    expect(await sh([], look)).toBe("done");
-    expect(await sh(["--share", "pid"], look)).toBe("seen\nsignalled\ndone");
-    expect(await sh(["--share", "pid", "--privileged"], look)).toBe("seen\nsignalled\ntraced\ndone");
+    expect(await inContainer([], look)).toBe("done");
+    expect(await inContainer(["--share", "pid"], look)).toBe("seen\nsignalled\ndone");
+    expect(await inContainer(["--share", "pid", "--privileged"], look)).toBe("seen\nsignalled\ntraced\ndone");
   });
 
   test("mount: refused (off: --cap-add SYS_ADMIN, which the profile then follows)", async () => {
     const script = "mkdir -p /m && mount -t tmpfs probe /m && echo mounted || echo refused";
     const before = mountSnapshot();
-    expect(await sh([], script)).toBe("refused");
-    expect(await sh(["--cap-add", "SYS_ADMIN"], script)).toBe("mounted");
+    expect(await inContainer([], script)).toBe("refused");
+    expect(await inContainer(["--cap-add", "SYS_ADMIN"], script)).toBe("mounted");
     expect(mountChanges(before)).toEqual({ added: [], removed: [] });
   });
 
@@ -94,8 +94,8 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
       ...readOnly.map((f) => `(: >> ${f}) 2>/dev/null && echo ${f} writable || echo ${f} read-only`),
     ].join("; ");
     const want = (off: boolean) => [...masked.map((f) => `${f} ${off ? 16 : 0}`), ...readOnly.map((f) => `${f} ${off ? "writable" : "read-only"}`)].join("\n");
-    expect(await sh([], script)).toBe(want(false));
-    expect(await sh(["--privileged"], script)).toBe(want(true));
+    expect(await inContainer([], script)).toBe(want(false));
+    expect(await inContainer(["--privileged"], script)).toBe(want(true));
   });
 
   test("/proc/1/root is the container's own root (off: --share pid --privileged reaches a host process's root)", async () => {
@@ -104,9 +104,9 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
     const pid = hostSleeper();
     try {
       const read = (n: number | string) => `cat /proc/${n}/root${marker} 2>/dev/null || echo unreachable`;
-      expect(await sh([], read(1))).toBe("unreachable");
-      expect(await sh([], read(pid))).toBe("unreachable");
-      expect(await sh(["--share", "pid", "--privileged"], read(pid))).toBe("host secret");
+      expect(await inContainer([], read(1))).toBe("unreachable");
+      expect(await inContainer([], read(pid))).toBe("unreachable");
+      expect(await inContainer(["--share", "pid", "--privileged"], read(pid))).toBe("host secret");
     } finally {
       rmSync(marker, { force: true });
     }
@@ -117,10 +117,10 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
     writeFileSync(join(dir, "host-file"), "x");
     const fd = openSync(dir, "r");
     try {
-      const run = (args: string[]) => Bun.spawnSync([MYUTS, "run", "--rootfs", fx.rootfs, ...args], { stdio: ["ignore", "pipe", "pipe", fd] });
-      const list = run(["--", "sh", "-c", "for f in /proc/self/fd/*; do ls $f/ 2>/dev/null; done; echo done"]);
+      const withFd = (args: string[]) => Bun.spawnSync([MYUTS, "run", "--rootfs", fx.rootfs, ...args], { stdio: ["ignore", "pipe", "pipe", fd] });
+      const list = withFd(["--", "sh", "-c", "for f in /proc/self/fd/*; do ls $f/ 2>/dev/null; done; echo done"]);
       expect(list.stdout.toString()).toBe("done\n");
-      const cwd = run(["-w", "/proc/self/fd/3", "--", "ls"]);
+      const cwd = withFd(["-w", "/proc/self/fd/3", "--", "ls"]);
       expect(cwd.exitCode).toBe(125);
       expect(cwd.stdout.toString()).toBe("");
       expect(cwd.stderr.toString()).toContain("workdir /proc/self/fd/3");
@@ -186,7 +186,7 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
     const host = startMyuts(["run", "--share", "pid", "--rootfs", fx.rootfs, "--", "sleep", "30"]);
     running.push(host);
     await waitFor(() => host.pid > 0, 5000, "the runtime");
-    expect(await sh(["--share", "pid", "--privileged"], `readlink /proc/${host.pid}/exe`)).toBe(MYUTS);
+    expect(await inContainer(["--share", "pid", "--privileged"], `readlink /proc/${host.pid}/exe`)).toBe(MYUTS);
   });
 
   test("a setuid binary grants nothing under no-new-privileges (off: without it, it does)", async () => {
@@ -195,10 +195,10 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
     chownSync(suid, 0, 0);
     chmodSync(suid, 0o4755);
     try {
-      const run = async (flags: string[]) =>
+      const euidWith = async (flags: string[]) =>
         (await runMyuts(["run", "--setuid", "1000", ...flags, "--rootfs", fx.rootfs, "--", "/bin/suid-probe", "euid"])).stdout.trim();
-      expect(await run(["--security-opt", "no-new-privileges"])).toBe("1000");
-      expect(await run([])).toBe("0");
+      expect(await euidWith(["--security-opt", "no-new-privileges"])).toBe("1000");
+      expect(await euidWith([])).toBe("0");
     } finally {
       rmSync(suid, { force: true });
     }
@@ -240,9 +240,9 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
     const script =
       "mount -t cgroup -o pids probe /cg 2>/dev/null || mount -t cgroup2 probe /cg 2>/dev/null || echo no-mount; " +
       "for f in /cg/pids.max /cg/*/pids.max /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max; do test -w $f && echo writable && break; done; echo done";
-    expect(await sh(["--memory", "64m", "--pids-limit", "20"], script)).toBe("no-mount\ndone");
+    expect(await inContainer(["--memory", "64m", "--pids-limit", "20"], script)).toBe("no-mount\ndone");
     const before = mountSnapshot();
-    expect(await sh(["--privileged", "--cgroupns", "host", "--memory", "64m", "--pids-limit", "20"], script)).toBe("writable\ndone");
+    expect(await inContainer(["--privileged", "--cgroupns", "host", "--memory", "64m", "--pids-limit", "20"], script)).toBe("writable\ndone");
     expect(mountChanges(before)).toEqual({ added: [], removed: [] });
   });
 });

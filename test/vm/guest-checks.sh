@@ -11,7 +11,7 @@ contains() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
 echo "layout: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
 # limits are written to the v2 files, controllers enabled in subtree_control
-$M run --name lim --pid --rootfs $R --memory 64m --memory-swap 96m --cpus 0.5 --cpu-shares 512 --pids-limit 20 -- sleep 5 &
+$M run --name lim --init --rootfs $R --memory 64m --memory-swap 96m --cpus 0.5 --cpu-shares 512 --pids-limit 20 -- sleep 60 &
 run_pid=$!
 i=0; while [ ! -d /sys/fs/cgroup/myuts-lim ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 sleep 1
@@ -41,7 +41,7 @@ err=$($M run --pid --rootfs $R --pids-limit 6 -- sh -c 'for i in 1 2 3 4 5 6 7 8
 check "pids limit" contains "$err" "can't fork"
 
 # cpu: a busy loop under --cpus 0.5 gets throttled
-$M run --name cpu --rootfs $R --cpus 0.5 -- sh -c 'while :; do :; done' &
+$M run --name cpu --init --rootfs $R --cpus 0.5 -- sh -c 'while :; do :; done' &
 run_pid=$!
 sleep 2
 thr=$(grep nr_throttled /sys/fs/cgroup/myuts-cpu/cpu.stat | cut -d' ' -f2)
@@ -59,7 +59,7 @@ check "cgroupns /" [ "$out" = "0::/" ]
 # the caller in a leaf that holds processes: the container goes next to it
 mkdir /sys/fs/cgroup/leaf
 echo $$ > /sys/fs/cgroup/leaf/cgroup.procs
-out=$($M run --name nextto --rootfs $R --memory 64m -- cat /proc/self/cgroup 2>&1)
+out=$($M run --name nextto --rootfs $R --cgroupns host --memory 64m -- cat /proc/self/cgroup 2>&1)
 check "leaf caller" [ "$out" = "0::/myuts-nextto" ]
 echo $$ > /sys/fs/cgroup/cgroup.procs
 rmdir /sys/fs/cgroup/leaf
