@@ -176,6 +176,32 @@ const NS_FLAGS: Record<string, NamespaceType> = {
   time: "time",
 };
 
+/**
+ * docker's -p 8080:80, -u 1000, -m 64m and --user 1000 are namespace switches here (the
+ * drop-in promise to unshare's users), so the value would become the command. When the
+ * command right after such a switch looks like that value, say which flag does it.
+ */
+const DOCKER_LOOKALIKES: ReadonlyArray<{ switches: readonly string[]; value: RegExp; use: string; does: string }> = [
+  { switches: ["-p", "--pid"], value: /^((\d{1,3}\.){3}\d{1,3}:)?\d+(-\d+)?(:\d+(-\d+)?)?(\/(tcp|udp|sctp))?$/, use: "--publish", does: "publishes a port" },
+  { switches: ["-u", "--uts"], value: /^\d+(:\d+)?$|^[a-z_][a-z0-9_-]*:[a-z0-9_-]+$/, use: "--setuid (and --setgid)", does: "runs the payload as a user" },
+  { switches: ["-U", "--user"], value: /^\d+(:\d+)?$|^[a-z_][a-z0-9_-]*:[a-z0-9_-]+$/, use: "--setuid (and --setgid)", does: "runs the payload as a user" },
+  { switches: ["-m", "--mount"], value: /^\d+(\.\d+)?[bkmgBKMG]?$/, use: "--memory", does: "limits memory" },
+];
+
+function dockerValueHint(argv: readonly string[], operands: readonly string[]): void {
+  const cmd = operands[0];
+  if (cmd === undefined) return;
+  const at = argv.indexOf(cmd);
+  const before = argv[at - 1];
+  for (const l of DOCKER_LOOKALIKES) {
+    if (before !== undefined && l.switches.includes(before) && l.value.test(cmd)) {
+      throw new UserError(
+        `run: ${before} ${cmd}: ${before} is unshare's ${l.switches[1]} switch here, so ${cmd} would run as the command; myuts's ${l.use} ${l.does} (write -- before a command that really is named ${cmd})`,
+      );
+    }
+  }
+}
+
 /** A root filesystem container's namespaces, as docker's. */
 const CONTAINER_NAMESPACES: NamespaceType[] = ["pid", "mount", "uts", "ipc", "network", "cgroup"];
 const SHAREABLE: Record<string, NamespaceType> = { pid: "pid", ipc: "ipc", uts: "uts", net: "network", network: "network", cgroup: "cgroup" };
@@ -209,6 +235,7 @@ function seconds(flag: string, v: string): number {
 /** Parses `run`'s argv. `hostEnv` resolves `-e KEY`; `user` describes the caller for --user's mappings. */
 export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, string | undefined>, user: UserHost = callerIdentity()): RunOptions {
   const p = parseArgv(argv, RUN_FLAGS, "run");
+  dockerValueHint(argv, p.operands);
   const one = (k: string) => p.flags.get(k)?.at(-1);
   const many = (k: string) => p.flags.get(k) ?? [];
 

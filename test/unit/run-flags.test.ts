@@ -182,3 +182,23 @@ describe("RUN_FLAGS", () => {
     }
   });
 });
+
+describe("parseRunArgs: docker's values after unshare's switches", () => {
+  test("-p 8080:80, -u 1000, -m 64m and --user 1000 name the myuts flag instead of running the value", () => {
+    for (const [argv, flag] of [
+      [["-p", "8080:80"], "--publish"],
+      [["-p", "127.0.0.1:8080:80/udp"], "--publish"],
+      [["-u", "1000"], "--setuid"],
+      [["-u", "app:app"], "--setuid"],
+      [["--user", "1000"], "--setuid"],
+      [["-m", "64m"], "--memory"],
+    ] as const) {
+      expect(() => parse([...argv, "sh"])).toThrow(flag);
+    }
+  });
+  test("a real command after a switch, or a value after --, runs as given", () => {
+    expect(parse(["-p", "sh"]).args).toEqual(["sh"]);
+    expect(parse(["-p", "--", "8080:80"]).args).toEqual(["8080:80"]);
+    expect(parse(["-m", "ls", "-l"]).args).toEqual(["ls", "-l"]);
+  });
+});
