@@ -12,7 +12,7 @@ import { close, cstrArray, memfdCreate, sealMemfd, writeAll } from "./libc.ts";
 
 const { i64, ptr: P } = FFIType;
 const symbols = {
-  myuts_spawn: { args: [i64, i64, i64, i64, P, P], returns: i64 },
+  myuts_spawn: { args: [i64, i64, i64, i64, P, P, i64, i64, i64], returns: i64 },
 } as const;
 
 type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -42,6 +42,8 @@ export interface SpawnRequest {
   keepFd: number;
   argv: readonly string[];
   env: readonly string[];
+  /** The child's stdin, stdout and stderr, when not the parent's own. */
+  stdio?: readonly [number, number, number];
 }
 
 /** Loads the clone helper and the init's image; nativeSpawn and initMemfd need it done. */
@@ -78,7 +80,8 @@ export function nativeSpawn(req: SpawnRequest): number {
   const argv = cstrArray(req.argv, keep);
   const env = cstrArray(req.env, keep);
   inFlight.strings = [keep, argv, env];
-  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env));
+  const [i, o, e] = req.stdio ?? [-1, -1, -1];
+  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env, i, o, e));
   if (pid < 0) throw new SyscallError("clone", -pid);
   return pid;
 }

@@ -23,6 +23,7 @@
 #define NR_prctl 157
 #define NR_exit_group 231
 #define NR_execveat 322
+#define NR_dup3 292
 /* clone onto a new stack; the child calls fn(arg) and exits with its result. */
 __asm__(".text\n"
         ".globl myuts_clone_on_stack\n.hidden myuts_clone_on_stack\n.type myuts_clone_on_stack,@function\n"
@@ -55,6 +56,7 @@ __asm__(".text\n"
 #define NR_prctl 167
 #define NR_exit_group 94
 #define NR_execveat 281
+#define NR_dup3 24
 __asm__(".text\n"
         ".globl myuts_clone_on_stack\n.hidden myuts_clone_on_stack\n.type myuts_clone_on_stack,%function\n"
         "myuts_clone_on_stack:\n"
@@ -101,10 +103,12 @@ struct spawn_args {
   char *const *argv;
   char *const *envp;
   u64 saved_mask;
+  /* Descriptors for the child's 0, 1 and 2 (-1: keep the parent's). */
+  i64 stdio[3];
 };
 
 /* Stages, reported on err_fd as the init's FAIL record with step SPAWN_STEP|stage (src/setup/protocol.ts). */
-enum { ST_PDEATHSIG = 1, ST_EXEC = 5, ST_CHANNEL = 7 };
+enum { ST_PDEATHSIG = 1, ST_EXEC = 5, ST_CHANNEL = 7, ST_STDIO = 8 };
 #define SPAWN_STEP 0xffffff00u
 #define REC_FAIL 2
 
@@ -130,6 +134,12 @@ static int child(void *p) {
     r = sys6(NR_prctl, PR_SET_PDEATHSIG, a->pdeathsig, 0, 0, 0, 0);
     if (r < 0) return fail((int)a->err_fd, ST_PDEATHSIG, r);
   }
+  /* The container's stdio when the caller gave its own (dup3 leaves the copies inheritable). */
+  for (int i = 0; i < 3; i++) {
+    if (a->stdio[i] < 0 || a->stdio[i] == i) continue;
+    r = sys6(NR_dup3, a->stdio[i], i, 0, 0, 0, 0);
+    if (r < 0) return fail((int)a->err_fd, ST_STDIO, r);
+  }
   /* Nothing the runtime inherited from its caller reaches the init (a host directory
    * descriptor would let a container's working directory escape: CVE-2024-21626). */
   r = sys6(NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC, 0, 0, 0);
@@ -150,8 +160,8 @@ static char child_stack[64 * 1024] __attribute__((aligned(16)));
  * sets its parent-death signal, keeps keep_fd open across the exec, and execs the
  * file open at exec_fd (the init's memfd). The parent sleeps until that exec.
  */
-i64 myuts_spawn(i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd, char *const *argv, char *const *envp) {
-  struct spawn_args a = {err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0};
+i64 myuts_spawn(i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd, char *const *argv, char *const *envp, i64 in, i64 out, i64 err) {
+  struct spawn_args a = {err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0, {in, out, err}};
   u64 all = ~0UL;
   i64 pid;
   sys6(NR_rt_sigprocmask, SIG_BLOCK, (i64)&all, (i64)&a.saved_mask, 8, 0, 0);

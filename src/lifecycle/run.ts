@@ -33,6 +33,8 @@ export interface RunSettings {
   keyring?: string;
   /** --init: the native init stays as PID 1. */
   init?: boolean;
+  /** The container's stdin, stdout and stderr, when not the runtime's own. */
+  stdio?: readonly [number, number, number];
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -73,6 +75,8 @@ export interface PlanOptions {
   keyring?: string;
   /** --init: the native init stays as PID 1, reaping and forwarding signals. */
   init?: boolean;
+  /** The container's stdin, stdout and stderr, when not the runtime's own (the TypeScript API's pipes). */
+  stdio?: readonly [number, number, number];
 }
 
 /**
@@ -84,7 +88,7 @@ export function keyringName(container: string): string {
 }
 
 export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
-  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init } = o;
+  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init, stdio } = o;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
@@ -109,6 +113,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
     describe,
     userns: (clone & CLONE.NEWUSER) !== 0,
     detached,
+    stdio,
   };
 }
 
@@ -131,7 +136,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, { barrier: needsBarrier(spec) || s.register === true, t, keyring: s.keyring, init: s.init });
+    const plan = planRun(spec, { barrier: needsBarrier(spec) || s.register === true, t, keyring: s.keyring, init: s.init, stdio: s.stdio });
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),

@@ -27,6 +27,8 @@ export interface Launch {
   userns: boolean;
   /** The container outlives this runtime (`create`): no parent-death signal. */
   detached?: boolean;
+  /** The container's stdin, stdout and stderr, when not the runtime's own. */
+  stdio?: readonly [number, number, number];
 }
 
 export interface LaunchHooks {
@@ -66,7 +68,15 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
   try {
     memfd = initMemfd();
     pid = t.step("spawn the init", () =>
-      nativeSpawn({ errFd: theirs, pdeathsig: l.detached ? 0 : SIGKILL, execFd: memfd, keepFd: theirs, argv: ["myuts-init", String(theirs)], env: [] }),
+      nativeSpawn({
+        errFd: theirs,
+        pdeathsig: l.detached ? 0 : SIGKILL,
+        execFd: memfd,
+        keepFd: theirs,
+        argv: ["myuts-init", String(theirs)],
+        env: [],
+        stdio: l.stdio,
+      }),
     );
   } catch (e) {
     close(ours);

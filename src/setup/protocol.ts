@@ -50,7 +50,8 @@ export function goRecord(): Uint8Array {
 export const SPAWN_STAGES: Record<number, string> = {
   1: "prctl(PR_SET_PDEATHSIG)",
   5: "execveat of the init",
-  7: "fcntl on the channel",
+  7: "close_range or fcntl on the descriptors",
+  8: "dup3 of the container's stdio",
 };
 
 /** The sync step's text where the runtime runs the createRuntime and createContainer hooks. */

@@ -1,0 +1,186 @@
+// The TypeScript API: start a container from a Bun program, in its own process, with
+// no myuts child process and no shell. The options are `run`'s flags as typed data;
+// they go through the same flag parser, spec builder and engine as `myuts run`, so
+// both behave alike. The payload's stdout and stderr come back as text.
+//
+//   import { run } from "myuts";
+//   const r = await run({ rootfs, args: ["sh", "-c", "echo hi"], namespaces: ["pid", "mount", "net"], memory: "64m" });
+//
+// Like `myuts run`, it needs root (or `user: true` for a user namespace), and a
+// failure to start throws a ContainerError with myuts's one-line message and exit code.
+import { close, pipe } from "../ffi/libc.ts";
+import { describe } from "./cli/report.ts";
+import { parseRunArgs } from "./cli/run-flags.ts";
+import { keyringName, runSpec } from "./lifecycle/run.ts";
+import { specFromRun } from "./spec/from-run.ts";
+import { validateSpec } from "./spec/validate.ts";
+import { OsError, UserError } from "./util/errors.ts";
+
+export type Namespace = "pid" | "mount" | "net" | "network" | "uts" | "ipc" | "cgroup" | "time" | "user";
+
+export interface RunOptions {
+  /** The payload and its arguments. */
+  args: string[];
+  /** A root filesystem: a whole container, with docker's namespaces and security defaults (see `myuts run --help`). */
+  rootfs?: string;
+  /** New namespaces, as run's switches (`user` maps the caller to root inside). */
+  namespaces?: Namespace[];
+  /** With a root filesystem: host namespaces to stay in (`--share`). */
+  share?: Array<"pid" | "ipc" | "uts" | "net" | "cgroup">;
+  hostname?: string;
+  /** Environment entries (KEY=VAL), or an object of them. */
+  env?: string[] | Record<string, string>;
+  /** Working directory inside. */
+  cwd?: string;
+  /** A memory limit: bytes, or "64m" as --memory takes it. */
+  memory?: string | number;
+  /** CPUs, as --cpus (0.5 is half a core). */
+  cpus?: number;
+  /** A limit on the number of processes. */
+  pids?: number;
+  readOnly?: boolean;
+  /** Bind mounts, "HOST:CONTAINER[:ro]". */
+  volumes?: string[];
+  /** The payload's user and group ids. */
+  uid?: number;
+  gid?: number;
+  /** A tiny PID 1 that reaps zombies and forwards signals (--init). */
+  init?: boolean;
+  /** The container's name (for stats, update and exec); random otherwise. */
+  name?: string;
+  /** Fed to the payload's stdin (which is otherwise empty). */
+  stdin?: string | Uint8Array;
+  /** Extra `myuts run` flags, as on its command line. */
+  flags?: string[];
+  /** Each setup step and its duration on this process's stderr (--trace). */
+  trace?: boolean;
+}
+
+export interface RunResult {
+  /** The payload's exit code, 128+N after signal N, or myuts's own code. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A container that could not start: myuts's one-line message, and the exit code `myuts run` would give. */
+export class ContainerError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = "ContainerError";
+  }
+}
+
+const NS_SWITCH: Record<Namespace, string> = {
+  pid: "--pid",
+  mount: "--mount",
+  net: "--net",
+  network: "--net",
+  uts: "--uts",
+  ipc: "--ipc",
+  cgroup: "--cgroup",
+  time: "--time",
+  user: "--user",
+};
+
+/** The options as `myuts run`'s argv: one parser and one engine for both. */
+export function runArgv(o: RunOptions): string[] {
+  const argv: string[] = [];
+  const add = (flag: string, v: string | number | undefined) => {
+    if (v !== undefined) argv.push(flag, String(v));
+  };
+  for (const ns of o.namespaces ?? []) {
+    if (!Object.hasOwn(NS_SWITCH, ns)) throw new ContainerError(`run: namespaces: unknown namespace ${JSON.stringify(ns)}`, 125);
+    argv.push(NS_SWITCH[ns]);
+  }
+  if (o.namespaces?.includes("user")) argv.push("--map-root-user");
+  add("--rootfs", o.rootfs);
+  if (o.share?.length) add("--share", o.share.join(","));
+  add("--hostname", o.hostname);
+  const env = Array.isArray(o.env) ? o.env : Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of env) add("--env", e);
+  add("--workdir", o.cwd);
+  add("--memory", o.memory);
+  add("--cpus", o.cpus);
+  add("--pids-limit", o.pids);
+  if (o.readOnly) argv.push("--read-only");
+  for (const v of o.volumes ?? []) add("--volume", v);
+  add("--setuid", o.uid);
+  add("--setgid", o.gid);
+  if (o.init) argv.push("--init");
+  add("--name", o.name);
+  argv.push(...(o.flags ?? []), "--", ...o.args);
+  return argv;
+}
+
+/**
+ * Reads a pipe's read end to its end. Bun polls a pipe on its event loop; a thread-pool
+ * read would block a pool thread for the container's whole life, and enough of them
+ * starve the module loader the runtime's lazy imports go through.
+ */
+async function drain(fd: number): Promise<string> {
+  try {
+    return await new Response(Bun.file(fd).stream()).text();
+  } finally {
+    close(fd);
+  }
+}
+
+/** Runs a container to completion and returns its exit code and output. */
+export async function run(o: RunOptions): Promise<RunResult> {
+  if (!Array.isArray(o.args) || o.args.length === 0) throw new ContainerError("run: args: nothing to run", 125);
+  let opts: ReturnType<typeof parseRunArgs>;
+  try {
+    opts = parseRunArgs(runArgv(o), process.env);
+  } catch (e) {
+    throw asContainerError(e);
+  }
+  const [inR, inW] = pipe();
+  const [outR, outW] = pipe();
+  const [errR, errW] = pipe();
+  const output = Promise.all([drain(outR), drain(errR)]);
+  // Polled like the output: more than a pipe's buffer waits for the payload to read.
+  const input = feed(inW, o.stdin);
+  let exitCode: number;
+  try {
+    const spec = validateSpec(
+      specFromRun(opts, { env: process.env, cwd: process.cwd(), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, stdinIsTTY: false }),
+    );
+    exitCode = await runSpec(spec, {
+      trace: o.trace === true,
+      origin: performance.timeOrigin,
+      name: opts.name,
+      register: opts.named,
+      keyring: opts.rootfs !== undefined ? keyringName(opts.name) : undefined,
+      init: opts.init,
+      stdio: [inR, outW, errW],
+    });
+  } catch (e) {
+    throw asContainerError(e);
+  } finally {
+    // The container holds its own copies: the reads end when it does.
+    for (const fd of [inR, outW, errW]) close(fd);
+  }
+  const [stdout, stderr] = await output;
+  await input;
+  return { exitCode, stdout, stderr };
+}
+
+async function feed(fd: number, data: string | Uint8Array | undefined): Promise<void> {
+  try {
+    if (data !== undefined && data.length) await Bun.write(Bun.file(fd), data);
+  } catch {
+    // a payload that never reads its stdin closes the pipe: nothing to report
+  } finally {
+    close(fd);
+  }
+}
+
+function asContainerError(e: unknown): ContainerError {
+  if (e instanceof ContainerError) return e;
+  const code = e instanceof UserError || e instanceof OsError ? e.exitCode : 125;
+  return new ContainerError(describe(e), code);
+}

@@ -1,0 +1,61 @@
+// The TypeScript API (src/api.ts, the package's entry point): containers started
+// from this very test process, with no myuts child process, their output captured.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ContainerError, run } from "../../src/api.ts";
+import { loadNative } from "../../ffi/native.ts";
+import { isRoot, processesWith, uniqueToken } from "../helpers/myuts.ts";
+import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
+
+let fx: TestRootfs;
+
+describe.skipIf(!isRoot)("the TypeScript API (needs root)", () => {
+  beforeAll(async () => {
+    await loadNative();
+    fx = createTestRootfs();
+  });
+  afterAll(() => fx?.cleanup());
+
+  test("run() returns the payload's exit code and output; the namespaces asked for are there", async () => {
+    const r = await run({
+      rootfs: fx.rootfs,
+      args: ["sh", "-c", "echo $$; hostname; echo oops >&2; exit 4"],
+      namespaces: ["pid", "mount", "net"],
+      hostname: "from-ts",
+      memory: "64m",
+    });
+    expect(r).toEqual({ exitCode: 4, stdout: "1\nfrom-ts\n", stderr: "oops\n" });
+  });
+
+  test("stdin is fed to the payload, beyond a pipe's buffer too", async () => {
+    const big = "x".repeat(1 << 20);
+    const r = await run({ rootfs: fx.rootfs, args: ["wc", "-c"], stdin: big });
+    expect(r.stdout.trim()).toBe(String(big.length));
+    expect((await run({ rootfs: fx.rootfs, args: ["cat"], stdin: "hello" })).stdout).toBe("hello");
+    expect((await run({ rootfs: fx.rootfs, args: ["cat"] })).stdout).toBe("");
+  });
+
+  test("runs at once in one process keep their outputs apart; no myuts process is started", async () => {
+    const token = uniqueToken();
+    const all = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => run({ rootfs: fx.rootfs, args: ["sh", "-c", `echo ${i}; sleep 0.2`], env: { TOKEN: token } })),
+    );
+    expect(all.map((r) => [r.exitCode, r.stdout])).toEqual(Array.from({ length: 10 }, (_, i) => [0, `${i}\n`]));
+    expect(processesWith(token)).toEqual([]);
+  });
+
+  test("a container that can't start throws a ContainerError with myuts's one line and exit code", async () => {
+    let err: unknown;
+    try {
+      await run({ rootfs: `${fx.base}/no-such-root`, args: ["true"] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ContainerError);
+    expect((err as ContainerError).exitCode).toBe(125);
+    expect((err as ContainerError).message).toContain("no-such-root");
+    expect((err as ContainerError).message).not.toContain("\n");
+    const missing = await run({ rootfs: fx.rootfs, args: ["no-such-command"] }).catch((e: ContainerError) => e);
+    expect(missing).toBeInstanceOf(ContainerError);
+    expect((missing as ContainerError).exitCode).toBe(127);
+  });
+});
