@@ -171,7 +171,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
 
 async function feed(fd: number, data: string | Uint8Array | undefined): Promise<void> {
   try {
-    if (data !== undefined && data.length) await Bun.write(Bun.file(fd), data);
+    if (data?.length) await Bun.write(Bun.file(fd), data);
   } catch {
     // a payload that never reads its stdin closes the pipe: nothing to report
   } finally {
