@@ -12,7 +12,7 @@ import { close, cstrArray, memfdCreate, sealMemfd, writeAll } from "./libc.ts";
 
 const { i64, ptr: P } = FFIType;
 const symbols = {
-  myuts_spawn: { args: [i64, i64, i64, i64, P, P, i64, i64, i64], returns: i64 },
+  myuts_spawn: { args: [i64, i64, i64, i64, P, P, i64, i64, i64, i64], returns: i64 },
 } as const;
 
 type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -44,6 +44,8 @@ export interface SpawnRequest {
   env: readonly string[];
   /** The child's stdin, stdout and stderr, when not the parent's own. */
   stdio?: readonly [number, number, number];
+  /** Descriptors 3 to 3+preserveFds-1 stay open for the child (runc's --preserve-fds); the rest become close-on-exec. */
+  preserveFds?: number;
 }
 
 /** Loads the clone helper and the init's image; nativeSpawn and initMemfd need it done. */
@@ -81,7 +83,7 @@ export function nativeSpawn(req: SpawnRequest): number {
   const env = cstrArray(req.env, keep);
   inFlight.strings = [keep, argv, env];
   const [i, o, e] = req.stdio ?? [-1, -1, -1];
-  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env, i, o, e));
+  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env, i, o, e, 3 + (req.preserveFds ?? 0)));
   if (pid < 0) throw new SyscallError("clone", -pid);
   return pid;
 }

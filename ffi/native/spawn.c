@@ -105,6 +105,8 @@ struct spawn_args {
   u64 saved_mask;
   /* Descriptors for the child's 0, 1 and 2 (-1: keep the parent's). */
   i64 stdio[3];
+  /* The first descriptor made close-on-exec: 3, or past the ones runc's --preserve-fds passes on. */
+  i64 keep_from;
 };
 
 /* Stages, reported on err_fd as the init's FAIL record with step SPAWN_STEP|stage (src/setup/protocol.ts). */
@@ -142,7 +144,7 @@ static int child(void *p) {
   }
   /* Nothing the runtime inherited from its caller reaches the init (a host directory
    * descriptor would let a container's working directory escape: CVE-2024-21626). */
-  r = sys6(NR_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC, 0, 0, 0);
+  r = sys6(NR_close_range, a->keep_from, ~0U, CLOSE_RANGE_CLOEXEC, 0, 0, 0);
   if (r < 0) return fail((int)a->err_fd, ST_CHANNEL, r);
   /* The init's end of the channel is close-on-exec in the parent; here it must survive one exec. */
   if (a->keep_fd >= 0) {
@@ -160,8 +162,8 @@ static char child_stack[64 * 1024] __attribute__((aligned(16)));
  * sets its parent-death signal, keeps keep_fd open across the exec, and execs the
  * file open at exec_fd (the init's memfd). The parent sleeps until that exec.
  */
-i64 myuts_spawn(i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd, char *const *argv, char *const *envp, i64 in, i64 out, i64 err) {
-  struct spawn_args a = {err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0, {in, out, err}};
+i64 myuts_spawn(i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd, char *const *argv, char *const *envp, i64 in, i64 out, i64 err, i64 keep_from) {
+  struct spawn_args a = {err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0, {in, out, err}, keep_from < 3 ? 3 : keep_from};
   u64 all = ~0UL;
   i64 pid;
   sys6(NR_rt_sigprocmask, SIG_BLOCK, (i64)&all, (i64)&a.saved_mask, 8, 0, 0);

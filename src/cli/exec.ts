@@ -3,6 +3,7 @@
 // namespaces and its cgroup, with its first process's ids and capabilities unless
 // the options say otherwise. runc's options, and docker's short ones.
 import { execInContainer } from "../lifecycle/exec.ts";
+import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
 import type { Process } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
@@ -21,6 +22,7 @@ export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "pid-file", value: true, hint: "FILE", description: "write the command's pid here (no newline)" },
   { long: "tty", short: "t", description: "a terminal: with --console-socket a new one, whose master goes there; else the caller's" },
   { long: "console-socket", value: true, hint: "SOCKET", description: "the unix socket that receives the terminal's master end (as runc's)" },
+  PRESERVE_FDS,
   { long: "trace", description: "print each setup step and its duration to stderr" },
   { long: "debug", description: "full traces on errors" },
   { long: "help", short: "h", description: "show this help" },
@@ -101,6 +103,7 @@ async function exec(argv: readonly string[], root: string | undefined, origin: n
     detach: p.bools.has("detach"),
     pidFile: one("pid-file"),
     consoleSocket: one("console-socket"),
+    preserveFds: preserveFds("exec", one("preserve-fds")),
     trace: p.bools.has("trace"),
     origin,
   });

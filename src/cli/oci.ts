@@ -1,6 +1,7 @@
 // runc's lifecycle commands: create, start, state, kill, delete. Each takes the
 // container id as its operand; `--root DIR` (before the command, as runc has it)
 // picks the state root.
+import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
 import {
   containerPids,
   containerState,
@@ -34,6 +35,7 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
     { long: "trace", description: "print each setup step and its duration to stderr" },
     { long: "no-new-keyring", description: "keep the caller's session keyring (by default the container gets a new one, as with runc)" },
     { long: "no-pivot", description: "move the root over / and chroot instead of pivot_root (as runc's, for an initramfs root)" },
+    PRESERVE_FDS,
     {
       long: "console-socket",
       value: true,
@@ -94,6 +96,7 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
           consoleSocket: p.flags.get("console-socket")?.at(-1),
           noPivot: p.bools.has("no-pivot"),
           newKeyring: !p.bools.has("no-new-keyring"),
+          preserveFds: preserveFds("create", p.flags.get("preserve-fds")?.at(-1)),
           trace: p.bools.has("trace"),
           origin,
         });

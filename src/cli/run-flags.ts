@@ -18,6 +18,7 @@ import { leafName } from "../cgroups/names.ts";
 import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
 import type { Rlimit } from "../spec/types.ts";
 import { parseDevice, type DeviceRequest } from "./device-flags.ts";
+import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -113,6 +114,7 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   },
   { long: "detach", short: "d", description: "with --bundle: create and start the container, then return (runc run -d); it stays under --root" },
   { long: "pid-file", value: true, hint: "FILE", description: "with --bundle --detach: write the container's pid here (no newline)" },
+  PRESERVE_FDS,
   {
     long: "console-socket",
     value: true,
@@ -144,6 +146,7 @@ export interface RunOptions extends ResourceOptions {
   bundle?: string;
   detach: boolean;
   init: boolean;
+  preserveFds?: number;
   pidFile?: string;
   consoleSocket?: string;
   debug: boolean;
@@ -258,6 +261,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     bundle: one("bundle"),
     detach: p.bools.has("detach"),
     init: p.bools.has("init"),
+    preserveFds: preserveFds("run", one("preserve-fds")),
     pidFile: one("pid-file"),
     consoleSocket: one("console-socket"),
     debug: p.bools.has("debug"),

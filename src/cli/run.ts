@@ -60,7 +60,7 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
     if (o.dryRun) return dryRun(spec, keyring(o), o.init);
     try {
-      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o), init: o.init });
+      return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o), init: o.init, preserveFds: o.preserveFds });
     } catch (e) {
       throw bundleHint(e, o);
     }
@@ -91,6 +91,7 @@ async function runBundle(o: RunOptions, origin: number, root: string | undefined
       pidFile: o.pidFile,
       consoleSocket: o.consoleSocket,
       newKeyring: !o.noNewKeyring,
+      preserveFds: o.preserveFds,
       trace: o.trace,
       origin,
     });
@@ -99,7 +100,7 @@ async function runBundle(o: RunOptions, origin: number, root: string | undefined
   }
   if (o.pidFile !== undefined || o.consoleSocket !== undefined)
     throw new UserError("run: --pid-file and --console-socket go with --detach (myuts run -b DIR -d ID)");
-  return runSpec(valid, { trace: o.trace, origin, name: id, register: true, bundle: dir, keyring: ring });
+  return runSpec(valid, { trace: o.trace, origin, name: id, register: true, bundle: dir, keyring: ring, preserveFds: o.preserveFds });
 }
 
 /** A container (a bundle or a root filesystem) gets its own session keyring, as with runc; unshare's form keeps the caller's. */

@@ -166,6 +166,8 @@ export interface CreateRequest {
   noPivot?: boolean;
   /** A new session keyring (unless runc's --no-new-keyring). */
   newKeyring?: boolean;
+  /** runc's --preserve-fds: descriptors 3 to 3+N-1 reach the payload. */
+  preserveFds?: number;
   trace: boolean;
   origin: number;
 }
@@ -212,7 +214,14 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     await t.stepAsync("load the native pieces", loadNative);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
     if (spec.process.terminal) pty = t.step("open the terminal", () => openConsole("create", spec.process));
-    const plan = planRun(spec, { t, detached: true, terminal: pty?.slave, noPivot: r.noPivot, keyring: r.newKeyring ? keyringName(r.id) : undefined });
+    const plan = planRun(spec, {
+      t,
+      detached: true,
+      terminal: pty?.slave,
+      noPivot: r.noPivot,
+      keyring: r.newKeyring ? keyringName(r.id) : undefined,
+      preserveFds: r.preserveFds,
+    });
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
     await launch(plan, t, {

@@ -42,6 +42,8 @@ export interface ExecRequest {
   pidFile?: string;
   /** A terminal's master end goes here (runc's --console-socket) when the process has a terminal. */
   consoleSocket?: string;
+  /** runc's --preserve-fds: descriptors 3 to 3+N-1 reach the command. */
+  preserveFds?: number;
   trace: boolean;
   origin: number;
 }
@@ -183,10 +185,11 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
         detached: r.detach,
         terminal: pty?.slave,
         seccomp,
+        preserveFds: r.preserveFds,
       },
       hostFacts(),
     );
-    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach }, t, {
+    const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach, preserveFds: r.preserveFds }, t, {
       // Under the container's limits before the command's first instruction.
       ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
       seccompListener: (p, fd) => seccomp && sendListener(seccomp, { id: r.name, bundle: bundle ?? "", status: "running" }, p, fd),

@@ -35,6 +35,8 @@ export interface RunSettings {
   init?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
+  /** runc's --preserve-fds. */
+  preserveFds?: number;
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -77,6 +79,8 @@ export interface PlanOptions {
   init?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own (the TypeScript API's pipes). */
   stdio?: readonly [number, number, number];
+  /** runc's --preserve-fds: descriptors 3 to 3+N-1 reach the payload. */
+  preserveFds?: number;
 }
 
 /**
@@ -88,7 +92,7 @@ export function keyringName(container: string): string {
 }
 
 export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
-  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init, stdio } = o;
+  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init, stdio, preserveFds } = o;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
@@ -108,12 +112,14 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
         noPivot,
         keyring,
         init,
+        preserveFds,
       });
     },
     describe,
     userns: (clone & CLONE.NEWUSER) !== 0,
     detached,
     stdio,
+    preserveFds,
   };
 }
 
@@ -136,7 +142,14 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, { barrier: needsBarrier(spec) || s.register === true, t, keyring: s.keyring, init: s.init, stdio: s.stdio });
+    const plan = planRun(spec, {
+      barrier: needsBarrier(spec) || s.register === true,
+      t,
+      keyring: s.keyring,
+      init: s.init,
+      stdio: s.stdio,
+      preserveFds: s.preserveFds,
+    });
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),

@@ -29,6 +29,8 @@ export interface Launch {
   detached?: boolean;
   /** The container's stdin, stdout and stderr, when not the runtime's own. */
   stdio?: readonly [number, number, number];
+  /** runc's --preserve-fds: descriptors 3 to 3+N-1 reach the payload. */
+  preserveFds?: number;
 }
 
 export interface LaunchHooks {
@@ -76,6 +78,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
         argv: ["myuts-init", String(theirs)],
         env: [],
         stdio: l.stdio,
+        preserveFds: l.preserveFds,
       }),
     );
   } catch (e) {

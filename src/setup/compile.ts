@@ -58,6 +58,8 @@ export interface RunOptions {
   keyring?: string;
   /** --init: a tiny PID 1 (the init itself) reaps and forwards signals; the payload is its child. */
   init?: boolean;
+  /** runc's --preserve-fds: descriptors 3 to 3+N-1 stay open for the payload. */
+  preserveFds?: number;
   /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
   terminal?: string;
   timensOffsets?: string;
@@ -166,6 +168,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
     detached: opts.detached,
     waitForStart: opts.detached,
     init: opts.init,
+    preserveFds: opts.preserveFds,
     arch: facts.arch,
     seccomp: spec.linux.seccomp ? compileSeccomp(spec.linux.seccomp, facts.arch) : undefined,
   });
@@ -255,6 +258,8 @@ export interface JoinPlan {
   terminal?: string;
   /** The container's seccomp section: an exec'd process is filtered as its init is. */
   seccomp?: LinuxSeccomp;
+  /** runc's --preserve-fds. */
+  preserveFds?: number;
 }
 
 const KEYCTL_JOIN_SESSION_KEYRING = 1;
@@ -304,6 +309,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
     setgroupsDenied: plan.setgroupsDenied,
     lastCap: facts.lastCap,
     detached: plan.detached,
+    preserveFds: plan.preserveFds,
     arch: facts.arch,
     seccomp: plan.seccomp ? compileSeccomp(plan.seccomp, facts.arch) : undefined,
   });

@@ -44,6 +44,8 @@ export interface ProcessPlan {
   arch: Arch;
   /** --init: the init stays as PID 1 and the payload runs as its child. */
   init?: boolean;
+  /** runc's --preserve-fds: descriptors 3 to 3+N-1 stay open across the exec. */
+  preserveFds?: number;
 }
 
 /**
@@ -195,7 +197,7 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   b.call("umask", "umask", [b.imm(p.user.umask ?? 0o022, `0${(p.user.umask ?? 0o022).toString(8)}`)]);
   workdir(b, p.cwd, plan.arch);
   // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
-  b.call("close descriptors", "close_range", [b.imm(3), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
+  b.call("close descriptors", "close_range", [b.imm(3 + (plan.preserveFds ?? 0)), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);
   // A created container's runtime is gone by the time start releases it: a listener must reach the agent before.
   const beforeWait = late && plan.seccomp?.notify === true && plan.waitForStart === true;
   if (beforeWait) loadSeccomp(b, plan.seccomp!);

@@ -2,7 +2,7 @@
 // process waiting in the native init (no myuts process stays), start releases it,
 // state follows the kernel, kill and delete end it. Each test uses a private --root.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { baseEnv, cmdlineOf, isRoot, MYUTS, processesWith, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
@@ -446,6 +446,39 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
       125,
       "myuts: run: --detach works with --bundle for now (myuts run -b DIR -d ID); detached root filesystem containers come later\n",
     ]);
+  });
+
+  test("--preserve-fds N: the caller's descriptors 3 to 3+N-1 reach create's payload and exec's command, no others", async () => {
+    const id = newId();
+    const file = join(fx.base, `${id}.fd3`);
+    writeFileSync(file, "passed on\n");
+    const fd = openSync(file, "r");
+    try {
+      const withFd = (args: string[]) => Bun.spawnSync([MYUTS, "--root", root, ...args], { env: baseEnv(), stdio: ["ignore", "pipe", "pipe", fd] });
+      // Not pipes for create: the created container keeps its stdio open.
+      const made = Bun.spawnSync([MYUTS, "--root", root, "create", "--preserve-fds", "1", "-b", bundle(`cat <&3 > /out/${id}.got; sleep 30`), id], {
+        env: baseEnv(),
+        stdio: ["ignore", "ignore", "ignore", fd],
+      });
+      expect(made.exitCode).toBe(0);
+      expect(myuts("start", id).code).toBe(0);
+      await waitFor(() => existsSync(join(out, `${id}.got`)) && readFileSync(join(out, `${id}.got`), "utf8") !== "", 5000, "the payload to read fd 3");
+      expect(readFileSync(join(out, `${id}.got`), "utf8")).toBe("passed on\n");
+      // The container's cat read the shared offset to the end: exec gets a fresh descriptor.
+      const again = openSync(file, "r");
+      const e = Bun.spawnSync([MYUTS, "--root", root, "exec", "--preserve-fds", "1", id, "--", "sh", "-c", "cat <&3"], {
+        env: baseEnv(),
+        stdio: ["ignore", "pipe", "pipe", again],
+      });
+      closeSync(again);
+      expect(e.stdout.toString()).toBe("passed on\n");
+      const none = withFd(["exec", id, "--", "sh", "-c", "cat <&3 2>/dev/null || echo closed"]);
+      expect(none.stdout.toString()).toBe("closed\n");
+      expect(withFd(["exec", "--preserve-fds", "x", id, "--", "true"]).stderr.toString()).toContain("--preserve-fds x: expected a number");
+    } finally {
+      closeSync(fd);
+      myuts("delete", "--force", id);
+    }
   });
 
   test("run -b DIR ID runs a bundle in the foreground, with the payload's exit code", () => {

@@ -124,6 +124,10 @@ describe.skipIf(!isRoot)("escapes from a default container (needs root)", () => 
       expect(cwd.exitCode).toBe(125);
       expect(cwd.stdout.toString()).toBe("");
       expect(cwd.stderr.toString()).toContain("workdir /proc/self/fd/3");
+      // runc's --preserve-fds passes it on by choice; even then it can't become the working directory.
+      const kept = withFd(["--preserve-fds", "1", "--", "sh", "-c", "ls /proc/self/fd/3/"]);
+      expect(kept.stdout.toString()).toBe("host-file\n");
+      expect(withFd(["--preserve-fds", "1", "-w", "/proc/self/fd/3", "--", "ls"]).exitCode).toBe(125);
       // Off: a runtime that passes its descriptors on (unshare's chroot) hands the host directory over.
       const leaky = Bun.spawnSync(["unshare", "--fork", "--pid", "--mount-proc", `--root=${fx.rootfs}`, "sh", "-c", "ls /proc/self/fd/3/"], {
         stdio: ["ignore", "pipe", "pipe", fd],
