@@ -29,6 +29,10 @@ const symbols = {
   socket: { args: [i32, i32, i32], returns: i32 },
   connect: { args: [i32, P, u32], returns: i32 },
   sendmsg: { args: [i32, P, i32], returns: i64 },
+  unshare: { args: [i32], returns: i32 },
+  setns: { args: [i32, i32], returns: i32 },
+  mount: { args: [P, P, P, u64, P], returns: i32 },
+  umount2: { args: [P, i32], returns: i32 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -217,6 +221,31 @@ export function flock(fd: number, op: number): void {
     const e = errno();
     if (e !== EINTR) throw new SyscallError("flock", e);
   }
+}
+
+/**
+ * A new network namespace kept alive by a bind mount on `target` (an existing empty
+ * file), as `ip netns add` does. Namespaces are per thread: this thread enters the new
+ * one only to bind it, then returns to the one it was in (`back`, an open descriptor
+ * of its own namespace).
+ */
+export function bindNewNetns(target: string, back: number): void {
+  check(libc().unshare(CLONE.NEWNET), "unshare", "CLONE_NEWNET");
+  let bound = false;
+  try {
+    check(libc().mount(cstr("/proc/thread-self/ns/net"), cstr(target), null, MS.BIND, null), "mount", target);
+    bound = true;
+  } finally {
+    // Always back, whatever failed: the runtime's own sockets and children live there.
+    const r = libc().setns(back, CLONE.NEWNET);
+    if (r !== 0 && bound) libc().umount2(cstr(target), MNT_DETACH);
+    check(r, "setns", "the runtime's network namespace");
+  }
+}
+
+/** umount2(target, MNT_DETACH); false when nothing was mounted there. */
+export function detachMount(target: string): boolean {
+  return libc().umount2(cstr(target), MNT_DETACH) === 0;
 }
 
 export function kill(pid: number, sig: number): boolean {

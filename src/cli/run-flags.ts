@@ -17,6 +17,7 @@ import { leafName } from "../cgroups/names.ts";
 import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
 import type { Rlimit } from "../spec/types.ts";
 import { parseDevice, type DeviceRequest } from "./device-flags.ts";
+import { checkDns, checkSearch, NETWORK_NAME, parseAddHost, parsePublish, type NetworkRequest } from "../network/request.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -26,9 +27,20 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   {
     long: "network",
     value: true,
-    hint: "none|host|ns:PATH",
-    description: "none: a new network namespace with only lo (as --net); host: the host's; ns:PATH: join that one (e.g. /run/netns/NAME)",
+    hint: "none|host|bridge|NAME|ns:PATH",
+    description:
+      "none: a new network namespace with only lo (as --net); host: the host's; bridge: the default bridge network; NAME: a network from `myuts network create`; ns:PATH: join that one (e.g. /run/netns/NAME)",
   },
+  {
+    long: "publish",
+    value: true,
+    repeat: true,
+    hint: "[IP:]HOST:CONTAINER[/tcp|udp]",
+    description: "publish a container port on the host (with a bridge network); long form only: -p is --pid",
+  },
+  { long: "dns", value: true, repeat: true, hint: "ADDRESS", description: "a nameserver for the container's /etc/resolv.conf (with a bridge network)" },
+  { long: "dns-search", value: true, repeat: true, hint: "DOMAIN", description: "a search domain for the container's /etc/resolv.conf" },
+  { long: "add-host", value: true, repeat: true, hint: "NAME:IP", description: "a line for the container's /etc/hosts" },
   { long: "ipc", short: "i", description: "new IPC namespace" },
   { long: "cgroup", short: "C", description: "new cgroup namespace" },
   { long: "time", short: "T", description: "new time namespace" },
@@ -130,6 +142,8 @@ export interface RunOptions extends ResourceOptions {
   devices: DeviceRequest[];
   sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
+  /** --network bridge|NAME and the flags that go with it. */
+  network?: NetworkRequest;
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -191,10 +205,15 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     namespaces.delete("network");
     if (network === "none") namespaces.add("network");
     else if (/^ns:\/./.test(network)) opts.joinNamespaces = [{ type: "network", path: absolute(network.slice(3)) }];
-    else if (network !== "host") {
-      throw new UserError(`run: --network ${network}: expected none, host or ns:PATH (bridge networks come with the networking work)`);
+    else if (network !== "host" && NETWORK_NAME.test(network)) {
+      namespaces.add("network");
+      opts.network = networkFlags(network, many);
+    } else if (network !== "host") {
+      throw new UserError(`run: --network ${network}: expected none, host, bridge, a network's name or ns:PATH`);
     }
   }
+  for (const flag of ["publish", "dns", "dns-search", "add-host"])
+    if (many(flag).length && !opts.network) throw new UserError(`run: --${flag} needs a network: --network bridge or --network NAME`);
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.
@@ -257,6 +276,16 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   }
   for (const g of many("groups")) for (const part of g.split(",").filter(Boolean)) opts.groups.push(idArg("groups", part));
   return opts;
+}
+
+function networkFlags(network: string, many: (k: string) => string[]): NetworkRequest {
+  return {
+    network,
+    ports: many("publish").map(parsePublish),
+    dns: many("dns").map(checkDns),
+    dnsSearch: many("dns-search").map(checkSearch),
+    addHosts: many("add-host").map(parseAddHost),
+  };
 }
 
 /** Far more than any real environment; the kernel's own limit for argv and env is 2 MiB in all. */

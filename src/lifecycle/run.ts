@@ -18,6 +18,9 @@ import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
+import { networkPaths } from "../network/attach.ts";
+import { networkRequest, withNetwork } from "./network.ts";
+import { randomName } from "./names.ts";
 
 export interface RunSettings {
   trace: boolean;
@@ -32,8 +35,11 @@ export interface RunSettings {
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
 export interface ContainerHooks {
-  /** While the container's setup runs (claim the name, create the cgroup). A failure still runs cleanup. */
-  prepare?(): void;
+  /**
+   * While the container's setup runs (claim the name, create the cgroup); before the
+   * start, for a network the container joins. A failure still runs cleanup.
+   */
+  prepare?(): void | Promise<void>;
   /** The container is built and waits at its barrier; runs before the payload's execve. */
   beforeExec?(pid: number): void;
   /** The payload runs. */
@@ -95,23 +101,31 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   let status: number | undefined;
   let note: ExitNote | undefined;
   const relay = new SignalRelay();
+  const request = networkRequest(spec);
+  const name = s.name ?? (request ? randomName() : undefined);
+  // A network's namespace is the runtime's, made and configured before the container joins it.
+  const built = request ? withNetwork(spec, networkPaths(name!)) : spec;
+  const prepare = async () => {
+    const { containerHooks } = await import("./registry-hooks.ts");
+    hooks = containerHooks(built, { name, register: s.register, network: request, t });
+    await hooks.prepare?.();
+  };
   try {
     await t.stepAsync("load the native pieces", loadNative);
+    if (request) await prepare();
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, needsBarrier(spec) || s.register === true, t);
-    const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
+    const plan = planRun(built, needsBarrier(built) || s.register === true, t);
+    const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),
       // The registry and cgroup code loads while the init builds the container, off the start path.
       // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
-        if (!s.register && !needsBarrier(spec)) return;
-        const { containerHooks } = await import("./registry-hooks.ts");
-        hooks = containerHooks(spec, { name: s.name, register: s.register, t });
-        hooks.prepare?.();
+        if (request || (!s.register && !needsBarrier(built))) return;
+        await prepare();
       },
       ready: (child) => hooks.beforeExec?.(child),
-      hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState("creating", child))),
+      hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(built.hooks, hookState("creating", child))),
     });
     relay.attach(pid);
     hooks.started?.(pid);

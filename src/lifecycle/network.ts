@@ -1,0 +1,22 @@
+// A spec that asks for a network (the run.myuts.network annotation): the container
+// joins the namespace the runtime makes for it, and sees the generated name files.
+import { nameFileMounts, type NetworkPaths } from "../network/attach.ts";
+import { NETWORK_ANNOTATION, parseNetworkRequest, type NetworkRequest } from "../network/request.ts";
+import type { ValidSpec } from "../spec/types.ts";
+
+export function networkRequest(spec: ValidSpec): NetworkRequest | undefined {
+  const json = spec.annotations?.[NETWORK_ANNOTATION];
+  return json === undefined ? undefined : parseNetworkRequest(json);
+}
+
+/** The spec as the engine runs it: the network namespace by path; /etc/hosts and resolv.conf bound in a root filesystem. */
+export function withNetwork(spec: ValidSpec, paths: NetworkPaths): ValidSpec {
+  const namespaces = spec.linux.namespaces.filter((n) => n.type !== "network");
+  namespaces.push({ type: "network", path: paths.netns });
+  const ownRoot = spec.root.path !== "/" && namespaces.some((n) => n.type === "mount" && !n.path);
+  return {
+    ...spec,
+    mounts: [...(spec.mounts ?? []), ...(ownRoot ? nameFileMounts(paths) : [])],
+    linux: { ...spec.linux, namespaces },
+  };
+}

@@ -1,0 +1,146 @@
+// A container's attachment to a network, from plan to teardown. The order is what
+// makes every exit path clean: the plan (network, its configuration list as it is
+// now, the ports) is recorded in the container's registry entry before anything
+// exists; what ADD returned is recorded as it comes; teardown runs DEL with exactly
+// that, then removes the namespace file. A runtime killed at any point leaves an
+// entry from which a later start undoes all of it (releaseNetwork).
+import type { Mount } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { fs, path } from "../util/node.ts";
+import { formatSubnet } from "./cidr.ts";
+import { addList, addressesOf, delList, execPlugin, type CniTarget } from "./cni.ts";
+import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList } from "./config.ts";
+import { hostsFile, resolvConf, writeNameFiles } from "./name-files.ts";
+import { createNetns, removeNetns } from "./netns.ts";
+import { holdPorts, type PortHold } from "./ports.ts";
+import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./request.ts";
+import { routeClash } from "./routes.ts";
+
+/** Where a container's network pieces live. */
+export interface NetworkPaths {
+  netns: string;
+  /** The folder of its generated /etc/hosts and /etc/resolv.conf. */
+  files: string;
+}
+
+export function networkPaths(name: string): NetworkPaths {
+  return { netns: path().join(NET_RUN_DIR, "netns", name), files: path().join(NET_RUN_DIR, "files", name) };
+}
+
+/** What the registry entry keeps of a container's network. */
+export interface NetworkRecord {
+  network: string;
+  ifname: string;
+  /** The list as ADD used it: DEL must run the same plugins with the same settings. */
+  config: ConfList;
+  ports: PortMapping[];
+  /** planned: nothing exists yet; adding: the namespace and plugins' work may. */
+  stage: "planned" | "adding" | "added";
+  /** What ADD returned (so far). */
+  result?: unknown;
+}
+
+const IFNAME = "eth0";
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A record read back from disk, checked; throws an Error saying what is wrong. */
+export function parseNetworkRecord(v: unknown): NetworkRecord {
+  if (!isObject(v)) throw new Error("not an object");
+  if (v.stage !== "planned" && v.stage !== "adding" && v.stage !== "added") throw new Error("stage is not planned, adding or added");
+  if (v.ifname !== IFNAME) throw new Error(`ifname is not ${IFNAME}`);
+  const config = parseConfList(v.config);
+  if (v.network !== config.name) throw new Error("network does not match its configuration's name");
+  if (v.result !== undefined && !isObject(v.result)) throw new Error("result is not an object");
+  let ports: PortMapping[];
+  try {
+    ports = parseNetworkRequest(JSON.stringify({ network: config.name, ports: v.ports })).ports;
+  } catch (e) {
+    throw new Error((e as Error).message);
+  }
+  return { network: config.name, ifname: IFNAME, config, ports, stage: v.stage, ...(v.result !== undefined ? { result: v.result } : {}) };
+}
+
+/**
+ * Checks what can be checked before anything exists: the network, its plugins, its
+ * subnets against the host's routes. Throws one line.
+ */
+export function planNetwork(req: NetworkRequest): NetworkRecord {
+  if (process.geteuid?.() !== 0) throw new UserError(`--network ${req.network}: bridge networks need root (rootless networking is not supported yet)`);
+  const config = loadNetwork(req.network);
+  pluginPaths(config);
+  for (const s of subnetsOf(config)) {
+    const clash = routeClash(s, bridgeOf(config));
+    if (clash) throw new UserError(`network ${config.name}: its subnet ${formatSubnet(s)} overlaps the host's route ${clash}`);
+  }
+  return { network: config.name, ifname: IFNAME, config, ports: req.ports, stage: "planned" };
+}
+
+/** The binds of the generated name files over the image's, for a container with its own root. */
+export function nameFileMounts(paths: NetworkPaths): Mount[] {
+  return ["hosts", "resolv.conf"].map((f) => ({
+    destination: `/etc/${f}`,
+    type: "bind",
+    source: path().join(paths.files, f),
+    options: ["bind", "rprivate"],
+  }));
+}
+
+export class Attachment {
+  private ports: PortHold | undefined;
+
+  constructor(
+    private readonly req: NetworkRequest,
+    readonly record: NetworkRecord,
+    private readonly paths: NetworkPaths,
+    private readonly containerId: string,
+    /** Writes the record into the registry entry. */
+    private readonly save: () => void,
+  ) {}
+
+  /** Ports, namespace, ADD, name files; throws one line, leaving teardown to undo what exists. */
+  async setUp(names: readonly string[]): Promise<void> {
+    this.ports = await holdPorts(this.record.ports);
+    const plugins = pluginPaths(this.record.config);
+    this.record.stage = "adding";
+    this.save();
+    createNetns(this.paths.netns);
+    const target: CniTarget = { containerId: this.containerId, netns: this.paths.netns, ifname: this.record.ifname };
+    const lo = { cniVersion: this.record.config.cniVersion, name: "lo", type: "loopback" };
+    execPlugin(plugins.get("loopback")!, "ADD", { ...target, ifname: "lo" }, lo, `network ${this.record.network}`);
+    this.record.result = addList(this.record.config, plugins, target, { portMappings: this.record.ports }, (r) => {
+      this.record.result = r;
+      this.save();
+    });
+    this.record.stage = "added";
+    this.save();
+    const addresses = addressesOf(this.record.result);
+    writeNameFiles(this.paths.files, { hosts: hostsFile(this.req, addresses, names), "resolv.conf": resolvConf(this.req) });
+  }
+
+  /** Undoes everything; what went wrong (nothing: all of it is gone). */
+  tearDown(): string[] {
+    this.ports?.release();
+    this.ports = undefined;
+    return releaseNetwork(this.record, this.paths, this.containerId);
+  }
+}
+
+/** Undoes a recorded attachment: DEL with what ADD returned, then the namespace and the name files. */
+export function releaseNetwork(record: NetworkRecord, paths: NetworkPaths, containerId: string): string[] {
+  const problems: string[] = [];
+  if (record.stage !== "planned") {
+    let plugins: Map<string, string> | undefined;
+    try {
+      plugins = pluginPaths(record.config);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    if (plugins) {
+      const target: CniTarget = { containerId, netns: paths.netns, ifname: record.ifname };
+      problems.push(...delList(record.config, plugins, target, { portMappings: record.ports }, record.result));
+    }
+  }
+  problems.push(...removeNetns(paths.netns));
+  fs().rmSync(paths.files, { recursive: true, force: true });
+  return problems;
+}
