@@ -14,9 +14,18 @@ export function withNetwork(spec: ValidSpec, paths: NetworkPaths): ValidSpec {
   const namespaces = spec.linux.namespaces.filter((n) => n.type !== "network");
   namespaces.push({ type: "network", path: paths.netns });
   const ownRoot = spec.root.path !== "/" && namespaces.some((n) => n.type === "mount" && !n.path);
+  // sysfs may be mounted only by the user namespace that owns the network namespace: the
+  // host's, for one the runtime made. In a new user namespace, the host's /sys is bound, as
+  // rootless runc does.
+  const userns = namespaces.some((n) => n.type === "user" && !n.path);
+  const mounts = (spec.mounts ?? []).map((m) =>
+    userns && m.destination === "/sys" && m.type === "sysfs"
+      ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
+      : m,
+  );
   return {
     ...spec,
-    mounts: [...(spec.mounts ?? []), ...(ownRoot ? nameFileMounts(paths) : [])],
+    mounts: [...mounts, ...(ownRoot ? nameFileMounts(paths) : [])],
     linux: { ...spec.linux, namespaces },
   };
 }

@@ -306,6 +306,63 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     await expectClean(id);
   });
 
+  test("a plugin that fails after others succeeded: one line, and DEL undoes the others", async () => {
+    const net = `t${uniqueToken()}`;
+    const bridge = `mt${uniqueToken().slice(0, 8)}`;
+    mkdirSync(CONFIG_DIR, { recursive: true });
+    const file = `${CONFIG_DIR}/${net}.conflist`;
+    configFiles.push(file);
+    const list = {
+      cniVersion: "1.0.0",
+      name: net,
+      plugins: [
+        {
+          type: "bridge",
+          bridge,
+          isGateway: true,
+          ipMasq: true,
+          ipam: { type: "host-local", dataDir: `${NET_DIR}/ipam`, ranges: [[{ subnet: "10.123.45.0/24" }]] },
+        },
+        { type: "tuning", sysctl: { "net.ipv4.conf.eth0.no_such_setting": "1" } },
+      ],
+    };
+    writeFileSync(file, JSON.stringify(list));
+    const id = `c${uniqueToken()}`;
+    try {
+      const r = await runMyuts(netRun(id, net, [], ["true"]));
+      expect(oneLine(r)).toStartWith(`myuts: network ${net}: CNI plugin tuning ADD failed: `);
+      await expectClean(id, ["10.123.45.2"], bridge);
+    } finally {
+      Bun.spawnSync(["ip", "link", "delete", bridge], { stderr: "ignore" });
+      rmSync(`${NET_DIR}/ipam/${net}`, { recursive: true, force: true });
+    }
+  });
+
+  test("a host port another container publishes: one line, and the first one keeps it", async () => {
+    const port = freePort();
+    const first = `c${uniqueToken()}`;
+    const p = start(netRun(first, "bridge", ["--publish", `${port}:80`], ["sh", "-c", "echo up; exec sleep 60"]));
+    await p.waitForStdout("up");
+    const second = `c${uniqueToken()}`;
+    const r = await runMyuts(netRun(second, "bridge", ["--publish", `${port}:80`], ["true"]));
+    expect(oneLine(r)).toBe(`myuts: run: --publish ${port}/tcp: the host port is already in use`);
+    await expectClean(second);
+    expect(iptablesLines().some((l) => l.includes(`id: \\"${first}\\"`) && l.includes(String(port)))).toBe(true);
+    p.kill("SIGTERM");
+    await p.result();
+    await expectClean(first);
+  });
+
+  test("a new user namespace on a bridge network: the address, and the host's /sys bound", async () => {
+    const id = `c${uniqueToken()}`;
+    const r = await runMyuts(netRun(id, "bridge", ["--user", "--map-root-user", "--pid", "--mount"], ["sh", "-c", "id -u; ip -4 addr show eth0"]));
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("0\n");
+    expect(ipOf(r.stdout)).toMatch(/^10\.77\./);
+    await expectClean(id, [ipOf(r.stdout)!]);
+  });
+
   test("a subnet collision: one line, and no network is made", async () => {
     const net = await createNetwork();
     const subnet = JSON.parse(readFileSync(`${CONFIG_DIR}/${net}.conflist`, "utf8")).plugins[0].ipam.ranges[0][0].subnet as string;
