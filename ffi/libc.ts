@@ -224,8 +224,8 @@ export function flock(fd: number, op: number): void {
 }
 
 /**
- * A new network namespace kept alive by a bind mount on `target` (an existing empty
- * file), as `ip netns add` does. Namespaces are per thread: this thread enters the new
+ * A new network namespace, its lo up, kept alive by a bind mount on `target` (an existing
+ * empty file), as `ip netns add` does. Namespaces are per thread: this thread enters the new
  * one only to bind it, then returns to the one it was in (`back`, an open descriptor
  * of its own namespace).
  */
@@ -233,6 +233,7 @@ export function bindNewNetns(target: string, back: number): void {
   check(libc().unshare(CLONE.NEWNET), "unshare", "CLONE_NEWNET");
   let bound = false;
   try {
+    loopbackUp();
     check(libc().mount(cstr("/proc/thread-self/ns/net"), cstr(target), null, MS.BIND, null), "mount", target);
     bound = true;
   } finally {
@@ -240,6 +241,24 @@ export function bindNewNetns(target: string, back: number): void {
     const r = libc().setns(back, CLONE.NEWNET);
     if (r !== 0 && bound) libc().umount2(cstr(target), MNT_DETACH);
     check(r, "setns", "the runtime's network namespace");
+  }
+}
+
+/** This thread's network namespace's lo, brought up: SIOCSIFFLAGS with IFF_UP on an AF_INET socket. */
+function loopbackUp(): void {
+  const AF_INET = 2;
+  const SOCK_DGRAM_CLOEXEC = 2 | O_CLOEXEC;
+  const SIOCSIFFLAGS = 0x8914;
+  const IFF_UP = 1;
+  const fd = check(libc().socket(AF_INET, SOCK_DGRAM_CLOEXEC, 0), "socket", "lo");
+  try {
+    // struct ifreq: the name (16 bytes), then ifr_flags.
+    const ifr = Buffer.alloc(40);
+    ifr.write("lo");
+    ifr.writeInt16LE(IFF_UP, 16);
+    check(libc().ioctl(fd, SIOCSIFFLAGS, ptr(ifr)), "ioctl", "SIOCSIFFLAGS lo");
+  } finally {
+    libc().close(fd);
   }
 }
 

@@ -8,7 +8,7 @@ import type { Mount } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
 import { formatSubnet } from "./cidr.ts";
-import { addList, addressesOf, delList, execPlugin, type CniTarget } from "./cni.ts";
+import { addList, addressesOf, delList, type CniTarget } from "./cni.ts";
 import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList } from "./config.ts";
 import { hostsFile, resolvConf, writeNameFiles } from "./name-files.ts";
 import { createNetns, removeNetns } from "./netns.ts";
@@ -97,7 +97,7 @@ export class Attachment {
     private readonly save: () => void,
   ) {}
 
-  /** Ports, namespace, ADD, name files; throws one line, leaving teardown to undo what exists. */
+  /** Ports, namespace (lo up), ADD, name files; throws one line, leaving teardown to undo what exists. */
   async setUp(names: readonly string[]): Promise<void> {
     this.ports = await holdPorts(this.record.ports);
     const plugins = pluginPaths(this.record.config);
@@ -105,8 +105,6 @@ export class Attachment {
     this.save();
     createNetns(this.paths.netns);
     const target: CniTarget = { containerId: this.containerId, netns: this.paths.netns, ifname: this.record.ifname };
-    const lo = { cniVersion: this.record.config.cniVersion, name: "lo", type: "loopback" };
-    execPlugin(plugins.get("loopback")!, "ADD", { ...target, ifname: "lo" }, lo, `network ${this.record.network}`);
     this.record.result = addList(this.record.config, plugins, target, { portMappings: this.record.ports }, (r) => {
       this.record.result = r;
       this.save();

@@ -45,7 +45,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 /**
  * A bridge network as podman and docker make them: the host is the gateway, traffic
  * out is masqueraded, ports are published by portmap (snat: 127.0.0.1 works too), the
- * firewall plugin lets it through a FORWARD chain that drops by default.
+ * firewall plugin lets it through a FORWARD chain that drops by default. (podman adds
+ * tuning, which does nothing unless configured: left out, it costs every start and end.)
  */
 export function bridgeConfList(name: string, bridge: string, subnet: Subnet): ConfList {
   return {
@@ -67,7 +68,6 @@ export function bridgeConfList(name: string, bridge: string, subnet: Subnet): Co
       },
       { type: "portmap", capabilities: { portMappings: true }, snat: true },
       { type: "firewall", backend: "iptables" },
-      { type: "tuning" },
     ],
   };
 }
@@ -164,7 +164,7 @@ export function listNetworks(warn: (msg: string) => void): ConfList[] {
 /** The path of each plugin a list needs; a one-line error naming the first one missing. */
 export function pluginPaths(c: ConfList): Map<string, string> {
   const found = new Map<string, string>();
-  for (const type of new Set(["loopback", ...c.plugins.map((p) => p.type)])) {
+  for (const type of new Set(c.plugins.map((p) => p.type))) {
     const p = CNI_PATH.map((dir) => path().join(dir, type)).find((f) => {
       try {
         return fs().statSync(f).isFile();
