@@ -16,9 +16,9 @@ import type { ContainerHooks } from "./run.ts";
 import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
 import { randomName } from "./names.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
-import { Attachment, networkPaths, planNetwork, releaseNetwork } from "../network/attach.ts";
+import { Attachment, networkPaths, planNetwork, refreshPeers, releaseNetwork } from "../network/attach.ts";
 import type { NetworkRequest } from "../network/request.ts";
-import { claimName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
+import { claimName, isLive, listStates, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
@@ -49,6 +49,23 @@ export function sweepRegistry(): void {
     sweepStale(lock.dir, releaseStale, warn);
   } finally {
     lock.release();
+  }
+}
+
+/** Brings the name lists of the network's live containers up to date, `leaving` left out. */
+function updatePeers(network: string, leaving?: string): void {
+  let lock: StateLock | undefined;
+  try {
+    lock = lockStateDir({ create: false });
+    if (!lock) return;
+    const members = listStates(lock.dir, warn).flatMap((s) =>
+      s.network?.network === network && s.name !== leaving && isLive(s) ? [{ name: s.name, record: s.network }] : [],
+    );
+    refreshPeers(members);
+  } catch (e) {
+    warn(`network ${network}: other containers' names: ${(e as Error).message}`);
+  } finally {
+    lock?.release();
   }
 }
 
@@ -96,6 +113,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
         network = new Attachment(opts.network, plan, networkPaths(name), name, () => saveState(s));
         const names = [spec.hostname, name].filter((n): n is string => !!n);
         await t.stepAsync(`network ${plan.network}: set up`, () => network!.setUp(names));
+        t.step(`network ${plan.network}: names of the other containers`, () => updatePeers(plan.network));
       }
     },
     started(pid: number) {
@@ -111,6 +129,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       const problems = cgroup?.destroy() ?? [];
       for (const p of problems) warn(`cgroup cleanup: ${p}`);
       // After the cgroup: its processes are gone, nothing uses the namespace any more.
+      if (network?.record.stage === "added") updatePeers(network.record.network, name);
       const netProblems = network?.tearDown() ?? [];
       for (const p of netProblems) warn(`network cleanup: ${p}`);
       problems.push(...netProblems);

@@ -10,7 +10,7 @@ import { fs, path } from "../util/node.ts";
 import { formatSubnet } from "./cidr.ts";
 import { addList, addressesOf, delList, type CniTarget } from "./cni.ts";
 import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList } from "./config.ts";
-import { hostsFile, resolvConf, writeNameFiles } from "./name-files.ts";
+import { hostsFile, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
 import { createNetns, removeNetns } from "./netns.ts";
 import { holdPorts, type PortHold } from "./ports.ts";
 import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./request.ts";
@@ -121,6 +121,20 @@ export class Attachment {
     this.ports = undefined;
     return releaseNetwork(this.record, this.paths, this.containerId);
   }
+}
+
+/**
+ * Lists, in each attached container's /etc/hosts, the others on its network by name
+ * (`members`: the live containers on one network, from the registry, which the caller
+ * holds locked so that two starts can't miss each other).
+ */
+export function refreshPeers(members: ReadonlyArray<{ name: string; record: NetworkRecord }>): void {
+  const entries = members.flatMap((m) => (m.record.stage === "added" ? addressesOf(m.record.result).map((ip) => ({ name: m.name, ip })) : []));
+  for (const m of members)
+    setPeers(
+      path().join(networkPaths(m.name).files, "hosts"),
+      entries.filter((e) => e.name !== m.name),
+    );
 }
 
 /** Undoes a recorded attachment: DEL with what ADD returned, then the namespace and the name files. */

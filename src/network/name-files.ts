@@ -3,7 +3,7 @@
 // never changed, and the container's resolvers are ones it can reach.
 import { fs, path } from "../util/node.ts";
 import { parseIPv4 } from "./cidr.ts";
-import type { NetworkRequest } from "./request.ts";
+import type { HostEntry, NetworkRequest } from "./request.ts";
 
 const MAX_RESOLV = 64 * 1024;
 
@@ -41,11 +41,46 @@ export function resolvConf(req: NetworkRequest, host = hostResolv()): string {
   ].join("\n");
 }
 
+/** Where the part of /etc/hosts that lists the network's other containers starts; myuts rewrites what follows. */
+const PEERS_MARK = "# other containers on this network (kept current by myuts)";
+
 export function hostsFile(req: NetworkRequest, addresses: readonly string[], names: readonly string[]): string {
   const lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"];
   for (const a of addresses) lines.push(`${a}\t${[...new Set(names)].join(" ")}`);
   for (const h of req.addHosts) lines.push(`${h.ip}\t${h.name}`);
+  lines.push(PEERS_MARK);
   return `${lines.join("\n")}\n`;
+}
+
+const MAX_HOSTS = 1024 * 1024;
+
+/**
+ * Replaces the peers part of a container's hosts file, in place: the container sees the
+ * file through a bind mount of this very inode, so it must not be replaced by a rename.
+ * A file that is gone or not a regular file is left alone.
+ */
+export function setPeers(file: string, peers: readonly HostEntry[]): void {
+  const f = fs();
+  let fd: number;
+  try {
+    fd = f.openSync(file, f.constants.O_RDWR | f.constants.O_NOFOLLOW | f.constants.O_NONBLOCK);
+  } catch {
+    return;
+  }
+  try {
+    const st = f.fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_HOSTS) return;
+    const buf = Buffer.alloc(st.size);
+    f.readSync(fd, buf, 0, st.size, 0);
+    const text = buf.toString("utf8");
+    const at = text.indexOf(`${PEERS_MARK}\n`);
+    if (at === -1) return;
+    const next = Buffer.from(text.slice(0, at + PEERS_MARK.length + 1) + peers.map((p) => `${p.ip}\t${p.name}\n`).join(""));
+    f.writeSync(fd, next, 0, next.length, 0);
+    f.ftruncateSync(fd, next.length);
+  } finally {
+    f.closeSync(fd);
+  }
 }
 
 /** Writes each file (temporary file, then rename) into `dir`. */

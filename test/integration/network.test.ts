@@ -213,10 +213,16 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     const server = start(netRun(a, net, [], ["sh", "-c", "ip -4 addr show eth0; echo up; exec httpd -f -p 80 -h /"]));
     await server.waitForStdout("up");
     const ipA = ipOf(server.stdout)!;
-    const r = await runMyuts(netRun(b, net, [], ["sh", "-c", httpGet(ipA, 80, `/peer-${token}.html`)]));
+    // By address, and by name: the network's containers are in each other's /etc/hosts.
+    const r = await runMyuts(
+      netRun(b, net, [], ["sh", "-c", `${httpGet(ipA, 80, `/peer-${token}.html`)}; cat /etc/hosts; ${httpGet(a, 80, `/peer-${token}.html`)}`]),
+    );
     expect(r.stderr).toBe("");
-    expect(r.stdout).toContain(`\r\n\r\npeer-${token}\n`);
+    expect(r.stdout).toContain(`${ipA}\t${a}\n`);
+    expect(r.stdout.split(`\r\n\r\npeer-${token}\n`)).toHaveLength(3);
     expect(bridgePorts(bridge)).toHaveLength(1);
+    // b has gone from a's list again.
+    expect(readFileSync(`${NET_DIR}/files/${a}/hosts`, "utf8")).toEndWith("(kept current by myuts)\n");
     const busy = await runMyuts(["network", "rm", net]);
     expect(oneLine(busy)).toContain("in use by 1 container");
     server.kill("SIGTERM");

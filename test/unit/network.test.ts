@@ -1,11 +1,14 @@
 // The network module's pure parts: subnets, flags, the annotation and registry
 // records read back as hostile input, the CNI lists, the host's routes, the name files.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
 import { parseNetworkRecord } from "../../src/network/attach.ts";
 import { formatSubnet, overlaps, parseIPv4, parseSubnet } from "../../src/network/cidr.ts";
 import { bridgeConfList, defaultConfList, parseConfList, subnetsOf } from "../../src/network/config.ts";
-import { hostsFile, resolvConf } from "../../src/network/name-files.ts";
+import { hostsFile, resolvConf, setPeers } from "../../src/network/name-files.ts";
 import { NETWORK_ANNOTATION, parseAddHost, parseNetworkRequest, parsePublish, type NetworkRequest } from "../../src/network/request.ts";
 import { hostRoutes, routeClash } from "../../src/network/routes.ts";
 import { specFromRun } from "../../src/spec/from-run.ts";
@@ -113,6 +116,30 @@ describe("name files", () => {
 
   test("hosts: localhost, the container's names on its address, --add-host", () => {
     const text = hostsFile(req({ addHosts: [{ name: "db", ip: "10.9.9.9" }] }), ["10.77.0.5"], ["box", "c1", "box"]);
-    expect(text).toBe("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.77.0.5\tbox c1\n10.9.9.9\tdb\n");
+    expect(text).toBe(
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.77.0.5\tbox c1\n10.9.9.9\tdb\n# other containers on this network (kept current by myuts)\n",
+    );
+  });
+
+  test("hosts: the other containers' part is rewritten in place (the container sees this inode)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "myuts-hosts-"));
+    try {
+      const file = join(dir, "hosts");
+      writeFileSync(file, hostsFile(req(), ["10.77.0.5"], ["c1"]));
+      const ino = statSync(file).ino;
+      setPeers(file, [
+        { name: "c2", ip: "10.77.0.6" },
+        { name: "c3", ip: "10.77.0.7" },
+      ]);
+      setPeers(file, [{ name: "c3", ip: "10.77.0.7" }]);
+      expect(readFileSync(file, "utf8")).toEndWith("(kept current by myuts)\n10.77.0.7\tc3\n");
+      expect(statSync(file).ino).toBe(ino);
+      // A link is not followed.
+      symlinkSync(file, join(dir, "link"));
+      setPeers(join(dir, "link"), []);
+      expect(readFileSync(file, "utf8")).toEndWith("10.77.0.7\tc3\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
