@@ -31,8 +31,6 @@ const symbols = {
   sendmsg: { args: [i32, P, i32], returns: i64 },
   unshare: { args: [i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
-  mount: { args: [P, P, P, u64, P], returns: i32 },
-  umount2: { args: [P, i32], returns: i32 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -224,24 +222,23 @@ export function flock(fd: number, op: number): void {
 }
 
 /**
- * A new network namespace, its lo up, kept alive by a bind mount on `target` (an existing
- * empty file), as `ip netns add` does. Namespaces are per thread: this thread enters the new
- * one only to bind it, then returns to the one it was in (`back`, an open descriptor
- * of its own namespace).
+ * A new network namespace, its lo up, held by the descriptor returned (close-on-exec).
+ * Namespaces are per thread: this thread enters the new one only to open it, then
+ * returns to the one it was in (`back`, an open descriptor of its own namespace).
  */
-export function bindNewNetns(target: string, back: number): void {
+export function openNewNetns(back: number): number {
   check(libc().unshare(CLONE.NEWNET), "unshare", "CLONE_NEWNET");
-  let bound = false;
+  let fd = -1;
   try {
     loopbackUp();
-    check(libc().mount(cstr("/proc/thread-self/ns/net"), cstr(target), null, MS.BIND, null), "mount", target);
-    bound = true;
+    fd = check(libc().open(cstr("/proc/thread-self/ns/net"), O_CLOEXEC, 0), "open", "/proc/thread-self/ns/net");
   } finally {
     // Always back, whatever failed: the runtime's own sockets and children live there.
     const r = libc().setns(back, CLONE.NEWNET);
-    if (r !== 0 && bound) libc().umount2(cstr(target), MNT_DETACH);
+    if (r !== 0 && fd !== -1) libc().close(fd);
     check(r, "setns", "the runtime's network namespace");
   }
+  return fd;
 }
 
 /** This thread's network namespace's lo, brought up: SIOCSIFFLAGS with IFF_UP on an AF_INET socket. */
@@ -260,11 +257,6 @@ function loopbackUp(): void {
   } finally {
     libc().close(fd);
   }
-}
-
-/** umount2(target, MNT_DETACH); false when nothing was mounted there. */
-export function detachMount(target: string): boolean {
-  return libc().umount2(cstr(target), MNT_DETACH) === 0;
 }
 
 export function kill(pid: number, sig: number): boolean {

@@ -1,6 +1,6 @@
 // A spec that asks for a network (the run.myuts.network annotation): the container
 // joins the namespace the runtime makes for it, and sees the generated name files.
-import { nameFileMounts, type NetworkPaths } from "../network/attach.ts";
+import { nameFileMounts } from "../network/attach.ts";
 import { NETWORK_ANNOTATION, parseNetworkRequest, type NetworkRequest } from "../network/request.ts";
 import type { ValidSpec } from "../spec/types.ts";
 
@@ -9,10 +9,10 @@ export function networkRequest(spec: ValidSpec): NetworkRequest | undefined {
   return json === undefined ? undefined : parseNetworkRequest(json);
 }
 
-/** The spec as the engine runs it: the network namespace by path; /etc/hosts and resolv.conf bound in a root filesystem. */
-export function withNetwork(spec: ValidSpec, paths: NetworkPaths): ValidSpec {
+/** The spec as the engine runs it: the network namespace by path; /etc/hosts and resolv.conf (from `filesDir`) bound in a root filesystem. */
+export function withNetwork(spec: ValidSpec, netns: string, filesDir: string): ValidSpec {
   const namespaces = spec.linux.namespaces.filter((n) => n.type !== "network");
-  namespaces.push({ type: "network", path: paths.netns });
+  namespaces.push({ type: "network", path: netns });
   const ownRoot = spec.root.path !== "/" && namespaces.some((n) => n.type === "mount" && !n.path);
   // sysfs may be mounted only by the user namespace that owns the network namespace: the
   // host's, for one the runtime made. In a new user namespace, the host's /sys is bound, as
@@ -25,7 +25,7 @@ export function withNetwork(spec: ValidSpec, paths: NetworkPaths): ValidSpec {
   );
   return {
     ...spec,
-    mounts: [...mounts, ...(ownRoot ? nameFileMounts(paths) : [])],
+    mounts: [...mounts, ...(ownRoot ? nameFileMounts(filesDir) : [])],
     linux: { ...spec.linux, namespaces },
   };
 }

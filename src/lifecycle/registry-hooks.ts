@@ -16,7 +16,7 @@ import type { ContainerHooks } from "./run.ts";
 import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
 import { randomName } from "./names.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
-import { Attachment, networkPaths, planNetwork, refreshPeers, releaseNetwork } from "../network/attach.ts";
+import { Attachment, planNetwork, refreshPeers, releaseNetwork } from "../network/attach.ts";
 import type { NetworkRequest } from "../network/request.ts";
 import { claimName, isLive, listStates, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
 
@@ -38,7 +38,7 @@ function openRegistry(create: boolean): StateLock | undefined {
 
 /** Frees what a dead runtime's container held: its network (DEL, namespace), then its cgroup. */
 function releaseStale(s: ContainerState): string[] {
-  return [...(s.network ? releaseNetwork(s.network, networkPaths(s.name), s.name) : []), ...(s.cgroup ? releaseCgroup(s.cgroup) : [])];
+  return [...(s.network ? releaseNetwork(s.network, s.name) : []), ...(s.cgroup ? releaseCgroup(s.cgroup) : [])];
 }
 
 /** Sweeps the registry of dead runtimes' containers (`network ls` and `rm` do, so a killed run's network goes). */
@@ -110,12 +110,13 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       if (cgroup && state) state.cgroup = cgroup.create();
       if (plan && state && opts.network) {
         const s = state;
-        network = new Attachment(opts.network, plan, networkPaths(name), name, () => saveState(s));
+        network = new Attachment(opts.network, plan, name, () => saveState(s));
         const names = [spec.hostname, name].filter((n): n is string => !!n);
         await t.stepAsync(`network ${plan.network}: set up`, () => network!.setUp(names));
         t.step(`network ${plan.network}: names of the other containers`, () => updatePeers(plan.network));
       }
     },
+    networkNamespace: () => network?.netnsPath,
     started(pid: number) {
       if (!state) return;
       state.pid = pid;

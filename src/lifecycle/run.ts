@@ -18,7 +18,7 @@ import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
-import { networkPaths } from "../network/attach.ts";
+import { nameFilesDir } from "../network/attach.ts";
 import { networkRequest, withNetwork } from "./network.ts";
 import { randomName } from "./names.ts";
 
@@ -44,6 +44,8 @@ export interface ContainerHooks {
   beforeExec?(pid: number): void;
   /** The payload runs. */
   started?(pid: number): void;
+  /** After prepare, for a network: the path of the namespace the container joins. */
+  networkNamespace?(): string | undefined;
   /** The payload exited: a line explaining why (out of memory), and the exit code to give. */
   afterExit?(status: number): ExitNote | undefined;
   /** After the payload exited (status) or the start failed (undefined). Always runs. */
@@ -103,16 +105,19 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   const relay = new SignalRelay();
   const request = networkRequest(spec);
   const name = s.name ?? (request ? randomName() : undefined);
-  // A network's namespace is the runtime's, made and configured before the container joins it.
-  const built = request ? withNetwork(spec, networkPaths(name!)) : spec;
+  let built = spec;
   const prepare = async () => {
     const { containerHooks } = await import("./registry-hooks.ts");
-    hooks = containerHooks(built, { name, register: s.register, network: request, t });
+    hooks = containerHooks(spec, { name, register: s.register, network: request, t });
     await hooks.prepare?.();
   };
   try {
     await t.stepAsync("load the native pieces", loadNative);
-    if (request) await prepare();
+    if (request) {
+      // A network's namespace is the runtime's, made and configured before the container joins it.
+      await prepare();
+      built = withNetwork(spec, hooks.networkNamespace!()!, nameFilesDir(name!));
+    }
     // A named container is registered before its payload runs: it waits for the runtime too.
     const plan = planRun(built, needsBarrier(built) || s.register === true, t);
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;

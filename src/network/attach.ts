@@ -2,8 +2,8 @@
 // makes every exit path clean: the plan (network, its configuration list as it is
 // now, the ports) is recorded in the container's registry entry before anything
 // exists; what ADD returned is recorded as it comes; teardown runs DEL with exactly
-// that, then removes the namespace file. A runtime killed at any point leaves an
-// entry from which a later start undoes all of it (releaseNetwork).
+// that. A runtime killed at any point leaves an entry from which a later start
+// undoes all of it (releaseNetwork).
 import type { Mount } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
@@ -11,20 +11,15 @@ import { formatSubnet } from "./cidr.ts";
 import { addList, addressesOf, delList, type CniTarget } from "./cni.ts";
 import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList } from "./config.ts";
 import { hostsFile, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
-import { createNetns, removeNetns } from "./netns.ts";
+import { createNetns, type Netns } from "./netns.ts";
+import { removeMasquerade } from "./masquerade.ts";
 import { holdPorts, type PortHold } from "./ports.ts";
 import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./request.ts";
 import { routeClash } from "./routes.ts";
 
-/** Where a container's network pieces live. */
-export interface NetworkPaths {
-  netns: string;
-  /** The folder of its generated /etc/hosts and /etc/resolv.conf. */
-  files: string;
-}
-
-export function networkPaths(name: string): NetworkPaths {
-  return { netns: path().join(NET_RUN_DIR, "netns", name), files: path().join(NET_RUN_DIR, "files", name) };
+/** The folder of a container's generated /etc/hosts and /etc/resolv.conf. */
+export function nameFilesDir(name: string): string {
+  return path().join(NET_RUN_DIR, "files", name);
 }
 
 /** What the registry entry keeps of a container's network. */
@@ -76,26 +71,31 @@ export function planNetwork(req: NetworkRequest): NetworkRecord {
 }
 
 /** The binds of the generated name files over the image's, for a container with its own root. */
-export function nameFileMounts(paths: NetworkPaths): Mount[] {
+export function nameFileMounts(dir: string): Mount[] {
   return ["hosts", "resolv.conf"].map((f) => ({
     destination: `/etc/${f}`,
     type: "bind",
-    source: path().join(paths.files, f),
+    source: path().join(dir, f),
     options: ["bind", "rprivate"],
   }));
 }
 
 export class Attachment {
   private ports: PortHold | undefined;
+  private netns: Netns | undefined;
 
   constructor(
     private readonly req: NetworkRequest,
     readonly record: NetworkRecord,
-    private readonly paths: NetworkPaths,
     private readonly containerId: string,
     /** Writes the record into the registry entry. */
     private readonly save: () => void,
   ) {}
+
+  /** The namespace the container joins (after setUp). */
+  get netnsPath(): string | undefined {
+    return this.netns?.path;
+  }
 
   /** Ports, namespace (lo up), ADD, name files; throws one line, leaving teardown to undo what exists. */
   async setUp(names: readonly string[]): Promise<void> {
@@ -103,8 +103,8 @@ export class Attachment {
     const plugins = pluginPaths(this.record.config);
     this.record.stage = "adding";
     this.save();
-    createNetns(this.paths.netns);
-    const target: CniTarget = { containerId: this.containerId, netns: this.paths.netns, ifname: this.record.ifname };
+    this.netns = createNetns();
+    const target: CniTarget = { containerId: this.containerId, netns: this.netns.path, ifname: this.record.ifname };
     this.record.result = addList(this.record.config, plugins, target, { portMappings: this.record.ports }, (r) => {
       this.record.result = r;
       this.save();
@@ -112,14 +112,18 @@ export class Attachment {
     this.record.stage = "added";
     this.save();
     const addresses = addressesOf(this.record.result);
-    writeNameFiles(this.paths.files, { hosts: hostsFile(this.req, addresses, names), "resolv.conf": resolvConf(this.req) });
+    writeNameFiles(nameFilesDir(this.containerId), { hosts: hostsFile(this.req, addresses, names), "resolv.conf": resolvConf(this.req) });
   }
 
   /** Undoes everything; what went wrong (nothing: all of it is gone). */
   tearDown(): string[] {
     this.ports?.release();
     this.ports = undefined;
-    return releaseNetwork(this.record, this.paths, this.containerId);
+    try {
+      return releaseNetwork(this.record, this.containerId, this.netns?.path);
+    } finally {
+      this.netns?.close();
+    }
   }
 }
 
@@ -132,13 +136,17 @@ export function refreshPeers(members: ReadonlyArray<{ name: string; record: Netw
   const entries = members.flatMap((m) => (m.record.stage === "added" ? addressesOf(m.record.result).map((ip) => ({ name: m.name, ip })) : []));
   for (const m of members)
     setPeers(
-      path().join(networkPaths(m.name).files, "hosts"),
+      path().join(nameFilesDir(m.name), "hosts"),
       entries.filter((e) => e.name !== m.name),
     );
 }
 
-/** Undoes a recorded attachment: DEL with what ADD returned, then the namespace and the name files. */
-export function releaseNetwork(record: NetworkRecord, paths: NetworkPaths, containerId: string): string[] {
+/**
+ * Undoes a recorded attachment: DEL with what ADD returned, in the namespace when the
+ * runtime still holds it (`netns`), else with none (a killed runtime's: the namespace
+ * and the veth in it are gone, the plugins release the rest); then the name files.
+ */
+export function releaseNetwork(record: NetworkRecord, containerId: string, netns?: string): string[] {
   const problems: string[] = [];
   if (record.stage !== "planned") {
     let plugins: Map<string, string> | undefined;
@@ -148,11 +156,11 @@ export function releaseNetwork(record: NetworkRecord, paths: NetworkPaths, conta
       problems.push((e as Error).message);
     }
     if (plugins) {
-      const target: CniTarget = { containerId, netns: paths.netns, ifname: record.ifname };
+      const target: CniTarget = { containerId, netns: netns ?? "", ifname: record.ifname };
       problems.push(...delList(record.config, plugins, target, { portMappings: record.ports }, record.result));
+      if (!netns) problems.push(...removeMasquerade(record.config, containerId, addressesOf(record.result)));
     }
   }
-  problems.push(...removeNetns(paths.netns));
-  fs().rmSync(paths.files, { recursive: true, force: true });
+  fs().rmSync(nameFilesDir(containerId), { recursive: true, force: true });
   return problems;
 }
