@@ -27,9 +27,9 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   {
     long: "network",
     value: true,
-    hint: "none|host|bridge|NAME|ns:PATH",
+    hint: "none|host|bridge|NAME|slirp4netns|ns:PATH",
     description:
-      "none: a new network namespace with only lo (as --net); host: the host's; bridge: the default bridge network; NAME: a network from `myuts network create`; ns:PATH: join that one (e.g. /run/netns/NAME)",
+      "none: a new network namespace with only lo (as --net); host: the host's; bridge: the default bridge network; NAME: a network from `myuts network create`; slirp4netns: a user-mode network (rootless); ns:PATH: join that one (e.g. /run/netns/NAME)",
   },
   {
     long: "publish",

@@ -18,7 +18,9 @@ import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
+import { UserError } from "../util/errors.ts";
 import { nameFilesDir } from "../network/attach.ts";
+import { Slirp, SLIRP_NETWORK, slirpBinary } from "../network/slirp.ts";
 import { networkRequest, withNetwork } from "./network.ts";
 import { randomName } from "./names.ts";
 
@@ -103,7 +105,12 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   let status: number | undefined;
   let note: ExitNote | undefined;
   const relay = new SignalRelay();
-  const request = networkRequest(spec);
+  const netRequest = networkRequest(spec);
+  // slirp4netns attaches to the container's own namespace once it exists; a CNI network's
+  // namespace is the runtime's, made and configured before the container joins it.
+  const slirpPorts = netRequest?.network === SLIRP_NETWORK ? netRequest.ports : undefined;
+  let slirp: Slirp | undefined;
+  const request = slirpPorts ? undefined : netRequest;
   const name = s.name ?? (request ? randomName() : undefined);
   let built = spec;
   const prepare = async () => {
@@ -113,8 +120,12 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   };
   try {
     await t.stepAsync("load the native pieces", loadNative);
+    if (slirpPorts) {
+      slirpBinary();
+      if (netRequest!.dns.length || netRequest!.dnsSearch.length || netRequest!.addHosts.length)
+        throw new UserError("run: --dns, --dns-search and --add-host work with bridge networks only (not slirp4netns yet)");
+    }
     if (request) {
-      // A network's namespace is the runtime's, made and configured before the container joins it.
       await prepare();
       built = withNetwork(spec, hooks.networkNamespace!()!, nameFilesDir(name!));
     }
@@ -123,6 +134,11 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),
+      cloned: slirpPorts
+        ? async (child) => {
+            slirp = await t.stepAsync("network: slirp4netns", () => Slirp.start(child, slirpPorts));
+          }
+        : undefined,
       // The registry and cgroup code loads while the init builds the container, off the start path.
       // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
@@ -140,6 +156,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     note = hooks.afterExit?.(status);
   } finally {
     relay.close();
+    slirp?.stop();
     hooks.cleanup?.(status);
     if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }

@@ -20,8 +20,9 @@ import {
 } from "./config.ts";
 import { NETWORK_NAME } from "./request.ts";
 import { routeClash } from "./routes.ts";
+import { SLIRP_NETWORK } from "./slirp.ts";
 
-const RESERVED = new Set([DEFAULT_NETWORK, "none", "host"]);
+const RESERVED = new Set([DEFAULT_NETWORK, "none", "host", SLIRP_NETWORK]);
 
 /** Runs `fn` holding the lock on network changes (released when the descriptor closes). */
 function locked<T>(fn: () => T): T {

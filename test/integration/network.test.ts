@@ -5,10 +5,13 @@
 // nothing of them remains, on success, on error and after a killed runtime.
 // All traffic stays between the host and the tests' own namespaces.
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { networkInterfaces } from "node:os";
-import { isRoot, requireBinary, runMyuts, startMyuts, uniqueToken, waitFor, type MyutsProcess, type RunResult } from "../helpers/myuts.ts";
+import { isRoot, MYUTS, requireBinary, runMyuts, startMyuts, uniqueToken, waitFor, type MyutsProcess, type RunResult } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
+import { createTestUser, reachableBinary } from "../rootless/test-user.ts";
 
 setDefaultTimeout(60_000);
 
@@ -383,6 +386,77 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
       await expectClean(id);
     } finally {
       holder.stop(true);
+    }
+  });
+});
+
+/** slirp4netns processes now (none of them should outlive a run). */
+function slirps(): number[] {
+  return readdirSync("/proc")
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        return readFileSync(`/proc/${n}/cmdline`, "utf8").startsWith("/usr/bin/slirp4netns\0") && !readFileSync(`/proc/${n}/stat`, "utf8").includes(") Z ");
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** As PID 1 of its namespace, a shell ends on SIGTERM only with a handler for it. */
+const SERVE_UNTIL_TERM = "trap 'kill $!; exit 0' TERM; ip -4 addr show tap0; httpd -f -p 8080 -h / & echo up; wait";
+
+describe.skipIf(!isRoot || !Bun.which("slirp4netns"))("rootless networks: slirp4netns (needs root to make the test user)", () => {
+  test("an unprivileged user's container gets tap0 and a published port; slirp4netns ends with the run", async () => {
+    const user = createTestUser(500000);
+    const dir = mkdtempSync(join(tmpdir(), "myuts-slirp-test-"));
+    chmodSync(dir, 0o755);
+    // The test user must reach the root filesystem (mkdtemp made its folder 0700).
+    chmodSync(fx.base, 0o755);
+    const token = uniqueToken();
+    writeFileSync(`${fx.rootfs}/slirp-${token}.html`, `slirp-${token}\n`);
+    chmodSync(`${fx.rootfs}/slirp-${token}.html`, 0o644);
+    const before = slirps();
+    const cleanups: Array<() => void> = [];
+    try {
+      const bin = reachableBinary(MYUTS, dir);
+      mkdirSync(`${dir}/tun`);
+      const port = freePort();
+      const env = { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", HOME: dir, LANG: "C", XDG_RUNTIME_DIR: "" };
+      const asUser = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"];
+      const args = ["run", "--user", "--map-root-user", "--pid", "--mount", "--network", "slirp4netns", "--publish", `${port}:8080`, "--rootfs", fx.rootfs];
+      // This machine's /dev/net/tun is mode 0600: the run says so in one line.
+      const refused = Bun.spawnSync([...asUser, bin, ...args, "--", "true"], { env, cwd: dir, stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+      if ((statSync("/dev/net/tun").mode & 0o777) === 0o600) {
+        expect(refused.exitCode).toBe(125);
+        expect(refused.stderr.toString()).toMatch(/^myuts: --network slirp4netns: .*\/dev\/net\/tun.*\n$/);
+      }
+      // In a private mount namespace, a tun node open to everyone over the host's.
+      const tun = `mount -t tmpfs tmpfs ${dir}/tun && mknod -m 666 ${dir}/tun/tun c 10 200 && mount --bind ${dir}/tun/tun /dev/net/tun && exec "$@"`;
+      const p = Bun.spawn(
+        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", tun, "sh", ...asUser, bin, ...args, "--", "sh", "-c", SERVE_UNTIL_TERM],
+        { env, cwd: dir, stdout: "pipe", stderr: "pipe" },
+      );
+      cleanups.push(() => p.kill("SIGKILL"));
+      let out = "";
+      const reader = (async () => {
+        for await (const chunk of p.stdout) out += Buffer.from(chunk).toString();
+      })();
+      await waitFor(() => out.includes("up") || p.exitCode !== null, 15_000, "the container to start");
+      if (!out.includes("up")) throw new Error(`the run ended: ${await new Response(p.stderr).text()}`);
+      expect(out).toContain("inet 10.0.2.100/24");
+      expect(await fetchText(`http://127.0.0.1:${port}/slirp-${token}.html`)).toBe(`slirp-${token}\n`);
+      p.kill("SIGTERM");
+      await p.exited;
+      await reader;
+      await waitFor(() => slirps().filter((x) => !before.includes(x)).length === 0, 5_000, "slirp4netns to end").catch(() => undefined);
+      expect(slirps().filter((x) => !before.includes(x))).toEqual([]);
+    } finally {
+      for (const c of cleanups) c();
+      rmSync(`${fx.rootfs}/slirp-${token}.html`, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+      user.remove();
     }
   });
 });
