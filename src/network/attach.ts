@@ -60,7 +60,7 @@ export function parseNetworkRecord(v: unknown): NetworkRecord {
  * subnets against the host's routes. Throws one line.
  */
 export function planNetwork(req: NetworkRequest): NetworkRecord {
-  if (process.geteuid?.() !== 0) throw new UserError(`--network ${req.network}: bridge networks need root (rootless networking is not supported yet)`);
+  if (process.geteuid?.() !== 0) throw new UserError(`--network ${req.network}: bridge networks need root (without it: --network slirp4netns)`);
   const config = loadNetwork(req.network);
   pluginPaths(config);
   for (const s of subnetsOf(config)) {

@@ -101,6 +101,8 @@ export class Slirp {
         const err = answer.error as { desc?: unknown } | undefined;
         if (err) throw new UserError(`run: --publish ${p.hostPort}/${p.protocol}: slirp4netns: ${String(err.desc ?? JSON.stringify(err))}`);
       }
+      // The forwards are in place: nothing more to ask, and no socket file to outlive a killed runtime.
+      slirp.removeApiDir();
       return slirp;
     } catch (e) {
       slirp.stop();
@@ -108,8 +110,12 @@ export class Slirp {
     }
   }
 
+  private removeApiDir(): void {
+    if (this.dir) fs().rmSync(this.dir, { recursive: true, force: true });
+  }
+
   stop(): void {
     this.proc.kill("SIGKILL");
-    if (this.dir) fs().rmSync(this.dir, { recursive: true, force: true });
+    this.removeApiDir();
   }
 }
