@@ -1,8 +1,13 @@
-// A spec that asks for a network (the run.myuts.network annotation): the container
-// joins the namespace the runtime makes for it, and sees the generated name files.
+// A spec that asks for a network (the run.myuts.network annotation). On a CNI network
+// the container joins the namespace the runtime makes for it (the registry hooks attach
+// it) and sees the generated name files; slirp4netns attaches to the container's own
+// namespace once it exists, and ends with the run.
 import { nameFileMounts } from "../network/attach.ts";
 import { NETWORK_ANNOTATION, parseNetworkRequest, type NetworkRequest } from "../network/request.ts";
+import { Slirp, SLIRP_NETWORK, slirpBinary } from "../network/slirp.ts";
 import type { ValidSpec } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import type { Tracer } from "../util/trace.ts";
 
 export function networkRequest(spec: ValidSpec): NetworkRequest | undefined {
   const json = spec.annotations?.[NETWORK_ANNOTATION];
@@ -28,4 +33,41 @@ export function withNetwork(spec: ValidSpec, netns: string, filesDir: string): V
     mounts: [...mounts, ...(ownRoot ? nameFileMounts(filesDir) : [])],
     linux: { ...spec.linux, namespaces },
   };
+}
+
+/** What `run` does for a spec's network. */
+export class RunNetwork {
+  /** A CNI network's request, for the registry hooks to attach. */
+  readonly cni: NetworkRequest | undefined;
+  private readonly slirpPorts: NetworkRequest["ports"] | undefined;
+  private slirp: Slirp | undefined;
+
+  constructor(
+    spec: ValidSpec,
+    private readonly t: Tracer,
+  ) {
+    const req = networkRequest(spec);
+    if (req?.network !== SLIRP_NETWORK) {
+      this.cni = req;
+      return;
+    }
+    slirpBinary();
+    if (req.dns.length || req.dnsSearch.length || req.addHosts.length)
+      throw new UserError("run: --dns, --dns-search and --add-host work with bridge networks only (not slirp4netns yet)");
+    this.slirpPorts = req.ports;
+  }
+
+  /** The launch hook for slirp4netns: the container's namespaces exist, nothing runs in them yet. */
+  get cloned(): ((pid: number) => Promise<void>) | undefined {
+    const ports = this.slirpPorts;
+    if (!ports) return undefined;
+    return async (pid) => {
+      this.slirp = await this.t.stepAsync("network: slirp4netns", () => Slirp.start(pid, ports));
+    };
+  }
+
+  stop(): void {
+    this.slirp?.stop();
+    this.slirp = undefined;
+  }
 }

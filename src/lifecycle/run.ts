@@ -18,10 +18,8 @@ import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
-import { UserError } from "../util/errors.ts";
 import { nameFilesDir } from "../network/attach.ts";
-import { Slirp, SLIRP_NETWORK, slirpBinary } from "../network/slirp.ts";
-import { networkRequest, withNetwork } from "./network.ts";
+import { RunNetwork, withNetwork } from "./network.ts";
 import { randomName } from "./names.ts";
 
 export interface RunSettings {
@@ -104,28 +102,19 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   let hooks: ContainerHooks = {};
   let status: number | undefined;
   let note: ExitNote | undefined;
+  const net = new RunNetwork(spec, t);
   const relay = new SignalRelay();
-  const netRequest = networkRequest(spec);
-  // slirp4netns attaches to the container's own namespace once it exists; a CNI network's
-  // namespace is the runtime's, made and configured before the container joins it.
-  const slirpPorts = netRequest?.network === SLIRP_NETWORK ? netRequest.ports : undefined;
-  let slirp: Slirp | undefined;
-  const request = slirpPorts ? undefined : netRequest;
-  const name = s.name ?? (request ? randomName() : undefined);
+  const name = s.name ?? (net.cni ? randomName() : undefined);
   let built = spec;
   const prepare = async () => {
     const { containerHooks } = await import("./registry-hooks.ts");
-    hooks = containerHooks(spec, { name, register: s.register, network: request, t });
+    hooks = containerHooks(spec, { name, register: s.register, network: net.cni, t });
     await hooks.prepare?.();
   };
   try {
     await t.stepAsync("load the native pieces", loadNative);
-    if (slirpPorts) {
-      slirpBinary();
-      if (netRequest!.dns.length || netRequest!.dnsSearch.length || netRequest!.addHosts.length)
-        throw new UserError("run: --dns, --dns-search and --add-host work with bridge networks only (not slirp4netns yet)");
-    }
-    if (request) {
+    if (net.cni) {
+      // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
       await prepare();
       built = withNetwork(spec, hooks.networkNamespace!()!, nameFilesDir(name!));
     }
@@ -134,15 +123,11 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),
-      cloned: slirpPorts
-        ? async (child) => {
-            slirp = await t.stepAsync("network: slirp4netns", () => Slirp.start(child, slirpPorts));
-          }
-        : undefined,
+      cloned: net.cloned,
       // The registry and cgroup code loads while the init builds the container, off the start path.
       // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
-        if (request || (!s.register && !needsBarrier(built))) return;
+        if (net.cni || (!s.register && !needsBarrier(built))) return;
         await prepare();
       },
       ready: (child) => hooks.beforeExec?.(child),
@@ -156,7 +141,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     note = hooks.afterExit?.(status);
   } finally {
     relay.close();
-    slirp?.stop();
+    net.stop();
     hooks.cleanup?.(status);
     if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }
