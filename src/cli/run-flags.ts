@@ -209,7 +209,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
       namespaces.add("network");
       opts.network = networkFlags(network, many);
     } else if (network !== "host") {
-      throw new UserError(`run: --network ${network}: expected none, host, bridge, a network's name or ns:PATH`);
+      throw new UserError(`run: --network ${network}: expected none, host, bridge, slirp4netns, a network's name or ns:PATH`);
     }
   }
   for (const flag of ["publish", "dns", "dns-search", "add-host"])
