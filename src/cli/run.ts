@@ -66,9 +66,19 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
   });
 }
 
-/** `myuts run ID` typed in a bundle, runc-style, runs a command named ID: say how to run the bundle. */
+/**
+ * A command that isn't found, when the command line reads as another tool's: `myuts run ID`
+ * typed in a bundle, runc-style (say how to run the bundle); docker's `-p 8080:80`, where
+ * -p is --pid and the mapping became the command (say --publish).
+ */
 function bundleHint(e: unknown, o: RunOptions): unknown {
-  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.args.length !== 1 || !exists("config.json")) return e;
+  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.args.length === 0) return e;
+  if (/^(\d{1,3}(\.\d{1,3}){3}:)?\d+:\d+(\/(tcp|udp))?$/.test(o.args[0]!) && o.namespaces.has("pid"))
+    return new OsError(e.context, e.errno, {
+      ...e.detail,
+      hint: `-p is --pid here, as in unshare: to publish a port, --network bridge --publish ${o.args[0]}`,
+    });
+  if (o.args.length !== 1 || !exists("config.json")) return e;
   return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${o.args[0]}` });
 }
 

@@ -368,6 +368,13 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     await expectClean(id, [ipOf(r.stdout)!]);
   });
 
+  test("docker's -p 8080:80 (here -p is --pid): the not-found line says --publish", async () => {
+    const r = await runMyuts(["run", "-p", "8080:80", "--rootfs", fx.rootfs]);
+    expect(r.code).toBe(127);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("to publish a port, --network bridge --publish 8080:80");
+  });
+
   test("a subnet collision: one line, and no network is made", async () => {
     const net = await createNetwork();
     const subnet = JSON.parse(readFileSync(`${CONFIG_DIR}/${net}.conflist`, "utf8")).plugins[0].ipam.ranges[0][0].subnet as string;
