@@ -4,9 +4,10 @@
 // namespace once it exists, and ends with the run.
 import { nameFileMounts } from "../network/attach.ts";
 import { NETWORK_ANNOTATION, parseNetworkRequest, type NetworkRequest } from "../network/request.ts";
-import { Slirp, SLIRP_NETWORK, slirpBinary } from "../network/slirp.ts";
+import { hostsFile, resolvConf, writeNameFiles } from "../network/name-files.ts";
+import { Slirp, SLIRP_ADDRESS, SLIRP_DNS, SLIRP_NETWORK, slirpBinary } from "../network/slirp.ts";
 import type { ValidSpec } from "../spec/types.ts";
-import { UserError } from "../util/errors.ts";
+import { fs, os, path } from "../util/node.ts";
 import type { Tracer } from "../util/trace.ts";
 
 export function networkRequest(spec: ValidSpec): NetworkRequest | undefined {
@@ -39,8 +40,9 @@ export function withNetwork(spec: ValidSpec, netns: string, filesDir: string): V
 export class RunNetwork {
   /** A CNI network's request, for the registry hooks to attach. */
   readonly cni: NetworkRequest | undefined;
-  private readonly slirpPorts: NetworkRequest["ports"] | undefined;
+  private readonly slirpRequest: NetworkRequest | undefined;
   private slirp: Slirp | undefined;
+  private filesDir: string | undefined;
 
   constructor(
     spec: ValidSpec,
@@ -52,21 +54,41 @@ export class RunNetwork {
       return;
     }
     slirpBinary();
-    if (req.dns.length || req.dnsSearch.length || req.addHosts.length)
-      throw new UserError("run: --dns, --dns-search and --add-host work with bridge networks only (not slirp4netns yet)");
-    this.slirpPorts = req.ports;
+    this.slirpRequest = req;
+  }
+
+  /**
+   * With slirp4netns and a root filesystem of its own: the spec with the name files bound
+   * in (the address is always slirp4netns's, its DNS forwarder the resolver). They are
+   * written now, in a private temporary folder removed once the container has mounted them.
+   */
+  withNameFiles(spec: ValidSpec, names: readonly string[]): ValidSpec {
+    const req = this.slirpRequest;
+    const ownRoot = spec.root.path !== "/" && spec.linux.namespaces.some((n) => n.type === "mount" && !n.path);
+    if (!req || !ownRoot) return spec;
+    this.filesDir = fs().mkdtempSync(path().join(os().tmpdir(), "myuts-names-"));
+    const resolv = resolvConf({ ...req, dns: req.dns.length ? req.dns : [SLIRP_DNS] }, "");
+    writeNameFiles(this.filesDir, { hosts: hostsFile(req, [SLIRP_ADDRESS], names, false), "resolv.conf": resolv });
+    return { ...spec, mounts: [...(spec.mounts ?? []), ...nameFileMounts(this.filesDir)] };
   }
 
   /** The launch hook for slirp4netns: the container's namespaces exist, nothing runs in them yet. */
   get cloned(): ((pid: number) => Promise<void>) | undefined {
-    const ports = this.slirpPorts;
+    const ports = this.slirpRequest?.ports;
     if (!ports) return undefined;
     return async (pid) => {
       this.slirp = await this.t.stepAsync("network: slirp4netns", () => Slirp.start(pid, ports));
     };
   }
 
+  /** The payload runs: its mounts hold the name files, whose folder can go. */
+  started(): void {
+    if (this.filesDir) fs().rmSync(this.filesDir, { recursive: true, force: true });
+    this.filesDir = undefined;
+  }
+
   stop(): void {
+    this.started();
     this.slirp?.stop();
     this.slirp = undefined;
   }

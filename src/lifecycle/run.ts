@@ -117,6 +117,11 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
       await prepare();
       built = withNetwork(spec, hooks.networkNamespace!()!, nameFilesDir(name!));
+    } else {
+      built = net.withNameFiles(
+        spec,
+        [spec.hostname, s.name].filter((n): n is string => !!n),
+      );
     }
     // A named container is registered before its payload runs: it waits for the runtime too.
     const plan = planRun(built, needsBarrier(built) || s.register === true, t);
@@ -134,6 +139,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(built.hooks, hookState("creating", child))),
     });
     relay.attach(pid);
+    net.started();
     hooks.started?.(pid);
     if (spec.hooks?.poststart) runLaterHooks("poststart", spec.hooks, hookState("running", pid), warnLine);
     status = await waitExit(pid);

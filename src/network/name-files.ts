@@ -44,11 +44,12 @@ export function resolvConf(req: NetworkRequest, host = hostResolv()): string {
 /** Where the part of /etc/hosts that lists the network's other containers starts; myuts rewrites what follows. */
 const PEERS_MARK = "# other containers on this network (kept current by myuts)";
 
-export function hostsFile(req: NetworkRequest, addresses: readonly string[], names: readonly string[]): string {
+/** The container's /etc/hosts; `peers`: with the part that lists the network's other containers. */
+export function hostsFile(req: NetworkRequest, addresses: readonly string[], names: readonly string[], peers = true): string {
   const lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"];
   for (const a of addresses) lines.push(`${a}\t${[...new Set(names)].join(" ")}`);
   for (const h of req.addHosts) lines.push(`${h.ip}\t${h.name}`);
-  lines.push(PEERS_MARK);
+  if (peers) lines.push(PEERS_MARK);
   return `${lines.join("\n")}\n`;
 }
 

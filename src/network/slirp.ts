@@ -10,6 +10,8 @@ import type { PortMapping } from "./request.ts";
 export const SLIRP_NETWORK = "slirp4netns";
 /** Where slirp4netns puts the container (its --configure defaults). */
 export const SLIRP_ADDRESS = "10.0.2.100";
+/** slirp4netns's DNS forwarder (to the host's resolvers). */
+export const SLIRP_DNS = "10.0.2.3";
 const READY_TIMEOUT_MS = 10_000;
 
 export function slirpBinary(): string {

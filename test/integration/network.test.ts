@@ -412,7 +412,7 @@ function slirps(): number[] {
 }
 
 /** As PID 1 of its namespace, a shell ends on SIGTERM only with a handler for it. */
-const SERVE_UNTIL_TERM = "trap 'kill $!; exit 0' TERM; ip -4 addr show tap0; httpd -f -p 8080 -h / & echo up; wait";
+const SERVE_UNTIL_TERM = "trap 'kill $!; exit 0' TERM; ip -4 addr show tap0; cat /etc/resolv.conf /etc/hosts; httpd -f -p 8080 -h / & echo up; wait";
 
 describe.skipIf(!isRoot || !Bun.which("slirp4netns"))("rootless networks: slirp4netns (needs root to make the test user)", () => {
   test("an unprivileged user's container gets tap0 and a published port; slirp4netns ends with the run", async () => {
@@ -426,13 +426,38 @@ describe.skipIf(!isRoot || !Bun.which("slirp4netns"))("rootless networks: slirp4
     chmodSync(`${fx.rootfs}/slirp-${token}.html`, 0o644);
     const before = slirps();
     const cleanups: Array<() => void> = [];
+    // Targets for the name files: the fixture's /etc is root's, and the test user, root only
+    // in its own namespace, can't create files there (a user's own image would let it).
+    for (const f of ["hosts", "resolv.conf"]) {
+      if (existsSync(`${fx.rootfs}/etc/${f}`)) continue;
+      writeFileSync(`${fx.rootfs}/etc/${f}`, "");
+      cleanups.push(() => rmSync(`${fx.rootfs}/etc/${f}`, { force: true }));
+    }
     try {
       const bin = reachableBinary(MYUTS, dir);
       mkdirSync(`${dir}/tun`);
       const port = freePort();
       const env = { PATH: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", HOME: dir, LANG: "C", XDG_RUNTIME_DIR: "" };
       const asUser = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"];
-      const args = ["run", "--user", "--map-root-user", "--pid", "--mount", "--network", "slirp4netns", "--publish", `${port}:8080`, "--rootfs", fx.rootfs];
+      const args = [
+        "run",
+        "--user",
+        "--map-root-user",
+        "--pid",
+        "--mount",
+        "--network",
+        "slirp4netns",
+        "--publish",
+        `${port}:8080`,
+        "--add-host",
+        "db:10.9.9.9",
+        "--rootfs",
+        fx.rootfs,
+      ];
+      // Bridge networks are root's: one line that names the rootless one.
+      const bridge = Bun.spawnSync([...asUser, bin, "run", "--network", "bridge", "--", "true"], { env, cwd: dir, stdout: "pipe", stderr: "pipe" });
+      expect(bridge.exitCode).toBe(125);
+      expect(bridge.stderr.toString()).toBe("myuts: --network bridge: bridge networks need root (without it: --network slirp4netns)\n");
       // This machine's /dev/net/tun is mode 0600: the run says so in one line.
       const refused = Bun.spawnSync([...asUser, bin, ...args, "--", "true"], { env, cwd: dir, stdout: "pipe", stderr: "pipe", timeout: 20_000 });
       if ((statSync("/dev/net/tun").mode & 0o777) === 0o600) {
@@ -453,12 +478,18 @@ describe.skipIf(!isRoot || !Bun.which("slirp4netns"))("rootless networks: slirp4
       await waitFor(() => out.includes("up") || p.exitCode !== null, 15_000, "the container to start");
       if (!out.includes("up")) throw new Error(`the run ended: ${await new Response(p.stderr).text()}`);
       expect(out).toContain("inet 10.0.2.100/24");
+      // Name files: slirp4netns's DNS forwarder, the container's address, --add-host.
+      expect(out).toContain("nameserver 10.0.2.3\n");
+      expect(out).toContain("10.9.9.9\tdb\n");
+      expect(out).toMatch(/10\.0\.2\.100\t/);
       expect(await fetchText(`http://127.0.0.1:${port}/slirp-${token}.html`)).toBe(`slirp-${token}\n`);
       p.kill("SIGTERM");
       await p.exited;
       await reader;
       await waitFor(() => slirps().filter((x) => !before.includes(x)).length === 0, 5_000, "slirp4netns to end").catch(() => undefined);
       expect(slirps().filter((x) => !before.includes(x))).toEqual([]);
+      // The name files' folder went once the container had mounted them.
+      expect(readdirSync(tmpdir()).filter((f) => f.startsWith("myuts-names-") && statSync(join(tmpdir(), f)).uid === user.uid)).toEqual([]);
     } finally {
       for (const c of cleanups) c();
       rmSync(`${fx.rootfs}/slirp-${token}.html`, { force: true });
