@@ -113,8 +113,28 @@ export function bridgeOf(c: ConfList): string | undefined {
 
 const fileOf = (name: string) => path().join(CONFIG_DIR, `${name}.conflist`);
 
+/**
+ * Why another user could have written `p` (its owner, or its mode), or undefined. A list
+ * decides what root runs and where plugins write (host-local's dataDir, for one), so
+ * only the runtime's own user may have made it, as sshd's StrictModes asks of its files.
+ */
+function writableByOthers(p: string): string | undefined {
+  let st: import("node:fs").Stats;
+  try {
+    st = fs().lstatSync(p);
+  } catch {
+    return undefined; // missing: the read says so
+  }
+  const me = process.geteuid?.() ?? 0;
+  if (st.uid !== me) return `${p} is owned by uid ${st.uid}, not ${me}`;
+  if (st.mode & 0o022) return `${p} is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")})`;
+  return undefined;
+}
+
 /** The list of a user's network, or undefined when there is no such file. */
 function readConfFile(name: string): ConfList | undefined {
+  const untrusted = [CONFIG_DIR, fileOf(name)].map(writableByOthers).find(Boolean);
+  if (untrusted) throw new UserError(`network ${name}: ${untrusted}; refusing its settings (root runs the plugins with them)`);
   let text: string;
   try {
     text = readRegularFile(fileOf(name), MAX_FILE, { noFollow: true }).toString("utf8");

@@ -375,6 +375,19 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     expect(r.stderr).toContain("to publish a port, --network bridge --publish 8080:80");
   });
 
+  test("a list another user could have written is refused in one line", async () => {
+    const net = await createNetwork();
+    const file = `${CONFIG_DIR}/${net}.conflist`;
+    chmodSync(file, 0o666);
+    const id = `c${uniqueToken()}`;
+    const r = await runMyuts(netRun(id, net, [], ["true"]));
+    expect(oneLine(r)).toBe(
+      `myuts: network ${net}: ${file} is writable by group or others (mode 0666); refusing its settings (root runs the plugins with them)`,
+    );
+    chmodSync(file, 0o644);
+    await expectClean(id);
+  });
+
   test("a subnet collision: one line, and no network is made", async () => {
     const net = await createNetwork();
     const subnet = JSON.parse(readFileSync(`${CONFIG_DIR}/${net}.conflist`, "utf8")).plugins[0].ipam.ranges[0][0].subnet as string;
