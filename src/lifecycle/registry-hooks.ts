@@ -36,9 +36,9 @@ function openRegistry(create: boolean): StateLock | undefined {
   }
 }
 
-/** Frees what a dead runtime's container held: its network (DEL, namespace), then its cgroup. */
+/** Frees what a dead runtime's container held: its cgroup (killing what still runs there), then its network (DEL). */
 function releaseStale(s: ContainerState): string[] {
-  return [...(s.network ? releaseNetwork(s.network, s.name) : []), ...(s.cgroup ? releaseCgroup(s.cgroup) : [])];
+  return [...(s.cgroup ? releaseCgroup(s.cgroup) : []), ...(s.network ? releaseNetwork(s.network, s.name) : [])];
 }
 
 /** Sweeps the registry of dead runtimes' containers (`network ls` and `rm` do, so a killed run's network goes). */

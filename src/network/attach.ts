@@ -29,7 +29,7 @@ export interface NetworkRecord {
   /** The list as ADD used it: DEL must run the same plugins with the same settings. */
   config: ConfList;
   ports: PortMapping[];
-  /** planned: nothing exists yet; adding: the namespace and plugins' work may. */
+  /** planned: nothing exists yet; adding: some plugins' work may; added: ADD succeeded. */
   stage: "planned" | "adding" | "added";
   /** What ADD returned (so far). */
   result?: unknown;
@@ -46,12 +46,8 @@ export function parseNetworkRecord(v: unknown): NetworkRecord {
   const config = parseConfList(v.config);
   if (v.network !== config.name) throw new Error("network does not match its configuration's name");
   if (v.result !== undefined && !isObject(v.result)) throw new Error("result is not an object");
-  let ports: PortMapping[];
-  try {
-    ports = parseNetworkRequest(JSON.stringify({ network: config.name, ports: v.ports })).ports;
-  } catch (e) {
-    throw new Error((e as Error).message);
-  }
+  // Checked as --publish checks them.
+  const ports = parseNetworkRequest(JSON.stringify({ network: config.name, ports: v.ports })).ports;
   return { network: config.name, ifname: IFNAME, config, ports, stage: v.stage, ...(v.result !== undefined ? { result: v.result } : {}) };
 }
 
