@@ -9,10 +9,10 @@ import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
 import { formatSubnet } from "./cidr.ts";
 import { addList, addressesOf, delList, type CniTarget } from "./cni.ts";
-import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList } from "./config.ts";
+import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList, type PluginConf } from "./config.ts";
 import { hostsFile, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
 import { createNetns, type Netns } from "./netns.ts";
-import { removeMasquerade } from "./masquerade.ts";
+import { ensureNetworkRules, removeMasquerade } from "./host-rules.ts";
 import { holdPorts, type PortHold } from "./ports.ts";
 import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./request.ts";
 import { routeClash } from "./routes.ts";
@@ -63,7 +63,11 @@ export function planNetwork(req: NetworkRequest): NetworkRecord {
     const clash = routeClash(s, bridgeOf(config));
     if (clash) throw new UserError(`network ${config.name}: its subnet ${formatSubnet(s)} overlaps the host's route ${clash}`);
   }
-  return { network: config.name, ifname: IFNAME, config, ports: req.ports, stage: "planned" };
+  // portmap with no mappings returns at once, but its exec costs every start and end:
+  // left out of this container's list (the record keeps the list as run, so DEL matches).
+  const idle = (p: PluginConf) => p.type === "portmap" && !req.ports.length;
+  const plugins = config.plugins.every(idle) ? config.plugins : config.plugins.filter((p) => !idle(p));
+  return { network: config.name, ifname: IFNAME, config: { ...config, plugins }, ports: req.ports, stage: "planned" };
 }
 
 /** The binds of the generated name files over the image's, for a container with its own root. */
@@ -99,6 +103,7 @@ export class Attachment {
     const plugins = pluginPaths(this.record.config);
     this.record.stage = "adding";
     this.save();
+    ensureNetworkRules(this.record.config);
     this.netns = createNetns();
     const target: CniTarget = { containerId: this.containerId, netns: this.netns.path, ifname: this.record.ifname };
     this.record.result = addList(this.record.config, plugins, target, { portMappings: this.record.ports }, (r) => {

@@ -38,6 +38,11 @@ export interface ConfList {
   cniVersion: string;
   name: string;
   plugins: PluginConf[];
+  /**
+   * myuts's own key (CNI runtimes ignore what they don't know): the network's subnets and
+   * bridge, for the rules it has on the host as a whole, made on first use (host-rules.ts).
+   */
+  hostRules?: { subnets: string[]; bridge: string };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -45,19 +50,22 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 /**
  * A bridge network as podman and docker make them: the host is the gateway, traffic
  * out is masqueraded, ports are published by portmap (snat: 127.0.0.1 works too), the
- * firewall plugin lets it through a FORWARD chain that drops by default. (podman adds
- * tuning, which does nothing unless configured: left out, it costs every start and end.)
+ * traffic gets through a FORWARD chain that drops by default. Masquerade and FORWARD are a
+ * few rules for the whole network, as docker's (host-rules.ts), instead of the bridge
+ * plugin's ipMasq and the firewall plugin's rules per container. (podman adds tuning,
+ * which does nothing unless configured: left out, it costs every start and end.)
  */
 export function bridgeConfList(name: string, bridge: string, subnet: Subnet): ConfList {
   return {
     cniVersion: CNI_VERSION,
     name,
+    hostRules: { subnets: [formatSubnet(subnet)], bridge },
     plugins: [
       {
         type: "bridge",
         bridge,
         isGateway: true,
-        ipMasq: true,
+        ipMasq: false,
         hairpinMode: true,
         ipam: {
           type: "host-local",
@@ -67,7 +75,6 @@ export function bridgeConfList(name: string, bridge: string, subnet: Subnet): Co
         },
       },
       { type: "portmap", capabilities: { portMappings: true }, snat: true },
-      { type: "firewall", backend: "iptables" },
     ],
   };
 }
@@ -88,7 +95,24 @@ export function parseConfList(v: unknown, expectedName?: string): ConfList {
     if (!isObject(p) || typeof p.type !== "string" || !PLUGIN_TYPE.test(p.type)) throw new Error("a plugin's type is not a plain plugin name");
     if (p.bridge !== undefined && (typeof p.bridge !== "string" || !IFNAME.test(p.bridge))) throw new Error("a bridge name is not an interface name");
   }
-  return { cniVersion: v.cniVersion, name: v.name, plugins: v.plugins as PluginConf[] };
+  const rules = v.hostRules;
+  if (rules !== undefined) {
+    if (
+      !isObject(rules) ||
+      typeof rules.bridge !== "string" ||
+      !IFNAME.test(rules.bridge) ||
+      !Array.isArray(rules.subnets) ||
+      rules.subnets.length > 16 ||
+      !rules.subnets.every((m) => typeof m === "string" && parseSubnet(m))
+    )
+      throw new Error("hostRules is not {subnets, bridge}");
+  }
+  return {
+    cniVersion: v.cniVersion,
+    name: v.name,
+    plugins: v.plugins as PluginConf[],
+    ...(isObject(rules) ? { hostRules: { subnets: rules.subnets as string[], bridge: rules.bridge as string } } : {}),
+  };
 }
 
 /** The subnets a list's IPAM hands out (host-local's ranges, or its older single subnet). */

@@ -19,6 +19,7 @@ import {
   type ConfList,
 } from "./config.ts";
 import { NETWORK_NAME } from "./request.ts";
+import { removeNetworkRules } from "./host-rules.ts";
 import { routeClash } from "./routes.ts";
 import { SLIRP_NETWORK } from "./slirp.ts";
 
@@ -112,6 +113,7 @@ export function removeNetwork(name: string): void {
       const r = Bun.spawnSync(["ip", "link", "delete", bridge, "type", "bridge"], { stdout: "ignore", stderr: "pipe" });
       if (r.exitCode !== 0) throw new UserError(`network rm ${name}: removing bridge ${bridge}: ${r.stderr.toString().trim() || `ip exited ${r.exitCode}`}`);
     }
+    removeNetworkRules(list);
     fs().rmSync(path().join(IPAM_DIR, name), { recursive: true, force: true });
   });
 }

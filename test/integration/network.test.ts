@@ -177,6 +177,8 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
       const ip = ipOf(r.stdout);
       expect(ip).toMatch(/^10\.77\./);
       expect(r.stdout).toContain("default via 10.77.0.1 dev eth0");
+      // Traffic out is masqueraded by one rule for the network, not a chain per container.
+      expect(iptablesLines()).toContain('-A POSTROUTING -s 10.77.0.0/16 ! -d 10.77.0.0/16 -m comment --comment "myuts network bridge" -j MASQUERADE');
       expect(r.stdout).toContain(`host-${token}`);
       await expectClean(id, [ip!]);
     } finally {
@@ -234,6 +236,7 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     expect(existsSync(`/sys/class/net/${bridge}`)).toBe(false);
     expect(existsSync(`${CONFIG_DIR}/${net}.conflist`)).toBe(false);
     expect(existsSync(`${NET_DIR}/ipam/${net}`)).toBe(false);
+    expect(iptablesLines().filter((l) => l.includes(`myuts network ${net}`))).toEqual([]);
     rmSync(`${fx.rootfs}/peer-${token}.html`);
   });
 

@@ -90,6 +90,12 @@ describe("read back from disk (hostile)", () => {
     expect(() => parseConfList({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "../../bin/sh" }] })).toThrow("plain plugin name");
     expect(() => parseConfList({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "bridge", bridge: "a/b" }] })).toThrow("interface name");
     expect(() => parseConfList({ cniVersion: "1.0.0", name: "n", plugins: [] })).toThrow("1 to 16");
+    expect(() => parseConfList({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "bridge" }], hostRules: { subnets: ["x"], bridge: "b" } })).toThrow(
+      "hostRules",
+    );
+    expect(() => parseConfList({ cniVersion: "1.0.0", name: "n", plugins: [{ type: "bridge" }], hostRules: { subnets: [], bridge: "-j ACCEPT" } })).toThrow(
+      "hostRules",
+    );
     expect(() => parseConfList({ cniVersion: "1.0.0", name: "x", plugins: [{ type: "bridge" }] }, "y")).toThrow("does not match");
   });
 
