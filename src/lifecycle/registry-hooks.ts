@@ -131,7 +131,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       for (const p of problems) warn(`cgroup cleanup: ${p}`);
       // After the cgroup: its processes are gone, nothing uses the namespace any more.
       if (network?.record.stage === "added") updatePeers(network.record.network, name);
-      const netProblems = network?.tearDown() ?? [];
+      const netProblems = network ? t.step(`network ${network.record.network}: tear down`, () => network!.tearDown()) : [];
       for (const p of netProblems) warn(`network cleanup: ${p}`);
       problems.push(...netProblems);
       // A cgroup or network that could not be removed keeps the entry: the next start
