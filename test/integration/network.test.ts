@@ -391,6 +391,18 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     await expectClean(id);
   });
 
+  test("networks created at once get distinct subnets and bridges", async () => {
+    const names = Array.from({ length: 6 }, () => `t${uniqueToken()}`);
+    networks.push(...names);
+    const results = await Promise.all(names.map((n) => runMyuts(["network", "create", n])));
+    for (const r of results) expect(r.stderr).toBe("");
+    const lists = names.map((n) => JSON.parse(readFileSync(`${CONFIG_DIR}/${n}.conflist`, "utf8")));
+    expect(new Set(lists.map((l) => l.plugins[0].ipam.ranges[0][0].subnet)).size).toBe(names.length);
+    expect(new Set(lists.map((l) => l.plugins[0].bridge)).size).toBe(names.length);
+    const ls = await runMyuts(["network", "ls"]);
+    for (const n of names) expect(ls.stdout).toContain(`${n} `);
+  });
+
   test("a subnet collision: one line, and no network is made", async () => {
     const net = await createNetwork();
     const subnet = JSON.parse(readFileSync(`${CONFIG_DIR}/${net}.conflist`, "utf8")).plugins[0].ipam.ranges[0][0].subnet as string;
