@@ -30,6 +30,8 @@ const symbols = {
   connect: { args: [i32, P, u32], returns: i32 },
   sendmsg: { args: [i32, P, i32], returns: i64 },
   syscall: { args: [i64, i64, i64, i64], returns: i64 },
+  unshare: { args: [i32], returns: i32 },
+  setns: { args: [i32, i32], returns: i32 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -217,6 +219,44 @@ export function flock(fd: number, op: number): void {
     if (libc().flock(fd, op) === 0) return;
     const e = errno();
     if (e !== EINTR) throw new SyscallError("flock", e);
+  }
+}
+
+/**
+ * A new network namespace, its lo up, held by the descriptor returned (close-on-exec).
+ * Namespaces are per thread: this thread enters the new one only to open it, then
+ * returns to the one it was in (`back`, an open descriptor of its own namespace).
+ */
+export function openNewNetns(back: number): number {
+  check(libc().unshare(CLONE.NEWNET), "unshare", "CLONE_NEWNET");
+  let fd = -1;
+  try {
+    loopbackUp();
+    fd = check(libc().open(cstr("/proc/thread-self/ns/net"), O_CLOEXEC, 0), "open", "/proc/thread-self/ns/net");
+  } finally {
+    // Always back, whatever failed: the runtime's own sockets and children live there.
+    const r = libc().setns(back, CLONE.NEWNET);
+    if (r !== 0 && fd !== -1) libc().close(fd);
+    check(r, "setns", "the runtime's network namespace");
+  }
+  return fd;
+}
+
+/** This thread's network namespace's lo, brought up: SIOCSIFFLAGS with IFF_UP on an AF_INET socket. */
+function loopbackUp(): void {
+  const AF_INET = 2;
+  const SOCK_DGRAM_CLOEXEC = 2 | O_CLOEXEC;
+  const SIOCSIFFLAGS = 0x8914;
+  const IFF_UP = 1;
+  const fd = check(libc().socket(AF_INET, SOCK_DGRAM_CLOEXEC, 0), "socket", "lo");
+  try {
+    // struct ifreq: the name (16 bytes), then ifr_flags.
+    const ifr = Buffer.alloc(40);
+    ifr.write("lo");
+    ifr.writeInt16LE(IFF_UP, 16);
+    check(libc().ioctl(fd, SIOCSIFFLAGS, ptr(ifr)), "ioctl", "SIOCSIFFLAGS lo");
+  } finally {
+    libc().close(fd);
   }
 }
 

@@ -68,6 +68,8 @@ async function main(): Promise<number> {
         return await (await import("./cli/stats.ts")).eventsCli(argv.slice(1), await rootDir());
       case "update":
         return await (await import("./cli/stats.ts")).updateCli(argv.slice(1), await rootDir());
+      case "network":
+        return await (await import("./cli/network.ts")).networkCli(argv.slice(1));
       case "features":
         return (await import("./cli/features.ts")).featuresCli(argv.slice(1));
       case "version":

@@ -6,6 +6,7 @@ import { cittyArgs } from "./argv.ts";
 import { EXEC_FLAGS } from "./exec.ts";
 import { OCI_FLAGS } from "./oci.ts";
 import { RUN_FLAGS } from "./run-flags.ts";
+import { NETWORK_FLAGS } from "./network.ts";
 import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
 const payload: ArgsDef = {
@@ -26,6 +27,7 @@ const SYNOPSIS: Record<string, string> = {
   events: "myuts events [--stats] [--interval SECONDS] NAME",
   update: "myuts update NAME [options]",
   version: "myuts version",
+  network: "myuts network create NAME [--subnet CIDR] | ls | rm NAME...",
 };
 
 const run = defineCommand({
@@ -73,6 +75,10 @@ const update = defineCommand({
   meta: { name: "update", description: "Change a running container's limits" },
   args: { ...cittyArgs(UPDATE_CMD_FLAGS), ...container },
 });
+const network = defineCommand({
+  meta: { name: "network", description: "Manage bridge networks (CNI lists in /etc/myuts/net.d): create NAME [--subnet CIDR], ls, rm NAME" },
+  args: cittyArgs(NETWORK_FLAGS),
+});
 const features = defineCommand({
   meta: { name: "features", description: "Print what this runtime supports, in the OCI runtime-spec's features format (JSON)" },
 });
@@ -90,7 +96,7 @@ export const root = defineCommand({
     "log-format": { type: "string", description: "the --log file's format: text or json" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, pause, resume, features, spec, stats, events, update, version },
+  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, pause, resume, features, spec, stats, events, update, network, version },
 });
 
 export async function usage(sub?: string): Promise<string> {
@@ -111,6 +117,7 @@ export async function usage(sub?: string): Promise<string> {
     stats,
     events,
     update,
+    network,
     version,
   };
   const cmd = sub ? subs[sub] : undefined;

@@ -19,6 +19,7 @@ import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
 import type { Rlimit } from "../spec/types.ts";
 import { parseDevice, type DeviceRequest } from "./device-flags.ts";
 import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
+import { checkDns, checkSearch, NETWORK_NAME, parseAddHost, parsePublish, type NetworkRequest } from "../network/request.ts";
 
 export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "uts", short: "u", description: "new UTS namespace (hostname, domainname)" },
@@ -28,9 +29,20 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   {
     long: "network",
     value: true,
-    hint: "none|host|ns:PATH",
-    description: "none: a new network namespace with only lo (as --net); host: the host's; ns:PATH: join that one (e.g. /run/netns/NAME)",
+    hint: "none|host|bridge|NAME|slirp4netns|ns:PATH",
+    description:
+      "none: a new network namespace with only lo (as --net); host: the host's; bridge: the default bridge network; NAME: a network from `myuts network create`; slirp4netns: a user-mode network (rootless); ns:PATH: join that one (e.g. /run/netns/NAME)",
   },
+  {
+    long: "publish",
+    value: true,
+    repeat: true,
+    hint: "[IP:]HOST:CONTAINER[/tcp|udp]",
+    description: "publish a container port on the host (with a bridge network); long form only: -p is --pid",
+  },
+  { long: "dns", value: true, repeat: true, hint: "ADDRESS", description: "a nameserver for the container's /etc/resolv.conf (with a bridge network)" },
+  { long: "dns-search", value: true, repeat: true, hint: "DOMAIN", description: "a search domain for the container's /etc/resolv.conf" },
+  { long: "add-host", value: true, repeat: true, hint: "NAME:IP", description: "a line for the container's /etc/hosts" },
   { long: "ipc", short: "i", description: "new IPC namespace" },
   { long: "cgroup", short: "C", description: "new cgroup namespace" },
   { long: "time", short: "T", description: "new time namespace" },
@@ -166,6 +178,8 @@ export interface RunOptions extends ResourceOptions {
   devices: DeviceRequest[];
   sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
+  /** --network bridge|NAME and the flags that go with it. */
+  network?: NetworkRequest;
 }
 
 const ALL: NamespaceType[] = ["uts", "pid", "mount", "network", "ipc", "cgroup", "time"];
@@ -185,7 +199,12 @@ const NS_FLAGS: Record<string, NamespaceType> = {
  * command right after such a switch looks like that value, say which flag does it.
  */
 const DOCKER_LOOKALIKES: ReadonlyArray<{ switches: readonly string[]; value: RegExp; use: string; does: string }> = [
-  { switches: ["-p", "--pid"], value: /^((\d{1,3}\.){3}\d{1,3}:)?\d+(-\d+)?(:\d+(-\d+)?)?(\/(tcp|udp|sctp))?$/, use: "--publish", does: "publishes a port" },
+  {
+    switches: ["-p", "--pid"],
+    value: /^((\d{1,3}\.){3}\d{1,3}:)?\d+(-\d+)?(:\d+(-\d+)?)?(\/(tcp|udp|sctp))?$/,
+    use: "--network bridge --publish VALUE",
+    does: "publishes a port",
+  },
   { switches: ["-u", "--uts"], value: /^\d+(:\d+)?$|^[a-z_][a-z0-9_-]*:[a-z0-9_-]+$/, use: "--setuid (and --setgid)", does: "runs the payload as a user" },
   { switches: ["-U", "--user"], value: /^\d+(:\d+)?$|^[a-z_][a-z0-9_-]*:[a-z0-9_-]+$/, use: "--setuid (and --setgid)", does: "runs the payload as a user" },
   { switches: ["-m", "--mount"], value: /^\d+(\.\d+)?[bkmgBKMG]?$/, use: "--memory", does: "limits memory" },
@@ -199,7 +218,7 @@ function dockerValueHint(argv: readonly string[], operands: readonly string[]): 
   for (const l of DOCKER_LOOKALIKES) {
     if (before !== undefined && l.switches.includes(before) && l.value.test(cmd)) {
       throw new UserError(
-        `run: ${before} ${cmd}: ${before} is unshare's ${l.switches[1]} switch here, so ${cmd} would run as the command; myuts's ${l.use} ${l.does} (write -- before a command that really is named ${cmd})`,
+        `run: ${before} ${cmd}: ${before} is unshare's ${l.switches[1]} switch here, so ${cmd} would run as the command; myuts's ${l.use.replace("VALUE", cmd)} ${l.does} (write -- before a command that really is named ${cmd})`,
       );
     }
   }
@@ -283,10 +302,15 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     namespaces.delete("network");
     if (network === "none") namespaces.add("network");
     else if (/^ns:\/./.test(network)) opts.joinNamespaces = [{ type: "network", path: absolute(network.slice(3)) }];
-    else if (network !== "host") {
-      throw new UserError(`run: --network ${network}: expected none, host or ns:PATH (bridge networks come with the networking work)`);
+    else if (network !== "host" && NETWORK_NAME.test(network)) {
+      namespaces.add("network");
+      opts.network = networkFlags(network, many);
+    } else if (network !== "host") {
+      throw new UserError(`run: --network ${network}: expected none, host, bridge, slirp4netns, a network's name or ns:PATH`);
     }
   }
+  for (const flag of ["publish", "dns", "dns-search", "add-host"])
+    if (many(flag).length && !opts.network) throw new UserError(`run: --${flag} needs a network: --network bridge or --network NAME`);
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.
@@ -349,6 +373,16 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   }
   for (const g of many("groups")) for (const part of g.split(",").filter(Boolean)) opts.groups.push(idArg("groups", part));
   return opts;
+}
+
+function networkFlags(network: string, many: (k: string) => string[]): NetworkRequest {
+  return {
+    network,
+    ports: many("publish").map(parsePublish),
+    dns: many("dns").map(checkDns),
+    dnsSearch: many("dns-search").map(checkSearch),
+    addHosts: many("add-host").map(parseAddHost),
+  };
 }
 
 /** Far more than any real environment; the kernel's own limit for argv and env is 2 MiB in all. */

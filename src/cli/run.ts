@@ -67,7 +67,10 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
   });
 }
 
-/** `myuts run ID` typed in a bundle, runc-style, runs a command named ID: say how to run the bundle. */
+/**
+ * A command that isn't found, when the command line reads as runc's: `myuts run ID` typed
+ * in a bundle (say how to run the bundle). docker's lookalikes are caught while parsing.
+ */
 function bundleHint(e: unknown, o: RunOptions): unknown {
   if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.args.length !== 1 || !exists("config.json")) return e;
   return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${o.args[0]}` });

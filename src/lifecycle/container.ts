@@ -2,6 +2,8 @@
 // `kill`, `delete`): one directory per container under the state root, holding its
 // state. A created container is its own first process, waiting in the native init's
 // image for SIGCONT: no myuts process stays behind.
+import { networkRequest } from "./network.ts";
+import { NETWORK_ANNOTATION } from "../network/request.ts";
 import { close, kill as sendSignal } from "../../ffi/libc.ts";
 import type { Pty } from "../../ffi/terminal.ts";
 import { openConsole, sendConsole } from "./console.ts";
@@ -183,6 +185,8 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     throw new UserError("create: process.terminal needs --console-socket: the socket that receives the terminal's master end");
   }
   if (!spec.process.terminal && r.consoleSocket !== undefined) throw new UserError("create: --console-socket needs process.terminal in the spec");
+  // Attaching and detaching need a runtime that lives as long as the container: only `run` has one.
+  if (networkRequest(spec)) throw new UserError(`create: annotation ${NETWORK_ANNOTATION}: networks are attached by myuts run only`);
   const t = new Tracer(r.trace, r.origin, "create");
   const dir = dirOf(root, r.id);
   const cgroupPlan = wantsCgroup(spec) ? Cgroup.plan(spec, r.id) : undefined;

@@ -16,7 +16,9 @@ import type { ContainerHooks } from "./run.ts";
 import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
 import { randomName } from "./names.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
-import { claimName, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
+import { Attachment, planNetwork, refreshPeers, releaseNetwork } from "../network/attach.ts";
+import type { NetworkRequest } from "../network/request.ts";
+import { claimName, isLive, listStates, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
@@ -34,24 +36,60 @@ function openRegistry(create: boolean): StateLock | undefined {
   }
 }
 
-export function containerHooks(spec: Spec, opts: { name?: string; register?: boolean; t: Tracer }): ContainerHooks {
+/** Frees what a dead runtime's container held: its cgroup (killing what still runs there), then its network (DEL). */
+function releaseStale(s: ContainerState): string[] {
+  return [...(s.cgroup ? releaseCgroup(s.cgroup) : []), ...(s.network ? releaseNetwork(s.network, s.name) : [])];
+}
+
+/** Sweeps the registry of dead runtimes' containers (`network ls` and `rm` do, so a killed run's network goes). */
+export function sweepRegistry(): void {
+  const lock = openRegistry(false);
+  if (!lock) return;
+  try {
+    sweepStale(lock.dir, releaseStale, warn);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Brings the name lists of the network's live containers up to date, `leaving` left out. */
+function updatePeers(network: string, leaving?: string): void {
+  let lock: StateLock | undefined;
+  try {
+    lock = lockStateDir({ create: false });
+    if (!lock) return;
+    const members = listStates(lock.dir, warn).flatMap((s) =>
+      s.network?.network === network && s.name !== leaving && isLive(s) ? [{ name: s.name, record: s.network }] : [],
+    );
+    refreshPeers(members);
+  } catch (e) {
+    warn(`network ${network}: other containers' names: ${(e as Error).message}`);
+  } finally {
+    lock?.release();
+  }
+}
+
+export function containerHooks(spec: Spec, opts: { name?: string; register?: boolean; network?: NetworkRequest; t: Tracer }): ContainerHooks {
   const { t } = opts;
   const name = opts.name ?? randomName();
   let state: ContainerState | undefined;
   let cgroup: ContainerCgroup | undefined;
+  let network: Attachment | undefined;
   const oomScoreAdj = spec.process?.oomScoreAdj;
 
   const hooks: ContainerHooks = {
-    prepare() {
+    async prepare() {
       const wants = wantsCgroup(spec);
-      const register = opts.register === true || wants;
+      // Checked before anything exists: an unknown network or a missing plugin leaves nothing behind.
+      const plan = opts.network && t.step("plan the network", () => planNetwork(opts.network!));
+      const register = opts.register === true || wants || plan !== undefined;
       if (wants) cgroup = new ContainerCgroup(spec, name, t, warn);
       const lock = t.step("lock the registry", () => openRegistry(register));
       if (!lock) return;
       try {
-        // A SIGKILLed runtime can't remove its entry or cgroup: every start with state
-        // sweeps them (while the init sets the container up, off the start's critical path).
-        t.step("remove stale registry entries", () => sweepStale(lock.dir, (s) => (s.cgroup ? releaseCgroup(s.cgroup) : []), warn));
+        // A SIGKILLed runtime can't remove its entry, cgroup or network: every start with
+        // state sweeps them (while the init sets the container up, off the start's critical path).
+        t.step("remove stale registry entries", () => sweepStale(lock.dir, releaseStale, warn));
         if (!register) return;
         const s: ContainerState = {
           name,
@@ -62,6 +100,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
           ...(spec.linux?.resources ? { resources: spec.linux.resources } : {}),
           ...(spec.linux?.seccomp ? { seccomp: spec.linux.seccomp } : {}),
           ...(cgroup ? { cgroup: cgroup.plan.paths } : {}),
+          ...(plan ? { network: plan } : {}),
         };
         t.step(`register container ${name}`, () => claimName(s, lock.dir));
         state = s;
@@ -69,7 +108,15 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
         lock.release();
       }
       if (cgroup && state) state.cgroup = cgroup.create();
+      if (plan && state && opts.network) {
+        const s = state;
+        network = new Attachment(opts.network, plan, name, () => saveState(s));
+        const names = [spec.hostname, name].filter((n): n is string => !!n);
+        await t.stepAsync(`network ${plan.network}: set up`, () => network!.setUp(names));
+        t.step(`network ${plan.network}: names of the other containers`, () => updatePeers(plan.network));
+      }
     },
+    networkNamespace: () => network?.netnsPath,
     started(pid: number) {
       if (!state) return;
       state.pid = pid;
@@ -82,8 +129,13 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
     cleanup() {
       const problems = cgroup?.destroy() ?? [];
       for (const p of problems) warn(`cgroup cleanup: ${p}`);
-      // A cgroup that could not be removed keeps the entry: the next start finds this
-      // runtime gone and tries again.
+      // After the cgroup: its processes are gone, nothing uses the namespace any more.
+      if (network?.record.stage === "added") updatePeers(network.record.network, name);
+      const netProblems = network ? t.step(`network ${network.record.network}: tear down`, () => network!.tearDown()) : [];
+      for (const p of netProblems) warn(`network cleanup: ${p}`);
+      problems.push(...netProblems);
+      // A cgroup or network that could not be removed keeps the entry: the next start
+      // finds this runtime gone and tries again.
       if (!state || problems.length) return;
       let lock: StateLock | undefined;
       try {

@@ -19,6 +19,9 @@ import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
+import { nameFilesDir } from "../network/attach.ts";
+import { RunNetwork, withNetwork } from "./network.ts";
+import { randomName } from "./names.ts";
 
 export interface RunSettings {
   trace: boolean;
@@ -41,12 +44,17 @@ export interface RunSettings {
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
 export interface ContainerHooks {
-  /** While the container's setup runs (claim the name, create the cgroup). A failure still runs cleanup. */
-  prepare?(): void;
+  /**
+   * While the container's setup runs (claim the name, create the cgroup); before the
+   * start, for a network the container joins. A failure still runs cleanup.
+   */
+  prepare?(): void | Promise<void>;
   /** The container is built and waits at its barrier; runs before the payload's execve. */
   beforeExec?(pid: number): void;
   /** The payload runs. */
   started?(pid: number): void;
+  /** After prepare, for a network: the path of the namespace the container joins. */
+  networkNamespace?(): string | undefined;
   /** The payload exited: a line explaining why (out of memory), and the exit code to give. */
   afterExit?(status: number): ExitNote | undefined;
   /** After the payload exited (status) or the start failed (undefined). Always runs. */
@@ -138,35 +146,53 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   let hooks: ContainerHooks = {};
   let status: number | undefined;
   let note: ExitNote | undefined;
+  const net = new RunNetwork(spec, t);
   const relay = new SignalRelay();
+  const name = s.name ?? (net.cni ? randomName() : undefined);
+  let built = spec;
+  const prepare = async () => {
+    const { containerHooks } = await import("./registry-hooks.ts");
+    hooks = containerHooks(spec, { name, register: s.register, network: net.cni, t });
+    await hooks.prepare?.();
+  };
   try {
     await t.stepAsync("load the native pieces", loadNative);
+    if (net.cni) {
+      // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
+      await prepare();
+      built = withNetwork(spec, hooks.networkNamespace!()!, nameFilesDir(name!));
+    } else {
+      built = net.withNameFiles(
+        spec,
+        [spec.hostname, s.name].filter((n): n is string => !!n),
+      );
+    }
     // A named container is registered before its payload runs: it waits for the runtime too.
-    const plan = planRun(spec, {
-      barrier: needsBarrier(spec) || s.register === true,
+    const plan = planRun(built, {
+      barrier: needsBarrier(built) || s.register === true,
       t,
       keyring: s.keyring,
       init: s.init,
       stdio: s.stdio,
       preserveFds: s.preserveFds,
     });
-    const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(spec)) : undefined;
+    const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),
+      cloned: net.cloned,
       // The registry and cgroup code loads while the init builds the container, off the start path.
       // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
-        if (!s.register && !needsBarrier(spec)) return;
-        const { containerHooks } = await import("./registry-hooks.ts");
-        hooks = containerHooks(spec, { name: s.name, register: s.register, t });
-        hooks.prepare?.();
+        if (net.cni || (!s.register && !needsBarrier(built))) return;
+        await prepare();
       },
       ready: (child) => hooks.beforeExec?.(child),
-      hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState("creating", child))),
+      hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(built.hooks, hookState("creating", child))),
       seccompListener: (child, fd) =>
-        sendListener(spec.linux.seccomp!, { id: s.name ?? "", bundle: s.bundle ?? "", status: "creating", annotations: spec.annotations }, child, fd),
+        sendListener(built.linux.seccomp!, { id: s.name ?? "", bundle: s.bundle ?? "", status: "creating", annotations: built.annotations }, child, fd),
     });
     relay.attach(pid);
+    net.started();
     hooks.started?.(pid);
     if (spec.hooks?.poststart) runLaterHooks("poststart", spec.hooks, hookState("running", pid), warnLine);
     status = await waitExit(pid);
@@ -174,6 +200,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     note = hooks.afterExit?.(status);
   } finally {
     relay.close();
+    net.stop();
     hooks.cleanup?.(status);
     if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }

@@ -36,6 +36,11 @@ export interface Launch {
 export interface LaunchHooks {
   /** The container's first process exists (pid) and waits: write the id maps. */
   idMaps?(pid: number): void;
+  /**
+   * After `idMaps`, before the process gets its setup program: its namespaces exist and
+   * nothing runs in them yet (a user-mode network is attached here).
+   */
+  cloned?(pid: number): Promise<void>;
   /** Runs while the init sets the container up (registry, cgroup); before `ready`. */
   booting?(): Promise<void>;
   /** The program reached its sync step: the runtime's turn (join the cgroup). */
@@ -97,6 +102,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
       await converse(s, hooks, true);
       t.note(`the container's first process is pid ${s.pid}`);
       hooks.idMaps?.(s.pid);
+      await hooks.cloned?.(s.pid);
     }
     send(s, program);
     // The runtime's bookkeeping overlaps the container's setup; records wait in the socket.

@@ -17,6 +17,7 @@ import { STATE_DIR } from "./state-dir.ts";
 import { stderr } from "../util/output.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import { checkName } from "./names.ts";
+import { parseNetworkRecord, type NetworkRecord } from "../network/attach.ts";
 
 export { STATE_DIR } from "./state-dir.ts";
 
@@ -50,6 +51,11 @@ export interface ContainerState {
   resources?: LinuxResources;
   /** The container's seccomp section: `exec` filters its process the same way. */
   seccomp?: LinuxSeccomp;
+  /**
+   * Its network attachment: recorded before its namespace exists, with what each CNI
+   * ADD returned, so whoever tears it down runs DEL with the same.
+   */
+  network?: NetworkRecord;
 }
 
 const ENTRY_FILE = /^([a-zA-Z0-9][a-zA-Z0-9_.-]{0,127})\.json$/;
@@ -127,14 +133,8 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
   if (!optString(v.bundle) || !optString(v.rootfs)) throw new Error("bundle or rootfs is not a path");
   if (v.resources !== undefined && !isObject(v.resources)) throw new Error("resources is not an object");
   if (v.seccomp !== undefined && !isObject(v.seccomp)) throw new Error("seccomp is not an object");
-  let cgroup: CgroupPaths | undefined;
-  if (v.cgroup !== undefined) {
-    try {
-      cgroup = parseCgroupPaths(v.cgroup);
-    } catch (e) {
-      throw new Error(`cgroup: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
+  const cgroup = optionalField("cgroup", v.cgroup, parseCgroupPaths);
+  const network = optionalField("network", v.network, parseNetworkRecord);
   return {
     name: v.name,
     status: v.status,
@@ -146,7 +146,18 @@ export function parseEntry(text: string, expectedName: string): ContainerState {
     ...(cgroup ? { cgroup } : {}),
     ...(v.resources !== undefined ? { resources: v.resources as LinuxResources } : {}),
     ...(v.seccomp !== undefined ? { seccomp: v.seccomp as unknown as LinuxSeccomp } : {}),
+    ...(network ? { network } : {}),
   };
+}
+
+/** An optional field through its own parser; its errors are prefixed with the field's name. */
+function optionalField<T>(name: string, v: unknown, parse: (v: unknown) => T): T | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return parse(v);
+  } catch (e) {
+    throw new Error(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 type EntryRead = { state: ContainerState } | { missing: true } | { invalid: string };

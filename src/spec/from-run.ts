@@ -9,6 +9,7 @@ import { hostArch, type Arch } from "../setup/syscalls.ts";
 import { defaultSeccomp } from "./seccomp-default.ts";
 import { defaultFilters } from "./seccomp-default-filter.ts" with { type: "macro" };
 import { precompiled } from "../setup/seccomp/bpf.ts";
+import { NETWORK_ANNOTATION, type NetworkRequest } from "../network/request.ts";
 import { seccompFromProfile, type SeccompProfile } from "./seccomp-profile.ts";
 import {
   OCI_VERSION,
@@ -66,6 +67,8 @@ export interface RunRequest {
   devices?: ReadonlyArray<{ device: LinuxDevice; hostPath: string; access: string }>;
   /** Existing namespaces to join, by path (`--network ns:PATH`). */
   joinNamespaces?: ReadonlyArray<{ type: NamespaceType; path: string }>;
+  /** A network to attach the new network namespace to (`--network bridge|NAME`). */
+  network?: NetworkRequest;
 }
 
 export interface HostFacts {
@@ -133,6 +136,8 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     spec.linux!.gidMappings = o.userns.gidMappings;
     spec.annotations = { ...spec.annotations, [SETGROUPS_ANNOTATION]: o.userns.setgroups };
   }
+  // OCI has no field for a CNI network: the runtime reads the request from here.
+  if (o.network) spec.annotations = { ...spec.annotations, [NETWORK_ANNOTATION]: JSON.stringify(o.network) };
   if (o.resources) spec.linux!.resources = o.resources;
   if (o.sysctl && Object.keys(o.sysctl).length) spec.linux!.sysctl = { ...o.sysctl };
   if (rootfs && o.devices?.length) addDevices(spec, o.devices, o.userns !== undefined);

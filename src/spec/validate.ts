@@ -1,5 +1,6 @@
 // Checks a spec before anything is created, so bad input costs no namespace and
 // gets one line naming the field or path.
+import { NETWORK_ANNOTATION, parseNetworkRequest } from "../network/request.ts";
 import { checkDirectory, exists } from "../../ffi/files.ts";
 import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
 import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
@@ -73,6 +74,11 @@ export function validateSpec(spec: Spec): ValidSpec {
       throw new UserError(`spec: linux.namespaces: ${n.type} path ${JSON.stringify(n.path)} must be an absolute path`);
     }
     ns.add(n.type);
+  }
+  const network = spec.annotations?.[NETWORK_ANNOTATION];
+  if (network !== undefined) {
+    parseNetworkRequest(network);
+    if (!created.has("network")) throw new UserError(`spec: annotation ${NETWORK_ANNOTATION} needs a new network namespace (linux.namespaces without a path)`);
   }
   if (created.has("user")) {
     const { uidMappings = [], gidMappings = [] } = spec.linux ?? {};

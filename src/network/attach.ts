@@ -1,0 +1,167 @@
+// A container's attachment to a network, from plan to teardown. The order is what
+// makes every exit path clean: the plan (network, its configuration list as it is
+// now, the ports) is recorded in the container's registry entry before anything
+// exists; what ADD returned is recorded as it comes; teardown runs DEL with exactly
+// that. A runtime killed at any point leaves an entry from which a later start
+// undoes all of it (releaseNetwork).
+import type { Mount } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { fs, path } from "../util/node.ts";
+import { formatSubnet } from "./cidr.ts";
+import { addList, addressesOf, delList, type CniTarget } from "./cni.ts";
+import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList, type PluginConf } from "./config.ts";
+import { hostsFile, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
+import { createNetns, type Netns } from "./netns.ts";
+import { ensureNetworkRules, removeMasquerade } from "./host-rules.ts";
+import { holdPorts, type PortHold } from "./ports.ts";
+import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./request.ts";
+import { routeClash } from "./routes.ts";
+
+/** The folder of a container's generated /etc/hosts and /etc/resolv.conf. */
+export function nameFilesDir(name: string): string {
+  return path().join(NET_RUN_DIR, "files", name);
+}
+
+/** What the registry entry keeps of a container's network. */
+export interface NetworkRecord {
+  network: string;
+  ifname: string;
+  /** The list as ADD used it: DEL must run the same plugins with the same settings. */
+  config: ConfList;
+  ports: PortMapping[];
+  /** planned: nothing exists yet; adding: some plugins' work may; added: ADD succeeded. */
+  stage: "planned" | "adding" | "added";
+  /** What ADD returned (so far). */
+  result?: unknown;
+}
+
+const IFNAME = "eth0";
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A record read back from disk, checked; throws an Error saying what is wrong. */
+export function parseNetworkRecord(v: unknown): NetworkRecord {
+  if (!isObject(v)) throw new Error("not an object");
+  if (v.stage !== "planned" && v.stage !== "adding" && v.stage !== "added") throw new Error("stage is not planned, adding or added");
+  if (v.ifname !== IFNAME) throw new Error(`ifname is not ${IFNAME}`);
+  const config = parseConfList(v.config);
+  if (v.network !== config.name) throw new Error("network does not match its configuration's name");
+  if (v.result !== undefined && !isObject(v.result)) throw new Error("result is not an object");
+  // Checked as --publish checks them.
+  const ports = parseNetworkRequest(JSON.stringify({ network: config.name, ports: v.ports })).ports;
+  return { network: config.name, ifname: IFNAME, config, ports, stage: v.stage, ...(v.result !== undefined ? { result: v.result } : {}) };
+}
+
+/**
+ * Checks what can be checked before anything exists: the network, its plugins, its
+ * subnets against the host's routes. Throws one line.
+ */
+export function planNetwork(req: NetworkRequest): NetworkRecord {
+  if (process.geteuid?.() !== 0) throw new UserError(`--network ${req.network}: bridge networks need root (without it: --network slirp4netns)`);
+  const config = loadNetwork(req.network);
+  pluginPaths(config);
+  for (const s of subnetsOf(config)) {
+    const clash = routeClash(s, bridgeOf(config));
+    if (clash) throw new UserError(`network ${config.name}: its subnet ${formatSubnet(s)} overlaps the host's route ${clash}`);
+  }
+  // portmap with no mappings returns at once, but its exec costs every start and end:
+  // left out of this container's list (the record keeps the list as run, so DEL matches).
+  const idle = (p: PluginConf) => p.type === "portmap" && !req.ports.length;
+  const plugins = config.plugins.every(idle) ? config.plugins : config.plugins.filter((p) => !idle(p));
+  return { network: config.name, ifname: IFNAME, config: { ...config, plugins }, ports: req.ports, stage: "planned" };
+}
+
+/** The binds of the generated name files over the image's, for a container with its own root. */
+export function nameFileMounts(dir: string): Mount[] {
+  return ["hosts", "resolv.conf"].map((f) => ({
+    destination: `/etc/${f}`,
+    type: "bind",
+    source: path().join(dir, f),
+    options: ["bind", "rprivate"],
+  }));
+}
+
+export class Attachment {
+  private ports: PortHold | undefined;
+  private netns: Netns | undefined;
+
+  constructor(
+    private readonly req: NetworkRequest,
+    readonly record: NetworkRecord,
+    private readonly containerId: string,
+    /** Writes the record into the registry entry. */
+    private readonly save: () => void,
+  ) {}
+
+  /** The namespace the container joins (after setUp). */
+  get netnsPath(): string | undefined {
+    return this.netns?.path;
+  }
+
+  /** Ports, namespace (lo up), ADD, name files; throws one line, leaving teardown to undo what exists. */
+  async setUp(names: readonly string[]): Promise<void> {
+    this.ports = await holdPorts(this.record.ports);
+    const plugins = pluginPaths(this.record.config);
+    this.record.stage = "adding";
+    this.save();
+    ensureNetworkRules(this.record.config);
+    this.netns = createNetns();
+    const target: CniTarget = { containerId: this.containerId, netns: this.netns.path, ifname: this.record.ifname };
+    this.record.result = addList(this.record.config, plugins, target, { portMappings: this.record.ports }, (r) => {
+      this.record.result = r;
+      this.save();
+    });
+    this.record.stage = "added";
+    this.save();
+    const addresses = addressesOf(this.record.result);
+    writeNameFiles(nameFilesDir(this.containerId), { hosts: hostsFile(this.req, addresses, names), "resolv.conf": resolvConf(this.req) });
+  }
+
+  /** Undoes everything; what went wrong (nothing: all of it is gone). */
+  tearDown(): string[] {
+    this.ports?.release();
+    this.ports = undefined;
+    try {
+      return releaseNetwork(this.record, this.containerId, this.netns?.path);
+    } finally {
+      this.netns?.close();
+    }
+  }
+}
+
+/**
+ * Lists, in each attached container's /etc/hosts, the others on its network by name
+ * (`members`: the live containers on one network, from the registry, which the caller
+ * holds locked so that two starts can't miss each other).
+ */
+export function refreshPeers(members: ReadonlyArray<{ name: string; record: NetworkRecord }>): void {
+  const entries = members.flatMap((m) => (m.record.stage === "added" ? addressesOf(m.record.result).map((ip) => ({ name: m.name, ip })) : []));
+  for (const m of members)
+    setPeers(
+      path().join(nameFilesDir(m.name), "hosts"),
+      entries.filter((e) => e.name !== m.name),
+    );
+}
+
+/**
+ * Undoes a recorded attachment: DEL with what ADD returned, in the namespace when the
+ * runtime still holds it (`netns`), else with none (a killed runtime's: the namespace
+ * and the veth in it are gone, the plugins release the rest); then the name files.
+ */
+export function releaseNetwork(record: NetworkRecord, containerId: string, netns?: string): string[] {
+  const problems: string[] = [];
+  if (record.stage !== "planned") {
+    let plugins: Map<string, string> | undefined;
+    try {
+      plugins = pluginPaths(record.config);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    if (plugins) {
+      const target: CniTarget = { containerId, netns: netns ?? "", ifname: record.ifname };
+      problems.push(...delList(record.config, plugins, target, { portMappings: record.ports }, record.result));
+      if (!netns) problems.push(...removeMasquerade(record.config, containerId, addressesOf(record.result)));
+    }
+  }
+  fs().rmSync(nameFilesDir(containerId), { recursive: true, force: true });
+  return problems;
+}
