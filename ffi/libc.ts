@@ -29,6 +29,8 @@ const symbols = {
   socket: { args: [i32, i32, i32], returns: i32 },
   connect: { args: [i32, P, u32], returns: i32 },
   sendmsg: { args: [i32, P, i32], returns: i64 },
+  mknod: { args: [P, u32, u64], returns: i32 },
+  lsetxattr: { args: [P, P, P, usize, i32], returns: i32 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -265,3 +267,14 @@ export function hasFileCaps(path: string): boolean {
 }
 
 export type { Pointer };
+
+/** mknod(2): a device node, FIFO or (char 0:0) overlayfs whiteout. */
+export function mknod(path: string, mode: number, dev: bigint): void {
+  check(libc().mknod(cstr(path), mode, dev), "mknod", path);
+}
+
+/** lsetxattr(2) on the link itself, never its target. */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  const v = Buffer.from(value);
+  check(libc().lsetxattr(cstr(path), cstr(name), v, v.length, 0), "lsetxattr", path);
+}
