@@ -39,6 +39,12 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   { long: "hostname", value: true, hint: "NAME", description: "hostname inside (implies --uts)" },
   { long: "domainname", value: true, hint: "NAME", description: "NIS domain name inside (implies --uts)" },
   { long: "rootfs", value: true, hint: "DIR", description: "root filesystem to pivot into (implies --mount)" },
+  {
+    long: "image",
+    value: true,
+    hint: "REF",
+    description: "run an image from the store (a name, a digest or an id); its layers become an overlay root (implies --mount)",
+  },
   { long: "read-only", description: "mount the root filesystem read-only" },
   { long: "volume", short: "v", value: true, repeat: true, hint: "HOST:CONTAINER[:ro]", description: "bind-mount a host path" },
   { long: "tmpfs", value: true, repeat: true, hint: "PATH[:OPTIONS]", description: "mount a tmpfs" },
@@ -102,6 +108,8 @@ export interface RunOptions extends ResourceOptions {
   monotonic?: number;
   boottime?: number;
   rootfs?: string;
+  /** --image REF, as given (resolved against the store by the CLI). */
+  imageRef?: string;
   readOnly: boolean;
   volumes: string[];
   tmpfs: string[];
@@ -220,7 +228,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   if (mono !== undefined || boot !== undefined) namespaces.add("time");
 
   // An empty path would resolve to the current directory: from /, the host itself.
-  for (const flag of ["rootfs", "workdir", "cgroup-parent"]) if (one(flag) === "") throw new UserError(`run: --${flag}: empty path`);
+  for (const flag of ["rootfs", "workdir", "cgroup-parent", "image"]) if (one(flag) === "") throw new UserError(`run: --${flag}: empty path`);
   for (const flag of ["volume", "tmpfs", "env-file"])
     if (many(flag).includes("")) throw new UserError(`run: --${flag}: empty ${flag === "env-file" ? "path" : "value"}`);
   const rootfs = one("rootfs");
@@ -228,8 +236,14 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     opts.rootfs = absolute(rootfs);
     namespaces.add("mount");
   }
+  const image = one("image");
+  if (image !== undefined) {
+    if (opts.rootfs !== undefined) throw new UserError("run: --image and --rootfs each give the root filesystem; use one");
+    opts.imageRef = image;
+    namespaces.add("mount");
+  }
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
-  if (opts.devices.length && !opts.rootfs) throw new UserError("run: --device needs --rootfs (the node goes in the container's own /dev)");
+  if (opts.devices.length && !opts.rootfs && !opts.imageRef) throw new UserError("run: --device needs --rootfs (the node goes in the container's own /dev)");
 
   for (const file of many("env-file")) for (const e of readEnvFile(file)) opts.env.push(e);
   for (const e of many("env")) {

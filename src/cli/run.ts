@@ -7,7 +7,7 @@ import { EXIT_NOT_FOUND, OsError, UserError } from "../util/errors.ts";
 import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { planRun, runSpec } from "../lifecycle/run.ts";
-import { specFromRun } from "../spec/from-run.ts";
+import { type ImageRun, specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
@@ -17,8 +17,8 @@ import { writeFileSync } from "node:fs";
 import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
-function toSpec(o: RunOptions, env: Record<string, string | undefined>): Spec {
-  return specFromRun(o, {
+function toSpec(o: RunOptions, env: Record<string, string | undefined>, image?: { rootfs: string; image: ImageRun }): Spec {
+  return specFromRun(image ? { ...o, ...image } : o, {
     env,
     cwd: process.cwd(),
     uid: process.getuid?.() ?? 0,
@@ -56,7 +56,10 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
     if (o.bundle !== undefined) return runBundle(o, origin);
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
-    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
+    // An image is only ever named by --image: an operand is always the command (see README, "Images").
+    const image =
+      o.imageRef !== undefined ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!)) : undefined;
+    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
     if (o.dryRun) return dryRun(spec);
     try {
       return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named });

@@ -227,7 +227,12 @@ export async function importImages(store: Store, source: string, name: string | 
     if (st.isFile()) {
       staging = store.tempPath("import");
       fs().mkdirSync(staging, 0o700);
-      await stage(source, staging);
+      try {
+        await stage(source, staging);
+      } catch (e) {
+        if (e instanceof UserError || (e as { syscall?: string }).syscall) throw e;
+        throw new UserError(`import ${source}: not a tar archive (${e instanceof Error ? e.message : String(e)})`);
+      }
       root = staging;
     } else if (!st.isDirectory()) throw new UserError(`import ${source}: not a file or directory`);
     const isOci = fs().existsSync(path().join(root, "oci-layout"));

@@ -294,8 +294,9 @@ export async function* readChunks(file: string): AsyncIterable<Uint8Array> {
   const fd = fs().openSync(file, c.O_RDONLY | c.O_NOFOLLOW);
   try {
     if (!fs().fstatSync(fd).isFile()) throw new UserError(`${file}: not a regular file`);
-    const buf = Buffer.alloc(1 << 20);
     for (;;) {
+      // A fresh buffer per chunk: a stream consumer may still hold the previous one.
+      const buf = Buffer.allocUnsafe(1 << 20);
       const n = fs().readSync(fd, buf, 0, buf.length, null);
       if (n === 0) return;
       yield buf.subarray(0, n);

@@ -95,7 +95,13 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   let status: number | undefined;
   let note: ExitNote | undefined;
   const relay = new SignalRelay();
+  let imageRoot: { remove(): void } | undefined;
   try {
+    if (spec.root.overlay) {
+      const { createContainerRoot } = await import("../image/container-root.ts");
+      const overlay = spec.root.overlay;
+      imageRoot = t.step("create the image root's upper and work dirs", () => createContainerRoot(spec.root.path, overlay));
+    }
     await t.stepAsync("load the native pieces", loadNative);
     // A named container is registered before its payload runs: it waits for the runtime too.
     const plan = planRun(spec, needsBarrier(spec) || s.register === true, t);
@@ -122,6 +128,8 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   } finally {
     relay.close();
     hooks.cleanup?.(status);
+    // The overlay itself went with the container's mount namespace; its upper and work dirs go now.
+    imageRoot?.remove();
     if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }
   if (note) stderr(`myuts: ${note.message}\n`);

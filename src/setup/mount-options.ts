@@ -111,3 +111,8 @@ export function mountAttrOf(flags: number): MountAttr {
 
 /** The flags a bind mount applies only through a remount. */
 export const REMOUNT_FLAGS = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME | MS.NOSYMFOLLOW;
+
+/** overlayfs's mount data for an image root: lowerdirs top first, then the container's upper and work dirs. */
+export function overlayData(o: { lowerdir: readonly string[]; upperdir: string; workdir: string }): string {
+  return `lowerdir=${o.lowerdir.join(":")},upperdir=${o.upperdir},workdir=${o.workdir}`;
+}

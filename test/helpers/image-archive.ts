@@ -21,14 +21,14 @@ export interface TarEntry {
 export async function tarOf(entries: readonly TarEntry[]): Promise<Uint8Array> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on("data", (c: Buffer) => chunks.push(c));
+  p.on("data", (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<void>((resolve, reject) => {
     p.on("end", resolve);
     p.on("error", reject);
   });
   for (const e of entries) {
     const type = e.type ?? "file";
-    const body = type === "file" ? Buffer.from(e.content ?? "") : undefined;
+    const body = type === "file" ? Buffer.from(e.content ?? "") : Buffer.alloc(0);
     const mode = e.mode ?? (type === "directory" ? 0o755 : 0o644);
     p.entry(
       { name: e.name, type, mode, uid: e.uid ?? 0, gid: e.gid ?? 0, linkname: e.linkname, devmajor: e.devmajor, devminor: e.devminor, size: body?.length ?? 0 },

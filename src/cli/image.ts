@@ -1,0 +1,149 @@
+// The image commands (import, images, rmi, image prune) and what `run --image`
+// needs from the store before the spec is built.
+import type { ImageRun } from "../spec/from-run.ts";
+import { planContainerRoot, sweepContainerRoots } from "../image/container-root.ts";
+import { importImages } from "../image/import.ts";
+import { findImage, loadImage, lowerDirs, requireImage } from "../image/images.ts";
+import { familiarName, formatReference, parseReference } from "../image/reference.ts";
+import { Store } from "../image/store.ts";
+import { resolveImageUser } from "../image/user.ts";
+import { UserError } from "../util/errors.ts";
+import { fs, path } from "../util/node.ts";
+import { stderr, stdout } from "../util/output.ts";
+import { escapeControl } from "../util/text.ts";
+import type { Digest } from "../image/digest.ts";
+
+const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
+
+/** The image's overlay and process settings for `run --image REF`. */
+export async function imageRun(ref: string): Promise<{ rootfs: string; image: ImageRun }> {
+  const store = Store.open();
+  sweepContainerRoots(path().join(store.root, "containers"));
+  const img = requireImage(store, ref);
+  const lowerdir = await lowerDirs(store, img, warn);
+  const box = planContainerRoot(path().join(store.root, "containers"));
+  const c = img.config.config;
+  const image: ImageRun = {
+    overlay: { lowerdir, upperdir: box.upperdir, workdir: box.workdir },
+    ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
+    ...(c.Cmd ? { cmd: c.Cmd } : {}),
+    ...(c.Env ? { env: c.Env.filter((e) => e.indexOf("=") > 0) } : {}),
+    ...(c.WorkingDir?.startsWith("/") ? { workdir: c.WorkingDir } : {}),
+    ...(c.User ? { user: resolveImageUser(lowerdir, c.User) } : {}),
+  };
+  return { rootfs: box.path, image };
+}
+
+function operands(argv: readonly string[], usage: string, min: number, max: number): string[] {
+  const ops = argv.filter((a) => a !== "--");
+  const bad = ops.find((a) => a.startsWith("-"));
+  if (bad) throw new UserError(`unknown option ${bad} (usage: ${usage})`);
+  if (ops.length < min || ops.length > max) throw new UserError(`usage: ${usage}`);
+  return ops;
+}
+
+/** `myuts import FILE|DIR [NAME]` */
+export async function importCli(argv: readonly string[]): Promise<number> {
+  const [source, name] = operands(argv, "myuts import FILE|DIR [NAME]", 1, 2) as [string, string | undefined];
+  const found = await importImages(Store.open(), source, name, warn);
+  for (const f of found) stdout(`${f.names.length ? f.names.map(familiarName).join(" ") : "(no name)"} ${f.digest}\n`);
+  return 0;
+}
+
+/** `myuts images [--format json]` */
+export function imagesCli(argv: readonly string[]): number {
+  const json = argv.includes("--format=json") || (argv.includes("--format") && argv[argv.indexOf("--format") + 1] === "json");
+  const store = Store.open();
+  const rows: { name: string; digest: Digest; size: number; created?: string }[] = [];
+  for (const [name, d] of store.readIndex()) {
+    let size = 0;
+    let created: string | undefined;
+    try {
+      const img = loadImage(store, d);
+      size = img.manifest.layers.reduce((n, l) => n + l.size, 0);
+      created = img.config.created;
+    } catch (e) {
+      warn(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    rows.push({ name, digest: d, size, ...(created ? { created } : {}) });
+  }
+  if (json) {
+    stdout(`${JSON.stringify(rows.map((r) => ({ ...r, name: familiarName(r.name) })))}\n`);
+    return 0;
+  }
+  const lines = [["NAME", "ID", "SIZE"], ...rows.map((r) => [familiarName(r.name), r.digest.slice(7, 19), `${(r.size / 1e6).toFixed(1)} MB`])];
+  const w = [0, 1].map((i) => Math.max(...lines.map((l) => l[i]!.length)));
+  for (const l of lines) stdout(`${l[0]!.padEnd(w[0]!)}  ${l[1]!.padEnd(w[1]!)}  ${l[2]}\n`);
+  return 0;
+}
+
+/** `myuts rmi REF...`: removes the names (a digest or id removes every name of that image); `image prune` frees the content. */
+export async function rmiCli(argv: readonly string[]): Promise<number> {
+  const refs = operands(argv, "myuts rmi REF...", 1, 1000);
+  const store = Store.open();
+  for (const ref of refs) {
+    const d = findImage(store, ref);
+    if (!d) throw new UserError(`image ${ref}: not in the store`);
+    // A name removes that name; a digest or id every name of the image.
+    let name: string | undefined;
+    try {
+      name = formatReference(parseReference(ref));
+    } catch {
+      // an id prefix
+    }
+    await store.updateIndex((index) => {
+      if (name && index.get(name) === d) index.delete(name);
+      else for (const [n, x] of [...index]) if (x === d) index.delete(n);
+    });
+    stdout(`untagged ${ref}\n`);
+  }
+  return 0;
+}
+
+/**
+ * `myuts image prune`: removes every blob and unpacked layer no named image needs,
+ * and what dead commands left behind. Layers in use by a running container stay:
+ * a container root in containers/ pins its image by being alive (see sweep).
+ */
+export async function pruneCli(argv: readonly string[]): Promise<number> {
+  operands(argv, "myuts image prune", 0, 0);
+  const store = Store.open();
+  const swept = store.sweepTemp() + sweepContainerRoots(path().join(store.root, "containers"));
+  let removed = 0;
+  await store.withLock("index", () => {
+    const keep = new Set<string>();
+    for (const d of new Set(store.readIndex().values())) {
+      keep.add(d);
+      try {
+        const img = loadImage(store, d);
+        keep.add(img.manifest.config.digest);
+        for (const l of img.manifest.layers) keep.add(l.digest);
+      } catch (e) {
+        warn(`image ${d}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    // A running container's layers are in its overlay's lowerdir: those stay as long as any container runs.
+    const running = fs().readdirSync(path().join(store.root, "containers")).length > 0;
+    for (const d of store.blobs()) if (!keep.has(d)) fs().rmSync(store.blobPath(d), { force: true }), removed++;
+    if (!running) for (const d of store.layers()) if (!keep.has(d)) fs().rmSync(store.layerPath(d), { recursive: true, force: true }), removed++;
+  });
+  stdout(`removed ${removed} unused blobs and layers${swept ? `, ${swept} leftovers` : ""}\n`);
+  return 0;
+}
+
+/** `myuts image import|ls|rm|prune`, podman's long forms. */
+export async function imageCli(argv: readonly string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "import":
+      return importCli(rest);
+    case "ls":
+    case "list":
+      return imagesCli(rest);
+    case "rm":
+      return rmiCli(rest);
+    case "prune":
+      return pruneCli(rest);
+  }
+  throw new UserError(`usage: myuts image import|ls|rm|prune (got ${sub === undefined ? "nothing" : JSON.stringify(sub)})`);
+}
