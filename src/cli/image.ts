@@ -124,8 +124,13 @@ export async function pruneCli(argv: readonly string[]): Promise<number> {
     }
     // A running container's layers are in its overlay's lowerdir: those stay as long as any container runs.
     const running = fs().readdirSync(path().join(store.root, "containers")).length > 0;
-    for (const d of store.blobs()) if (!keep.has(d)) fs().rmSync(store.blobPath(d), { force: true }), removed++;
-    if (!running) for (const d of store.layers()) if (!keep.has(d)) fs().rmSync(store.layerPath(d), { recursive: true, force: true }), removed++;
+    const gone = (d: Digest, p: string) => {
+      if (keep.has(d)) return;
+      fs().rmSync(p, { recursive: true, force: true });
+      removed++;
+    };
+    for (const d of store.blobs()) gone(d, store.blobPath(d));
+    if (!running) for (const d of store.layers()) gone(d, store.layerPath(d));
   });
   stdout(`removed ${removed} unused blobs and layers${swept ? `, ${swept} leftovers` : ""}\n`);
   return 0;
