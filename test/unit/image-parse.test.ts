@@ -6,7 +6,7 @@ import { parseImageConfig, parseManifest, selectPlatform } from "../../src/image
 import { familiarName, formatReference, parseReference } from "../../src/image/reference.ts";
 import { imageArgs } from "../../src/spec/from-run.ts";
 
-const D = `sha256:${"a".repeat(64)}`;
+const D = `sha256:${"a".repeat(64)}` as const;
 
 describe("references", () => {
   test("docker's normalisation", () => {
@@ -60,7 +60,7 @@ describe("manifests and configs", () => {
   });
   test("an index resolves to the host's platform", () => {
     const arch = process.arch === "arm64" ? "arm64" : "amd64";
-    const other = { ...desc, digest: `sha256:${"b".repeat(64)}`, platform: { os: "linux", architecture: "s390x" } };
+    const other = { ...desc, digest: `sha256:${"b".repeat(64)}` as const, platform: { os: "linux", architecture: "s390x" } };
     const mine = { ...desc, platform: { os: "linux", architecture: arch } };
     expect(selectPlatform({ manifests: [other, mine] }, "i").digest).toBe(D);
     expect(() => selectPlatform({ manifests: [other] }, "i")).toThrow(/no image for linux/);
