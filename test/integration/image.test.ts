@@ -1,0 +1,161 @@
+// Images end to end: archives built here from a busybox rootfs (docker save with a
+// gzip and a zstd layer, oci-archive, an OCI layout directory) are imported into a
+// private store and run. Checks what the kernel shows: the root is an overlay of the
+// store's layers inside the container, and after every way a run can end (exit,
+// failure, signal, killed runtime) no overlay mount and no container directory is left.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dockerSave, entriesOfDir, ociArchive, ociLayoutDir, tarOf } from "../helpers/image-archive.ts";
+import { baseEnv, isRoot, requireBinary, runMyuts, startMyuts, waitFor } from "../helpers/myuts.ts";
+import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
+
+describe.skipIf(!isRoot)("images", () => {
+  let dir: string;
+  let store: string;
+  let fs: TestRootfs;
+  const env = () => baseEnv({ MYUTS_STORE: store });
+  const my = (args: string[], timeoutMs?: number) => runMyuts(args, { env: env(), timeoutMs });
+  const containers = () => readdirSync(join(store, "containers"));
+  const hostOverlays = () =>
+    readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(store));
+
+  beforeAll(async () => {
+    requireBinary();
+    dir = mkdtempSync(join(tmpdir(), "myuts-image-"));
+    store = join(dir, "store");
+    fs = createTestRootfs();
+    const base = await tarOf(entriesOfDir(fs.rootfs));
+    const top = await tarOf([
+      { name: "etc/motd", content: "from the top layer\n" },
+      { name: "etc/.wh.group" },
+      { name: "srv", type: "directory" },
+      { name: "srv/.wh..wh..opq" },
+      { name: "srv/new", content: "new\n" },
+      { name: "srv/link", type: "link", linkname: "srv/new" },
+    ]);
+    const mid = await tarOf([
+      { name: "srv", type: "directory" },
+      { name: "srv/old", content: "old\n" },
+    ]);
+    const config = { Cmd: ["cat", "/etc/motd"], Env: ["FROM_IMAGE=yes", "PATH=/bin:/usr/bin"], WorkingDir: "/srv", User: "0:0" };
+    writeFileSync(join(dir, "docker.tar"), await dockerSave({ layers: [base, mid, top], compression: ["gzip", "zstd", "none"], config, name: "test/bb:1" }));
+    writeFileSync(
+      join(dir, "oci.tar"),
+      await ociArchive({ layers: [base], compression: ["gzip"], config: { Entrypoint: ["echo", "entry"] }, name: "localhost/oci:2" }),
+    );
+    ociLayoutDir({ layers: [base], config: { Cmd: ["true"] }, name: "localhost/layout:3" }, join(dir, "layout"));
+  });
+  afterAll(() => {
+    fs?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("imports docker save, oci-archive and an OCI layout directory", async () => {
+    for (const src of ["docker.tar", "oci.tar", "layout"]) {
+      const r = await my(["import", join(dir, src)]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+    }
+    const r = await my(["images", "--format", "json"]);
+    const names = (JSON.parse(r.stdout) as { name: string }[]).map((x) => x.name).sort();
+    expect(names).toEqual(["localhost/layout:3", "localhost/oci:2", "test/bb:1"]);
+    // Shared layers are stored once: the gzip'd base of the docker and oci tarballs is one blob;
+    // the layout's uncompressed base is another (layers are keyed by their blob's digest).
+    expect(readdirSync(join(store, "layers/sha256")).length).toBe(4);
+  });
+
+  test("runs with the image's config; the root is an overlay of the store's layers", async () => {
+    const r = await my(["run", "--pid", "--image", "test/bb:1"]);
+    expect(r.stdout).toBe("from the top layer\n");
+    expect(r.code).toBe(0);
+    const s = await my([
+      "run",
+      "--pid",
+      "--image",
+      "test/bb:1",
+      "sh",
+      "-c",
+      "pwd; echo $FROM_IMAGE; ls /srv; cat /srv/link; ls /etc/group || echo nogroup; grep ' / / ' /proc/self/mountinfo",
+    ]);
+    const lines = s.stdout.split("\n");
+    expect(lines.slice(0, 5)).toEqual(["/srv", "yes", "link", "new", "new"]);
+    expect(s.stdout).toContain("nogroup");
+    expect(s.stdout).toMatch(/ - overlay overlay rw,lowerdir=[^ ]*\/layers\/sha256\//);
+    const e = await my(["run", "--image", "localhost/oci:2", "x"]);
+    expect(e.stdout).toBe("entry x\n");
+    expect(containers()).toEqual([]);
+    expect(hostOverlays()).toEqual([]);
+  });
+
+  test("writes go to a per-container upper dir; --read-only refuses them", async () => {
+    const w = await my(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "echo x > /etc/motd && cat /etc/motd"]);
+    expect(w.stdout).toBe("x\n");
+    const again = await my(["run", "--image", "test/bb:1"]);
+    expect(again.stdout).toBe("from the top layer\n");
+    const ro = await my(["run", "--read-only", "--image", "test/bb:1", "sh", "-c", "echo x > /etc/motd"]);
+    expect(ro.code).not.toBe(0);
+    expect(ro.stderr).toMatch(/Read-only file system/);
+  });
+
+  test("cleanup after a failed start, a signal and a killed runtime", async () => {
+    const nf = await my(["run", "--image", "test/bb:1", "/nope"]);
+    expect(nf.code).toBe(127);
+    expect(containers()).toEqual([]);
+    const p = startMyuts(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "trap 'exit 3' TERM; echo up; while :; do sleep 0.1; done"], { env: env() });
+    await p.waitForStdout("up");
+    expect(containers().length).toBe(1);
+    p.kill("SIGTERM");
+    expect((await p.result()).code).toBe(3);
+    expect(containers()).toEqual([]);
+    const k = startMyuts(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "echo up; sleep 100"], { env: env() });
+    await k.waitForStdout("up");
+    k.kill("SIGKILL");
+    await k.result();
+    // The kernel took the PID namespace and the overlay with it; the directory waits for the next command.
+    await waitFor(() => hostOverlays().length === 0, 5000, "the overlay to go");
+    expect(containers().length).toBe(1);
+    await my(["run", "--image", "localhost/layout:3"]);
+    expect(containers()).toEqual([]);
+  });
+
+  test("20 concurrent imports and runs of one image are safe", async () => {
+    const imports = await Promise.all(Array.from({ length: 20 }, () => my(["import", join(dir, "docker.tar"), "conc:1"], 60_000)));
+    for (const r of imports) expect([r.code, r.stderr]).toEqual([0, ""]);
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => my(["run", "--pid", "--image", "conc:1", "sh", "-c", `echo ${i} > /srv/mine; cat /srv/mine`], 60_000)),
+    );
+    runs.forEach((r, i) => expect([r.code, r.stdout]).toEqual([0, `${i}\n`]));
+    expect(readdirSync(join(store, "layers/sha256")).length).toBe(4);
+    expect(readdirSync(join(store, "tmp"))).toEqual([]);
+    expect(containers()).toEqual([]);
+  });
+
+  test("a tampered layer blob is refused before use", async () => {
+    const sub = join(dir, "store2");
+    const e = baseEnv({ MYUTS_STORE: sub });
+    expect((await runMyuts(["import", join(dir, "oci.tar")], { env: e })).code).toBe(0);
+    const layers = readdirSync(join(sub, "layers/sha256"));
+    for (const l of layers) rmSync(join(sub, "layers/sha256", l), { recursive: true });
+    for (const l of layers) {
+      rmSync(join(sub, "blobs/sha256", l));
+      writeFileSync(join(sub, "blobs/sha256", l), "tampered");
+    }
+    const r = await runMyuts(["run", "--image", "localhost/oci:2"], { env: e });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/digest mismatch|not a valid/);
+    expect(readdirSync(join(sub, "layers/sha256"))).toEqual([]);
+  });
+
+  test("rmi and image prune", async () => {
+    expect((await my(["rmi", "localhost/layout:3"])).code).toBe(0);
+    const r = await my(["run", "--image", "localhost/layout:3"]);
+    expect(r.stderr).toMatch(/not in the store/);
+    expect((await my(["image", "prune"])).code).toBe(0);
+    expect(existsSync(join(store, "images.json"))).toBe(true);
+    expect((await my(["run", "--image", "test/bb:1"])).stdout).toBe("from the top layer\n");
+  });
+});
