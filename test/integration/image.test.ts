@@ -128,7 +128,7 @@ describe.skipIf(!isRoot)("images", () => {
     const runs = await Promise.all(
       Array.from({ length: 20 }, (_, i) => my(["run", "--pid", "--image", "conc:1", "sh", "-c", `echo ${i} > /srv/mine; cat /srv/mine`], 60_000)),
     );
-    runs.forEach((r, i) => expect([r.code, r.stdout]).toEqual([0, `${i}\n`]));
+    for (const [i, r] of runs.entries()) expect([r.code, r.stdout]).toEqual([0, `${i}\n`]);
     expect(readdirSync(join(store, "layers/sha256")).length).toBe(4);
     expect(readdirSync(join(store, "tmp"))).toEqual([]);
     expect(containers()).toEqual([]);
