@@ -69,13 +69,13 @@ async function main(): Promise<number> {
       case "update":
         return await (await import("./cli/stats.ts")).updateCli(argv.slice(1), await rootDir());
       case "import":
-        return await (await import("./cli/image.ts")).importCli(argv.slice(1));
       case "images":
-        return (await import("./cli/image.ts")).imagesCli(argv.slice(1));
       case "rmi":
-        return await (await import("./cli/image.ts")).rmiCli(argv.slice(1));
-      case "image":
-        return await (await import("./cli/image.ts")).imageCli(argv.slice(1));
+      case "image": {
+        const c = await import("./cli/image.ts");
+        const fn = { import: c.importCli, images: c.imagesCli, rmi: c.rmiCli, image: c.imageCli }[cmd];
+        return await c.runImageCommand(fn, argv.slice(1));
+      }
       case "features":
         return (await import("./cli/features.ts")).featuresCli(argv.slice(1));
       case "version":

@@ -13,6 +13,20 @@ import { stderr, stdout } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import type { Digest } from "../image/digest.ts";
 
+/** -h/--help on an image command: its usage line, exit 0 (see runImageCommand). */
+class HelpRequest extends Error {}
+
+/** Runs an image command; -h/--help prints its usage instead. */
+export async function runImageCommand(fn: (argv: readonly string[]) => Promise<number> | number, argv: readonly string[]): Promise<number> {
+  try {
+    return await fn(argv);
+  } catch (e) {
+    if (!(e instanceof HelpRequest)) throw e;
+    stdout(`usage: ${e.message}\n`);
+    return 0;
+  }
+}
+
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
 /** The image's overlay and process settings for `run --image REF`. */
@@ -35,6 +49,7 @@ export async function imageRun(ref: string): Promise<{ rootfs: string; image: Im
 }
 
 function operands(argv: readonly string[], usage: string, min: number, max: number): string[] {
+  if (argv.includes("--help") || argv.includes("-h")) throw new HelpRequest(usage);
   const ops = argv.filter((a) => a !== "--");
   const bad = ops.find((a) => a.startsWith("-"));
   if (bad) throw new UserError(`unknown option ${bad} (usage: ${usage})`);
@@ -52,6 +67,12 @@ export async function importCli(argv: readonly string[]): Promise<number> {
 
 /** `myuts images [--format json]` */
 export function imagesCli(argv: readonly string[]): number {
+  operands(
+    argv.filter((a, i) => a !== "--format" && argv[i - 1] !== "--format" && !a.startsWith("--format=")),
+    "myuts images [--format json]",
+    0,
+    0,
+  );
   const json = argv.includes("--format=json") || (argv.includes("--format") && argv[argv.indexOf("--format") + 1] === "json");
   const store = Store.open();
   const rows: { name: string; digest: Digest; size: number; created?: string }[] = [];

@@ -76,6 +76,12 @@ const update = defineCommand({
 const features = defineCommand({
   meta: { name: "features", description: "Print what this runtime supports, in the OCI runtime-spec's features format (JSON)" },
 });
+const importCmd = defineCommand({
+  meta: { name: "import", description: "Import the images of a docker save or oci-archive tarball, or an OCI layout directory: myuts import FILE|DIR [NAME]" },
+});
+const images = defineCommand({ meta: { name: "images", description: "List the images in the store: myuts images [--format json]" } });
+const rmi = defineCommand({ meta: { name: "rmi", description: "Remove image names (a digest or id: every name of it): myuts rmi REF..." } });
+const image = defineCommand({ meta: { name: "image", description: "myuts image import|ls|rm|prune (prune: remove what no named image needs)" } });
 const version = defineCommand({
   meta: { name: "version", description: "Print the version, commit and target" },
   args: { help: { type: "boolean", alias: "h", description: "show this help" } } as ArgsDef,
@@ -90,12 +96,38 @@ export const root = defineCommand({
     "log-format": { type: "string", description: "the --log file's format: text or json" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, pause, resume, features, spec, stats, events, update, version },
+  subCommands: {
+    run,
+    import: importCmd,
+    images,
+    rmi,
+    image,
+    exec,
+    create,
+    start,
+    state,
+    kill,
+    delete: del,
+    list,
+    ps,
+    pause,
+    resume,
+    features,
+    spec,
+    stats,
+    events,
+    update,
+    version,
+  },
 });
 
 export async function usage(sub?: string): Promise<string> {
   const subs: Record<string, CommandDef> = {
     run,
+    import: importCmd,
+    images,
+    rmi,
+    image,
     exec,
     create,
     start,
