@@ -87,6 +87,30 @@ const version = defineCommand({
   args: { help: { type: "boolean", alias: "h", description: "show this help" } } as ArgsDef,
 });
 
+const SUBCOMMANDS: Record<string, CommandDef> = {
+  run,
+  import: importCmd,
+  images,
+  rmi,
+  image,
+  exec,
+  create,
+  start,
+  state,
+  kill,
+  delete: del,
+  list,
+  ps,
+  pause,
+  resume,
+  features,
+  spec,
+  stats,
+  events,
+  update,
+  version,
+};
+
 export const root = defineCommand({
   meta: { name: "myuts", version: versionLine().split(" ")[1], description: "A Linux container runtime" },
   args: {
@@ -96,56 +120,11 @@ export const root = defineCommand({
     "log-format": { type: "string", description: "the --log file's format: text or json" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: {
-    run,
-    import: importCmd,
-    images,
-    rmi,
-    image,
-    exec,
-    create,
-    start,
-    state,
-    kill,
-    delete: del,
-    list,
-    ps,
-    pause,
-    resume,
-    features,
-    spec,
-    stats,
-    events,
-    update,
-    version,
-  },
+  subCommands: SUBCOMMANDS,
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = {
-    run,
-    import: importCmd,
-    images,
-    rmi,
-    image,
-    exec,
-    create,
-    start,
-    state,
-    kill,
-    delete: del,
-    list,
-    ps,
-    pause,
-    resume,
-    features,
-    spec,
-    stats,
-    events,
-    update,
-    version,
-  };
-  const cmd = sub ? subs[sub] : undefined;
+  const cmd = sub ? SUBCOMMANDS[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.
   const synopsis = SYNOPSIS[cmd ? sub! : "myuts"]!;
