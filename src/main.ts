@@ -69,11 +69,12 @@ async function main(): Promise<number> {
       case "update":
         return await (await import("./cli/stats.ts")).updateCli(argv.slice(1), await rootDir());
       case "import":
+      case "pull":
       case "images":
       case "rmi":
       case "image": {
         const c = await import("./cli/image.ts");
-        const fn = { import: c.importCli, images: c.imagesCli, rmi: c.rmiCli, image: c.imageCli }[cmd];
+        const fn = { import: c.importCli, pull: c.pullCli, images: c.imagesCli, rmi: c.rmiCli, image: c.imageCli }[cmd];
         return await c.runImageCommand(fn, argv.slice(1));
       }
       case "features":

@@ -12,6 +12,7 @@ import { fs, path } from "../util/node.ts";
 import { stderr, stdout } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import type { Digest } from "../image/digest.ts";
+import type { Platform } from "../image/manifest.ts";
 
 /** -h/--help on an image command: its usage line, exit 0 (see runImageCommand). */
 class HelpRequest extends Error {}
@@ -170,6 +171,63 @@ export async function imageCli(argv: readonly string[]): Promise<number> {
       return rmiCli(rest);
     case "prune":
       return pruneCli(rest);
+    case "pull":
+      return pullCli(rest);
   }
-  throw new UserError(`usage: myuts image import|ls|rm|prune (got ${sub === undefined ? "nothing" : JSON.stringify(sub)})`);
+  throw new UserError(`usage: myuts image import|pull|ls|rm|prune (got ${sub === undefined ? "nothing" : JSON.stringify(sub)})`);
+}
+
+/** user:password for `domain` from ~/.docker/config.json's "auths" (its base64 "auth" field), if any. */
+function dockerCredentials(domain: string): string | undefined {
+  const home = process.env.HOME;
+  if (!home) return undefined;
+  try {
+    const text = fs().readFileSync(path().join(process.env.DOCKER_CONFIG ?? path().join(home, ".docker"), "config.json"), "utf8");
+    const auths = (JSON.parse(text) as { auths?: Record<string, { auth?: unknown }> }).auths ?? {};
+    const keys = domain === "docker.io" ? ["https://index.docker.io/v1/", "docker.io", "index.docker.io"] : [domain, `https://${domain}`];
+    for (const k of keys) {
+      const a = auths[k]?.auth;
+      if (typeof a === "string") return Buffer.from(a, "base64").toString("utf8");
+    }
+  } catch {
+    // no config, or not JSON: anonymous
+  }
+  return undefined;
+}
+
+/** `myuts pull [--insecure] [--platform OS/ARCH[/VARIANT]] [-q] REF` */
+export async function pullCli(argv: readonly string[]): Promise<number> {
+  const usage = "myuts pull [--insecure] [--platform OS/ARCH[/VARIANT]] [-q|--quiet] REF";
+  let insecure = false;
+  let quiet = false;
+  let platform: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--insecure") insecure = true;
+    else if (a === "-q" || a === "--quiet") quiet = true;
+    else if (a === "--platform") platform = argv[++i];
+    else if (a.startsWith("--platform=")) platform = a.slice(11);
+    else rest.push(a);
+  }
+  const [ref] = operands(rest, usage, 1, 1) as [string];
+  let want: Platform | undefined;
+  if (platform !== undefined) {
+    const [os, architecture, variant] = platform.split("/");
+    if (!os || !architecture) throw new UserError(`pull: --platform ${JSON.stringify(platform)}: expected OS/ARCH[/VARIANT]`);
+    want = { os, architecture, ...(variant ? { variant } : {}) };
+  }
+  const r = parseReference(ref);
+  const { pullImage } = await import("../image/pull.ts");
+  const done = await pullImage(Store.open(), r, {
+    insecure,
+    credentials: dockerCredentials(r.domain),
+    ...(want ? { platform: want } : {}),
+    say: (line) => {
+      if (!quiet) stderr(`${escapeControl(line)}\n`);
+    },
+    warn,
+  });
+  stdout(`${familiarName(done.name)} ${done.digest}\n`);
+  return 0;
 }

@@ -79,6 +79,9 @@ const features = defineCommand({
 const importCmd = defineCommand({
   meta: { name: "import", description: "Import the images of a docker save or oci-archive tarball, or an OCI layout directory: myuts import FILE|DIR [NAME]" },
 });
+const pull = defineCommand({
+  meta: { name: "pull", description: "Pull an image from a registry (Docker Hub by default): myuts pull [--insecure] [--platform OS/ARCH] [-q] REF" },
+});
 const images = defineCommand({ meta: { name: "images", description: "List the images in the store: myuts images [--format json]" } });
 const rmi = defineCommand({ meta: { name: "rmi", description: "Remove image names (a digest or id: every name of it): myuts rmi REF..." } });
 const image = defineCommand({ meta: { name: "image", description: "myuts image import|ls|rm|prune (prune: remove what no named image needs)" } });
@@ -90,6 +93,7 @@ const version = defineCommand({
 const SUBCOMMANDS: Record<string, CommandDef> = {
   run,
   import: importCmd,
+  pull,
   images,
   rmi,
   image,
