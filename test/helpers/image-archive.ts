@@ -148,3 +148,35 @@ export function ociLayoutDir(spec: ImageSpec, dir: string): void {
     writeFileSync(p, e.content ?? "");
   }
 }
+
+/**
+ * An OCI layout whose one entry (ref name `name`) is an index of several images, each
+ * for its platform: what `skopeo copy --all` pushes as a multi-arch image.
+ */
+export function ociMultiArchDir(images: { spec: ImageSpec; platform: { os: string; architecture: string } }[], name: string, dir: string): void {
+  const blobs = new Map<string, string | Uint8Array>();
+  const manifests = images.map(({ spec, platform }) => {
+    const entries = ociEntries({ ...spec, name: undefined });
+    for (const e of entries) if (e.name.startsWith("blobs/")) blobs.set(e.name, e.content ?? "");
+    const index = JSON.parse(String(entries.find((e) => e.name === "index.json")!.content)) as { manifests: Record<string, unknown>[] };
+    return { ...index.manifests[0], platform };
+  });
+  const nested = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
+  blobs.set(`blobs/sha256/${sha(nested)}`, nested);
+  const top = {
+    schemaVersion: 2,
+    manifests: [
+      {
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        digest: `sha256:${sha(nested)}`,
+        size: nested.length,
+        annotations: { "org.opencontainers.image.ref.name": name },
+      },
+    ],
+  };
+  const files: [string, string | Uint8Array][] = [["oci-layout", '{"imageLayoutVersion":"1.0.0"}'], ["index.json", JSON.stringify(top)], ...blobs];
+  for (const [n, content] of files) {
+    mkdirSync(join(dir, n, ".."), { recursive: true });
+    writeFileSync(join(dir, n), content);
+  }
+}
