@@ -69,10 +69,25 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
   });
 }
 
-/** `myuts run ID` typed in a bundle, runc-style, runs a command named ID: say how to run the bundle. */
+/**
+ * A command that wasn't found may have been meant otherwise: `myuts run ID` typed in a
+ * bundle, runc-style (say how to run the bundle), or an image's name (`alpine:3.20`,
+ * `docker.io/…`, `…@sha256:…`: say how to run the image). The operand stays a command.
+ */
 function bundleHint(e: unknown, o: RunOptions): unknown {
-  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.args.length !== 1 || !exists("config.json")) return e;
-  return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${o.args[0]}` });
+  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.imageRef !== undefined) return e;
+  const op = o.args[0] ?? "";
+  if (o.args.length === 1 && exists("config.json"))
+    return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${op}` });
+  if (o.rootfs === undefined && looksLikeImage(op))
+    return new OsError(e.context, e.errno, { ...e.detail, hint: `to run the image ${op}, name it with --image: myuts run --image ${op}` });
+  return e;
+}
+
+/** Whether a command that wasn't found reads as an image reference: a tag, a digest or a registry part, and no leading / or . */
+function looksLikeImage(op: string): boolean {
+  if (!/^[a-z0-9]/.test(op) || !/[:@]|^[a-z0-9-]+\.[a-z0-9.-]+(:\d+)?\//.test(op)) return false;
+  return /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/.test(op);
 }
 
 /** `run -b DIR ID`: the bundle's spec as it is, the container named ID, as runc run. */

@@ -104,6 +104,12 @@ export async function dockerSave(spec: ImageSpec): Promise<Uint8Array> {
   return tarOf(entries);
 }
 
+/** An OCI layout's index.json naming one blob (a manifest or an index), with a ref name when given. */
+function layoutIndex(mediaType: string, blob: Uint8Array, name?: string): Record<string, unknown> {
+  const annotations = name ? { annotations: { "org.opencontainers.image.ref.name": name } } : {};
+  return { schemaVersion: 2, manifests: [{ mediaType, digest: `sha256:${sha(blob)}`, size: blob.length, ...annotations }] };
+}
+
 /** An OCI image layout as entries (for an oci-archive tarball or a directory). */
 export function ociEntries(spec: ImageSpec): TarEntry[] {
   const cfg = configOf(spec);
@@ -123,17 +129,7 @@ export function ociEntries(spec: ImageSpec): TarEntry[] {
     }),
   );
   blobs.push({ name: `blobs/sha256/${sha(manifest)}`, content: manifest });
-  const index = {
-    schemaVersion: 2,
-    manifests: [
-      {
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        digest: `sha256:${sha(manifest)}`,
-        size: manifest.length,
-        ...(spec.name ? { annotations: { "org.opencontainers.image.ref.name": spec.name } } : {}),
-      },
-    ],
-  };
+  const index = layoutIndex("application/vnd.oci.image.manifest.v1+json", manifest, spec.name);
   return [{ name: "oci-layout", content: '{"imageLayoutVersion":"1.0.0"}' }, { name: "index.json", content: JSON.stringify(index) }, ...blobs];
 }
 
@@ -163,17 +159,7 @@ export function ociMultiArchDir(images: { spec: ImageSpec; platform: { os: strin
   });
   const nested = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
   blobs.set(`blobs/sha256/${sha(nested)}`, nested);
-  const top = {
-    schemaVersion: 2,
-    manifests: [
-      {
-        mediaType: "application/vnd.oci.image.index.v1+json",
-        digest: `sha256:${sha(nested)}`,
-        size: nested.length,
-        annotations: { "org.opencontainers.image.ref.name": name },
-      },
-    ],
-  };
+  const top = layoutIndex("application/vnd.oci.image.index.v1+json", nested, name);
   const files: [string, string | Uint8Array][] = [["oci-layout", '{"imageLayoutVersion":"1.0.0"}'], ["index.json", JSON.stringify(top)], ...blobs];
   for (const [n, content] of files) {
     mkdirSync(join(dir, n, ".."), { recursive: true });

@@ -150,6 +150,14 @@ describe.skipIf(!isRoot)("images", () => {
     expect(readdirSync(join(sub, "layers/sha256"))).toEqual([]);
   });
 
+  test("an operand is always a command; one that reads as an image gets a hint", async () => {
+    const r = await my(["run", "test/bb:1"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/: to run the image test\/bb:1, name it with --image: myuts run --image test\/bb:1$/m);
+    const plain = await my(["run", "no-such-command-x"]);
+    expect(plain.stderr).not.toMatch(/--image/);
+  });
+
   test("rmi and image prune", async () => {
     expect((await my(["rmi", "localhost/layout:3"])).code).toBe(0);
     const r = await my(["run", "--image", "localhost/layout:3"]);
