@@ -8,6 +8,7 @@ import type { RootOverlay } from "../spec/types.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
 import { ownerTag } from "../util/process-start.ts";
+import { removeTree } from "./remove-tree.ts";
 import { sweepDead } from "./store.ts";
 
 /** Paths for a new container under `containersDir` (nothing is created yet). */
@@ -27,7 +28,7 @@ export function createContainerRoot(root: string, overlay: RootOverlay): { remov
   } catch (e) {
     throw fsError(`container root ${dir}`, e, "mkdir");
   }
-  const remove = () => fs().rmSync(dir, { recursive: true, force: true });
+  const remove = () => removeTree(dir);
   try {
     for (const p of [overlay.upperdir, overlay.workdir, root]) {
       if (path().dirname(p) !== dir) throw new Error(`${p} is not in ${dir}`);

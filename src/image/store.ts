@@ -17,6 +17,7 @@ import { fs, os, path } from "../util/node.ts";
 import { ownerTag, ownerIsDead } from "../util/process-start.ts";
 import { type Digest, DigestWriter, hexOf, isDigest, sha256, verifyDigest } from "./digest.ts";
 import { MAX_JSON } from "./manifest.ts";
+import { removeTree } from "./remove-tree.ts";
 
 /** Root's store is /var/lib/myuts; anyone else's is in their XDG data dir, as podman's. MYUTS_STORE overrides both. */
 export function defaultStoreRoot(env: Record<string, string | undefined> = process.env, uid = process.geteuid?.() ?? 0): string {
@@ -279,7 +280,7 @@ export function sweepDead(dir: string): number {
   for (const name of names) {
     if (!ownerIsDead(name.split(".")[0] ?? "")) continue;
     try {
-      fs().rmSync(path().join(dir, name), { recursive: true, force: true });
+      removeTree(path().join(dir, name));
       n++;
     } catch {
       // busy or gone: the next sweep tries again

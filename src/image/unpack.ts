@@ -1,7 +1,9 @@
 // Unpacks one layer (a tar, plain, gzip or zstd) into an empty directory in the
 // form overlayfs reads as a lowerdir: a whiteout ".wh.NAME" becomes a character
-// device 0:0 named NAME, an opaque marker ".wh..wh..opq" the directory's
-// trusted.overlay.opaque xattr. The tar is parsed by tar-stream; everything put on
+// device 0:0 named NAME (which Linux 5.8+ lets anyone make), an opaque marker
+// ".wh..wh..opq" the directory's overlay.opaque xattr: trusted.* for overlays mounted
+// in the host's user namespace, user.* for those mounted in a container's own with
+// "userxattr" (root sets both, a rootless store only the second). The tar is parsed by tar-stream; everything put on
 // disk is decided here, because the archive is hostile:
 // - names with ".." are refused (entry-path.ts), and every parent directory is
 //   checked with lstat to be a real directory of this layer: an entry can never be
@@ -19,6 +21,8 @@ import { lsetxattr, mknod } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs } from "../util/node.ts";
+import { errnoOf } from "../util/fs-errors.ts";
+import { EPERM } from "../../ffi/errno.ts";
 import { type Digest, DigestWriter, verifyDigest } from "./digest.ts";
 import { entryParts, whiteoutOf } from "./entry-path.ts";
 import type { Compression } from "./manifest.ts";
@@ -112,15 +116,19 @@ class LayerWriter {
     const wo = whiteoutOf(parts, `${this.o.what}: entry`);
     if (wo?.kind === "opaque") {
       this.parents([...wo.dir, "x"], h.name);
-      this.xattr(this.abs(wo.dir), "trusted.overlay.opaque", "y");
+      this.opaque(this.abs(wo.dir));
       return;
     }
     if (wo?.kind === "file") {
       this.parents(wo.path, h.name);
       const p = this.abs(wo.path);
       this.clear(p, false);
-      if (!this.o.privileged) throw new UserError(`${this.o.what}: whiteouts need root (rootless image layers are not supported yet)`);
-      mknod(p, S_IFCHR, 0n);
+      try {
+        mknod(p, S_IFCHR, 0n);
+      } catch (e) {
+        if (this.o.privileged || errnoOf(e) !== EPERM) throw e;
+        throw new UserError(`${this.o.what}: this kernel refuses whiteouts (character devices 0:0) to non-root users; Linux 5.8 or later allows them`);
+      }
       return;
     }
     if (!parts.length) {
@@ -214,9 +222,15 @@ class LayerWriter {
     }
   }
 
-  private xattr(p: string, name: string, value: string): void {
-    if (!this.o.privileged) throw new UserError(`${this.o.what}: opaque directories need root (rootless image layers are not supported yet)`);
-    lsetxattr(p, name, new TextEncoder().encode(value));
+  private opaque(p: string): void {
+    const y = new TextEncoder().encode("y");
+    if (this.o.privileged) lsetxattr(p, "trusted.overlay.opaque", y);
+    try {
+      lsetxattr(p, "user.overlay.opaque", y);
+    } catch (e) {
+      // Only containers in a user namespace read it: root's own runs still work without.
+      if (!this.o.privileged) throw e;
+    }
   }
 
   /** Directory modes and times, deepest first (setting a parent's time before its children would undo it). */

@@ -128,8 +128,13 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   } finally {
     relay.close();
     hooks.cleanup?.(status);
-    // The overlay itself went with the container's mount namespace; its upper and work dirs go now.
-    imageRoot?.remove();
+    // The overlay itself went with the container's mount namespace; its upper and work dirs go now
+    // (or, should that fail, with the next image command's sweep).
+    try {
+      imageRoot?.remove();
+    } catch (e) {
+      warnLine(e instanceof Error ? e.message : String(e));
+    }
     if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }
   if (note) stderr(`myuts: ${note.message}\n`);

@@ -4,11 +4,12 @@
 // store's layers inside the container, and after every way a run can end (exit,
 // failure, signal, killed runtime) no overlay mount and no container directory is left.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dockerSave, entriesOfDir, ociArchive, ociLayoutDir, tarOf } from "../helpers/image-archive.ts";
-import { baseEnv, isRoot, requireBinary, runMyuts, startMyuts, waitFor } from "../helpers/myuts.ts";
+import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, startMyuts, waitFor } from "../helpers/myuts.ts";
+import { reachableBinary } from "../rootless/test-user.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 describe.skipIf(!isRoot)("images", () => {
@@ -156,6 +157,39 @@ describe.skipIf(!isRoot)("images", () => {
     expect(r.stderr).toMatch(/: to run the image test\/bb:1, name it with --image: myuts run --image test\/bb:1$/m);
     const plain = await my(["run", "no-such-command-x"]);
     expect(plain.stderr).not.toMatch(/--image/);
+  });
+
+  test("rootless: a user's own store, whiteouts and opaque dirs through user.* xattrs", async () => {
+    const home = join(dir, "nobody");
+    mkdirSync(home);
+    const bin = reachableBinary(MYUTS, home);
+    copyFileSync(join(dir, "docker.tar"), join(home, "docker.tar"));
+    chmodSync(dir, 0o755);
+    for (const p of [home, bin, join(home, "docker.tar")]) chownSync(p, 65534, 65534);
+    const as = (argv: string[]) =>
+      Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...argv], {
+        env: baseEnv({ HOME: home, XDG_DATA_HOME: join(home, "data") }),
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+    const imp = as([bin, "import", join(home, "docker.tar")]);
+    expect(imp.stderr.toString()).toBe("");
+    const r = as([
+      bin,
+      "run",
+      "--user",
+      "--map-root-user",
+      "--pid",
+      "--image",
+      "test/bb:1",
+      "sh",
+      "-c",
+      "id -u; ls /srv; ls /etc/group || echo nogroup; echo w > /etc/motd",
+    ]);
+    expect(r.stderr.toString()).toMatch(/No such file/);
+    expect(r.stdout.toString()).toBe("0\nlink\nnew\nnogroup\n");
+    expect(readdirSync(join(home, "data/myuts/containers"))).toEqual([]);
+    expect(lstatSync(join(home, "data/myuts")).uid).toBe(65534);
   });
 
   test("rmi and image prune", async () => {
