@@ -209,6 +209,7 @@ export function exitNow(code: number): never {
   throw new Error("_exit returned");
 }
 
+export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
 

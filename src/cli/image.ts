@@ -1,7 +1,7 @@
 // The image commands (import, images, rmi, image prune) and what `run --image`
 // needs from the store before the spec is built.
 import type { ImageRun } from "../spec/from-run.ts";
-import { planContainerRoot, sweepContainerRoots } from "../image/container-root.ts";
+import { reserveContainerRoot, sweepContainerRoots } from "../image/container-root.ts";
 import { importImages } from "../image/import.ts";
 import { findImage, loadImage, lowerDirs, requireImage } from "../image/images.ts";
 import { familiarName, formatReference, parseReference } from "../image/reference.ts";
@@ -30,13 +30,16 @@ export async function runImageCommand(fn: (argv: readonly string[]) => Promise<n
 
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
-/** The image's overlay and process settings for `run --image REF`. */
-export async function imageRun(ref: string): Promise<{ rootfs: string; image: ImageRun }> {
+/** The image's overlay and process settings for `run --image REF`; `release` removes the container's directory. */
+export async function imageRun(ref: string): Promise<{ rootfs: string; image: ImageRun; release(): void }> {
   const store = Store.open();
   sweepContainerRoots(path().join(store.root, "containers"));
-  const img = requireImage(store, ref);
-  const lowerdir = await lowerDirs(store, img, warn);
-  const box = planContainerRoot(path().join(store.root, "containers"));
+  // Held until the container's directory exists: from then on, prune leaves the layers alone.
+  const { img, lowerdir, box } = await store.inUse(async () => {
+    const img = requireImage(store, ref);
+    const lowerdir = await lowerDirs(store, img, warn);
+    return { img, lowerdir, box: reserveContainerRoot(path().join(store.root, "containers")) };
+  });
   const c = img.config.config;
   const image: ImageRun = {
     overlay: { lowerdir, upperdir: box.upperdir, workdir: box.workdir },
@@ -46,7 +49,7 @@ export async function imageRun(ref: string): Promise<{ rootfs: string; image: Im
     ...(c.WorkingDir?.startsWith("/") ? { workdir: c.WorkingDir } : {}),
     ...(c.User ? { user: resolveImageUser(lowerdir, c.User) } : {}),
   };
-  return { rootfs: box.path, image };
+  return { rootfs: box.path, image, release: box.release };
 }
 
 function operands(argv: readonly string[], usage: string, min: number, max: number): string[] {
@@ -132,7 +135,7 @@ export async function pruneCli(argv: readonly string[]): Promise<number> {
   const store = Store.open();
   const swept = store.sweepTemp() + sweepContainerRoots(path().join(store.root, "containers"));
   let removed = 0;
-  await store.withLock("index", () => {
+  await store.collecting(() => {
     const keep = new Set<string>();
     for (const d of new Set(store.readIndex().values())) {
       keep.add(d);

@@ -18,7 +18,7 @@ import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions, env: Record<string, string | undefined>, image?: { rootfs: string; image: ImageRun }): Spec {
-  return specFromRun(image ? { ...o, ...image } : o, {
+  return specFromRun(image ? { ...o, rootfs: image.rootfs, image: image.image } : o, {
     env,
     cwd: process.cwd(),
     uid: process.getuid?.() ?? 0,
@@ -59,12 +59,15 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
     // An image is only ever named by --image: an operand is always the command (see README, "Images").
     const image =
       o.imageRef !== undefined ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!)) : undefined;
-    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
-    if (o.dryRun) return dryRun(spec);
     try {
+      const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
+      if (o.dryRun) return await dryRun(spec);
       return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named });
     } catch (e) {
       throw bundleHint(e, o);
+    } finally {
+      // runSpec removed it already, unless the run failed before it started.
+      image?.release();
     }
   });
 }

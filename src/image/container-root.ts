@@ -5,29 +5,55 @@
 // ends, however it ends; when the runtime itself was killed, the next image command
 // finds the owner gone and removes it (sweepContainerRoots).
 import type { RootOverlay } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
 import { ownerTag } from "../util/process-start.ts";
 import { removeTree } from "./remove-tree.ts";
 import { sweepDead } from "./store.ts";
 
-/** Paths for a new container under `containersDir` (nothing is created yet). */
-export function planContainerRoot(containersDir: string): { path: string; upperdir: string; workdir: string } {
-  const dir = path().join(containersDir, `${ownerTag()}.${crypto.randomUUID().slice(0, 12)}`);
-  return { path: path().join(dir, "merged"), upperdir: path().join(dir, "upper"), workdir: path().join(dir, "work") };
+export interface ReservedRoot {
+  path: string;
+  upperdir: string;
+  workdir: string;
+  /** Removes the directory and whatever is in it (nothing once the run removed it); never throws. */
+  release(): void;
 }
 
 /**
- * Makes the container's directory and its three dirs; returns what removes them. The
- * directory must not exist yet, so removal only ever takes what this call made.
+ * Makes a new container's (empty) directory under `containersDir` and names its three
+ * dirs. Made while the image's layers are held against `image prune`, it keeps them
+ * from then on: prune leaves every layer alone while any container directory exists.
  */
-export function createContainerRoot(root: string, overlay: RootOverlay): { remove(): void } {
-  const dir = path().dirname(root);
+export function reserveContainerRoot(containersDir: string): ReservedRoot {
+  const dir = path().join(containersDir, `${ownerTag()}.${crypto.randomUUID().slice(0, 12)}`);
   try {
     fs().mkdirSync(dir, 0o700);
   } catch (e) {
     throw fsError(`container root ${dir}`, e, "mkdir");
   }
+  return {
+    path: path().join(dir, "merged"),
+    upperdir: path().join(dir, "upper"),
+    workdir: path().join(dir, "work"),
+    release: () => {
+      try {
+        removeTree(dir);
+      } catch {
+        // left for the next command's sweep (this process will be gone by then)
+      }
+    },
+  };
+}
+
+/**
+ * Makes the upper, work and root dirs in the reserved directory (none may exist yet);
+ * returns what removes the whole directory.
+ */
+export function createContainerRoot(root: string, overlay: RootOverlay): { remove(): void } {
+  const dir = path().dirname(root);
+  const st = fs().lstatSync(dir, { throwIfNoEntry: false });
+  if (!st?.isDirectory() || st.uid !== (process.geteuid?.() ?? 0)) throw new UserError(`container root ${dir}: not a directory of this user's image store`);
   const remove = () => removeTree(dir);
   try {
     for (const p of [overlay.upperdir, overlay.workdir, root]) {

@@ -213,7 +213,11 @@ async function importOciLayout(store: Store, root: string): Promise<Imported[]> 
  * Imports every image `source` (a tarball or a directory) holds; `name` tags a
  * single image. Layers are unpacked before any name is written.
  */
-export async function importImages(store: Store, source: string, name: string | undefined, warn: (msg: string) => void): Promise<Imported[]> {
+export function importImages(store: Store, source: string, name: string | undefined, warn: (msg: string) => void): Promise<Imported[]> {
+  return store.inUse(() => importLocked(store, source, name, warn));
+}
+
+async function importLocked(store: Store, source: string, name: string | undefined, warn: (msg: string) => void): Promise<Imported[]> {
   store.sweepTemp();
   let st: import("node:fs").Stats;
   try {

@@ -17,7 +17,11 @@ export interface PullOptions extends RegistryOptions {
   warn(msg: string): void;
 }
 
-export async function pullImage(store: Store, ref: Reference, o: PullOptions): Promise<{ name: string; digest: Digest }> {
+export function pullImage(store: Store, ref: Reference, o: PullOptions): Promise<{ name: string; digest: Digest }> {
+  return store.inUse(() => pullLocked(store, ref, o));
+}
+
+async function pullLocked(store: Store, ref: Reference, o: PullOptions): Promise<{ name: string; digest: Digest }> {
   store.sweepTemp();
   const reg = new Registry(ref, o);
   let { bytes, digest } = await reg.manifest(ref.digest ?? ref.tag ?? "latest", ref.digest);

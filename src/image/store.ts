@@ -10,7 +10,7 @@
 // verified temporary: a crash leaves only tmp/ entries, which a later command whose
 // owner check finds dead removes. Concurrent writers of one digest serialise on its
 // lock and the later ones find it done.
-import { flock, LOCK_EX, LOCK_UN } from "../../ffi/libc.ts";
+import { flock, LOCK_EX, LOCK_SH, LOCK_UN } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, os, path } from "../util/node.ts";
@@ -81,11 +81,11 @@ export class Store {
    * this one wait on a promise chain (flock on a second descriptor of this process
    * would block the only thread forever).
    */
-  async withLock<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+  async withLock<T>(name: string, fn: () => Promise<T> | T, shared = false): Promise<T> {
     const prev = this.chains.get(name) ?? Promise.resolve();
     const run = prev.then(
-      () => this.locked(name, fn),
-      () => this.locked(name, fn),
+      () => this.locked(name, fn, shared),
+      () => this.locked(name, fn, shared),
     );
     this.chains.set(name, run);
     try {
@@ -95,7 +95,7 @@ export class Store {
     }
   }
 
-  private async locked<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+  private async locked<T>(name: string, fn: () => Promise<T> | T, shared: boolean): Promise<T> {
     const file = path().join(this.root, "locks", name);
     let fd: number;
     try {
@@ -104,7 +104,7 @@ export class Store {
       throw fsError(`image store lock ${file}`, e, "open");
     }
     try {
-      flock(fd, LOCK_EX);
+      flock(fd, shared ? LOCK_SH : LOCK_EX);
       return await fn();
     } finally {
       try {
@@ -113,6 +113,21 @@ export class Store {
         fs().closeSync(fd);
       }
     }
+  }
+
+  /**
+   * Runs `fn` while no `image prune` can run: every command that adds content (import, pull)
+   * or starts using it (run --image, until its container directory exists) holds this lock
+   * shared, and prune holds it exclusively. So prune never removes what is being added or
+   * about to be mounted.
+   */
+  inUse<T>(fn: () => Promise<T> | T): Promise<T> {
+    return this.withLock("gc", fn, true);
+  }
+
+  /** Runs `fn` while nothing adds or starts using content (see inUse). */
+  collecting<T>(fn: () => Promise<T> | T): Promise<T> {
+    return this.withLock("gc", fn);
   }
 
   /** A blob's bytes (small ones: manifests, configs), verified against its digest on every read. */

@@ -135,6 +135,20 @@ describe.skipIf(!isRoot)("images", () => {
     expect(containers()).toEqual([]);
   });
 
+  test("image prune alongside imports and runs removes nothing they use", async () => {
+    const s = "store-gc";
+    const e = baseEnv({ MYUTS_STORE: join(dir, s) });
+    const go = (args: string[]) => runMyuts(args, { env: e, timeoutMs: 60_000 });
+    expect((await go(["import", join(dir, "oci.tar")])).code).toBe(0);
+    const jobs = [
+      ...Array.from({ length: 8 }, (_, i) => go(["import", join(dir, "docker.tar"), `gc:${i}`])),
+      ...Array.from({ length: 8 }, () => go(["run", "--pid", "--image", "localhost/oci:2", "gc"])),
+      ...Array.from({ length: 4 }, () => go(["image", "prune"])),
+    ];
+    for (const r of await Promise.all(jobs)) expect([r.code, r.stderr]).toEqual([0, ""]);
+    for (let i = 0; i < 8; i++) expect((await go(["run", "--image", `gc:${i}`])).stdout).toBe("from the top layer\n");
+  });
+
   test("a tampered layer blob is refused before use", async () => {
     const sub = join(dir, "store2");
     const e = baseEnv({ MYUTS_STORE: sub });
