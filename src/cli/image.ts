@@ -31,9 +31,16 @@ export async function runImageCommand(fn: (argv: readonly string[]) => Promise<n
 const warn = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
 /** The image's overlay and process settings for `run --image REF`; `release` removes the container's directory. */
-export async function imageRun(ref: string): Promise<{ rootfs: string; image: ImageRun; release(): void }> {
+export async function imageRun(
+  ref: string,
+  pull: "missing" | "always" | "never" = "never",
+  insecure = false,
+): Promise<{ rootfs: string; image: ImageRun; release(): void }> {
   const store = Store.open();
   sweepContainerRoots(path().join(store.root, "containers"));
+  // An id or a bare digest names what is here already; a reference may be pulled.
+  const pullable = !/^(sha256:)?[0-9a-f]{12,64}$/.test(ref);
+  if (pullable && (pull === "always" || (pull === "missing" && !findImage(store, ref)))) await pullFor(store, ref, insecure, pull === "always");
   // Held until the container's directory exists: from then on, prune leaves the layers alone.
   const { img, lowerdir, box } = await store.inUse(async () => {
     const img = requireImage(store, ref);
@@ -196,6 +203,20 @@ function dockerCredentials(domain: string): string | undefined {
     // no config, or not JSON: anonymous
   }
   return undefined;
+}
+
+/** Pulls `ref` for a run; a failure says the image isn't here either. */
+async function pullFor(store: Store, ref: string, insecure: boolean, always: boolean): Promise<void> {
+  const r = parseReference(ref);
+  const { pullImage } = await import("../image/pull.ts");
+  try {
+    await pullImage(store, r, { insecure, credentials: dockerCredentials(r.domain), say: (line) => stderr(`${escapeControl(line)}\n`), warn });
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    throw new UserError(
+      always ? `image ${ref}: pull failed: ${e.message}` : `image ${ref}: not in the store (${store.root}), and pulling it failed: ${e.message}`,
+    );
+  }
 }
 
 /** `myuts pull [--insecure] [--platform OS/ARCH[/VARIANT]] [-q] REF` */

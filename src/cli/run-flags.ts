@@ -45,6 +45,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     hint: "REF",
     description: "run an image from the store (a name, a digest or an id); its layers become an overlay root (implies --mount)",
   },
+  {
+    long: "pull",
+    value: true,
+    hint: "missing|always|never",
+    description: "with --image: pull it when it isn't in the store (missing, the default), every time, or never",
+  },
+  { long: "insecure", description: "with --image: pull over plain HTTP" },
   { long: "read-only", description: "mount the root filesystem read-only" },
   { long: "volume", short: "v", value: true, repeat: true, hint: "HOST:CONTAINER[:ro]", description: "bind-mount a host path" },
   { long: "tmpfs", value: true, repeat: true, hint: "PATH[:OPTIONS]", description: "mount a tmpfs" },
@@ -110,6 +117,9 @@ export interface RunOptions extends ResourceOptions {
   rootfs?: string;
   /** --image REF, as given (resolved against the store by the CLI). */
   imageRef?: string;
+  /** --pull: when to pull the image first. */
+  pull: "missing" | "always" | "never";
+  insecure: boolean;
   readOnly: boolean;
   volumes: string[];
   tmpfs: string[];
@@ -173,6 +183,8 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   const opts: RunOptions = {
     namespaces,
     readOnly: p.bools.has("read-only"),
+    pull: "missing",
+    insecure: p.bools.has("insecure"),
     volumes: many("volume"),
     tmpfs: many("tmpfs"),
     env: [],
@@ -240,8 +252,15 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   if (image !== undefined) {
     if (opts.rootfs !== undefined) throw new UserError("run: --image and --rootfs each give the root filesystem; use one");
     opts.imageRef = image;
+    const pull = one("pull");
+    if (pull !== undefined) {
+      if (pull !== "missing" && pull !== "always" && pull !== "never")
+        throw new UserError(`run: --pull ${JSON.stringify(pull)}: expected missing, always or never`);
+      opts.pull = pull;
+    }
     namespaces.add("mount");
   }
+  if ((one("pull") !== undefined || opts.insecure) && image === undefined) throw new UserError("run: --pull and --insecure go with --image");
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
   if (opts.devices.length && !opts.rootfs && !opts.imageRef) throw new UserError("run: --device needs --rootfs (the node goes in the container's own /dev)");
 

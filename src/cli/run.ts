@@ -58,7 +58,9 @@ export function runCli(argv: readonly string[], origin: number): Promise<number>
     t.note("runtime: JavaScript starts", jsStart);
     // An image is only ever named by --image: an operand is always the command (see README, "Images").
     const image =
-      o.imageRef !== undefined ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!)) : undefined;
+      o.imageRef !== undefined
+        ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!, o.pull, o.insecure))
+        : undefined;
     try {
       const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
       if (o.dryRun) return await dryRun(spec);

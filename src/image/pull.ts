@@ -35,7 +35,8 @@ async function pullLocked(store: Store, ref: Reference, o: PullOptions): Promise
   const manifest = parseManifest(doc, `${formatReference(ref)} manifest`);
   const config = parseDescriptor(manifest.config, "config");
   await store.putStream(config.digest, () => reg.blob(config.digest), `${formatReference(ref)} config`);
-  await Promise.all(
+  // Every download settles before a failure is reported: each removes its own temporary file.
+  const settled = await Promise.allSettled(
     manifest.layers.map(async (l) => {
       if (store.hasBlob(l.digest)) return o.say(`layer ${l.digest.slice(7, 19)}: already present`);
       const started = performance.now();
@@ -44,6 +45,8 @@ async function pullLocked(store: Store, ref: Reference, o: PullOptions): Promise
       o.say(`layer ${l.digest.slice(7, 19)}: ${(l.size / 1e6).toFixed(1)} MB in ${s.toFixed(1)} s`);
     }),
   );
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw failed.reason;
   await store.putBytes(bytes, digest);
   await lowerDirs(store, loadImage(store, digest), o.warn);
   const name = formatReference(ref);

@@ -90,6 +90,21 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect((await my(["run", "--image", `${host()}/test/bb@${digest}`, "ls", "/etc/group"])).code).not.toBe(0);
   });
 
+  test("run --image pulls what is missing (--pull missing, the default), or every time with --pull always", async () => {
+    const ref = `${host()}/test/bb:1`;
+    const r = await my(["run", "--insecure", "--image", ref], "store-run");
+    expect([r.code, r.stdout]).toEqual([0, "pulled\n"]);
+    expect(r.stderr).toMatch(/layer [0-9a-f]{12}: /);
+    const again = await my(["run", "--insecure", "--image", ref], "store-run");
+    expect([again.code, again.stdout, again.stderr]).toEqual([0, "pulled\n", ""]);
+    const always = await my(["run", "--insecure", "--pull", "always", "--image", ref], "store-run");
+    expect(always.stderr).toMatch(/already present/);
+    const never = await my(["run", "--pull", "never", "--image", `${host()}/test/other:1`], "store-run");
+    expect(never.stderr).toMatch(/not in the store/);
+    const missing = await my(["run", "--insecure", "--image", `${host()}/test/other:1`], "store-run");
+    expect(missing.stderr).toMatch(/not in the store .*, and pulling it failed: .*not found/);
+  });
+
   test("a multi-arch index resolves to this host's platform, or --platform's", async () => {
     expect((await my(["pull", "--insecure", `${host()}/test/multi:1`])).code).toBe(0);
     expect((await my(["run", "--image", `${host()}/test/multi:1`])).stdout).toBe("native\n");
