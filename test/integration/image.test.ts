@@ -149,6 +149,24 @@ describe.skipIf(!isRoot)("images", () => {
     for (let i = 0; i < 8; i++) expect((await go(["run", "--image", `gc:${i}`])).stdout).toBe("from the top layer\n");
   });
 
+  test("an import killed midway leaves no name and no blob in use; the next one sweeps its leftovers", async () => {
+    const s = join(dir, "store-crash");
+    const e = baseEnv({ MYUTS_STORE: s });
+    const big = new Uint8Array(48 << 20);
+    for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+    const layer = await tarOf([{ name: "big", content: big }]);
+    writeFileSync(join(dir, "big.tar"), await dockerSave({ layers: [layer], name: "big:1", config: { Cmd: ["true"] } }));
+    const p = startMyuts(["import", join(dir, "big.tar")], { env: e });
+    await waitFor(() => existsSync(join(s, "tmp")) && readdirSync(join(s, "tmp")).length > 0, 10_000, "the import to start writing");
+    p.kill("SIGKILL");
+    await p.result();
+    expect(existsSync(join(s, "images.json"))).toBe(false);
+    const again = await runMyuts(["import", join(dir, "big.tar")], { env: e, timeoutMs: 60_000 });
+    expect([again.code, again.stderr]).toEqual([0, ""]);
+    expect(readdirSync(join(s, "tmp"))).toEqual([]);
+    rmSync(join(dir, "big.tar"));
+  });
+
   test("a tampered layer blob is refused before use", async () => {
     const sub = join(dir, "store2");
     const e = baseEnv({ MYUTS_STORE: sub });

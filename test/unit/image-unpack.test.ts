@@ -2,7 +2,7 @@
 // not through "..", absolute names, symlinks planted by earlier entries, or hard
 // links; whiteouts become overlayfs's forms. Real files in a temporary directory.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unpackLayer } from "../../src/image/unpack.ts";
@@ -111,6 +111,24 @@ describe("the store", () => {
     rmSync(s.blobPath(d), { force: true });
     writeFileSync(s.blobPath(d), "evil");
     expect(() => s.readBlob(d, "test")).toThrow(/digest mismatch/);
+  });
+  test("the sweep removes what dead processes left in tmp/, never a live one's", () => {
+    const s = Store.open(join(base, "store3"));
+    const live = s.tempPath("blob");
+    writeFileSync(live, "mine");
+    const dead = join(s.root, "tmp", "999999999-1.blob.x");
+    writeFileSync(dead, "half");
+    mkdirSync(join(s.root, "tmp", "999999998-2.layer.y"));
+    expect(s.sweepTemp()).toBe(2);
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(dead)).toBe(false);
+  });
+  test("a store not owned by the caller is refused", () => {
+    if (!isRoot) return;
+    const d = join(base, "foreign");
+    mkdirSync(d);
+    chownSync(d, 65534, 65534);
+    expect(() => Store.open(d)).toThrow(/owned by uid 65534/);
   });
   test("concurrent writers of one blob: one file, one digest", async () => {
     const s = Store.open(join(base, "store2"));
