@@ -158,6 +158,8 @@ export function specCli(argv: readonly string[]): Promise<number> {
     if (runc) return writeDefaultSpec(runc, env);
     const o = parseRunArgs(argv, env);
     if (o.help) return help("spec");
+    // An image's root exists only for a run (its overlay's dirs are made and removed by it).
+    if (o.imageRef !== undefined) throw new UserError("spec: --image is for run only; a bundle's root is a directory (--rootfs)");
     stdout(`${JSON.stringify(toSpec(o, env), null, 2)}\n`);
     return 0;
   });

@@ -54,6 +54,8 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     const top = await tarOf([{ name: "etc/motd", content: "pulled\n" }, { name: "etc/.wh.group" }]);
     ociLayoutDir({ layers: [base, top], compression: ["gzip", "zstd"], config: { Cmd: ["cat", "/etc/motd"] }, name: "1" }, join(dir, "one"));
     push(join(dir, "one:1"), "test/bb:1");
+    // docker archives can't hold zstd layers: a gzip-only twin for skopeo's docker-archive.
+    ociLayoutDir({ layers: [base, top], compression: ["gzip", "gzip"], config: { Cmd: ["cat", "/etc/motd"] }, name: "1" }, join(dir, "gz"));
     const arch = process.arch === "arm64" ? "arm64" : "amd64";
     const motd = (text: string) => tarOf([{ name: "etc/motd", content: text }]);
     ociMultiArchDir(
@@ -103,6 +105,19 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect(never.stderr).toMatch(/not in the store/);
     const missing = await my(["run", "--insecure", "--image", `${host()}/test/other:1`], "store-run");
     expect(missing.stderr).toMatch(/not in the store .*, and pulling it failed: .*not found/);
+  });
+
+  test("imports docker-archive and oci-archive tarballs made by skopeo", async () => {
+    const copy = (dest: string) => {
+      const r = Bun.spawnSync(["skopeo", "copy", "--quiet", `oci:${join(dir, "gz")}:1`, dest], { stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(r.stderr.toString());
+    };
+    copy(`docker-archive:${join(dir, "sk-docker.tar")}:sk/docker:1`);
+    copy(`oci-archive:${join(dir, "sk-oci.tar")}:1`);
+    expect((await my(["import", join(dir, "sk-docker.tar")], "store-skopeo")).stdout).toMatch(/^sk\/docker:1 sha256:/);
+    // An oci-archive's ref name here is a bare tag: the image is named on the command line.
+    expect((await my(["import", join(dir, "sk-oci.tar"), "sk/oci:1"], "store-skopeo")).code).toBe(0);
+    for (const ref of ["sk/docker:1", "sk/oci:1"]) expect((await my(["run", "--pull", "never", "--image", ref], "store-skopeo")).stdout).toBe("pulled\n");
   });
 
   test("a multi-arch index resolves to this host's platform, or --platform's", async () => {
