@@ -163,6 +163,8 @@ export async function pruneCli(argv: readonly string[]): Promise<number> {
     };
     for (const d of store.blobs()) gone(d, store.blobPath(d));
     if (!running) for (const d of store.layers()) gone(d, store.layerPath(d));
+    // Every user of the blob and layer locks holds the gc lock shared: none can be waiting now.
+    store.removeContentLocks();
   });
   stdout(`removed ${removed} unused blobs and layers${swept ? `, ${swept} leftovers` : ""}\n`);
   return 0;

@@ -34,13 +34,13 @@ async function pullLocked(store: Store, ref: Reference, o: PullOptions): Promise
   }
   const manifest = parseManifest(doc, `${formatReference(ref)} manifest`);
   const config = parseDescriptor(manifest.config, "config");
-  await store.putStream(config.digest, () => reg.blob(config.digest), `${formatReference(ref)} config`);
+  await store.putStream(config.digest, () => reg.blob(config.digest, config.size), `${formatReference(ref)} config`);
   // Every download settles before a failure is reported: each removes its own temporary file.
   const settled = await Promise.allSettled(
     manifest.layers.map(async (l) => {
       if (store.hasBlob(l.digest)) return o.say(`layer ${l.digest.slice(7, 19)}: already present`);
       const started = performance.now();
-      await store.putStream(l.digest, () => reg.blob(l.digest), `layer ${l.digest}`);
+      await store.putStream(l.digest, () => reg.blob(l.digest, l.size), `layer ${l.digest}`);
       const s = (performance.now() - started) / 1000;
       o.say(`layer ${l.digest.slice(7, 19)}: ${(l.size / 1e6).toFixed(1)} MB in ${s.toFixed(1)} s`);
     }),

@@ -47,7 +47,7 @@ export class Registry {
     for (let attempt = 0; ; attempt++) {
       let r: Response;
       try {
-        r = await fetch(`${this.base}${path}`, { headers: this.headers(accept), redirect: "follow" });
+        r = await this.fetchFollowing(`${this.base}${path}`, accept);
       } catch (e) {
         if (attempt < RETRIES) {
           await Bun.sleep(200 * 2 ** attempt);
@@ -75,6 +75,25 @@ export class Registry {
       if (r.status === 429) throw new UserError(`registry ${this.ref.domain}: rate limit reached (HTTP 429); try again later`);
       throw new UserError(`registry ${this.ref.domain}: HTTP ${r.status} for ${path}`);
     }
+  }
+
+  /**
+   * Follows redirects by hand (blob storage, a CDN): the registry's credentials go to
+   * the registry only, never to the host a redirect names.
+   */
+  private async fetchFollowing(url: string, accept?: string): Promise<Response> {
+    let r = await fetch(url, { headers: this.headers(accept), redirect: "manual" });
+    for (let hop = 0; r.status >= 300 && r.status < 400 && r.headers.get("location"); hop++) {
+      if (hop >= 5) throw new UserError(`registry ${this.ref.domain}: too many redirects`);
+      const next = new URL(r.headers.get("location")!, url);
+      if (next.protocol !== "https:" && !(this.o.insecure && next.protocol === "http:"))
+        throw new UserError(`registry ${this.ref.domain}: redirected to ${next.origin}, not HTTPS`);
+      await r.body?.cancel();
+      const sameOrigin = next.origin === new URL(url).origin;
+      r = await fetch(next, { headers: sameOrigin ? this.headers(accept) : { "user-agent": "myuts" }, redirect: "manual" });
+      url = next.href;
+    }
+    return r;
   }
 
   private headers(accept?: string): Record<string, string> {
@@ -127,13 +146,14 @@ export class Registry {
     return { bytes, digest };
   }
 
-  /** A blob's bytes as they arrive (the store hashes them on the way in). */
-  async *blob(d: Digest, progress?: (bytes: number) => void): AsyncIterable<Uint8Array> {
+  /** A blob's bytes as they arrive (the store hashes them on the way in); more than `size` is refused. */
+  async *blob(d: Digest, size: number, progress?: (bytes: number) => void): AsyncIterable<Uint8Array> {
     const r = await this.get(`/blobs/${d}`);
     if (!r.body) return;
     let n = 0;
     for await (const chunk of r.body) {
       n += chunk.length;
+      if (n > size) throw new UserError(`${this.what()}: blob ${d} is bigger than its manifest says (${size} bytes); refusing it`);
       progress?.(n);
       yield chunk;
     }

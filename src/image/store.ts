@@ -262,6 +262,12 @@ export class Store {
     return sweepDead(path().join(this.root, "tmp"));
   }
 
+  /** The blob and layer lock files; only while collecting (see inUse), when nobody holds or waits for one. */
+  removeContentLocks(): void {
+    const dir = path().join(this.root, "locks");
+    for (const n of fs().readdirSync(dir)) if (/^(blob|layer)-[0-9a-f]{64}$/.test(n)) fs().rmSync(path().join(dir, n), { force: true });
+  }
+
   /** Every blob digest in the store. */
   blobs(): Digest[] {
     return listDigests(path().join(this.root, "blobs/sha256"));

@@ -16,6 +16,7 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
   let dir: string;
   let registry: Bun.Subprocess | undefined;
   let proxy: ReturnType<typeof Bun.serve> | undefined;
+  let storage: ReturnType<typeof Bun.serve> | undefined;
   let port = 0;
   let tokenRequests = 0;
   const host = () => `127.0.0.1:${port}`;
@@ -77,6 +78,7 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
   afterAll(() => {
     registry?.kill();
     proxy?.stop(true);
+    storage?.stop(true);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -144,7 +146,20 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect(readdirSync(join(store("store-conc"), "tmp"))).toEqual([]);
   });
 
-  test("bearer tokens from the registry's token service", async () => {
+  test("bearer tokens from the registry's token service; blob redirects get no credentials", async () => {
+    // Blob storage elsewhere (another origin), as registries redirect to: it must never see the token.
+    let storageHits = 0;
+    let storageSawToken = false;
+    storage = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(req) {
+        storageHits++;
+        if (req.headers.get("authorization")) storageSawToken = true;
+        const up = await fetch(`http://${host()}${new URL(req.url).pathname}`);
+        return new Response(up.body, { status: up.status, headers: up.headers });
+      },
+    });
     proxy = Bun.serve({
       port: 0,
       hostname: "127.0.0.1",
@@ -159,6 +174,7 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
           const realm = `http://127.0.0.1:${proxy!.port}/token`;
           return new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="${realm}",service="test",scope="repository:test/bb:pull"` } });
         }
+        if (url.pathname.includes("/blobs/")) return Response.redirect(`http://127.0.0.1:${storage!.port}${url.pathname}`, 307);
         const up = await fetch(`http://${host()}${url.pathname}`, { headers: { accept: req.headers.get("accept") ?? "*/*" } });
         return new Response(up.body, { status: up.status, headers: up.headers });
       },
@@ -167,6 +183,8 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(tokenRequests).toBeGreaterThan(0);
+    expect(storageHits).toBeGreaterThan(0);
+    expect(storageSawToken).toBe(false);
   });
 
   test("a tampered blob in the registry is refused, and nothing of it is kept", async () => {
