@@ -83,6 +83,8 @@ async function stage(file: string, dest: string): Promise<void> {
       fs().mkdirSync(path().dirname(p), { recursive: true, mode: 0o700 });
       if (h.type === "directory") fs().mkdirSync(p, { recursive: true, mode: 0o700 });
       else if (h.type === "file" || h.type === "contiguous-file") {
+        // A name given twice: the later entry wins, as with tar itself.
+        fs().rmSync(p, { force: true, recursive: true });
         const out = fs().openSync(p, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o600);
         try {
           for await (const chunk of e as AsyncIterable<Uint8Array>) {
@@ -234,7 +236,8 @@ async function importLocked(store: Store, source: string, name: string | undefin
       try {
         await stage(source, staging);
       } catch (e) {
-        if (e instanceof UserError || (e as { syscall?: string }).syscall) throw e;
+        if (e instanceof UserError) throw e;
+        if ((e as { syscall?: string }).syscall) throw fsError(`import ${source}`, e);
         throw new UserError(`import ${source}: not a tar archive (${e instanceof Error ? e.message : String(e)})`);
       }
       root = staging;

@@ -66,6 +66,8 @@ export interface ImageSpec {
   config?: Record<string, unknown>;
   /** docker save's RepoTags entry / OCI ref name. */
   name?: string;
+  /** The config's diff_ids, when they must differ from the layers' digests. */
+  diffIds?: string[];
 }
 
 function compress(t: Uint8Array, c: Compression): Uint8Array {
@@ -85,7 +87,7 @@ function configOf(spec: ImageSpec): Uint8Array {
     architecture: process.arch === "arm64" ? "arm64" : "amd64",
     os: "linux",
     config: spec.config ?? {},
-    rootfs: { type: "layers", diff_ids: spec.layers.map((l) => `sha256:${sha(l)}`) },
+    rootfs: { type: "layers", diff_ids: spec.diffIds ?? spec.layers.map((l) => `sha256:${sha(l)}`) },
   };
   return new TextEncoder().encode(JSON.stringify(config));
 }
