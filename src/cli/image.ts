@@ -8,6 +8,8 @@ import { familiarName, formatReference, parseReference } from "../image/referenc
 import { Store } from "../image/store.ts";
 import { resolveImageUser } from "../image/user.ts";
 import { UserError } from "../util/errors.ts";
+import { isatty } from "../../ffi/libc.ts";
+import { pullProgress } from "./pull-progress.ts";
 import { fs, path } from "../util/node.ts";
 import { stderr, stdout } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
@@ -212,7 +214,7 @@ async function pullFor(store: Store, ref: string, insecure: boolean, always: boo
   const r = parseReference(ref);
   const { pullImage } = await import("../image/pull.ts");
   try {
-    await pullImage(store, r, { insecure, credentials: dockerCredentials(r.domain), say: (line) => stderr(`${escapeControl(line)}\n`), warn });
+    await pullImage(store, r, { insecure, credentials: dockerCredentials(r.domain), progress: pullProgress(isatty(2), false), warn });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     throw new UserError(
@@ -249,9 +251,7 @@ export async function pullCli(argv: readonly string[]): Promise<number> {
     insecure,
     credentials: dockerCredentials(r.domain),
     ...(want ? { platform: want } : {}),
-    say: (line) => {
-      if (!quiet) stderr(`${escapeControl(line)}\n`);
-    },
+    progress: pullProgress(isatty(2), quiet),
     warn,
   });
   stdout(`${familiarName(done.name)} ${done.digest}\n`);

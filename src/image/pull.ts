@@ -10,10 +10,19 @@ import { formatReference, type Reference } from "./reference.ts";
 import { Registry, type RegistryOptions } from "./registry.ts";
 import type { Store } from "./store.ts";
 
+/** What a pull reports as it goes (the CLI draws it: bars on a terminal, lines otherwise). */
+export interface PullProgress {
+  /** The layers to fetch, once the manifest is known. */
+  layers(list: readonly { digest: Digest; size: number; present: boolean }[]): void;
+  /** Bytes of a layer received so far. */
+  bytes(digest: Digest, received: number): void;
+  /** A layer is in the store (verified). */
+  done(digest: Digest): void;
+}
+
 export interface PullOptions extends RegistryOptions {
   platform?: Platform;
-  /** A line per step (plain progress). */
-  say(line: string): void;
+  progress?: PullProgress;
   warn(msg: string): void;
 }
 
@@ -35,14 +44,13 @@ async function pullLocked(store: Store, ref: Reference, o: PullOptions): Promise
   const manifest = parseManifest(doc, `${formatReference(ref)} manifest`);
   const config = parseDescriptor(manifest.config, "config");
   await store.putStream(config.digest, () => reg.blob(config.digest, config.size), `${formatReference(ref)} config`);
+  o.progress?.layers(manifest.layers.map((l) => ({ digest: l.digest, size: l.size, present: store.hasBlob(l.digest) })));
   // Every download settles before a failure is reported: each removes its own temporary file.
   const settled = await Promise.allSettled(
     manifest.layers.map(async (l) => {
-      if (store.hasBlob(l.digest)) return o.say(`layer ${l.digest.slice(7, 19)}: already present`);
-      const started = performance.now();
-      await store.putStream(l.digest, () => reg.blob(l.digest, l.size), `layer ${l.digest}`);
-      const s = (performance.now() - started) / 1000;
-      o.say(`layer ${l.digest.slice(7, 19)}: ${(l.size / 1e6).toFixed(1)} MB in ${s.toFixed(1)} s`);
+      if (!store.hasBlob(l.digest))
+        await store.putStream(l.digest, () => reg.blob(l.digest, l.size, (n) => o.progress?.bytes(l.digest, n)), `layer ${l.digest}`);
+      o.progress?.done(l.digest);
     }),
   );
   const failed = settled.find((s) => s.status === "rejected");

@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { entriesOfDir, ociLayoutDir, ociMultiArchDir, tarOf } from "../helpers/image-archive.ts";
-import { baseEnv, isRoot, requireBinary, runMyuts, waitFor } from "../helpers/myuts.ts";
+import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, waitFor } from "../helpers/myuts.ts";
 import { createTestRootfs } from "../helpers/rootfs.ts";
 
-const tools = ["docker-registry", "skopeo"].every((t) => Bun.which(t));
+const tools = ["docker-registry", "skopeo", "script"].every((t) => Bun.which(t));
 
 describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
   let dir: string;
@@ -107,6 +107,18 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect(never.stderr).toMatch(/not in the store/);
     const missing = await my(["run", "--insecure", "--image", `${host()}/test/other:1`], "store-run");
     expect(missing.stderr).toMatch(/not in the store .*, and pulling it failed: .*not found/);
+  });
+
+  test("on a terminal, a bar per layer with bytes and speed, redrawn in place", () => {
+    const r = Bun.spawnSync(["script", "-qefc", `${MYUTS} pull --insecure ${host()}/test/bb:1`, "/dev/null"], {
+      env: baseEnv({ MYUTS_STORE: store("store-tty") }),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const out = r.stdout.toString();
+    expect(r.exitCode).toBe(0);
+    expect(out).toMatch(/[0-9a-f]{12} {2}\[#{24}\] {2}\d+\.\d\/\d+\.\d MB {2}\d+\.\d MB\/s {2}done/);
+    expect(out).toContain("\x1b[2K");
   });
 
   test("imports docker-archive and oci-archive tarballs made by skopeo", async () => {

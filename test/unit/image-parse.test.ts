@@ -5,6 +5,7 @@ import { entryParts, whiteoutOf } from "../../src/image/entry-path.ts";
 import { parseImageConfig, parseManifest, selectPlatform } from "../../src/image/manifest.ts";
 import { familiarName, formatReference, parseReference } from "../../src/image/reference.ts";
 import { imageArgs } from "../../src/spec/from-run.ts";
+import { progressLine } from "../../src/cli/pull-progress.ts";
 
 const D = `sha256:${"a".repeat(64)}` as const;
 
@@ -71,5 +72,16 @@ describe("manifests and configs", () => {
     expect(imageArgs({ overlay, entrypoint: ["/e"], cmd: ["c"] }, ["x"])).toEqual(["/e", "x"]);
     expect(imageArgs({ overlay, cmd: ["c"] }, ["x", "y"])).toEqual(["x", "y"]);
     expect(() => imageArgs({ overlay }, [])).toThrow(/no Entrypoint or Cmd/);
+  });
+});
+
+describe("pull progress", () => {
+  test("a layer's line: id, bar, bytes, speed", () => {
+    const d = `sha256:${"c".repeat(64)}` as const;
+    expect(progressLine({ digest: d, size: 2e6, received: 1e6, started: 0, state: "waiting" }, 1000, 10)).toBe(
+      "cccccccccccc  [#####-----]  1.0/2.0 MB  1.0 MB/s",
+    );
+    expect(progressLine({ digest: d, size: 2e6, received: 2e6, started: 0, state: "done" }, 2000, 4)).toBe("cccccccccccc  [####]  2.0/2.0 MB  1.0 MB/s  done");
+    expect(progressLine({ digest: d, size: 5, received: 0, started: 0, state: "present" }, 0)).toBe("cccccccccccc  already present");
   });
 });
