@@ -43,11 +43,11 @@ export class Registry {
   }
 
   /** GET with auth and retries (network errors, 5xx and 429 back off and try again). */
-  private async get(path: string, accept?: string): Promise<Response> {
+  private async get(path: string, accept?: string, range?: number): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let r: Response;
       try {
-        r = await this.fetchFollowing(`${this.base}${path}`, accept);
+        r = await this.fetchFollowing(`${this.base}${path}`, accept, range);
       } catch (e) {
         if (attempt < RETRIES) {
           await Bun.sleep(200 * 2 ** attempt);
@@ -81,8 +81,9 @@ export class Registry {
    * Follows redirects by hand (blob storage, a CDN): the registry's credentials go to
    * the registry only, never to the host a redirect names.
    */
-  private async fetchFollowing(url: string, accept?: string): Promise<Response> {
-    let r = await fetch(url, { headers: this.headers(accept), redirect: "manual" });
+  private async fetchFollowing(url: string, accept?: string, range?: number): Promise<Response> {
+    const extra: Record<string, string> = range ? { range: `bytes=${range}-` } : {};
+    let r = await fetch(url, { headers: { ...this.headers(accept), ...extra }, redirect: "manual" });
     for (let hop = 0; r.status >= 300 && r.status < 400 && r.headers.get("location"); hop++) {
       if (hop >= 5) throw new UserError(`registry ${this.ref.domain}: too many redirects`);
       const next = new URL(r.headers.get("location")!, url);
@@ -90,7 +91,7 @@ export class Registry {
         throw new UserError(`registry ${this.ref.domain}: redirected to ${next.origin}, not HTTPS`);
       await r.body?.cancel();
       const sameOrigin = next.origin === new URL(url).origin;
-      r = await fetch(next, { headers: sameOrigin ? this.headers(accept) : { "user-agent": "myuts" }, redirect: "manual" });
+      r = await fetch(next, { headers: { ...(sameOrigin ? this.headers(accept) : { "user-agent": "myuts" }), ...extra }, redirect: "manual" });
       url = next.href;
     }
     return r;
@@ -146,16 +147,32 @@ export class Registry {
     return { bytes, digest };
   }
 
-  /** A blob's bytes as they arrive (the store hashes them on the way in); more than `size` is refused. */
+  /**
+   * A blob's bytes as they arrive (the store hashes them on the way in); more than `size`
+   * is refused. A download that breaks off resumes where it stopped (an HTTP Range
+   * request), up to RETRIES times, when the registry answers with that range.
+   */
   async *blob(d: Digest, size: number, progress?: (bytes: number) => void): AsyncIterable<Uint8Array> {
-    const r = await this.get(`/blobs/${d}`);
-    if (!r.body) return;
     let n = 0;
-    for await (const chunk of r.body) {
-      n += chunk.length;
-      if (n > size) throw new UserError(`${this.what()}: blob ${d} is bigger than its manifest says (${size} bytes); refusing it`);
-      progress?.(n);
-      yield chunk;
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.get(`/blobs/${d}`, undefined, n);
+      if (n && (r.status !== 206 || !r.headers.get("content-range")?.startsWith(`bytes ${n}-`))) {
+        await r.body?.cancel();
+        throw new UserError(`${this.what()}: blob ${d} broke off after ${n} bytes, and the registry can't resume it`);
+      }
+      try {
+        if (r.body)
+          for await (const chunk of r.body) {
+            n += chunk.length;
+            if (n > size) throw new UserError(`${this.what()}: blob ${d} is bigger than its manifest says (${size} bytes); refusing it`);
+            progress?.(n);
+            yield chunk;
+          }
+        if (n === size || attempt >= RETRIES) return;
+      } catch (e) {
+        if (e instanceof UserError || attempt >= RETRIES) throw e;
+      }
+      await Bun.sleep(200 * 2 ** attempt);
     }
   }
 }

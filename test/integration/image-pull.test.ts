@@ -199,6 +199,44 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect(storageSawToken).toBe(false);
   });
 
+  test("a download that breaks off resumes where it stopped", async () => {
+    let broken = 0;
+    let ranged = 0;
+    const flaky = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(req) {
+        const url = new URL(req.url);
+        const range = req.headers.get("range");
+        const up = await fetch(`http://${host()}${url.pathname}`, { headers: { accept: req.headers.get("accept") ?? "*/*", ...(range ? { range } : {}) } });
+        if (range) ranged++;
+        if (!url.pathname.includes("/blobs/") || range || Number(up.headers.get("content-length")) < 100_000) {
+          return new Response(up.body, { status: up.status, headers: up.headers });
+        }
+        // The first request for the big layer: half of it, then the connection fails.
+        broken++;
+        const bytes = new Uint8Array(await up.arrayBuffer());
+        const body = new ReadableStream({
+          start(c) {
+            c.enqueue(bytes.subarray(0, bytes.length >> 1));
+            // Once that half is on its way, the connection is cut short of the promised length.
+            setTimeout(() => c.close(), 100);
+          },
+        });
+        return new Response(body, { headers: { "content-length": String(bytes.length), "content-type": "application/octet-stream" } });
+      },
+    });
+    try {
+      const r = await my(["pull", "-q", "--insecure", `127.0.0.1:${flaky.port}/test/bb:1`], "store-resume");
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(broken).toBe(1);
+      expect(ranged).toBeGreaterThan(0);
+      expect((await my(["run", "--pull", "never", "--image", `127.0.0.1:${flaky.port}/test/bb:1`], "store-resume")).stdout).toBe("pulled\n");
+    } finally {
+      flaky.stop(true);
+    }
+  });
+
   test("a tampered blob in the registry is refused, and nothing of it is kept", async () => {
     const blobs = join(dir, "registry/docker/registry/v2/blobs/sha256");
     const layout = join(dir, "one/blobs/sha256");
