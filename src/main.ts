@@ -77,6 +77,10 @@ async function main(): Promise<number> {
         const fn = { import: c.importCli, pull: c.pullCli, images: c.imagesCli, rmi: c.rmiCli, image: c.imageCli }[cmd];
         return await c.runImageCommand(fn, argv.slice(1));
       }
+      case "login":
+        return await (await import("./cli/login.ts")).loginCli(argv.slice(1));
+      case "logout":
+        return (await import("./cli/login.ts")).logoutCli(argv.slice(1));
       case "features":
         return (await import("./cli/features.ts")).featuresCli(argv.slice(1));
       case "version":

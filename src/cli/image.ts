@@ -7,6 +7,7 @@ import { findImage, loadImage, lowerDirs, requireImage } from "../image/images.t
 import { familiarName, formatReference, parseReference } from "../image/reference.ts";
 import { Store } from "../image/store.ts";
 import { resolveImageUser } from "../image/user.ts";
+import { readCredentials } from "../image/credentials.ts";
 import { UserError } from "../util/errors.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { pullProgress } from "./pull-progress.ts";
@@ -191,30 +192,12 @@ export async function imageCli(argv: readonly string[]): Promise<number> {
   throw new UserError(`usage: myuts image import|pull|ls|rm|prune (got ${sub === undefined ? "nothing" : JSON.stringify(sub)})`);
 }
 
-/** user:password for `domain` from ~/.docker/config.json's "auths" (its base64 "auth" field), if any. */
-function dockerCredentials(domain: string): string | undefined {
-  const home = process.env.HOME;
-  if (!home) return undefined;
-  try {
-    const text = fs().readFileSync(path().join(process.env.DOCKER_CONFIG ?? path().join(home, ".docker"), "config.json"), "utf8");
-    const auths = (JSON.parse(text) as { auths?: Record<string, { auth?: unknown }> }).auths ?? {};
-    const keys = domain === "docker.io" ? ["https://index.docker.io/v1/", "docker.io", "index.docker.io"] : [domain, `https://${domain}`];
-    for (const k of keys) {
-      const a = auths[k]?.auth;
-      if (typeof a === "string") return Buffer.from(a, "base64").toString("utf8");
-    }
-  } catch {
-    // no config, or not JSON: anonymous
-  }
-  return undefined;
-}
-
 /** Pulls `ref` for a run; a failure says the image isn't here either. */
 async function pullFor(store: Store, ref: string, insecure: boolean, always: boolean): Promise<void> {
   const r = parseReference(ref);
   const { pullImage } = await import("../image/pull.ts");
   try {
-    await pullImage(store, r, { insecure, credentials: dockerCredentials(r.domain), progress: pullProgress(isatty(2), false), warn });
+    await pullImage(store, r, { insecure, credentials: readCredentials(r.domain), progress: pullProgress(isatty(2), false), warn });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     throw new UserError(
@@ -249,7 +232,7 @@ export async function pullCli(argv: readonly string[]): Promise<number> {
   const { pullImage } = await import("../image/pull.ts");
   const done = await pullImage(Store.open(), r, {
     insecure,
-    credentials: dockerCredentials(r.domain),
+    credentials: readCredentials(r.domain),
     ...(want ? { platform: want } : {}),
     progress: pullProgress(isatty(2), quiet),
     warn,

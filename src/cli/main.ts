@@ -82,6 +82,13 @@ const importCmd = defineCommand({
 const pull = defineCommand({
   meta: { name: "pull", description: "Pull an image from a registry (Docker Hub by default): myuts pull [--insecure] [--platform OS/ARCH] [-q] REF" },
 });
+const login = defineCommand({
+  meta: {
+    name: "login",
+    description: "Check and keep credentials for a registry: myuts login [--insecure] -u USER (--password-stdin | -p PASSWORD) [REGISTRY]",
+  },
+});
+const logout = defineCommand({ meta: { name: "logout", description: "Forget a registry's credentials: myuts logout [REGISTRY]" } });
 const images = defineCommand({ meta: { name: "images", description: "List the images in the store: myuts images [--format json]" } });
 const rmi = defineCommand({ meta: { name: "rmi", description: "Remove image names (a digest or id: every name of it): myuts rmi REF..." } });
 const image = defineCommand({ meta: { name: "image", description: "myuts image import|ls|rm|prune (prune: remove what no named image needs)" } });
@@ -94,6 +101,8 @@ const SUBCOMMANDS: Record<string, CommandDef> = {
   run,
   import: importCmd,
   pull,
+  login,
+  logout,
   images,
   rmi,
   image,

@@ -118,7 +118,8 @@ export class Registry {
     if (url.protocol !== "https:" && !(this.o.insecure && url.protocol === "http:"))
       throw new UserError(`registry ${this.ref.domain}: token service ${url.origin} is not HTTPS`);
     if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope ?? `repository:${this.ref.path}:pull`);
+    const scope = params.scope ?? (this.ref.path ? `repository:${this.ref.path}:pull` : undefined);
+    if (scope) url.searchParams.set("scope", scope);
     const r = await fetch(url, { headers: basic ? { authorization: basic } : {} });
     if (!r.ok) {
       await r.body?.cancel();
@@ -134,6 +135,12 @@ export class Registry {
     const token = typeof doc.token === "string" ? doc.token : typeof doc.access_token === "string" ? doc.access_token : undefined;
     if (!token || /[\r\n]/.test(token)) throw new UserError(`registry ${this.ref.domain}: the token service sent no token`);
     this.token = `Bearer ${token}`;
+  }
+
+  /** Checks the credentials against the registry's API root (GET /v2/), as `docker login` does. */
+  async ping(): Promise<void> {
+    const r = await this.get("");
+    await r.body?.cancel();
   }
 
   /** A manifest or index by tag or digest: its bytes, verified against `want` (a digest reference) or the registry's digest header. */

@@ -3,7 +3,7 @@
 // token server in front of it (the registry's token-auth protocol, spoken by this
 // test) checks the bearer-token path. Nothing leaves this machine.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { entriesOfDir, ociLayoutDir, ociMultiArchDir, tarOf } from "../helpers/image-archive.ts";
@@ -197,6 +197,44 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     expect(tokenRequests).toBeGreaterThan(0);
     expect(storageHits).toBeGreaterThan(0);
     expect(storageSawToken).toBe(false);
+  });
+
+  test("login checks credentials with the token service, keeps them for pull; logout forgets them", async () => {
+    const basic = `Basic ${Buffer.from("alice:s3cret").toString("base64")}`;
+    const auth: ReturnType<typeof Bun.serve> = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(req) {
+        const url = new URL(req.url);
+        if (url.pathname === "/token") {
+          if (req.headers.get("authorization") !== basic) return new Response("", { status: 401 });
+          return Response.json({ token: "alice-token" });
+        }
+        if (req.headers.get("authorization") !== "Bearer alice-token") {
+          return new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="http://127.0.0.1:${auth.port}/token",service="test"` } });
+        }
+        const up = await fetch(`http://${host()}${url.pathname}`, { headers: { accept: req.headers.get("accept") ?? "*/*" } });
+        return new Response(up.body, { status: up.status, headers: up.headers });
+      },
+    });
+    const conf = join(dir, "docker-config");
+    const env = baseEnv({ MYUTS_STORE: store("store-login"), DOCKER_CONFIG: conf });
+    const reg = `127.0.0.1:${auth.port}`;
+    const go = (args: string[], stdin?: string) => runMyuts(args, { env, stdin, timeoutMs: 30_000 });
+    try {
+      expect((await go(["pull", "-q", "--insecure", `${reg}/test/bb:1`])).stderr).toMatch(/token service refused/);
+      const wrong = await go(["login", "--insecure", "-u", "alice", "--password-stdin", reg], "nope\n");
+      expect([wrong.code, wrong.stderr]).toEqual([125, `myuts: registry ${reg}: the token service refused (HTTP 401)\n`]);
+      expect(existsSync(join(conf, "config.json"))).toBe(false);
+      const ok = await go(["login", "--insecure", "-u", "alice", "--password-stdin", reg], "s3cret\n");
+      expect(ok.code).toBe(0);
+      expect(lstatSync(join(conf, "config.json")).mode & 0o777).toBe(0o600);
+      expect((await go(["pull", "-q", "--insecure", `${reg}/test/bb:1`])).code).toBe(0);
+      expect((await go(["logout", reg])).stdout).toBe(`logged out of ${reg}\n`);
+      expect(readFileSync(join(conf, "config.json"), "utf8")).not.toContain('auth"');
+    } finally {
+      auth.stop(true);
+    }
   });
 
   test("a download that breaks off resumes where it stopped", async () => {
