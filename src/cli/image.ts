@@ -1,4 +1,4 @@
-// The image commands (import, images, rmi, image prune) and what `run --image`
+// The image commands (import, pull, images, rmi, image …) and what `run --image`
 // needs from the store before the spec is built.
 import type { ImageRun } from "../spec/from-run.ts";
 import { reserveContainerRoot, sweepContainerRoots } from "../image/container-root.ts";
@@ -51,15 +51,21 @@ export async function imageRun(
     return { img, lowerdir, box: reserveContainerRoot(path().join(store.root, "containers")) };
   });
   const c = img.config.config;
-  const image: ImageRun = {
-    overlay: { lowerdir, upperdir: box.upperdir, workdir: box.workdir },
-    ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
-    ...(c.Cmd ? { cmd: c.Cmd } : {}),
-    ...(c.Env ? { env: c.Env.filter((e) => e.indexOf("=") > 0) } : {}),
-    ...(c.WorkingDir?.startsWith("/") ? { workdir: c.WorkingDir } : {}),
-    ...(c.User ? { user: resolveImageUser(lowerdir, c.User) } : {}),
-  };
-  return { rootfs: box.path, image, release: box.release };
+  try {
+    const image: ImageRun = {
+      overlay: { lowerdir, upperdir: box.upperdir, workdir: box.workdir },
+      ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
+      ...(c.Cmd ? { cmd: c.Cmd } : {}),
+      ...(c.Env ? { env: c.Env.filter((e) => e.indexOf("=") > 0) } : {}),
+      // docker reads a relative WorkingDir from /.
+      ...(c.WorkingDir ? { workdir: path().resolve("/", c.WorkingDir) } : {}),
+      ...(c.User ? { user: resolveImageUser(lowerdir, c.User) } : {}),
+    };
+    return { rootfs: box.path, image, release: box.release };
+  } catch (e) {
+    box.release();
+    throw e;
+  }
 }
 
 function operands(argv: readonly string[], usage: string, min: number, max: number): string[] {
