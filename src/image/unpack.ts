@@ -143,8 +143,8 @@ class LayerWriter {
       case "file":
       case "contiguous-file":
         this.clear(p, false);
-        await this.file(p, mode, data);
-        break;
+        await this.file(p, mode, h, data);
+        return;
       case "directory":
         if (!this.clear(p, true)) fs().mkdirSync(p, 0o700);
         this.dirs.add(p);
@@ -195,7 +195,8 @@ class LayerWriter {
     this.times(p, h.mtime, false);
   }
 
-  private async file(p: string, mode: number, data: AsyncIterable<Uint8Array>): Promise<void> {
+  /** A regular file: owner, mode and times set through its descriptor (no path looked up again). */
+  private async file(p: string, mode: number, h: Headers, data: AsyncIterable<Uint8Array>): Promise<void> {
     const c = fs().constants;
     const fd = fs().openSync(p, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, mode & 0o777);
     try {
@@ -203,6 +204,10 @@ class LayerWriter {
         let off = 0;
         while (off < chunk.length) off += fs().writeSync(fd, chunk, off, chunk.length - off);
       }
+      // chown first: it clears setuid and setgid bits, which the chmod then sets.
+      if (this.o.privileged) fs().fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+      fs().fchmodSync(fd, mode);
+      if (h.mtime && !Number.isNaN(h.mtime.getTime())) fs().futimesSync(fd, h.mtime, h.mtime);
     } finally {
       fs().closeSync(fd);
     }
