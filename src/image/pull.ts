@@ -5,7 +5,8 @@
 import { UserError } from "../util/errors.ts";
 import type { Digest } from "./digest.ts";
 import { loadImage, lowerDirs } from "./images.ts";
-import { hostPlatform, isIndex, parseDescriptor, parseIndex, parseJson, parseManifest, type Platform, selectPlatform } from "./manifest.ts";
+import { hostPlatform, isIndex, parseDescriptor, parseImageConfig, parseIndex, parseJson, parseManifest, type Platform, selectPlatform } from "./manifest.ts";
+import { fetchLayer } from "./layers.ts";
 import { formatReference, type Reference } from "./reference.ts";
 import { Registry, type RegistryOptions } from "./registry.ts";
 import type { Store } from "./store.ts";
@@ -44,12 +45,16 @@ async function pullLocked(store: Store, ref: Reference, o: PullOptions): Promise
   const manifest = parseManifest(doc, `${formatReference(ref)} manifest`);
   const config = parseDescriptor(manifest.config, "config");
   await store.putStream(config.digest, () => reg.blob(config.digest, config.size), `${formatReference(ref)} config`);
+  const what = `${formatReference(ref)} config`;
+  const imageConfig = parseImageConfig(parseJson(store.readBlob(config.digest, what), what), what);
+  if (imageConfig.diffIds.length !== manifest.layers.length)
+    throw new UserError(`${what}: lists ${imageConfig.diffIds.length} layers (diff_ids), the manifest ${manifest.layers.length}`);
   o.progress?.layers(manifest.layers.map((l) => ({ digest: l.digest, size: l.size, present: store.hasBlob(l.digest) })));
   // Every download settles before a failure is reported: each removes its own temporary file.
   const settled = await Promise.allSettled(
-    manifest.layers.map(async (l) => {
-      if (!store.hasBlob(l.digest))
-        await store.putStream(l.digest, () => reg.blob(l.digest, l.size, (n) => o.progress?.bytes(l.digest, n)), `layer ${l.digest}`);
+    manifest.layers.map(async (l, i) => {
+      // Each layer unpacks as it downloads (the config's diff_ids are known already).
+      await fetchLayer(store, l, imageConfig.diffIds[i], () => reg.blob(l.digest, l.size, (n) => o.progress?.bytes(l.digest, n)), o.warn);
       o.progress?.done(l.digest);
     }),
   );

@@ -167,27 +167,62 @@ export class Store {
    * Stores the blob `d` from `chunks` unless it is there already. The bytes go to a
    * temporary file, are hashed on the way, fsynced, and renamed into place only when
    * the digest matches; a second writer of the same digest waits and finds it done.
+   * `alongside`, when given, reads the same bytes as they are written (a layer unpacks
+   * while it downloads); whatever it makes of them must wait for this call to succeed.
+   * Resolves to whether this call wrote the blob (false: it was there).
    */
-  async putStream(d: Digest, chunks: () => AsyncIterable<Uint8Array>, what = `blob ${d}`): Promise<void> {
-    if (this.hasBlob(d)) return;
-    await this.withLock(`blob-${hexOf(d)}`, async () => {
-      if (this.hasBlob(d)) return;
+  async putStream(
+    d: Digest,
+    chunks: () => AsyncIterable<Uint8Array>,
+    what = `blob ${d}`,
+    alongside?: (chunks: AsyncIterable<Uint8Array>) => Promise<unknown>,
+  ): Promise<boolean> {
+    if (this.hasBlob(d)) return false;
+    return this.withLock(`blob-${hexOf(d)}`, async () => {
+      if (this.hasBlob(d)) return false;
       const tmp = this.tempPath("blob");
       const c = fs().constants;
       let fd: number | undefined;
       try {
-        fd = fs().openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o400);
+        const out = fs().openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, 0o400);
+        fd = out;
         const h = new DigestWriter();
-        for await (const chunk of chunks()) {
-          h.update(chunk);
-          let off = 0;
-          while (off < chunk.length) off += fs().writeSync(fd, chunk, off, chunk.length - off);
+        let sourceFailed = false;
+        async function* written(): AsyncIterable<Uint8Array> {
+          try {
+            for await (const chunk of chunks()) {
+              h.update(chunk);
+              let off = 0;
+              while (off < chunk.length) off += fs().writeSync(out, chunk, off, chunk.length - off);
+              yield chunk;
+            }
+          } catch (e) {
+            sourceFailed = true;
+            throw e;
+          }
         }
+        const it = written()[Symbol.asyncIterator]();
+        let failure: unknown;
+        if (alongside) {
+          // A view without return(): a reader that gives up doesn't end the download.
+          const view: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => it.next() }) };
+          try {
+            await alongside(view);
+          } catch (e) {
+            failure = e;
+          }
+        }
+        // The rest (all of it without a reader): a reader's failure on bad bytes is reported as
+        // what it is, a digest mismatch, once every byte is in.
+        if (!sourceFailed) for (let r = await it.next(); !r.done; r = await it.next());
         fs().fsyncSync(fd);
         fs().closeSync(fd);
         fd = undefined;
+        if (failure !== undefined && sourceFailed) throw failure;
         verifyDigest(d, h.digest(), what);
+        if (failure !== undefined) throw failure;
         fs().renameSync(tmp, this.blobPath(d));
+        return true;
       } catch (e) {
         if (fd !== undefined) fs().closeSync(fd);
         fs().rmSync(tmp, { force: true });
