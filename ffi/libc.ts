@@ -32,6 +32,8 @@ const symbols = {
   syscall: { args: [i64, i64, i64, i64], returns: i64 },
   unshare: { args: [i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
+  mknod: { args: [P, u32, u64], returns: i32 },
+  lsetxattr: { args: [P, P, P, usize, i32], returns: i32 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -210,6 +212,7 @@ export function exitNow(code: number): never {
   throw new Error("_exit returned");
 }
 
+export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
 
@@ -319,4 +322,15 @@ export function pidfdGetfd(pid: number, fd: number): number {
   } finally {
     close(pidfd);
   }
+}
+
+/** mknod(2): a device node, FIFO or (char 0:0) overlayfs whiteout. */
+export function mknod(path: string, mode: number, dev: bigint): void {
+  check(libc().mknod(cstr(path), mode, dev), "mknod", path);
+}
+
+/** lsetxattr(2) on the link itself, never its target. */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  const v = Buffer.from(value);
+  check(libc().lsetxattr(cstr(path), cstr(name), v, v.length, 0), "lsetxattr", path);
 }

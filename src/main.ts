@@ -70,6 +70,19 @@ async function main(): Promise<number> {
         return await (await import("./cli/stats.ts")).updateCli(argv.slice(1), await rootDir());
       case "network":
         return await (await import("./cli/network.ts")).networkCli(argv.slice(1));
+      case "import":
+      case "pull":
+      case "images":
+      case "rmi":
+      case "image": {
+        const c = await import("./cli/image.ts");
+        const fn = { import: c.importCli, pull: c.pullCli, images: c.imagesCli, rmi: c.rmiCli, image: c.imageCli }[cmd];
+        return await c.runImageCommand(fn, argv.slice(1));
+      }
+      case "login":
+        return await (await import("./cli/login.ts")).loginCli(argv.slice(1));
+      case "logout":
+        return (await import("./cli/login.ts")).logoutCli(argv.slice(1));
       case "features":
         return (await import("./cli/features.ts")).featuresCli(argv.slice(1));
       case "version":

@@ -82,10 +82,54 @@ const network = defineCommand({
 const features = defineCommand({
   meta: { name: "features", description: "Print what this runtime supports, in the OCI runtime-spec's features format (JSON)" },
 });
+const importCmd = defineCommand({
+  meta: { name: "import", description: "Import the images of a docker save or oci-archive tarball, or an OCI layout directory: myuts import FILE|DIR [NAME]" },
+});
+const pull = defineCommand({
+  meta: { name: "pull", description: "Pull an image from a registry (Docker Hub by default): myuts pull [--insecure] [--platform OS/ARCH] [-q] REF" },
+});
+const login = defineCommand({
+  meta: {
+    name: "login",
+    description: "Check and keep credentials for a registry: myuts login [--insecure] -u USER (--password-stdin | -p PASSWORD) [REGISTRY]",
+  },
+});
+const logout = defineCommand({ meta: { name: "logout", description: "Forget a registry's credentials: myuts logout [REGISTRY]" } });
+const images = defineCommand({ meta: { name: "images", description: "List the images in the store: myuts images [--format json]" } });
+const rmi = defineCommand({ meta: { name: "rmi", description: "Remove image names (a digest or id: every name of it): myuts rmi REF..." } });
+const image = defineCommand({ meta: { name: "image", description: "myuts image import|ls|rm|prune (prune: remove what no named image needs)" } });
 const version = defineCommand({
   meta: { name: "version", description: "Print the version, commit and target" },
   args: { help: { type: "boolean", alias: "h", description: "show this help" } } as ArgsDef,
 });
+
+const SUBCOMMANDS: Record<string, CommandDef> = {
+  run,
+  import: importCmd,
+  pull,
+  login,
+  logout,
+  images,
+  rmi,
+  image,
+  exec,
+  create,
+  start,
+  state,
+  kill,
+  delete: del,
+  list,
+  ps,
+  pause,
+  resume,
+  features,
+  spec,
+  stats,
+  events,
+  update,
+  network,
+  version,
+};
 
 export const root = defineCommand({
   meta: { name: "myuts", version: versionLine().split(" ")[1], description: "A Linux container runtime" },
@@ -96,31 +140,11 @@ export const root = defineCommand({
     "log-format": { type: "string", description: "the --log file's format: text or json" },
     version: { type: "boolean", alias: "V", description: "print the version, commit and target" },
   } as ArgsDef,
-  subCommands: { run, exec, create, start, state, kill, delete: del, list, ps, pause, resume, features, spec, stats, events, update, network, version },
+  subCommands: SUBCOMMANDS,
 });
 
 export async function usage(sub?: string): Promise<string> {
-  const subs: Record<string, CommandDef> = {
-    run,
-    exec,
-    create,
-    start,
-    state,
-    kill,
-    delete: del,
-    list,
-    ps,
-    pause,
-    resume,
-    features,
-    spec,
-    stats,
-    events,
-    update,
-    network,
-    version,
-  };
-  const cmd = sub ? subs[sub] : undefined;
+  const cmd = sub ? SUBCOMMANDS[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.
   const synopsis = SYNOPSIS[cmd ? sub! : "myuts"]!;

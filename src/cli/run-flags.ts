@@ -66,6 +66,19 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     hint: "pid,ipc,uts,net,cgroup",
     description: "with --rootfs: stay in the host's namespaces of these kinds instead (--network host and --cgroupns host also do)",
   },
+  {
+    long: "image",
+    value: true,
+    hint: "REF",
+    description: "run an image from the store (a name, a digest or an id); its layers become an overlay root: a whole container, as with --rootfs",
+  },
+  {
+    long: "pull",
+    value: true,
+    hint: "missing|always|never",
+    description: "with --image: pull it when it isn't in the store (missing, the default), every time, or never",
+  },
+  { long: "insecure", description: "with --image: pull over plain HTTP" },
   { long: "read-only", description: "mount the root filesystem read-only" },
   { long: "volume", short: "v", value: true, repeat: true, hint: "HOST:CONTAINER[:ro]", description: "bind-mount a host path" },
   { long: "tmpfs", value: true, repeat: true, hint: "PATH[:OPTIONS]", description: "mount a tmpfs" },
@@ -144,6 +157,11 @@ export interface RunOptions extends ResourceOptions {
   monotonic?: number;
   boottime?: number;
   rootfs?: string;
+  /** --image REF, as given (resolved against the store by the CLI). */
+  imageRef?: string;
+  /** --pull: when to pull the image first. */
+  pull: "missing" | "always" | "never";
+  insecure: boolean;
   readOnly: boolean;
   volumes: string[];
   tmpfs: string[];
@@ -229,12 +247,12 @@ const CONTAINER_NAMESPACES: NamespaceType[] = ["pid", "mount", "uts", "ipc", "ne
 const SHAREABLE: Record<string, NamespaceType> = { pid: "pid", ipc: "ipc", uts: "uts", net: "network", network: "network", cgroup: "cgroup" };
 
 /** --share pid,ipc,…: the kinds a container keeps from the host. */
-function parseShare(values: readonly string[], rootfs: boolean): NamespaceType[] {
+function parseShare(values: readonly string[], container: boolean): NamespaceType[] {
   const out: NamespaceType[] = [];
   for (const v of values) {
-    if (!rootfs)
+    if (!container)
       throw new UserError(
-        `run: --share ${v}: only a --rootfs container has namespaces of its own to share (without it, myuts adds only the ones its switches name)`,
+        `run: --share ${v}: only a --rootfs or --image container has namespaces of its own to share (without them, myuts adds only the ones its switches name)`,
       );
     for (const kind of v.split(",")) {
       const ns = Object.hasOwn(SHAREABLE, kind) ? SHAREABLE[kind] : undefined;
@@ -264,12 +282,16 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   const namespaces = new Set<NamespaceType>();
   if (p.bools.has("all")) for (const n of ALL) namespaces.add(n);
   for (const [flag, ns] of Object.entries(NS_FLAGS)) if (p.bools.has(flag)) namespaces.add(ns);
-  if (one("rootfs")) for (const ns of CONTAINER_NAMESPACES) namespaces.add(ns);
-  for (const ns of parseShare(many("share"), one("rootfs") !== undefined)) namespaces.delete(ns);
+  // A root filesystem or an image makes a whole container.
+  const container = !!one("rootfs") || !!one("image");
+  if (container) for (const ns of CONTAINER_NAMESPACES) namespaces.add(ns);
+  for (const ns of parseShare(many("share"), container)) namespaces.delete(ns);
 
   const opts: RunOptions = {
     namespaces,
     readOnly: p.bools.has("read-only"),
+    pull: "missing",
+    insecure: p.bools.has("insecure"),
     volumes: many("volume"),
     tmpfs: many("tmpfs"),
     env: [],
@@ -309,6 +331,12 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
       throw new UserError(`run: --network ${network}: expected none, host, bridge, slirp4netns, a network's name or ns:PATH`);
     }
   }
+  // docker's default: an image runs on the default bridge network. Not in a user namespace
+  // (a bridge needs root; say --network slirp4netns there), nor with the host's network shared.
+  const wantsUserns = USER_FLAGS.some((f) => p.bools.has(f.long) || p.flags.has(f.long));
+  if (network === undefined && one("image") !== undefined && namespaces.has("network") && !p.bools.has("net") && !wantsUserns) {
+    opts.network = networkFlags("bridge", many);
+  }
   for (const flag of ["publish", "dns", "dns-search", "add-host"])
     if (many(flag).length && !opts.network) throw new UserError(`run: --${flag} needs a network: --network bridge or --network NAME`);
   if (opts.cgroupns === "private") namespaces.add("cgroup");
@@ -336,7 +364,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   if (mono !== undefined || boot !== undefined) namespaces.add("time");
 
   // An empty path would resolve to the current directory: from /, the host itself.
-  for (const flag of ["rootfs", "workdir", "cgroup-parent"]) if (one(flag) === "") throw new UserError(`run: --${flag}: empty path`);
+  for (const flag of ["rootfs", "workdir", "cgroup-parent", "image"]) if (one(flag) === "") throw new UserError(`run: --${flag}: empty path`);
   for (const flag of ["volume", "tmpfs", "env-file"])
     if (many(flag).includes("")) throw new UserError(`run: --${flag}: empty ${flag === "env-file" ? "path" : "value"}`);
   const rootfs = one("rootfs");
@@ -344,8 +372,21 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     opts.rootfs = absolute(rootfs);
     namespaces.add("mount");
   }
+  const image = one("image");
+  if (image !== undefined) {
+    if (opts.rootfs !== undefined) throw new UserError("run: --image and --rootfs each give the root filesystem; use one");
+    opts.imageRef = image;
+    const pull = one("pull");
+    if (pull !== undefined) {
+      if (pull !== "missing" && pull !== "always" && pull !== "never")
+        throw new UserError(`run: --pull ${JSON.stringify(pull)}: expected missing, always or never`);
+      opts.pull = pull;
+    }
+    namespaces.add("mount");
+  }
+  if ((one("pull") !== undefined || opts.insecure) && image === undefined) throw new UserError("run: --pull and --insecure go with --image");
   if ((opts.volumes.length || opts.tmpfs.length || opts.readOnly) && !namespaces.has("mount")) namespaces.add("mount");
-  if (opts.devices.length && !opts.rootfs) throw new UserError("run: --device needs --rootfs (the node goes in the container's own /dev)");
+  if (opts.devices.length && !opts.rootfs && !opts.imageRef) throw new UserError("run: --device needs --rootfs (the node goes in the container's own /dev)");
 
   for (const file of many("env-file")) for (const e of readEnvFile(file)) opts.env.push(e);
   for (const e of many("env")) {

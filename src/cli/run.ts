@@ -7,7 +7,7 @@ import { EXIT_NOT_FOUND, OsError, UserError } from "../util/errors.ts";
 import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { keyringName, planRun, runSpec } from "../lifecycle/run.ts";
-import { specFromRun } from "../spec/from-run.ts";
+import { type ImageRun, specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
@@ -17,8 +17,8 @@ import { writeFileSync } from "node:fs";
 import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
-function toSpec(o: RunOptions, env: Record<string, string | undefined>): Spec {
-  return specFromRun(o, {
+function toSpec(o: RunOptions, env: Record<string, string | undefined>, image?: { rootfs: string; image: ImageRun }): Spec {
+  return specFromRun(image ? { ...o, rootfs: image.rootfs, image: image.image } : o, {
     env,
     cwd: process.cwd(),
     uid: process.getuid?.() ?? 0,
@@ -57,23 +57,43 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     if (o.detach) throw new UserError("run: --detach works with --bundle for now (myuts run -b DIR -d ID); detached root filesystem containers come later");
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
-    const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env)));
-    if (o.dryRun) return dryRun(spec, keyring(o), o.init);
+    // An image is only ever named by --image: an operand is always the command (see README, "Images").
+    const image =
+      o.imageRef !== undefined
+        ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!, o.pull, o.insecure))
+        : undefined;
     try {
+      const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
+      if (o.dryRun) return await dryRun(spec, keyring(o), o.init);
       return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o), init: o.init, preserveFds: o.preserveFds });
     } catch (e) {
       throw bundleHint(e, o);
+    } finally {
+      // runSpec removed it already, unless the run failed before it started.
+      image?.release();
     }
   });
 }
 
 /**
- * A command that isn't found, when the command line reads as runc's: `myuts run ID` typed
- * in a bundle (say how to run the bundle). docker's lookalikes are caught while parsing.
+ * A command that wasn't found may have been meant otherwise: `myuts run ID` typed in a
+ * bundle, runc-style (say how to run the bundle), or an image's name (`alpine:3.20`,
+ * `docker.io/…`, `…@sha256:…`: say how to run the image). The operand stays a command.
  */
 function bundleHint(e: unknown, o: RunOptions): unknown {
-  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.args.length !== 1 || !exists("config.json")) return e;
-  return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${o.args[0]}` });
+  if (!(e instanceof OsError) || e.exitCode !== EXIT_NOT_FOUND || o.imageRef !== undefined) return e;
+  const op = o.args[0] ?? "";
+  if (o.args.length === 1 && exists("config.json"))
+    return new OsError(e.context, e.errno, { ...e.detail, hint: `this directory holds an OCI bundle: to run it, myuts run -b . ${op}` });
+  if (o.rootfs === undefined && looksLikeImage(op))
+    return new OsError(e.context, e.errno, { ...e.detail, hint: `to run the image ${op}, name it with --image: myuts run --image ${op}` });
+  return e;
+}
+
+/** Whether a command that wasn't found reads as an image reference: a tag, a digest or a registry part, and no leading / or . */
+function looksLikeImage(op: string): boolean {
+  if (!/^[a-z0-9]/.test(op) || !/[:@]|^[a-z0-9-]+\.[a-z0-9.-]+(:\d+)?\//.test(op)) return false;
+  return /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/.test(op);
 }
 
 /** `run -b DIR ID`: the bundle's spec as it is, the container named ID, as runc run. */
@@ -108,7 +128,7 @@ async function runBundle(o: RunOptions, origin: number, root: string | undefined
 
 /** A container (a bundle or a root filesystem) gets its own session keyring, as with runc; unshare's form keeps the caller's. */
 function keyring(o: RunOptions): string | undefined {
-  return o.rootfs !== undefined && !o.noNewKeyring ? keyringName(o.name) : undefined;
+  return (o.rootfs !== undefined || o.imageRef !== undefined) && !o.noNewKeyring ? keyringName(o.name) : undefined;
 }
 
 async function dryRun(spec: ReturnType<typeof validateSpec>, keyring: string | undefined, init = false): Promise<number> {
@@ -164,6 +184,8 @@ export function specCli(argv: readonly string[]): Promise<number> {
     if (runc) return writeDefaultSpec(runc, env);
     const o = parseRunArgs(argv, env);
     if (o.help) return help("spec");
+    // An image's root exists only for a run (its overlay's dirs are made and removed by it).
+    if (o.imageRef !== undefined) throw new UserError("spec: --image is for run only; a bundle's root is a directory (--rootfs)");
     stdout(`${JSON.stringify(toSpec(o, env), null, 2)}\n`);
     return 0;
   });

@@ -155,7 +155,13 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     hooks = containerHooks(spec, { name, register: s.register, network: net.cni, t });
     await hooks.prepare?.();
   };
+  let imageRoot: { remove(): void } | undefined;
   try {
+    if (spec.root.overlay) {
+      const { createContainerRoot } = await import("../image/container-root.ts");
+      const overlay = spec.root.overlay;
+      imageRoot = t.step("create the image root's upper and work dirs", () => createContainerRoot(spec.root.path, overlay));
+    }
     await t.stepAsync("load the native pieces", loadNative);
     if (net.cni) {
       // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
@@ -202,6 +208,13 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     relay.close();
     net.stop();
     hooks.cleanup?.(status);
+    // The overlay itself went with the container's mount namespace; its upper and work dirs go now
+    // (or, should that fail, with the next image command's sweep).
+    try {
+      imageRoot?.remove();
+    } catch (e) {
+      warnLine(e instanceof Error ? e.message : String(e));
+    }
     if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }
   if (note) stderr(`myuts: ${note.message}\n`);

@@ -11,6 +11,7 @@ import type { LinuxResources, LinuxSeccomp } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { errnoOf, fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
+import { processStart } from "../util/process-start.ts";
 import { readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { escapeControl } from "../util/text.ts";
 import { STATE_DIR } from "./state-dir.ts";
@@ -68,16 +69,6 @@ const PID_MAX = 4 * 1024 * 1024;
 function unreadable(e: unknown): string {
   const n = errnoOf(e);
   return n !== undefined ? errnoName(n) : e instanceof Error ? e.message : String(e);
-}
-
-export function processStart(pid: number): string | undefined {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
-  try {
-    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }
 
 let ownPidns: string | undefined;

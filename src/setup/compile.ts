@@ -5,6 +5,7 @@ import { compileSeccomp } from "./seccomp/bpf.ts";
 import { SETGROUPS_ANNOTATION, type LinuxSeccomp, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
 import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TIOCSCTTY } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
+import { overlayData } from "./mount-options.ts";
 import { HOOKS_SYNC } from "./protocol.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
@@ -140,6 +141,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   if (ns.has("mount")) {
     compileMounts(b, {
       root: spec.root.path,
+      overlay: spec.root.overlay ? overlayData(spec.root.overlay, userns) : undefined,
       readonly: spec.root.readonly === true,
       propagation: spec.linux.rootfsPropagation,
       mounts: (spec.mounts ?? []).map((m) => (m.type === "cgroup" ? cgroupMount(m, facts, userns, ns.has("cgroup")) : m)),

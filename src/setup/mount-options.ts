@@ -111,3 +111,12 @@ export function mountAttrOf(flags: number): MountAttr {
 
 /** The flags a bind mount applies only through a remount. */
 export const REMOUNT_FLAGS = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME | MS.NOSYMFOLLOW;
+
+/**
+ * overlayfs's mount data for an image root: lowerdirs top first, then the container's
+ * upper and work dirs. In a user namespace, where trusted.* xattrs are out of reach,
+ * "userxattr" makes overlayfs read its markers from user.* (src/image/unpack.ts sets both).
+ */
+export function overlayData(o: { lowerdir: readonly string[]; upperdir: string; workdir: string }, userns = false): string {
+  return `lowerdir=${o.lowerdir.join(":")},upperdir=${o.upperdir},workdir=${o.workdir}${userns ? ",userxattr" : ""}`;
+}

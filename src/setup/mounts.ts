@@ -26,6 +26,8 @@ import type { Arch } from "./syscalls.ts";
 
 export interface MountPlan {
   root: string;
+  /** overlayfs mount data: the root is an overlay of image layers mounted on `root`, not a bind of it. */
+  overlay?: string;
   readonly: boolean;
   propagation?: string;
   mounts: readonly Mount[];
@@ -346,7 +348,10 @@ export function compileMounts(b: ProgramBuilder, plan: MountPlan): void {
   b.call("make / private", "mount", [nul, b.str("/"), nul, b.flags(flags, MS_NAMES), nul]);
 
   const hostTree = plan.root === "/";
-  if (!hostTree) b.call(`rootfs ${plan.root}`, "mount", [b.str(plan.root), b.str(plan.root), nul, b.imm(MS.BIND | MS.REC, "MS_BIND|MS_REC"), nul]);
+  // An image root is an overlay mounted here, in the container's own mount namespace: it
+  // goes with the namespace, so nothing of it is ever left mounted on the host.
+  if (plan.overlay) b.call(`overlay on ${plan.root}`, "mount", [b.str("overlay"), b.str(plan.root), b.str("overlay"), nul, b.str(plan.overlay)]);
+  else if (!hostTree) b.call(`rootfs ${plan.root}`, "mount", [b.str(plan.root), b.str(plan.root), nul, b.imm(MS.BIND | MS.REC, "MS_BIND|MS_REC"), nul]);
   m.openRoot(plan.root);
   for (const mount of plan.mounts) m.mountOne(mount);
   if (hostTree) {

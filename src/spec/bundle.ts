@@ -28,6 +28,9 @@ export function loadBundle(bundle: string, cwd = process.cwd()): { dir: string; 
   }
   if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new UserError(`bundle ${file}: not a JSON object`);
   const s = spec as Spec;
+  // An image root's overlay is made and removed by `run --image` alone, never asked for by a file.
+  if (s.root && typeof s.root === "object" && "overlay" in s.root)
+    throw new UserError(`bundle ${file}: root.overlay is not part of the OCI spec (myuts run --image sets it)`);
   // root.path is relative to the bundle (runtime-spec, config.md).
   if (s.root && typeof s.root.path === "string" && s.root.path && !s.root.path.startsWith("/")) s.root = { ...s.root, path: absolute(s.root.path, dir) };
   return { dir, spec: s };

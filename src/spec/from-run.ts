@@ -20,6 +20,7 @@ import {
   type Mount,
   type Rlimit,
   type NamespaceType,
+  type RootOverlay,
   type Spec,
 } from "./types.ts";
 
@@ -65,10 +66,33 @@ export interface RunRequest {
   sysctl?: Readonly<Record<string, string>>;
   /** Host device nodes for the container's /dev, with the cgroup access each is allowed. */
   devices?: ReadonlyArray<{ device: LinuxDevice; hostPath: string; access: string }>;
+  /** `--image`: the root is an overlay of the image's layers (`rootfs` is where it is mounted), run as its config says. */
+  image?: ImageRun;
   /** Existing namespaces to join, by path (`--network ns:PATH`). */
   joinNamespaces?: ReadonlyArray<{ type: NamespaceType; path: string }>;
   /** A network to attach the new network namespace to (`--network bridge|NAME`). */
   network?: NetworkRequest;
+}
+
+/** What an image brings to a run: its overlay and its config's process settings (docker's names). */
+export interface ImageRun {
+  overlay: RootOverlay;
+  entrypoint?: readonly string[];
+  cmd?: readonly string[];
+  env?: readonly string[];
+  workdir?: string;
+  /** The config's User, already resolved to numbers against the image's /etc/passwd and /etc/group. */
+  user?: { uid: number; gid: number };
+}
+
+/**
+ * docker's rule for an image's command: the entrypoint, then the run's arguments when
+ * any were given, else the image's Cmd. Nothing at all is an error, as in docker.
+ */
+export function imageArgs(image: ImageRun, args: readonly string[]): string[] {
+  const argv = [...(image.entrypoint ?? []), ...(args.length ? args : (image.cmd ?? []))];
+  if (!argv.length) throw new UserError("run: the image has no Entrypoint or Cmd; give a command after the image");
+  return argv;
 }
 
 export interface HostFacts {
@@ -86,9 +110,12 @@ const NS_ORDER: NamespaceType[] = ["user", "pid", "network", "ipc", "uts", "moun
 
 export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   const rootfs = o.rootfs;
-  const args = o.args.length ? [...o.args] : [rootfs ? "/bin/sh" : (host.env.SHELL ?? "/bin/sh")];
+  const image = o.image;
+  const args = image ? imageArgs(image, o.args) : o.args.length ? [...o.args] : [rootfs ? "/bin/sh" : (host.env.SHELL ?? "/bin/sh")];
 
   const env = rootfs ? containerEnv(o, host) : hostEnvList(host.env);
+  // The image's Env over the defaults, the run's -e over both (docker's order).
+  if (image?.env) mergeEnv(env, image.env);
   mergeEnv(env, o.env);
 
   const mounts: Mount[] = [];
@@ -106,15 +133,15 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     process: {
       terminal: false,
       user: {
-        uid: o.setuid ?? o.userns?.uid ?? (rootfs ? 0 : host.uid),
-        gid: o.setgid ?? o.userns?.gid ?? (rootfs ? 0 : host.gid),
+        uid: o.setuid ?? image?.user?.uid ?? o.userns?.uid ?? (rootfs ? 0 : host.uid),
+        gid: o.setgid ?? image?.user?.gid ?? o.userns?.gid ?? (rootfs ? 0 : host.gid),
         ...(o.groups.length ? { additionalGids: [...o.groups] } : {}),
       },
       args,
       env,
-      cwd: o.workdir ?? (rootfs ? "/" : host.cwd),
+      cwd: o.workdir ?? image?.workdir ?? (rootfs ? "/" : host.cwd),
     },
-    root: { path: rootfs ?? "/", readonly: o.readOnly },
+    root: { path: rootfs ?? "/", readonly: o.readOnly, ...(image ? { overlay: image.overlay } : {}) },
     mounts,
     linux: {
       namespaces: NS_ORDER.flatMap((type) => {

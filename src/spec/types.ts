@@ -59,6 +59,20 @@ export interface Process {
 export interface Root {
   path: string;
   readonly?: boolean;
+  /**
+   * myuts's own, not OCI (a bundle's config.json may not set it): the root is an overlayfs of
+   * image layers that the setup program mounts on `path` inside the container's mount namespace,
+   * so no mount of it ever exists on the host. `run --image` sets it; the runtime makes the
+   * upper, work and root dirs before the start and removes them after (src/image/container-root.ts).
+   */
+  overlay?: RootOverlay;
+}
+
+export interface RootOverlay {
+  /** Image layer directories, top first. */
+  lowerdir: string[];
+  upperdir: string;
+  workdir: string;
 }
 
 export interface TimeOffset {

@@ -7,11 +7,12 @@ import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
 import { hooksProblem } from "../lifecycle/hooks.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
+import { overlayData } from "../setup/mount-options.ts";
 import { RLIMITS } from "../setup/rlimits.ts";
 import { compileSeccomp } from "../setup/seccomp/bpf.ts";
 import { hostArch } from "../setup/syscalls.ts";
 import { notADirectoryHint } from "./rootfs-hint.ts";
-import type { LinuxSeccomp, Spec, ValidSpec } from "./types.ts";
+import type { LinuxSeccomp, RootOverlay, Spec, ValidSpec } from "./types.ts";
 
 const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]);
 
@@ -107,13 +108,15 @@ export function validateSpec(spec: Spec): ValidSpec {
   if (!root) throw new UserError("spec: root.path is missing");
   if (root !== "/") {
     if (!ns.has("mount")) throw new UserError(`spec: root ${root} needs a new mount namespace`);
-    try {
-      checkDirectory(root);
-    } catch (e) {
-      if (!(e instanceof SyscallError)) throw e;
-      const hint = e.errno === ENOTDIR ? notADirectoryHint(root) : undefined;
-      throw new OsError(`rootfs ${root}`, e.errno, { syscall: "open", hint });
-    }
+    if (spec.root?.overlay) checkOverlay(root, spec.root.overlay);
+    else
+      try {
+        checkDirectory(root);
+      } catch (e) {
+        if (!(e instanceof SyscallError)) throw e;
+        const hint = e.errno === ENOTDIR ? notADirectoryHint(root) : undefined;
+        throw new OsError(`rootfs ${root}`, e.errno, { syscall: "open", hint });
+      }
   }
   if ((spec.mounts?.length || spec.root?.readonly) && !ns.has("mount")) {
     throw new UserError("spec: mounts need a new mount namespace (--mount)");
@@ -263,4 +266,28 @@ function checkSeccomp(s: LinuxSeccomp): void {
   const { notify } = compileSeccomp(s, hostArch());
   if (notify && (typeof s.listenerPath !== "string" || !s.listenerPath.startsWith("/")))
     throw new UserError(`spec: linux.seccomp.listenerPath ${JSON.stringify(s.listenerPath)}: SCMP_ACT_NOTIFY needs the agent's socket, as an absolute path`);
+}
+
+/**
+ * An image root's overlay: every path absolute and free of the characters that
+ * separate overlayfs options (",", ":", "\\") and of control characters, the layers
+ * existing directories, and the mount data within the kernel's one page.
+ */
+function checkOverlay(root: string, o: RootOverlay): void {
+  const ok = (p: unknown): p is string => typeof p === "string" && p.startsWith("/") && !/[,:\\\x00-\x1f]/.test(p);
+  if (!Array.isArray(o.lowerdir) || !o.lowerdir.length || o.lowerdir.length > 128)
+    throw new UserError("spec: root.overlay.lowerdir: expected 1 to 128 layer directories");
+  for (const p of [...o.lowerdir, o.upperdir, o.workdir, root]) {
+    if (!ok(p)) throw new UserError(`spec: root.overlay: ${JSON.stringify(p)} must be an absolute path without , : \\ or control characters`);
+  }
+  for (const p of o.lowerdir) {
+    try {
+      checkDirectory(p);
+    } catch (e) {
+      if (!(e instanceof SyscallError)) throw e;
+      throw new OsError(`image layer ${p}`, e.errno, { syscall: "open" });
+    }
+  }
+  if (overlayData(o).length > 4000)
+    throw new UserError(`spec: root.overlay: ${o.lowerdir.length} layers make the mount options longer than a page; use shorter paths`);
 }

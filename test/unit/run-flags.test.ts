@@ -75,7 +75,7 @@ describe("parseRunArgs: root filesystem and mounts", () => {
   test("--share, --network host and --cgroupns host keep the host's namespaces; --share needs --rootfs", () => {
     expect([...parse(["--rootfs", "r", "--share", "pid,ipc", "--share", "uts", "sh"]).namespaces].sort()).toEqual(["cgroup", "mount", "network"]);
     expect([...parse(["--rootfs", "r", "--network", "host", "--cgroupns", "host", "sh"]).namespaces].sort()).toEqual(["ipc", "mount", "pid", "uts"]);
-    expect(() => parse(["--share", "pid", "sh"])).toThrow("only a --rootfs container");
+    expect(() => parse(["--share", "pid", "sh"])).toThrow("only a --rootfs or --image container");
     expect(() => parse(["--rootfs", "r", "--share", "mount", "sh"])).toThrow('"mount" is not one of pid, ipc, uts, net, cgroup');
   });
 

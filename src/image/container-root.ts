@@ -1,0 +1,73 @@
+// A container's own part of an image root: a directory under the store's
+// containers/ holding the overlay's upper and work dirs and the (empty) directory
+// the setup program mounts the overlay on. The directory's name starts with the
+// owning runtime's pid and start time: the runtime removes it when the container
+// ends, however it ends; when the runtime itself was killed, the next image command
+// finds the owner gone and removes it (sweepContainerRoots).
+import type { RootOverlay } from "../spec/types.ts";
+import { UserError } from "../util/errors.ts";
+import { fsError } from "../util/fs-errors.ts";
+import { fs, path } from "../util/node.ts";
+import { ownerTag } from "../util/process-start.ts";
+import { removeTree } from "./remove-tree.ts";
+import { sweepDead } from "./store.ts";
+
+export interface ReservedRoot {
+  path: string;
+  upperdir: string;
+  workdir: string;
+  /** Removes the directory and whatever is in it (nothing once the run removed it); never throws. */
+  release(): void;
+}
+
+/**
+ * Makes a new container's (empty) directory under `containersDir` and names its three
+ * dirs. Made while the image's layers are held against `image prune`, it keeps them
+ * from then on: prune leaves every layer alone while any container directory exists.
+ */
+export function reserveContainerRoot(containersDir: string): ReservedRoot {
+  const dir = path().join(containersDir, `${ownerTag()}.${crypto.randomUUID().slice(0, 12)}`);
+  try {
+    fs().mkdirSync(dir, 0o700);
+  } catch (e) {
+    throw fsError(`container root ${dir}`, e, "mkdir");
+  }
+  return {
+    path: path().join(dir, "merged"),
+    upperdir: path().join(dir, "upper"),
+    workdir: path().join(dir, "work"),
+    release: () => {
+      try {
+        removeTree(dir);
+      } catch {
+        // left for the next command's sweep (this process will be gone by then)
+      }
+    },
+  };
+}
+
+/**
+ * Makes the upper, work and root dirs in the reserved directory (none may exist yet);
+ * returns what removes the whole directory.
+ */
+export function createContainerRoot(root: string, overlay: RootOverlay): { remove(): void } {
+  const dir = path().dirname(root);
+  const st = fs().lstatSync(dir, { throwIfNoEntry: false });
+  if (!st?.isDirectory() || st.uid !== (process.geteuid?.() ?? 0)) throw new UserError(`container root ${dir}: not a directory of this user's image store`);
+  const remove = () => removeTree(dir);
+  try {
+    for (const p of [overlay.upperdir, overlay.workdir, root]) {
+      if (path().dirname(p) !== dir) throw new Error(`${p} is not in ${dir}`);
+      fs().mkdirSync(p, 0o755);
+    }
+  } catch (e) {
+    remove();
+    throw fsError(`container root ${dir}`, e, "mkdir");
+  }
+  return { remove };
+}
+
+/** Removes container roots whose runtime is gone (killed before it could); how many. */
+export function sweepContainerRoots(containersDir: string): number {
+  return sweepDead(containersDir);
+}

@@ -1,0 +1,244 @@
+// Images end to end: archives built here from a busybox rootfs (docker save with a
+// gzip and a zstd layer, oci-archive, an OCI layout directory) are imported into a
+// private store and run. Checks what the kernel shows: the root is an overlay of the
+// store's layers inside the container, and after every way a run can end (exit,
+// failure, signal, killed runtime) no overlay mount and no container directory is left.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dockerSave, entriesOfDir, ociArchive, ociLayoutDir, tarOf } from "../helpers/image-archive.ts";
+import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, startMyuts, waitFor } from "../helpers/myuts.ts";
+import { reachableBinary } from "../rootless/test-user.ts";
+import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
+
+describe.skipIf(!isRoot)("images", () => {
+  let dir: string;
+  let store: string;
+  let fs: TestRootfs;
+  const env = () => baseEnv({ MYUTS_STORE: store });
+  const my = (args: string[], timeoutMs?: number) => runMyuts(args, { env: env(), timeoutMs });
+  const containers = () => readdirSync(join(store, "containers"));
+  const hostOverlays = () =>
+    readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(store));
+
+  beforeAll(async () => {
+    requireBinary();
+    dir = mkdtempSync(join(tmpdir(), "myuts-image-"));
+    store = join(dir, "store");
+    fs = createTestRootfs();
+    const base = await tarOf(entriesOfDir(fs.rootfs));
+    const top = await tarOf([
+      { name: "etc/motd", content: "from the top layer\n" },
+      { name: "etc/.wh.group" },
+      { name: "srv", type: "directory" },
+      { name: "srv/.wh..wh..opq" },
+      { name: "srv/new", content: "new\n" },
+      { name: "srv/link", type: "link", linkname: "srv/new" },
+    ]);
+    const mid = await tarOf([
+      { name: "srv", type: "directory" },
+      { name: "srv/old", content: "old\n" },
+    ]);
+    const config = { Cmd: ["cat", "/etc/motd"], Env: ["FROM_IMAGE=yes", "PATH=/bin:/usr/bin"], WorkingDir: "/srv", User: "0:0" };
+    writeFileSync(join(dir, "docker.tar"), await dockerSave({ layers: [base, mid, top], compression: ["gzip", "zstd", "none"], config, name: "test/bb:1" }));
+    writeFileSync(
+      join(dir, "oci.tar"),
+      await ociArchive({ layers: [base], compression: ["gzip"], config: { Entrypoint: ["echo", "entry"] }, name: "localhost/oci:2" }),
+    );
+    ociLayoutDir({ layers: [base], config: { Cmd: ["true"] }, name: "localhost/layout:3" }, join(dir, "layout"));
+  });
+  afterAll(() => {
+    fs?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("imports docker save, oci-archive and an OCI layout directory", async () => {
+    for (const src of ["docker.tar", "oci.tar", "layout"]) {
+      const r = await my(["import", join(dir, src)]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+    }
+    const r = await my(["images", "--format", "json"]);
+    const names = (JSON.parse(r.stdout) as { name: string }[]).map((x) => x.name).sort();
+    expect(names).toEqual(["localhost/layout:3", "localhost/oci:2", "test/bb:1"]);
+    // Shared layers are stored once: the gzip'd base of the docker and oci tarballs is one blob;
+    // the layout's uncompressed base is another (layers are keyed by their blob's digest).
+    expect(readdirSync(join(store, "layers/sha256")).length).toBe(4);
+  });
+
+  test("runs with the image's config; the root is an overlay of the store's layers", async () => {
+    const r = await my(["run", "--pid", "--image", "test/bb:1"]);
+    expect(r.stdout).toBe("from the top layer\n");
+    expect(r.code).toBe(0);
+    const s = await my([
+      "run",
+      "--pid",
+      "--image",
+      "test/bb:1",
+      "sh",
+      "-c",
+      "pwd; echo $FROM_IMAGE; ls /srv; cat /srv/link; ls /etc/group || echo nogroup; grep ' / / ' /proc/self/mountinfo",
+    ]);
+    const lines = s.stdout.split("\n");
+    expect(lines.slice(0, 5)).toEqual(["/srv", "yes", "link", "new", "new"]);
+    expect(s.stdout).toContain("nogroup");
+    expect(s.stdout).toMatch(/ - overlay overlay rw,lowerdir=[^ ]*\/layers\/sha256\//);
+    const e = await my(["run", "--image", "localhost/oci:2", "x"]);
+    expect(e.stdout).toBe("entry x\n");
+    expect(containers()).toEqual([]);
+    expect(hostOverlays()).toEqual([]);
+  });
+
+  test("an image runs on the default bridge network, as in docker; --network none keeps only lo", async () => {
+    const nets = "ls /sys/class/net | sort | tr '\\n' ' '";
+    const bridged = await my(["run", "--image", "test/bb:1", "sh", "-c", nets]);
+    expect([bridged.code, bridged.stdout]).toEqual([0, "eth0 lo "]);
+    const none = await my(["run", "--network", "none", "--image", "test/bb:1", "sh", "-c", nets]);
+    expect([none.code, none.stdout]).toEqual([0, "lo "]);
+  });
+
+  test("writes go to a per-container upper dir; --read-only refuses them", async () => {
+    const w = await my(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "echo x > /etc/motd && cat /etc/motd"]);
+    expect(w.stdout).toBe("x\n");
+    const again = await my(["run", "--image", "test/bb:1"]);
+    expect(again.stdout).toBe("from the top layer\n");
+    const ro = await my(["run", "--read-only", "--image", "test/bb:1", "sh", "-c", "echo x > /etc/motd"]);
+    expect(ro.code).not.toBe(0);
+    expect(ro.stderr).toMatch(/Read-only file system/);
+  });
+
+  test("cleanup after a failed start, a signal and a killed runtime", async () => {
+    const nf = await my(["run", "--image", "test/bb:1", "/nope"]);
+    expect(nf.code).toBe(127);
+    expect(containers()).toEqual([]);
+    const p = startMyuts(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "trap 'exit 3' TERM; echo up; while :; do sleep 0.1; done"], { env: env() });
+    await p.waitForStdout("up");
+    expect(containers().length).toBe(1);
+    p.kill("SIGTERM");
+    expect((await p.result()).code).toBe(3);
+    expect(containers()).toEqual([]);
+    const k = startMyuts(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "echo up; sleep 100"], { env: env() });
+    await k.waitForStdout("up");
+    k.kill("SIGKILL");
+    await k.result();
+    // The kernel took the PID namespace and the overlay with it; the directory waits for the next command.
+    await waitFor(() => hostOverlays().length === 0, 5000, "the overlay to go");
+    expect(containers().length).toBe(1);
+    await my(["run", "--image", "localhost/layout:3"]);
+    expect(containers()).toEqual([]);
+  });
+
+  test("20 concurrent imports and runs of one image are safe", async () => {
+    const imports = await Promise.all(Array.from({ length: 20 }, () => my(["import", join(dir, "docker.tar"), "conc:1"], 60_000)));
+    for (const r of imports) expect([r.code, r.stderr]).toEqual([0, ""]);
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => my(["run", "--pid", "--image", "conc:1", "sh", "-c", `echo ${i} > /srv/mine; cat /srv/mine`], 60_000)),
+    );
+    for (const [i, r] of runs.entries()) expect([r.code, r.stdout]).toEqual([0, `${i}\n`]);
+    expect(readdirSync(join(store, "layers/sha256")).length).toBe(4);
+    expect(readdirSync(join(store, "tmp"))).toEqual([]);
+    expect(containers()).toEqual([]);
+  });
+
+  test("image prune alongside imports and runs removes nothing they use", async () => {
+    const s = "store-gc";
+    const e = baseEnv({ MYUTS_STORE: join(dir, s) });
+    const go = (args: string[]) => runMyuts(args, { env: e, timeoutMs: 60_000 });
+    expect((await go(["import", join(dir, "oci.tar")])).code).toBe(0);
+    const jobs = [
+      ...Array.from({ length: 8 }, (_, i) => go(["import", join(dir, "docker.tar"), `gc:${i}`])),
+      ...Array.from({ length: 8 }, () => go(["run", "--pid", "--image", "localhost/oci:2", "gc"])),
+      ...Array.from({ length: 4 }, () => go(["image", "prune"])),
+    ];
+    for (const r of await Promise.all(jobs)) expect([r.code, r.stderr]).toEqual([0, ""]);
+    for (let i = 0; i < 8; i++) expect((await go(["run", "--image", `gc:${i}`])).stdout).toBe("from the top layer\n");
+  });
+
+  test("an import killed midway leaves no name and no blob in use; the next one sweeps its leftovers", async () => {
+    const s = join(dir, "store-crash");
+    const e = baseEnv({ MYUTS_STORE: s });
+    const big = new Uint8Array(48 << 20);
+    for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+    const layer = await tarOf([{ name: "big", content: big }]);
+    writeFileSync(join(dir, "big.tar"), await dockerSave({ layers: [layer], name: "big:1", config: { Cmd: ["true"] } }));
+    const p = startMyuts(["import", join(dir, "big.tar")], { env: e });
+    await waitFor(() => existsSync(join(s, "tmp")) && readdirSync(join(s, "tmp")).length > 0, 10_000, "the import to start writing");
+    p.kill("SIGKILL");
+    await p.result();
+    expect(existsSync(join(s, "images.json"))).toBe(false);
+    const again = await runMyuts(["import", join(dir, "big.tar")], { env: e, timeoutMs: 60_000 });
+    expect([again.code, again.stderr]).toEqual([0, ""]);
+    expect(readdirSync(join(s, "tmp"))).toEqual([]);
+    rmSync(join(dir, "big.tar"));
+  });
+
+  test("a tampered layer blob is refused before use", async () => {
+    const sub = join(dir, "store2");
+    const e = baseEnv({ MYUTS_STORE: sub });
+    expect((await runMyuts(["import", join(dir, "oci.tar")], { env: e })).code).toBe(0);
+    const layers = readdirSync(join(sub, "layers/sha256"));
+    for (const l of layers) rmSync(join(sub, "layers/sha256", l), { recursive: true });
+    for (const l of layers) {
+      rmSync(join(sub, "blobs/sha256", l));
+      writeFileSync(join(sub, "blobs/sha256", l), "tampered");
+    }
+    const r = await runMyuts(["run", "--image", "localhost/oci:2"], { env: e });
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/digest mismatch|not a valid/);
+    expect(readdirSync(join(sub, "layers/sha256"))).toEqual([]);
+  });
+
+  test("an operand is always a command; one that reads as an image gets a hint", async () => {
+    const r = await my(["run", "test/bb:1"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/: to run the image test\/bb:1, name it with --image: myuts run --image test\/bb:1$/m);
+    const plain = await my(["run", "no-such-command-x"]);
+    expect(plain.stderr).not.toMatch(/--image/);
+  });
+
+  test("rootless: a user's own store, whiteouts and opaque dirs through user.* xattrs", async () => {
+    const home = join(dir, "nobody");
+    mkdirSync(home);
+    const bin = reachableBinary(MYUTS, home);
+    copyFileSync(join(dir, "docker.tar"), join(home, "docker.tar"));
+    chmodSync(dir, 0o755);
+    for (const p of [home, bin, join(home, "docker.tar")]) chownSync(p, 65534, 65534);
+    const as = (argv: string[]) =>
+      Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...argv], {
+        env: baseEnv({ HOME: home, XDG_DATA_HOME: join(home, "data") }),
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+    const imp = as([bin, "import", join(home, "docker.tar")]);
+    expect(imp.stderr.toString()).toBe("");
+    const r = as([
+      bin,
+      "run",
+      "--user",
+      "--map-root-user",
+      "--pid",
+      "--image",
+      "test/bb:1",
+      "sh",
+      "-c",
+      "id -u; ls /srv; ls /etc/group || echo nogroup; echo w > /etc/motd",
+    ]);
+    expect(r.stderr.toString()).toMatch(/No such file/);
+    expect(r.stdout.toString()).toBe("0\nlink\nnew\nnogroup\n");
+    expect(readdirSync(join(home, "data/myuts/containers"))).toEqual([]);
+    expect(lstatSync(join(home, "data/myuts")).uid).toBe(65534);
+  });
+
+  test("rmi and image prune", async () => {
+    expect((await my(["rmi", "localhost/layout:3"])).code).toBe(0);
+    // --pull never: no test ever asks a registry it didn't start.
+    const r = await my(["run", "--pull", "never", "--image", "localhost/layout:3"]);
+    expect(r.stderr).toMatch(/not in the store/);
+    expect((await my(["image", "prune"])).code).toBe(0);
+    expect(existsSync(join(store, "images.json"))).toBe(true);
+    expect((await my(["run", "--image", "test/bb:1"])).stdout).toBe("from the top layer\n");
+  });
+});

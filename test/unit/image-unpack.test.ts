@@ -1,0 +1,141 @@
+// Layer unpacking against hostile archives: nothing may land outside the layer,
+// not through "..", absolute names, symlinks planted by earlier entries, or hard
+// links; whiteouts become overlayfs's forms. Real files in a temporary directory.
+import { afterAll, describe, expect, test } from "bun:test";
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { unpackLayer } from "../../src/image/unpack.ts";
+import { Store } from "../../src/image/store.ts";
+import { sha256 } from "../../src/image/digest.ts";
+import { type TarEntry, tarOf } from "../helpers/image-archive.ts";
+
+const isRoot = process.getuid?.() === 0;
+const base = mkdtempSync(join(tmpdir(), "myuts-unpack-"));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+let n = 0;
+
+async function unpack(entries: TarEntry[]): Promise<string> {
+  const dest = join(base, `layer${n++}`);
+  mkdirSync(dest);
+  const tar = await tarOf(entries);
+  async function* src() {
+    yield tar;
+  }
+  await unpackLayer(src(), { dest, compression: "none", privileged: isRoot, what: "layer", warn: () => {} });
+  return dest;
+}
+
+describe("hostile layers", () => {
+  test("'..' in a name is refused", async () => {
+    await expect(unpack([{ name: "../escape", content: "x" }])).rejects.toThrow(/climbs out/);
+    expect(existsSync(join(base, "escape"))).toBe(false);
+  });
+  test("an absolute name stays inside the layer", async () => {
+    const d = await unpack([{ name: "/etc/inside", content: "x" }]);
+    expect(readFileSync(join(d, "etc/inside"), "utf8")).toBe("x");
+  });
+  test("a symlink then a file through it is refused", async () => {
+    const outside = join(base, "target");
+    mkdirSync(outside);
+    await expect(
+      unpack([
+        { name: "a", type: "symlink", linkname: outside },
+        { name: "a/passwd", content: "pwned" },
+      ]),
+    ).rejects.toThrow(/symbolic link/);
+    expect(existsSync(join(outside, "passwd"))).toBe(false);
+  });
+  test("a symlink to .. then a file through it is refused", async () => {
+    await expect(
+      unpack([
+        { name: "up", type: "symlink", linkname: ".." },
+        { name: "up/x", content: "pwned" },
+      ]),
+    ).rejects.toThrow(/symbolic link/);
+  });
+  test("a file over an earlier symlink replaces the link, not its target", async () => {
+    const victim = join(base, "victim");
+    writeFileSync(victim, "safe");
+    const d = await unpack([
+      { name: "f", type: "symlink", linkname: victim },
+      { name: "f", content: "new" },
+    ]);
+    expect(readFileSync(victim, "utf8")).toBe("safe");
+    expect(lstatSync(join(d, "f")).isFile()).toBe(true);
+  });
+  test("a hard link out of the layer is refused", async () => {
+    await expect(unpack([{ name: "h", type: "link", linkname: "../../etc/passwd" }])).rejects.toThrow(/climbs out/);
+    await expect(unpack([{ name: "h", type: "link", linkname: "/etc/passwd" }])).rejects.toThrow(/not in this layer/);
+  });
+  test("hard links inside the layer work", async () => {
+    const d = await unpack([
+      { name: "a", content: "1" },
+      { name: "b", type: "link", linkname: "a" },
+    ]);
+    expect(lstatSync(join(d, "b")).ino).toBe(lstatSync(join(d, "a")).ino);
+  });
+});
+
+describe.skipIf(!isRoot)("whiteouts, owners and devices (root)", () => {
+  test("a whiteout is a 0:0 character device, an opaque dir has the xattr", async () => {
+    const d = await unpack([{ name: "dir/.wh..wh..opq" }, { name: "etc/.wh.gone" }]);
+    const st = lstatSync(join(d, "etc/gone"));
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+    expect(existsSync(join(d, "dir/.wh..wh..opq"))).toBe(false);
+  });
+  test("owners, modes and device nodes", async () => {
+    const d = await unpack([
+      { name: "f", content: "x", uid: 1234, gid: 99, mode: 0o4750 },
+      { name: "null", type: "character-device", devmajor: 1, devminor: 3, mode: 0o666 },
+      { name: "ro", type: "directory", mode: 0o555 },
+      { name: "ro/inner", content: "ok" },
+    ]);
+    const st = lstatSync(join(d, "f"));
+    expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1234, 99, 0o4750]);
+    expect(lstatSync(join(d, "null")).rdev).toBe(0x103);
+    expect(lstatSync(join(d, "ro")).mode & 0o777).toBe(0o555);
+  });
+});
+
+describe("the store", () => {
+  test("a blob whose bytes don't match its digest is never stored", async () => {
+    const s = Store.open(join(base, "store"));
+    const good = new TextEncoder().encode("good");
+    await expect(s.putBytes(good, sha256(new TextEncoder().encode("other")))).rejects.toThrow(/digest mismatch/);
+    expect(s.blobs()).toEqual([]);
+    const d = await s.putBytes(good);
+    expect(s.hasBlob(d)).toBe(true);
+    // Tampered on disk: refused on read.
+    rmSync(s.blobPath(d), { force: true });
+    writeFileSync(s.blobPath(d), "evil");
+    expect(() => s.readBlob(d, "test")).toThrow(/digest mismatch/);
+  });
+  test("the sweep removes what dead processes left in tmp/, never a live one's", () => {
+    const s = Store.open(join(base, "store3"));
+    const live = s.tempPath("blob");
+    writeFileSync(live, "mine");
+    const dead = join(s.root, "tmp", "999999999-1.blob.x");
+    writeFileSync(dead, "half");
+    mkdirSync(join(s.root, "tmp", "999999998-2.layer.y"));
+    expect(s.sweepTemp()).toBe(2);
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(dead)).toBe(false);
+  });
+  test("a store not owned by the caller is refused", () => {
+    if (!isRoot) return;
+    const d = join(base, "foreign");
+    mkdirSync(d);
+    chownSync(d, 65534, 65534);
+    expect(() => Store.open(d)).toThrow(/owned by uid 65534/);
+  });
+  test("concurrent writers of one blob: one file, one digest", async () => {
+    const s = Store.open(join(base, "store2"));
+    const bytes = new TextEncoder().encode("same".repeat(1000));
+    const ds = await Promise.all(Array.from({ length: 25 }, () => s.putBytes(bytes)));
+    expect(new Set(ds).size).toBe(1);
+    expect(s.blobs().length).toBe(1);
+    expect(s.sweepTemp()).toBe(0);
+  });
+});
