@@ -12,7 +12,7 @@ import { close, cstrArray, memfdCreate, sealMemfd, writeAll } from "./libc.ts";
 
 const { i64, ptr: P } = FFIType;
 const symbols = {
-  myuts_spawn: { args: [i64, i64, i64, i64, P, P, i64, i64, i64, i64], returns: i64 },
+  myuts_spawn: { args: [i64, i64, i64, i64, P, P, i64, i64, i64, i64, i64, i64], returns: i64 },
 } as const;
 
 type Native = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
@@ -46,6 +46,8 @@ export interface SpawnRequest {
   stdio?: readonly [number, number, number];
   /** Descriptors 3 to 3+preserveFds-1 stay open for the child (runc's --preserve-fds); the rest become close-on-exec. */
   preserveFds?: number;
+  /** The child's descriptors 3 and 4: a detached container's output pipes, for its monitor. */
+  extra?: readonly [number, number];
 }
 
 /** Loads the clone helper and the init's image; nativeSpawn and initMemfd need it done. */
@@ -83,7 +85,11 @@ export function nativeSpawn(req: SpawnRequest): number {
   const env = cstrArray(req.env, keep);
   inFlight.strings = [keep, argv, env];
   const [i, o, e] = req.stdio ?? [-1, -1, -1];
-  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env, i, o, e, 3 + (req.preserveFds ?? 0)));
+  const [x3, x4] = req.extra ?? [-1, -1];
+  // The channel's number is in argv: the extra descriptors must not land on it.
+  if (req.extra && req.keepFd < 5) throw new Error(`nativeSpawn: the channel (fd ${req.keepFd}) would be overwritten by fd 3 or 4`);
+  const keepFrom = req.extra ? 5 : 3 + (req.preserveFds ?? 0);
+  const pid = Number(native.myuts_spawn(req.errFd, req.pdeathsig, req.execFd, req.keepFd, argv, env, i, o, e, keepFrom, x3, x4));
   if (pid < 0) throw new SyscallError("clone", -pid);
   return pid;
 }

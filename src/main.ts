@@ -58,6 +58,12 @@ async function main(): Promise<number> {
       case "pause":
       case "resume":
         return await (await import("./cli/oci.ts")).ociCli(cmd, argv.slice(1), await rootDir(), origin);
+      case "inspect":
+      case "logs":
+      case "stop":
+      case "rm":
+      case "cleanup":
+        return await (await import("./cli/containers.ts")).containerCli(cmd, argv.slice(1));
       case "exec":
         return await (await import("./cli/exec.ts")).execCli(argv.slice(1), await rootDir(), origin);
       case "spec":

@@ -73,7 +73,7 @@ void *memcpy(void *d, const void *s, u64 n) {
 #define MAX_SLOTS 64
 #define MAX_CASES 4
 
-enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5, OP_LOAD = 6, OP_PID1 = 7 };
+enum { OP_SYSCALL = 1, OP_GOTO = 2, OP_FAIL = 3, OP_SYNC = 4, OP_FORK = 5, OP_LOAD = 6, OP_PID1 = 7, OP_MONITOR = 8 };
 enum { ARG_IMM = 0, ARG_DATA = 1, ARG_SLOT = 2, ARG_FDPATH = 3 };
 enum { ON_ALLOW = 0, ON_GOTO = 1, ON_RECORD = 2 };
 enum { REC_READY = 1, REC_FAIL = 2, REC_TRACE = 3, REC_PID = 4, REC_GO = 5 };
@@ -107,6 +107,8 @@ struct record {
 
 static i32 chan = -1;
 static i32 tracing;
+/* The child a monitoring fork made (the step that clones the container). */
+static i64 first_child;
 
 static void send_rec(u32 kind, u32 step, i32 err, i64 a, i64 b) {
   struct record r = {kind, step, err, 0, a, b};
@@ -148,6 +150,8 @@ static i64 now_ns(void) {
   sys6(NR_clock_gettime, 0 /* CLOCK_REALTIME: the runtime's trace clock */, (i64)ts, 0, 0, 0, 0);
   return ts[0] * 1000000000L + ts[1];
 }
+
+#include "monitor.h"
 
 /*
  * --init: this process stays PID 1 and the rest of the program (the payload's exec)
@@ -207,6 +211,19 @@ static char *fd_path(char *buf, i64 fd) {
   while (n) buf[i++] = digits[--n];
   buf[i] = 0;
   return buf;
+}
+
+/* A step's arguments as the system call takes them: numbers, pointers into the data block, slots' values. */
+static void resolve(const struct step *s, char *data, const i64 *slot, char paths[6][32], i64 *a) {
+  for (int i = 0; i < 6; i++) {
+    u64 v = s->arg[i];
+    switch (s->kind[i]) {
+    case ARG_DATA: a[i] = (i64)(data + v); break;
+    case ARG_SLOT: a[i] = v < MAX_SLOTS ? slot[v] : -1; break;
+    case ARG_FDPATH: a[i] = (i64)fd_path(paths[i], v < MAX_SLOTS ? slot[v] : -1); break;
+    default: a[i] = (i64)v;
+    }
+  }
 }
 
 struct program {
@@ -274,14 +291,21 @@ void start_c(i64 *sp) {
     case OP_FORK: {
       /* The container's first process is this one's child, cloned into the new namespaces
        * (arg 0) or forked after setns, which moves only children into a PID namespace.
-       * CLONE_PARENT makes it the runtime's child, so the runtime waits for it directly. */
+       * CLONE_PARENT makes it the runtime's child, so the runtime waits for it directly.
+       * With arg 1 (a step + 1), the parent goes on there instead of exiting: the monitor
+       * of a detached container, which its children's CLONE_PARENT makes their parent. */
       i64 t0 = tracing ? now_ns() : 0;
-      i64 pid = sys6(NR_clone, (i64)s->arg[0] | 0x8000 /* CLONE_PARENT */ | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+      u64 parent_at = s->arg[1];
+      i64 pid = sys6(NR_clone, (i64)s->arg[0] | (parent_at ? 0 : 0x8000 /* CLONE_PARENT */) | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
       if (pid < 0) fail(here, (i32)-pid);
       if (pid > 0) {
         if (tracing) send_rec(REC_TRACE, here, 0, t0, now_ns());
         send_rec(REC_PID, here, 0, pid, 0);
-        for (;;) sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
+        if (!parent_at) for (;;) sys6(NR_exit_group, 0, 0, 0, 0, 0, 0);
+        sys6(NR_close, chan, 0, 0, 0, 0, 0);
+        chan = -1;
+        first_child = pid;
+        pc = (u32)(parent_at - 1);
       }
       continue;
     }
@@ -297,6 +321,11 @@ void start_c(i64 *sp) {
       rec_err = 0;
       for (int i = 0; i < MAX_SLOTS; i++) slot[i] = -1;
       continue;
+    case OP_MONITOR: {
+      i64 a[6];
+      resolve(s, data, slot, paths, a);
+      monitor(a[0], (const char *)a[1], a[2], (const char *)a[3], (char *const *)a[4], (char *const *)a[5], first_child);
+    }
     case OP_SYSCALL:
       break;
     default:
@@ -304,15 +333,7 @@ void start_c(i64 *sp) {
     }
 
     i64 a[6];
-    for (int i = 0; i < 6; i++) {
-      u64 v = s->arg[i];
-      switch (s->kind[i]) {
-      case ARG_DATA: a[i] = (i64)(data + v); break;
-      case ARG_SLOT: a[i] = v < MAX_SLOTS ? slot[v] : -1; break;
-      case ARG_FDPATH: a[i] = (i64)fd_path(paths[i], v < MAX_SLOTS ? slot[v] : -1); break;
-      default: a[i] = (i64)v;
-      }
-    }
+    resolve(s, data, slot, paths, a);
     i64 t0 = tracing ? now_ns() : 0;
     i64 r = sys6(s->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     if (tracing) send_rec(REC_TRACE, here, r < 0 && r > -4096 ? (i32)-r : 0, t0, now_ns());

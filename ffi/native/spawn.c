@@ -85,6 +85,7 @@ i64 myuts_clone_on_stack(u64 flags, void *stack_top, int (*fn)(void *), void *ar
 #define SIG_SETMASK 2
 #define AT_EMPTY_PATH 0x1000
 #define F_SETFD 2
+#define F_DUPFD_CLOEXEC 1030
 #define NR_close_range 436 /* the same on x86-64 and arm64 */
 #define CLOSE_RANGE_CLOEXEC 4
 
@@ -103,8 +104,9 @@ struct spawn_args {
   char *const *argv;
   char *const *envp;
   u64 saved_mask;
-  /* Descriptors for the child's 0, 1 and 2 (-1: keep the parent's). */
-  i64 stdio[3];
+  /* Descriptors for the child's 0 to 4 (-1: keep the parent's 0 to 2, or nothing). 3 and 4
+   * carry a detached container's output pipes to its monitor. */
+  i64 stdio[5];
   /* The first descriptor made close-on-exec: 3, or past the ones runc's --preserve-fds passes on. */
   i64 keep_from;
 };
@@ -136,10 +138,18 @@ static int child(void *p) {
     r = sys6(NR_prctl, PR_SET_PDEATHSIG, a->pdeathsig, 0, 0, 0, 0);
     if (r < 0) return fail((int)a->err_fd, ST_PDEATHSIG, r);
   }
-  /* The container's stdio when the caller gave its own (dup3 leaves the copies inheritable). */
-  for (int i = 0; i < 3; i++) {
-    if (a->stdio[i] < 0 || a->stdio[i] == i) continue;
-    r = sys6(NR_dup3, a->stdio[i], i, 0, 0, 0, 0);
+  /* The container's stdio when the caller gave its own (dup3 leaves the copies inheritable).
+   * Each source first moves above the targets, so no dup3 overwrites a later source. */
+  i64 moved[5];
+  for (int i = 0; i < 5; i++) {
+    moved[i] = a->stdio[i];
+    if (moved[i] < 0 || moved[i] == i) continue;
+    moved[i] = sys6(NR_fcntl, a->stdio[i], F_DUPFD_CLOEXEC, 5, 0, 0, 0);
+    if (moved[i] < 0) return fail((int)a->err_fd, ST_STDIO, moved[i]);
+  }
+  for (int i = 0; i < 5; i++) {
+    if (moved[i] < 0 || moved[i] == i) continue;
+    r = sys6(NR_dup3, moved[i], i, 0, 0, 0, 0);
     if (r < 0) return fail((int)a->err_fd, ST_STDIO, r);
   }
   /* Nothing the runtime inherited from its caller reaches the init (a host directory
@@ -162,8 +172,8 @@ static char child_stack[64 * 1024] __attribute__((aligned(16)));
  * sets its parent-death signal, keeps keep_fd open across the exec, and execs the
  * file open at exec_fd (the init's memfd). The parent sleeps until that exec.
  */
-i64 myuts_spawn(i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd, char *const *argv, char *const *envp, i64 in, i64 out, i64 err, i64 keep_from) {
-  struct spawn_args a = {err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0, {in, out, err}, keep_from < 3 ? 3 : keep_from};
+i64 myuts_spawn(i64 err_fd, i64 pdeathsig, i64 exec_fd, i64 keep_fd, char *const *argv, char *const *envp, i64 in, i64 out, i64 err, i64 keep_from, i64 fd3, i64 fd4) {
+  struct spawn_args a = {err_fd, pdeathsig, exec_fd, keep_fd, argv, envp, 0, {in, out, err, fd3, fd4}, keep_from < 3 ? 3 : keep_from};
   u64 all = ~0UL;
   i64 pid;
   sys6(NR_rt_sigprocmask, SIG_BLOCK, (i64)&all, (i64)&a.saved_mask, 8, 0, 0);

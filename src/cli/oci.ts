@@ -9,6 +9,7 @@ import {
   deleteContainer,
   killContainer,
   listContainers,
+  ociContainerExists,
   setPaused,
   startContainer,
 } from "../lifecycle/container.ts";
@@ -49,7 +50,12 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
   pause: [DEBUG, HELP],
   resume: [DEBUG, HELP],
   state: [DEBUG, HELP],
-  kill: [{ long: "all", short: "a", description: "signal every process in the container's PID namespace, not just the first" }, DEBUG, HELP],
+  kill: [
+    { long: "all", short: "a", description: "signal every process in the container's PID namespace, not just the first" },
+    { long: "signal", short: "s", value: true, hint: "SIGNAL", description: "the signal (as podman's; runc takes it after the id)" },
+    DEBUG,
+    HELP,
+  ],
   delete: [{ long: "force", short: "f", description: "kill a container that still runs, then delete it" }, DEBUG, HELP],
   list: [
     { long: "format", short: "f", value: true, hint: "table|json", description: "table (default) or json, as runc list" },
@@ -57,7 +63,13 @@ export const OCI_FLAGS: Record<string, readonly FlagDef[]> = {
     DEBUG,
     HELP,
   ],
-  ps: [{ long: "format", short: "f", value: true, hint: "table|json", description: "json: the pids; table: ps's own listing of them" }, DEBUG, HELP],
+  ps: [
+    { long: "format", short: "f", value: true, hint: "table|json", description: "json: the pids (of ID), or the containers; table: ps's own listing" },
+    { long: "all", short: "a", description: "without ID: stopped detached containers too" },
+    { long: "quiet", short: "q", description: "without ID: names only" },
+    DEBUG,
+    HELP,
+  ],
 };
 
 /** A signal by name (with or without SIG) or number, as runc's kill takes it. */
@@ -82,6 +94,8 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
     if (format !== "table" && format !== "json") throw new UserError(`${cmd}: --format ${format}: expected table or json`);
     if (cmd === "list") return list(root, format, p.bools.has("quiet"));
     const [id, ...rest] = p.operands;
+    // podman's ps lists containers; runc's takes an id and lists its processes.
+    if (cmd === "ps" && !id) return (await import("./containers.ts")).listCli({ all: p.bools.has("all"), quiet: p.bools.has("quiet"), format });
     if (!id) throw new UserError(`${cmd}: the container id is missing (see myuts ${cmd} --help)`);
     if (cmd === "ps") return ps(id, root, format, rest);
     if (rest.length > (cmd === "kill" ? 1 : 0)) throw new UserError(`${cmd}: unexpected ${rest.join(" ")} (see myuts ${cmd} --help)`);
@@ -112,9 +126,19 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
       case "state":
         stdout(`${JSON.stringify(containerState(id, root), null, 2)}\n`);
         return 0;
-      case "kill":
-        killContainer(id, parseSignal(rest[0] ?? "TERM"), root, p.bools.has("all"));
+      case "kill": {
+        const signal = parseSignal(p.flags.get("signal")?.at(-1) ?? rest[0] ?? "TERM");
+        if (!ociContainerExists(id, root)) {
+          const { findRunContainer, killRunContainer } = await import("../lifecycle/containers.ts");
+          const c = findRunContainer(id);
+          if (c) {
+            killRunContainer(c, signal);
+            return 0;
+          }
+        }
+        killContainer(id, signal, root, p.bools.has("all"));
         return 0;
+      }
       default:
         await deleteContainer(id, p.bools.has("force"), root);
         return 0;

@@ -1,4 +1,5 @@
 // `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
+import { parseBytes } from "../cgroups/units.ts";
 import { absolute } from "../util/paths.ts";
 import { fs } from "../util/node.ts";
 import type { NamespaceType } from "../spec/types.ts";
@@ -137,7 +138,14 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     description:
       "a tiny PID 1 that reaps zombies and forwards signals to the payload, as docker's --init (the native init stays, no Bun process); without it a payload that is PID 1 ignores signals it doesn't handle, as in docker",
   },
-  { long: "detach", short: "d", description: "with --bundle: create and start the container, then return (runc run -d); it stays under --root" },
+  {
+    long: "detach",
+    short: "d",
+    description:
+      "start the container and return, printing its name; its output goes to a log (myuts logs) and it stays until myuts rm. With --bundle: runc run -d, under --root",
+  },
+  { long: "rm", description: "with --detach: remove the container (its log too) when it ends; a foreground run leaves nothing anyway" },
+  { long: "log-max-size", value: true, hint: "SIZE", description: "with --detach: rotate the log at this size, keeping one old file (default 10m)" },
   { long: "pid-file", value: true, hint: "FILE", description: "with --bundle --detach: write the container's pid here (no newline)" },
   PRESERVE_FDS,
   {
@@ -175,6 +183,9 @@ export interface RunOptions extends ResourceOptions {
   dryRun: boolean;
   bundle?: string;
   detach: boolean;
+  /** --rm: a detached container is removed when it ends. */
+  autoRemove: boolean;
+  logMaxBytes?: number;
   init: boolean;
   preserveFds?: number;
   pidFile?: string;
@@ -263,6 +274,13 @@ function parseShare(values: readonly string[], container: boolean): NamespaceTyp
   return out;
 }
 
+function logSize(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = parseBytes(v);
+  if (n === undefined || n < 4096) throw new UserError(`run: --log-max-size ${v}: expected a size of at least 4k (such as 512k, 10m)`);
+  return n;
+}
+
 /** The kernel's KTIME_SEC_MAX: no clock offset goes beyond it. */
 const KTIME_SEC_MAX = 9223372036;
 
@@ -301,6 +319,8 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     dryRun: p.bools.has("dry-run"),
     bundle: one("bundle"),
     detach: p.bools.has("detach"),
+    autoRemove: p.bools.has("rm"),
+    logMaxBytes: logSize(one("log-max-size")),
     init: p.bools.has("init"),
     preserveFds: preserveFds("run", one("preserve-fds")),
     pidFile: one("pid-file"),

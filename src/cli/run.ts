@@ -7,6 +7,7 @@ import { EXIT_NOT_FOUND, OsError, UserError } from "../util/errors.ts";
 import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { keyringName, planRun, runSpec } from "../lifecycle/run.ts";
+import type { DetachedMeta } from "../lifecycle/detached.ts";
 import { type ImageRun, specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
@@ -54,7 +55,10 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     const o = parseRunArgs(argv, env);
     if (o.help) return help("run");
     if (o.bundle !== undefined) return runBundle(o, origin, root);
-    if (o.detach) throw new UserError("run: --detach works with --bundle for now (myuts run -b DIR -d ID); detached root filesystem containers come later");
+    if (o.detach && (o.pidFile !== undefined || o.consoleSocket !== undefined))
+      throw new UserError("run: --pid-file and --console-socket go with --bundle --detach (myuts run -b DIR -d ID)");
+    if (o.detach && o.preserveFds) throw new UserError("run: --preserve-fds: a detached container's descriptors are its log's; pass files with --volume");
+    if (!o.detach && o.logMaxBytes !== undefined) throw new UserError("run: --log-max-size goes with --detach (a foreground run's output is the terminal's)");
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
     // An image is only ever named by --image: an operand is always the command (see README, "Images").
@@ -65,6 +69,7 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     try {
       const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
       if (o.dryRun) return await dryRun(spec, keyring(o), o.init);
+      if (o.detach) return await runDetached(spec, o, env, origin);
       return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o), init: o.init, preserveFds: o.preserveFds });
     } catch (e) {
       throw bundleHint(e, o);
@@ -73,6 +78,21 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
       image?.release();
     }
   });
+}
+
+/** `run -d`: starts the container under its monitor, prints its name and returns (detached.ts). */
+async function runDetached(spec: ReturnType<typeof validateSpec>, o: RunOptions, env: Record<string, string | undefined>, origin: number): Promise<number> {
+  const meta: DetachedMeta = {
+    name: o.name,
+    created: new Date().toISOString(),
+    command: spec.process.args ?? [],
+    ...(o.imageRef !== undefined ? { image: o.imageRef } : o.rootfs !== undefined ? { rootfs: spec.root.path } : {}),
+    autoRemove: o.autoRemove,
+    logMaxBytes: o.logMaxBytes ?? (await import("../lifecycle/detached.ts")).DEFAULT_LOG_MAX,
+  };
+  await runSpec(spec, { trace: o.trace, origin, name: o.name, register: true, keyring: keyring(o), init: o.init, detach: { meta, env } });
+  stdout(`${o.name}\n`);
+  return 0;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { RootOverlay } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
-import { ownerTag } from "../util/process-start.ts";
+import { ownerIsDead, ownerTag, processStart } from "../util/process-start.ts";
 import { removeTree } from "./remove-tree.ts";
 import { sweepDead } from "./store.ts";
 
@@ -50,11 +50,31 @@ export function reserveContainerRoot(containersDir: string): ReservedRoot {
  * Makes the upper, work and root dirs in the reserved directory (none may exist yet);
  * returns what removes the whole directory.
  */
-export function createContainerRoot(root: string, overlay: RootOverlay): { remove(): void } {
-  const dir = path().dirname(root);
+export interface ContainerRoot {
+  remove(): void;
+  /**
+   * A detached container's: renames the directory for the process that now owns it (the
+   * monitor), once the overlay is mounted; returns its new path, which `removeContainerRoot` takes.
+   */
+  handTo(pid: number): string;
+}
+
+const OWNED = /^(\d{1,10}-\d{1,20})(\.[0-9a-f-]{1,36})$/;
+
+export function createContainerRoot(root: string, overlay: RootOverlay): ContainerRoot {
+  let dir = path().dirname(root);
   const st = fs().lstatSync(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory() || st.uid !== (process.geteuid?.() ?? 0)) throw new UserError(`container root ${dir}: not a directory of this user's image store`);
   const remove = () => removeTree(dir);
+  const handTo = (pid: number) => {
+    const m = OWNED.exec(path().basename(dir));
+    const start = processStart(pid);
+    if (!m || !start) return dir;
+    const to = path().join(path().dirname(dir), `${pid}-${start}${m[2]}`);
+    fs().renameSync(dir, to);
+    dir = to;
+    return to;
+  };
   try {
     for (const p of [overlay.upperdir, overlay.workdir, root]) {
       if (path().dirname(p) !== dir) throw new Error(`${p} is not in ${dir}`);
@@ -64,7 +84,19 @@ export function createContainerRoot(root: string, overlay: RootOverlay): { remov
     remove();
     throw fsError(`container root ${dir}`, e, "mkdir");
   }
-  return { remove };
+  return { remove, handTo };
+}
+
+/**
+ * Removes a detached container's directory, named in its (untrusted) description: only
+ * a directory of the store's containers/ whose owner is gone.
+ */
+export function removeContainerRoot(containersDir: string, dir: string): void {
+  if (path().dirname(dir) !== containersDir || !OWNED.test(path().basename(dir))) throw new UserError(`container root ${dir}: not one of ${containersDir}`);
+  const owner = path().basename(dir).split(".")[0]!;
+  // The monitor runs the cleanup as itself (its exit command): its own directory may go.
+  if (owner !== ownerTag() && !ownerIsDead(owner)) throw new UserError(`container root ${dir}: its owner still runs`);
+  removeTree(dir);
 }
 
 /** Removes container roots whose runtime is gone (killed before it could); how many. */

@@ -369,6 +369,10 @@ export function containerPids(id: string, root = STATE_DIR): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+export function ociContainerExists(id: string, root = STATE_DIR): boolean {
+  return fs().existsSync(`${dirOf(root, id)}/state.json`);
+}
+
 /** A live OCI container's cgroup, for stats, events and update; undefined when there is no such OCI container. */
 export function ociCgroup(id: string, root = STATE_DIR): { live: boolean; cgroup?: CgroupPaths } | undefined {
   if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;

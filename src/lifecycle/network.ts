@@ -57,6 +57,11 @@ export class RunNetwork {
     this.slirpRequest = req;
   }
 
+  /** slirp4netns: a helper process that lives as long as this runtime. */
+  get userMode(): boolean {
+    return this.slirpRequest !== undefined;
+  }
+
   /**
    * With slirp4netns and a root filesystem of its own: the spec with the name files bound
    * in (the address is always slirp4netns's, its DNS forwarder the resolver). They are

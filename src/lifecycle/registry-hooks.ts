@@ -16,6 +16,7 @@ import type { ContainerHooks } from "./run.ts";
 import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
 import { randomName } from "./names.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
+import { processStart } from "../util/process-start.ts";
 import { Attachment, planNetwork, refreshPeers, releaseNetwork } from "../network/attach.ts";
 import type { NetworkRequest } from "../network/request.ts";
 import { claimName, isLive, listStates, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
@@ -39,6 +40,21 @@ function openRegistry(create: boolean): StateLock | undefined {
 /** Frees what a dead runtime's container held: its cgroup (killing what still runs there), then its network (DEL). */
 function releaseStale(s: ContainerState): string[] {
   return [...(s.cgroup ? releaseCgroup(s.cgroup) : []), ...(s.network ? releaseNetwork(s.network, s.name) : [])];
+}
+
+/**
+ * A detached container's end (its monitor's exit command): frees what its entry names and
+ * removes the entry. Call with the registry locked. Returns what could not be freed.
+ */
+export function releaseEnded(s: ContainerState, dir: string): string[] {
+  const problems = releaseStale(s);
+  if (!problems.length) removeState(s.name, dir);
+  return problems;
+}
+
+/** After `releaseEnded`, without the lock: the other containers on its network forget its name. */
+export function forgetPeer(s: ContainerState): void {
+  if (s.network) updatePeers(s.network.network, s.name);
 }
 
 /** Sweeps the registry of dead runtimes' containers (`network ls` and `rm` do, so a killed run's network goes). */
@@ -69,7 +85,10 @@ function updatePeers(network: string, leaving?: string): void {
   }
 }
 
-export function containerHooks(spec: Spec, opts: { name?: string; register?: boolean; network?: NetworkRequest; t: Tracer }): ContainerHooks {
+export function containerHooks(
+  spec: Spec,
+  opts: { name?: string; register?: boolean; network?: NetworkRequest; t: Tracer; detached?: boolean },
+): ContainerHooks {
   const { t } = opts;
   const name = opts.name ?? randomName();
   let state: ContainerState | undefined;
@@ -102,7 +121,7 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
           ...(cgroup ? { cgroup: cgroup.plan.paths } : {}),
           ...(plan ? { network: plan } : {}),
         };
-        t.step(`register container ${name}`, () => claimName(s, lock.dir));
+        t.step(`register container ${name}`, () => claimName(s, lock.dir, opts.detached));
         state = s;
       } finally {
         lock.release();
@@ -117,6 +136,15 @@ export function containerHooks(spec: Spec, opts: { name?: string; register?: boo
       }
     },
     networkNamespace: () => network?.netnsPath,
+    adopt(monitor: number, pid: number) {
+      if (!state) return;
+      // From now on the entry lives as long as the monitor: a monitor killed with its
+      // container leaves an entry the next sweep releases, as a killed runtime's.
+      state.owner = { ...state.owner, pid: monitor, start: processStart(monitor) ?? "" };
+      state.pid = pid;
+      state.status = "running";
+      saveState(state);
+    },
     started(pid: number) {
       if (!state) return;
       state.pid = pid;

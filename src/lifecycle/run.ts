@@ -6,7 +6,7 @@ import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks
 import { CLONE, waitNoHang } from "../../ffi/libc.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { needsBarrier } from "../cgroups/policy.ts";
-import { compilePrelude, compileRun } from "../setup/compile.ts";
+import { compilePrelude, compileRun, type MonitorPlan } from "../setup/compile.ts";
 import { hostArch } from "../setup/syscalls.ts";
 import type { ValidSpec } from "../spec/types.ts";
 import { Tracer } from "../util/trace.ts";
@@ -22,6 +22,10 @@ import { stderr } from "../util/output.ts";
 import { nameFilesDir } from "../network/attach.ts";
 import { RunNetwork, withNetwork } from "./network.ts";
 import { randomName } from "./names.ts";
+import type { DetachedOutput } from "./detached-output.ts";
+import type { DetachedMeta } from "./detached.ts";
+import type { ContainerRoot } from "../image/container-root.ts";
+import { UserError } from "../util/errors.ts";
 
 export interface RunSettings {
   trace: boolean;
@@ -40,6 +44,8 @@ export interface RunSettings {
   stdio?: readonly [number, number, number];
   /** runc's --preserve-fds. */
   preserveFds?: number;
+  /** `run -d`: the container outlives this runtime (detached.ts); runSpec returns 0 once its payload runs. */
+  detach?: { meta: DetachedMeta; env: Record<string, string | undefined> };
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -53,6 +59,8 @@ export interface ContainerHooks {
   beforeExec?(pid: number): void;
   /** The payload runs. */
   started?(pid: number): void;
+  /** `run -d`, at the barrier: the monitor owns the entry from now on; the container (`pid`) runs. */
+  adopt?(monitor: number, pid: number): void;
   /** After prepare, for a network: the path of the namespace the container joins. */
   networkNamespace?(): string | undefined;
   /** The payload exited: a line explaining why (out of memory), and the exit code to give. */
@@ -89,6 +97,8 @@ export interface PlanOptions {
   stdio?: readonly [number, number, number];
   /** runc's --preserve-fds: descriptors 3 to 3+N-1 reach the payload. */
   preserveFds?: number;
+  /** `run -d`: a monitor (the container's parent) logs its output, records its exit and runs the exit command. */
+  monitor?: MonitorPlan;
 }
 
 /**
@@ -100,13 +110,13 @@ export function keyringName(container: string): string {
 }
 
 export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
-  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init, stdio, preserveFds } = o;
+  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init, stdio, preserveFds, monitor } = o;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
   return {
     // Without a namespace to clone into or to join, the init is the container's first process itself.
-    prelude: clone || joins.length ? compilePrelude(clone, describe, joins, hostArch()) : undefined,
+    prelude: clone || joins.length || monitor ? compilePrelude(clone, describe, joins, hostArch(), monitor) : undefined,
     program: () => {
       const facts = t.step("host facts", () => hostFacts());
       return compileRun(spec, facts, {
@@ -125,7 +135,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
     },
     describe,
     userns: (clone & CLONE.NEWUSER) !== 0,
-    detached,
+    detached: detached || monitor !== undefined,
     stdio,
     preserveFds,
   };
@@ -148,15 +158,27 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   let note: ExitNote | undefined;
   const net = new RunNetwork(spec, t);
   const relay = new SignalRelay();
-  const name = s.name ?? (net.cni ? randomName() : undefined);
+  const detach = s.detach;
+  const name = detach?.meta.name ?? s.name ?? (net.cni ? randomName() : undefined);
   let built = spec;
   const prepare = async () => {
     const { containerHooks } = await import("./registry-hooks.ts");
-    hooks = containerHooks(spec, { name, register: s.register, network: net.cni, t });
+    hooks = containerHooks(spec, { name, register: s.register || detach !== undefined, network: net.cni, t, detached: detach !== undefined });
     await hooks.prepare?.();
   };
-  let imageRoot: { remove(): void } | undefined;
+  let imageRoot: ContainerRoot | undefined;
+  let logs: DetachedOutput | undefined;
+  let handedOver = false;
+  let reserved = false;
+  // Loaded for `run -d` only: the start path of every other run stays as it was.
+  const detached = detach ? await import("./detached.ts") : undefined;
   try {
+    if (detach && detached) {
+      if (net.userMode) throw new UserError("run: --detach with --network slirp4netns is not supported yet (slirp4netns would end with this command)");
+      t.step(`reserve the name ${detach.meta.name}`, () => detached.reserveDetached(detach.meta));
+      reserved = true;
+      logs = new (await import("./detached-output.ts")).DetachedOutput(detach.meta, detach.env);
+    }
     if (spec.root.overlay) {
       const { createContainerRoot } = await import("../image/container-root.ts");
       const overlay = spec.root.overlay;
@@ -175,28 +197,47 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     }
     // A named container is registered before its payload runs: it waits for the runtime too.
     const plan = planRun(built, {
-      barrier: needsBarrier(built) || s.register === true,
+      barrier: needsBarrier(built) || s.register === true || detach !== undefined,
       t,
       keyring: s.keyring,
       init: s.init,
-      stdio: s.stdio,
+      stdio: logs?.stdio ?? s.stdio,
       preserveFds: s.preserveFds,
+      monitor: logs?.plan,
     });
+    if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
+    let monitor = 0;
     const pid = await launch(plan, t, {
       idMaps: (child) => ids && t.step("write uid_map and gid_map", () => writeUserNamespaceMaps(child, ids)),
+      monitored: (m) => {
+        monitor = m;
+      },
       cloned: net.cloned,
       // The registry and cgroup code loads while the init builds the container, off the start path.
       // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
-        if (net.cni || (!s.register && !needsBarrier(built))) return;
+        if (net.cni || (!s.register && !detach && !needsBarrier(built))) return;
         await prepare();
       },
-      ready: (child) => hooks.beforeExec?.(child),
+      ready: (child) => {
+        hooks.beforeExec?.(child);
+        if (!detach) return;
+        // Before the payload runs, whose end the monitor's exit command cleans up after.
+        hooks.adopt?.(monitor, child);
+        if (imageRoot) detach.meta.imageRoot = imageRoot.handTo(monitor);
+        detached?.writeMeta(detach.meta);
+      },
       hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(built.hooks, hookState("creating", child))),
       seccompListener: (child, fd) =>
         sendListener(built.linux.seccomp!, { id: s.name ?? "", bundle: s.bundle ?? "", status: "creating", annotations: built.annotations }, child, fd),
     });
+    if (detach) {
+      handedOver = true;
+      net.started();
+      if (spec.hooks?.poststart) runLaterHooks("poststart", spec.hooks, hookState("running", pid), warnLine);
+      return 0;
+    }
     relay.attach(pid);
     net.started();
     hooks.started?.(pid);
@@ -206,16 +247,21 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     note = hooks.afterExit?.(status);
   } finally {
     relay.close();
-    net.stop();
-    hooks.cleanup?.(status);
-    // The overlay itself went with the container's mount namespace; its upper and work dirs go now
-    // (or, should that fail, with the next image command's sweep).
-    try {
-      imageRoot?.remove();
-    } catch (e) {
-      warnLine(e instanceof Error ? e.message : String(e));
+    logs?.close();
+    if (!handedOver) {
+      net.stop();
+      hooks.cleanup?.(status);
+      // The overlay itself went with the container's mount namespace; its upper and work dirs go now
+      // (or, should that fail, with the next image command's sweep).
+      try {
+        imageRoot?.remove();
+      } catch (e) {
+        warnLine(e instanceof Error ? e.message : String(e));
+      }
+      // The name this start reserved, not one another container holds.
+      if (detach && reserved) detached?.removeDetached(detach.meta.name);
+      if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
     }
-    if (spec.hooks?.poststop) runLaterHooks("poststop", spec.hooks, hookState("stopped", 0), warnLine);
   }
   if (note) stderr(`myuts: ${note.message}\n`);
   return note?.exitCode ?? exitCode(status!);

@@ -31,11 +31,18 @@ export interface Launch {
   stdio?: readonly [number, number, number];
   /** runc's --preserve-fds: descriptors 3 to 3+N-1 reach the payload. */
   preserveFds?: number;
+  /**
+   * A detached container's output pipes (read ends), for the monitor the prelude forks:
+   * it becomes the container's parent and outlives this runtime.
+   */
+  logPipes?: readonly [number, number];
 }
 
 export interface LaunchHooks {
   /** The container's first process exists (pid) and waits: write the id maps. */
   idMaps?(pid: number): void;
+  /** A detached container's monitor (`monitor`) has cloned it (`pid`). */
+  monitored?(monitor: number, pid: number): void;
   /**
    * After `idMaps`, before the process gets its setup program: its namespaces exist and
    * nothing runs in them yet (a user-mode network is attached here).
@@ -61,6 +68,8 @@ interface Session {
   chan: number;
   /** The process to kill if the start fails: the init, or the process it forked. */
   pid: number;
+  /** A detached container's monitor (this runtime's child, the container's parent). */
+  monitor?: number;
   /** The program whose steps the records name. */
   program: Program;
   l: Launch;
@@ -84,6 +93,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
         env: [],
         stdio: l.stdio,
         preserveFds: l.preserveFds,
+        extra: l.logPipes,
       }),
     );
   } catch (e) {
@@ -109,6 +119,8 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
     await hooks.booting?.();
     return await converse(s, hooks, false);
   } catch (e) {
+    // The monitor first: it must not run the exit command for a start that failed.
+    if (s.monitor !== undefined) reap(s.monitor);
     reap(s.pid);
     throw e;
   } finally {
@@ -169,10 +181,17 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
           writeAll(s.chan, goRecord());
           break;
         case REC.PID:
+          if (s.l.logPipes && s.monitor === undefined) {
+            // The monitor forked the process that clones the container: its child, not ours.
+            s.monitor = s.pid;
+            s.pid = Number(r.a);
+            break;
+          }
           // The init cloned or forked the container's process and exits; from now on that
           // process is the one to wait for, or to kill.
-          waitBlocking(s.pid);
+          if (s.monitor === undefined) waitBlocking(s.pid);
           s.pid = Number(r.a);
+          if (s.monitor !== undefined) hooks.monitored?.(s.monitor, s.pid);
           if (untilPid) return s.pid;
           break;
         case REC.FAIL:

@@ -12,6 +12,9 @@ import { fs, os, path } from "../util/node.ts";
  */
 export const STATE_DIR = stateDirPath(process.geteuid?.() ?? 0, process.env.XDG_RUNTIME_DIR);
 
+/** Where detached containers keep their directories (lifecycle/detached.ts), inside the state directory. */
+export const DETACHED_SUBDIR = ".containers";
+
 export function stateDirPath(uid: number, xdgRuntimeDir: string | undefined): string {
   if (uid === 0) return "/run/myuts";
   if (xdgRuntimeDir?.startsWith("/")) return path().join(xdgRuntimeDir, "myuts");

@@ -14,7 +14,7 @@ import { fs, path } from "../util/node.ts";
 import { processStart } from "../util/process-start.ts";
 import { readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { escapeControl } from "../util/text.ts";
-import { STATE_DIR } from "./state-dir.ts";
+import { DETACHED_SUBDIR, STATE_DIR } from "./state-dir.ts";
 import { stderr } from "../util/output.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import { checkName } from "./names.ts";
@@ -205,7 +205,10 @@ function writeEntry(s: ContainerState, dir: string): void {
  * registry locked and swept: a dead holder's entry is gone by then, unless its
  * cgroup could not be removed, which keeps the name taken.
  */
-export function claimName(s: ContainerState, dir = STATE_DIR): void {
+export function claimName(s: ContainerState, dir = STATE_DIR, detached = false): void {
+  // A detached container's directory holds its name until `rm`, running or not (its own start reserved it).
+  if (!detached && fs().existsSync(path().join(dir, DETACHED_SUBDIR, s.name)))
+    throw new UserError(`--name ${s.name}: already in use by a container (remove it first: myuts rm ${s.name})`);
   const old = readEntry(s.name, dir);
   if ("state" in old) {
     if (isLive(old.state)) throw new UserError(`--name ${s.name}: already in use by a running container (runtime pid ${old.state.owner.pid})`);

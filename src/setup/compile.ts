@@ -1,6 +1,6 @@
 // Compiles a validated OCI spec into the setup program the native init runs:
 // `run` builds a container in new namespaces, `join` (exec) enters a running one.
-import { CLONE } from "../../ffi/libc.ts";
+import { CLONE, F_SETFD, FD_CLOEXEC } from "../../ffi/libc.ts";
 import { compileSeccomp } from "./seccomp/bpf.ts";
 import { SETGROUPS_ANNOTATION, type LinuxSeccomp, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
 import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TIOCSCTTY } from "./abi.ts";
@@ -9,7 +9,7 @@ import { overlayData } from "./mount-options.ts";
 import { HOOKS_SYNC } from "./protocol.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
-import { allow, ProgramBuilder, type Program } from "./program.ts";
+import { allow, type Label, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
 import { encodeEscaped } from "../../ffi/bytes.ts";
 import { EBADF, ENOSYS, EPERM } from "../../ffi/errno.ts";
@@ -80,8 +80,32 @@ const JOIN_ORDER: NamespaceType[] = ["user", "cgroup", "ipc", "uts", "network", 
  * container's first process into its new namespaces (the kernel's slowest part of a
  * start, now beside the runtime's compiling), and that process waits for the program.
  */
-export function compilePrelude(flags: number, describe: string, joins: readonly { type: NamespaceType; path: string }[] = [], arch: Arch = "x64"): Program {
+/** A detached container's monitor: where its output and exit code go, and what runs after it. */
+export interface MonitorPlan {
+  log: string;
+  /** Where the log moves when it reaches `maxBytes` (the one before is dropped). */
+  rotated: string;
+  maxBytes: number;
+  exitFile: string;
+  exitCommand?: { argv: readonly string[]; env: readonly string[] };
+}
+
+export function compilePrelude(
+  flags: number,
+  describe: string,
+  joins: readonly { type: NamespaceType; path: string }[] = [],
+  arch: Arch = "x64",
+  monitor?: MonitorPlan,
+): Program {
   const b = new ProgramBuilder();
+  // A detached container's monitor forks first, in the runtime's namespaces: the exit
+  // command it becomes must not run in a namespace the container joins.
+  const monitorAt = monitor ? b.label("monitor") : undefined;
+  if (monitorAt) {
+    // A session of its own, which the container inherits: the caller's terminal and job control no longer reach either.
+    b.call("detach: a session of its own", "setsid", []);
+    b.fork("fork the monitor", 0, monitorAt);
+  }
   // Namespaces joined by path first (all opened before the first setns, the user namespace
   // joined first): a PID or time namespace takes only children, and the new namespaces
   // the clone makes belong to the joined user namespace.
@@ -104,7 +128,24 @@ export function compilePrelude(flags: number, describe: string, joins: readonly 
   }
   b.fork(`clone(${describe})`, flags);
   b.load("wait for the setup program");
+  if (monitor && monitorAt) monitorSteps(b, monitor, monitorAt);
   return b.build();
+}
+
+/** The monitor's branch: its own session, /dev/null (its stdin) for its output, then the monitor loop. */
+function monitorSteps(b: ProgramBuilder, m: MonitorPlan, at: Label): void {
+  b.place(at);
+  for (const fd of [1, 2]) b.call("monitor: its own output to /dev/null", "dup3", [b.imm(0), b.imm(fd), b.imm(0)]);
+  for (const fd of [3, 4]) b.call("monitor: the log pipes close on exec", "fcntl", [b.imm(fd), b.imm(F_SETFD, "F_SETFD"), b.imm(FD_CLOEXEC, "FD_CLOEXEC")]);
+  const cmd = m.exitCommand;
+  b.monitor("monitor: log the output, record the exit code", [
+    b.imm(3 | (4 << 16), "stdout 3 | stderr 4 << 16"),
+    b.bytes(new TextEncoder().encode(`${m.log}\0${m.rotated}\0`), `${JSON.stringify(m.log)}, ${JSON.stringify(m.rotated)}`),
+    b.imm(m.maxBytes),
+    b.str(m.exitFile),
+    cmd ? b.strArray(cmd.argv, JSON.stringify(cmd.argv)) : b.imm(0, "no exit command"),
+    cmd ? b.strArray(cmd.env, "the exit command's environment") : b.imm(0),
+  ]);
 }
 
 export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions): Program {
@@ -112,7 +153,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   const ns = newNamespaces(spec);
   const userns = ns.has("user");
   const zero = b.imm(0);
-  // The runtime is this process's parent (CLONE_PARENT): the container dies with it.
+  // The runtime is this process's parent (CLONE_PARENT), or a detached container's monitor: the container dies with it.
   if (!opts.detached) b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
   if (opts.newTime) timeNamespace(b, facts, opts.timensOffsets ?? "");
   b.call("umask", "umask", [b.imm(0)]);

@@ -47,13 +47,16 @@ function line(p: Program, s: Step, i: number): string {
       text = `sync: tell the runtime "ready"${s.report !== undefined ? ` with slot ${s.report}` : ""}, wait for "go"`;
       break;
     case "fork":
-      text = `fork(${s.flags ? cloneFlagNames(s.flags) : "no new namespaces"}): the parent reports the child's pid and exits`;
+      text = `fork(${s.flags ? cloneFlagNames(s.flags) : "no new namespaces"}): the parent reports the child's pid and ${s.parent ? `goes on at ${s.parent.index} (the monitor)` : "exits"}`;
       break;
     case "load":
       text = "load: read the next program from the runtime, go on with it";
       break;
     case "pid1":
       text = "pid1: fork; the parent stays PID 1 (reaps, forwards signals, exits with the child's status), the child goes on";
+      break;
+    case "monitor":
+      text = `monitor(${s.args.map((a) => show(p, a)).join(", ")}): log the output, record the exit code, run the exit command`;
       break;
   }
   return `${String(i).padStart(4)}  ${text}${s.what ? `    # ${s.what}` : ""}`;

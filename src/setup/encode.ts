@@ -1,6 +1,6 @@
 // The setup program on the wire, as ffi/native/init.c reads it (keep the two in
 // step): a header, fixed-size steps, relocations, then the data block.
-import type { Program, Step } from "./program.ts";
+import type { Arg, Program, Step } from "./program.ts";
 import { SYSCALLS, type Arch } from "./syscalls.ts";
 
 export const MAGIC = 0x4d595453;
@@ -10,7 +10,7 @@ const HEADER_SIZE = 24;
 const MAX_CASES = 4;
 const FLAG_TRACE = 1;
 
-const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6, pid1: 7 } as const;
+const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6, pid1: 7, monitor: 8 } as const;
 const KIND = { imm: 0, data: 1, slot: 2, fdpath: 3 } as const;
 const ON = { allow: 0, goto: 1, record: 2 } as const;
 
@@ -37,22 +37,33 @@ function setU64(v: Views, at: number, n: number): void {
   v.u32[(at >> 2) + 1] = n < 0 ? 0xffffffff : Math.floor(n / 0x100000000) >>> 0;
 }
 
+function encodeArgs(v: Views, at: number, args: readonly Arg[], i: number): void {
+  if (args.length > 6) throw new Error(`setup program: step ${i} has more than 6 arguments`);
+  for (let k = 0; k < args.length; k++) {
+    const a = args[k]!;
+    v.u8[at + 6 + k] = KIND[a.kind];
+    setU64(v, at + 16 + k * 8, a.kind === "imm" ? a.value : a.kind === "data" ? a.offset : a.slot);
+  }
+}
+
 function encodeStep(v: Views, at: number, s: Step, i: number, arch: Arch): void {
   v.u16[at >> 1] = OP[s.op];
   v.i16[(at >> 1) + 2] = -1;
   if (s.op === "goto") setU64(v, at + 16, target(s.target.index, i));
   if (s.op === "fail") setU64(v, at + 16, s.errno);
-  if (s.op === "fork") setU64(v, at + 16, s.flags);
+  if (s.op === "fork") {
+    setU64(v, at + 16, s.flags);
+    if (s.parent) setU64(v, at + 24, target(s.parent.index, i) + 1);
+  }
+  if (s.op === "monitor") {
+    encodeArgs(v, at, s.args, i);
+    return;
+  }
   if (s.op === "sync") setU64(v, at + 16, s.report ?? -1);
   if (s.op !== "syscall") return;
   v.u16[(at >> 1) + 1] = SYSCALLS[s.call][arch];
   v.i16[(at >> 1) + 2] = s.out ?? -1;
-  if (s.args.length > 6) throw new Error(`setup program: step ${i} has more than 6 arguments`);
-  for (let k = 0; k < s.args.length; k++) {
-    const a = s.args[k]!;
-    v.u8[at + 6 + k] = KIND[a.kind];
-    setU64(v, at + 16 + k * 8, a.kind === "imm" ? a.value : a.kind === "data" ? a.offset : a.slot);
-  }
+  encodeArgs(v, at, s.args, i);
   if (s.on.length > MAX_CASES) throw new Error(`setup program: step ${i} has more than ${MAX_CASES} errno cases`);
   for (let k = 0; k < s.on.length; k++) {
     const c = s.on[k]!;

@@ -55,11 +55,18 @@ export type Step = Common &
     /** Tells the runtime the container is ready (with a slot's value, `report`) and waits for its go-ahead. */
     | { op: "sync"; report?: number }
     /** Clones the container's first process into new namespaces (`flags`, 0 for none); the parent reports its pid and exits, the child goes on. */
-    | { op: "fork"; flags: number }
+    | { op: "fork"; flags: number; parent?: Label }
     /** Reads the next program from the runtime and runs it from its first step. */
     | { op: "load" }
     /** Stays PID 1 (reaping, forwarding signals, exiting with the child's status); the child runs the rest. */
     | { op: "pid1" }
+    /**
+     * A detached container's monitor (the parent of a `fork` with `parent`): copies the
+     * output pipes into the log, records the exit code, then runs the exit command. Its
+     * arguments: the pipes (stdout | stderr << 16), the log's and the rotated log's paths
+     * (one after the other), the size cap, the exit code's file, the command's argv and envp.
+     */
+    | { op: "monitor"; args: Arg[] }
   );
 
 export class Label {
@@ -203,8 +210,13 @@ export class ProgramBuilder {
     this.steps.push(report === undefined ? { op: "sync", what } : { op: "sync", what, report });
   }
 
-  fork(what: string, flags = 0): void {
-    this.steps.push({ op: "fork", what, flags });
+  /** With `parent`, the parent goes on at that label (a monitor) instead of exiting. */
+  fork(what: string, flags = 0, parent?: Label): void {
+    this.steps.push(parent ? { op: "fork", what, flags, parent } : { op: "fork", what, flags });
+  }
+
+  monitor(what: string, args: Arg[]): void {
+    this.steps.push({ op: "monitor", what, args });
   }
 
   pid1(what: string): void {

@@ -35,6 +35,7 @@ export const SYSCALLS = {
   unshare: { x64: 272, arm64: 97 },
   setns: { x64: 308, arm64: 268 },
   dup3: { x64: 292, arm64: 24 },
+  fcntl: { x64: 72, arm64: 25 },
   close_range: { x64: 436, arm64: 436 },
   openat2: { x64: 437, arm64: 437 },
   mount_setattr: { x64: 442, arm64: 442 },

@@ -1,0 +1,181 @@
+// Detached containers (`run -d`): what outlives the runtime that started them. Each
+// has a directory under the state root's .containers/ holding its description
+// (meta.json), its log (json-lines, rotated once at a size cap) and, once it has
+// ended, its exit code (written by its monitor, the native init's image that is the
+// container's parent). While it runs, its registry entry names the monitor as its
+// owner: a monitor killed with the container leaves an entry that the next sweep
+// releases like a killed runtime's.
+import { UserError } from "../util/errors.ts";
+import { fsError } from "../util/fs-errors.ts";
+import { fs, path } from "../util/node.ts";
+import { processStart } from "../util/process-start.ts";
+import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
+import { checkName } from "./names.ts";
+import { DETACHED_SUBDIR, lockStateDir, STATE_DIR } from "./state-dir.ts";
+import { isLive, readEntry, readState, type ContainerState } from "./state.ts";
+
+export const LOG_FILE = "ctr.log";
+export const ROTATED_LOG = "ctr.log.1";
+const EXIT_FILE = "exit";
+const META_FILE = "meta.json";
+/** docker's json-file driver has no cap by default; a container's log here stops at twice this. */
+export const DEFAULT_LOG_MAX = 10 * MiB;
+
+export interface DetachedMeta {
+  name: string;
+  created: string;
+  /** The payload's argv, as the spec has it. */
+  command: string[];
+  image?: string;
+  rootfs?: string;
+  /** --rm: the exit command removes the container. */
+  autoRemove: boolean;
+  /** The log's size cap (bytes) before it rotates. */
+  logMaxBytes: number;
+  /** An image container's own directory in the store (its overlay's upper and work dirs), removed at its end. */
+  imageRoot?: string;
+}
+
+export const detachedRoot = (stateDir = STATE_DIR) => path().join(stateDir, DETACHED_SUBDIR);
+export const detachedDir = (name: string, stateDir = STATE_DIR) => path().join(detachedRoot(stateDir), checkName(name, "container"));
+
+/**
+ * Reserves a detached container's name: refused while a running container (detached or
+ * not) or a stopped detached one holds it. Under the registry's lock, as claiming is.
+ */
+export function reserveDetached(meta: DetachedMeta): string {
+  const lock = lockStateDir({ create: true });
+  if (!lock) throw new UserError(`state ${STATE_DIR}: not usable`);
+  try {
+    const held = readEntry(meta.name, lock.dir);
+    if ("state" in held && isLive(held.state)) throw new UserError(`--name ${meta.name}: already in use by a running container`);
+    try {
+      fs().mkdirSync(detachedRoot(lock.dir), 0o700);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") throw fsError(`state ${detachedRoot(lock.dir)}`, e, "mkdir");
+    }
+    const dir = detachedDir(meta.name, lock.dir);
+    try {
+      fs().mkdirSync(dir, 0o700);
+    } catch (e) {
+      if ((e as { code?: string }).code === "EEXIST")
+        throw new UserError(`--name ${meta.name}: already in use by a container (remove it first: myuts rm ${meta.name})`);
+      throw fsError(`state ${dir}`, e, "mkdir");
+    }
+    writeMeta(meta);
+    return dir;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Whether a stopped or running detached container holds the name (a foreground run must not take it). */
+export function detachedExists(name: string, stateDir = STATE_DIR): boolean {
+  return fs().existsSync(detachedDir(name, stateDir));
+}
+
+export function writeMeta(meta: DetachedMeta): void {
+  const dir = detachedDir(meta.name);
+  const tmp = path().join(dir, `.${META_FILE}.${process.pid}`);
+  fs().writeFileSync(tmp, JSON.stringify(meta), { mode: 0o600 });
+  fs().renameSync(tmp, path().join(dir, META_FILE));
+}
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+const optString = (v: unknown) => v === undefined || (typeof v === "string" && v.length <= 4096 && !v.includes("\0"));
+
+/** A detached container's description, read back as untrusted input; undefined when there is none. */
+export function readMeta(name: string): DetachedMeta | undefined {
+  const file = path().join(detachedDir(name), META_FILE);
+  let v: Partial<DetachedMeta> | null;
+  try {
+    v = JSON.parse(readRegularFile(file, MiB, { noFollow: true }).toString("utf8"));
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined;
+    if (e instanceof RefusedFile || e instanceof SyntaxError) throw new UserError(`container ${name}: ${file} is damaged (${e.message})`);
+    throw fsError(`container ${name}: ${file}`, e, "open");
+  }
+  const ok =
+    v !== null &&
+    typeof v === "object" &&
+    v.name === name &&
+    typeof v.created === "string" &&
+    isStrings(v.command) &&
+    typeof v.autoRemove === "boolean" &&
+    Number.isSafeInteger(v.logMaxBytes) &&
+    (v.logMaxBytes as number) >= 0 &&
+    optString(v.image) &&
+    optString(v.rootfs) &&
+    optString(v.imageRoot);
+  if (!ok) throw new UserError(`container ${name}: ${file} is damaged (fields missing or of the wrong type)`);
+  return v as DetachedMeta;
+}
+
+/** The names of the detached containers, in order. */
+export function detachedNames(stateDir = STATE_DIR): string[] {
+  try {
+    return fs()
+      .readdirSync(detachedRoot(stateDir))
+      .filter((n) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(n))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The exit code the monitor recorded, and when; undefined while there is none. */
+export function exitOf(name: string): { code: number; at: Date } | undefined {
+  const file = path().join(detachedDir(name), EXIT_FILE);
+  try {
+    const text = readRegularFile(file, 64, { noFollow: true }).toString("utf8");
+    if (!/^\d{1,3}\n$/.test(text)) return undefined;
+    return { code: Number(text.trim()), at: fs().statSync(file).mtime };
+  } catch {
+    return undefined;
+  }
+}
+
+export const exitFile = (name: string) => path().join(detachedDir(name), EXIT_FILE);
+
+export type DetachedStatus = { running: true; state: ContainerState } | { running: false; exit?: { code: number; at: Date } };
+
+/** Running while its registry entry's owner (the monitor) is; else stopped, with the exit code when it was recorded. */
+export function detachedStatus(name: string): DetachedStatus {
+  const s = readState(name, STATE_DIR, () => {});
+  if (s && isLive(s)) return { running: true, state: s };
+  return { running: false, exit: exitOf(name) };
+}
+
+/**
+ * What the monitor runs once the container has ended: this program's cleanup command.
+ * The compiled binary runs as itself; from source, Bun runs the entry script.
+ */
+export function exitCommand(name: string, env: Record<string, string | undefined>): { argv: string[]; env: string[] } {
+  const main = Bun.main;
+  const compiled = main.startsWith("/$bunfs/") || main.startsWith("B:/~BUN/");
+  const argv = [process.execPath, ...(compiled ? [] : [main]), "cleanup", name];
+  // What the cleanup needs: PATH for iptables and the CNI plugins, the state and store locations.
+  const keep = ["PATH", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "HOME", "MYUTS_STORE", "CNI_PATH"];
+  return { argv, env: keep.flatMap((k) => (env[k] !== undefined && !env[k]!.includes("\0") ? [`${k}=${env[k]}`] : [])) };
+}
+
+/** Removes a stopped detached container's directory (its log and exit code with it). */
+export function removeDetached(name: string): void {
+  const lock = lockStateDir({ create: false });
+  try {
+    fs().rmSync(detachedDir(name, lock?.dir ?? STATE_DIR), { recursive: true, force: true });
+    try {
+      fs().rmdirSync(detachedRoot(lock?.dir ?? STATE_DIR));
+    } catch {
+      // other containers' directories are there
+    }
+    lock?.removeIfEmpty();
+  } finally {
+    lock?.release();
+  }
+}
+
+/** The monitor's registry reference: the entry is live exactly while the monitor is. */
+export function monitorRef(pid: number): { pid: number; start: string } {
+  return { pid, start: processStart(pid) ?? "" };
+}
