@@ -145,13 +145,14 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
       case "logs": {
         const [name, ...rest] = names(cmd, p.operands);
         if (rest.length) throw new UserError(`logs: one container at a time (unexpected ${rest.join(" ")})`);
+        const since = one("since");
+        const o = { follow: p.bools.has("follow"), tail: count("tail", one("tail")), since: since === undefined ? undefined : parseSince(since) };
         const c = mustFind(name!);
         if (!c.detached) throw new UserError(`container ${name}: runs in the foreground; only a detached container (run -d) has a log`);
         const stamps = p.bools.has("timestamps");
-        const since = one("since");
         await readLogs(
           name!,
-          { follow: p.bools.has("follow"), tail: count("tail", one("tail")), since: since === undefined ? undefined : parseSince(since) },
+          o,
           (r) => (r.stream === "stdout" ? stdout : stderr)(stamps ? `${r.time} ${r.log}` : r.log),
           () => findRunContainer(name!)?.running === true,
         );

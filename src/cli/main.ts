@@ -7,6 +7,7 @@ import { EXEC_FLAGS } from "./exec.ts";
 import { OCI_FLAGS } from "./oci.ts";
 import { RUN_FLAGS } from "./run-flags.ts";
 import { NETWORK_FLAGS } from "./network.ts";
+import { CONTAINER_FLAGS } from "./containers.ts";
 import { EVENTS_FLAGS, STATS_FLAGS, UPDATE_CMD_FLAGS } from "./stats.ts";
 
 const payload: ArgsDef = {
@@ -28,6 +29,11 @@ const SYNOPSIS: Record<string, string> = {
   update: "myuts update NAME [options]",
   version: "myuts version",
   network: "myuts network create NAME [--subnet CIDR] | ls | rm NAME...",
+  ps: "myuts ps [-a] [-q] [--format table|json]  |  myuts ps [--format table|json] ID [-- PS-OPTIONS] (runc's)",
+  inspect: "myuts inspect NAME...",
+  logs: "myuts logs [-f] [--tail N] [--since TIME] [-t] NAME",
+  stop: "myuts stop [-t SECONDS] [-s SIGNAL] NAME...",
+  rm: "myuts rm [-f] NAME...",
 };
 
 const run = defineCommand({
@@ -59,10 +65,22 @@ const start = oci("start", "ID", "Let a created container run its process");
 const state = oci("state", "ID", "Print a container's OCI state as JSON");
 const pause = oci("pause", "ID", "Freeze every process of a running container (its cgroup's freezer)");
 const resume = oci("resume", "ID", "Thaw a paused container");
-const kill = oci("kill", "ID [SIGNAL]", "Send a signal (a name with or without SIG, or a number; default TERM) to a container's process");
+const kill = oci("kill", "[-s SIGNAL] ID|NAME [SIGNAL]", "Send a signal (a name with or without SIG, or a number; default TERM) to a container's process");
 const del = oci("delete", "[-f] ID", "Delete a stopped container (--force: kill it first)");
 const list = oci("list", "[--format table|json] [-q]", "List the containers under the state root");
-const ps = oci("ps", "[--format table|json] ID [-- PS-OPTIONS]", "List a container's processes");
+const ps = oci(
+  "ps",
+  "[-a] [--format table|json]  |  ps ID [-- PS-OPTIONS]",
+  "List run's containers (-a: stopped detached ones too), or with an id a container's processes (runc ps)",
+);
+const podman = (name: string, description: string) => defineCommand({ meta: { name, description }, args: cittyArgs(CONTAINER_FLAGS[name]!) });
+const inspect = podman("inspect", "Print what is known of containers (state, command, log, cgroup, network) as JSON");
+const logs = podman("logs", "Print a detached container's output (stdout and stderr as it wrote them)");
+const stop = podman(
+  "stop",
+  "Stop running containers: the stop signal, then SIGKILL after the timeout (a payload that is PID 1 ignores signals it doesn't handle: use run --init)",
+);
+const rm = podman("rm", "Remove containers (a running one only with -f, which kills it)");
 const stats = defineCommand({
   meta: { name: "stats", description: "Show a running container's memory, CPU and pids usage" },
   args: { ...cittyArgs(STATS_FLAGS), ...container },
@@ -113,13 +131,17 @@ const SUBCOMMANDS: Record<string, CommandDef> = {
   rmi,
   image,
   exec,
+  ps,
+  inspect,
+  logs,
+  stop,
+  rm,
   create,
   start,
   state,
   kill,
   delete: del,
   list,
-  ps,
   pause,
   resume,
   features,

@@ -3,8 +3,8 @@
 // have stopped. ps, inspect, stop, kill and rm; logs are in logs.ts.
 import { kill as sendSignal, SIGKILL } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
-import { fs, path } from "../util/node.ts";
-import { processStart } from "../util/process-start.ts";
+import { path } from "../util/node.ts";
+import { processStart, stillRunning } from "../util/process-start.ts";
 import { endDetached } from "./detached-end.ts";
 import { detachedDir, detachedExists, detachedNames, detachedStatus, LOG_FILE, readMeta, removeDetached, type DetachedMeta } from "./detached.ts";
 import { checkName } from "./names.ts";
@@ -75,15 +75,7 @@ export function findRunContainer(name: string): ContainerInfo | undefined {
 }
 
 function gone(pid: number, start: string | undefined): boolean {
-  if (start === undefined) return true;
-  const now = processStart(pid);
-  if (now !== start) return true;
-  try {
-    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
-  } catch {
-    return true;
-  }
+  return start === undefined || !stillRunning(pid, start);
 }
 
 async function until(done: () => boolean, ms: number): Promise<boolean> {

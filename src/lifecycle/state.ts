@@ -11,7 +11,7 @@ import type { LinuxResources, LinuxSeccomp } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { errnoOf, fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
-import { processStart } from "../util/process-start.ts";
+import { processStart, stillRunning } from "../util/process-start.ts";
 import { readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { escapeControl } from "../util/text.ts";
 import { DETACHED_SUBDIR, STATE_DIR } from "./state-dir.ts";
@@ -87,7 +87,7 @@ export function selfRef(): ProcessRef {
 }
 
 export function isLive(s: ContainerState): boolean {
-  return processStart(s.owner.pid) === s.owner.start;
+  return stillRunning(s.owner.pid, s.owner.start);
 }
 
 /** Whether the entry's runtime is provably gone: its pid, in this PID namespace, no longer has its start time. */

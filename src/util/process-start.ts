@@ -13,6 +13,18 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
+/** Whether `pid` is still the process that started at `start` and has not ended (a zombie has). */
+export function stillRunning(pid: number, start: string): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return f[19] === start && f[0] !== "Z" && f[0] !== "X";
+  } catch {
+    return false;
+  }
+}
+
 /** "PID-START" of this process: a prefix for files it owns, which a later sweep can check. */
 export function ownerTag(): string {
   return `${process.pid}-${processStart(process.pid) ?? "0"}`;

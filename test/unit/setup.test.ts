@@ -253,6 +253,32 @@ describe("the prelude and the time namespace", () => {
     expect(new DataView(bytes.buffer).getUint32(24 + 16, true)).toBe(0x20020000);
   });
 
+  test("run -d: a session of its own, a monitor forked first (it goes on at its branch), then the clone; the monitor's branch logs", () => {
+    const monitor = {
+      log: "/s/ctr.log",
+      rotated: "/s/ctr.log.1",
+      maxBytes: 8192,
+      exitFile: "/s/exit",
+      exitCommand: { argv: ["/m", "cleanup", "x"], env: ["PATH=/bin"] },
+    };
+    const p = compilePrelude(0x20000, "CLONE_NEWNS", [{ type: "network", path: "/run/netns/x" }], "x64", monitor);
+    const ops = p.steps.map((s) => (s.op === "syscall" ? s.call : s.op));
+    expect(ops).toEqual(["setsid", "fork", "openat", "setns", "fork", "load", "dup3", "dup3", "fcntl", "fcntl", "monitor"]);
+    const forks = p.steps.filter((s) => s.op === "fork");
+    // The monitor forks before the joins: its exit command runs in the host's namespaces.
+    expect(forks[0]).toMatchObject({ flags: 0 });
+    expect(forks[0]!.op === "fork" && forks[0]!.parent?.index).toBe(6);
+    expect(forks[1]!.op === "fork" && forks[1]!.parent).toBeUndefined();
+    const bytes = encodeProgram(p, { arch: "x64", trace: false });
+    const view = new DataView(bytes.buffer);
+    // fork's second word: the monitor's step + 1; the monitor's op is 8.
+    expect(view.getUint32(24 + 1 * STEP_SIZE + 24, true)).toBe(7);
+    expect(view.getUint16(24 + 10 * STEP_SIZE, true)).toBe(8);
+    const text = new TextDecoder().decode(p.data);
+    expect(text).toContain("/s/ctr.log\0/s/ctr.log.1\0");
+    expect(text).toContain("cleanup");
+  });
+
   test("a new time namespace: unshare, then its offsets written before the payload's exec enters it", () => {
     const p = compileRun(specOf(["--time", "--monotonic", "5", "--", "true"]), facts, {
       barrier: false,
