@@ -9,6 +9,7 @@ const O_NOCTTY = 0o400;
 const TIOCSPTLCK = 0x40045431;
 const TIOCGPTN = 0x80045430;
 const TIOCSWINSZ = 0x5414;
+const TIOCGWINSZ = 0x5413;
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOL_SOCKET = 1;
@@ -37,6 +38,19 @@ export function openPty(size?: { rows: number; cols: number }): Pty {
     close(master);
     throw e;
   }
+}
+
+/** A terminal's size, or undefined when `fd` is not a terminal (or has none set). */
+export function windowSize(fd: number): { rows: number; cols: number } | undefined {
+  const ws = new Uint16Array(4);
+  if (Number(libc().ioctl(fd, BigInt(TIOCGWINSZ), ptr(ws))) < 0) return undefined;
+  return ws[0] && ws[1] ? { rows: ws[0], cols: ws[1] } : undefined;
+}
+
+/** Sets a terminal's size; the kernel then sends SIGWINCH to its foreground process group. */
+export function setWindowSize(fd: number, size: { rows: number; cols: number }): void {
+  const ws = new Uint16Array([size.rows, size.cols, 0, 0]);
+  check(libc().ioctl(fd, BigInt(TIOCSWINSZ), ptr(ws)), "ioctl TIOCSWINSZ");
 }
 
 /** Connects to the unix socket at `path` and sends `fd` with `name` as the message, as runc's console socket expects. */

@@ -144,6 +144,13 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     description:
       "start the container and return, printing its name; its output goes to a log (myuts logs) and it stays until myuts rm. With --bundle: runc run -d, under --root",
   },
+  {
+    long: "tty",
+    short: "t",
+    description:
+      "a terminal of the container's own (a new pty, never the caller's), relayed to the caller's, with its window size; -it works as in docker (-i also gives a new IPC namespace)",
+  },
+  { long: "interactive", description: "keep stdin (docker's -i; a foreground run always has it, so this only documents the intent)" },
   { long: "rm", description: "with --detach: remove the container (its log too) when it ends; a foreground run leaves nothing anyway" },
   { long: "log-max-size", value: true, hint: "SIZE", description: "with --detach: rotate the log at this size, keeping one old file (default 10m)" },
   { long: "pid-file", value: true, hint: "FILE", description: "with --bundle --detach: write the container's pid here (no newline)" },
@@ -183,6 +190,8 @@ export interface RunOptions extends ResourceOptions {
   dryRun: boolean;
   bundle?: string;
   detach: boolean;
+  /** -t: a pty of the container's own. */
+  tty: boolean;
   /** --rm: a detached container is removed when it ends. */
   autoRemove: boolean;
   logMaxBytes?: number;
@@ -320,6 +329,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     bundle: one("bundle"),
     detach: p.bools.has("detach"),
     autoRemove: p.bools.has("rm"),
+    tty: p.bools.has("tty"),
     logMaxBytes: logSize(one("log-max-size")),
     init: p.bools.has("init"),
     preserveFds: preserveFds("run", one("preserve-fds")),

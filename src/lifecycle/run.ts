@@ -23,6 +23,7 @@ import { nameFilesDir } from "../network/attach.ts";
 import { RunNetwork, withNetwork } from "./network.ts";
 import { randomName } from "./names.ts";
 import type { DetachedOutput } from "./detached-output.ts";
+import type { TerminalRelay } from "./terminal-relay.ts";
 import type { DetachedMeta } from "./detached.ts";
 import type { ContainerRoot } from "../image/container-root.ts";
 import { UserError } from "../util/errors.ts";
@@ -168,6 +169,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   };
   let imageRoot: ContainerRoot | undefined;
   let logs: DetachedOutput | undefined;
+  let terminal: TerminalRelay | undefined;
   let handedOver = false;
   let reserved = false;
   // Loaded for `run -d` only: the start path of every other run stays as it was.
@@ -185,6 +187,11 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       imageRoot = t.step("create the image root's upper and work dirs", () => createContainerRoot(spec.root.path, overlay));
     }
     await t.stepAsync("load the native pieces", loadNative);
+    if (spec.process.terminal) {
+      if (detach) throw new UserError("run: --tty with --detach is not supported yet (a detached container's output goes to its log)");
+      const [{ TerminalRelay }, { openConsole }] = await Promise.all([import("./terminal-relay.ts"), import("./console.ts")]);
+      terminal = new TerminalRelay(t.step("open the container's terminal", () => openConsole("run", spec.process)));
+    }
     if (net.cni) {
       // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
       await prepare();
@@ -204,6 +211,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       stdio: logs?.stdio ?? s.stdio,
       preserveFds: s.preserveFds,
       monitor: logs?.plan,
+      terminal: terminal?.pty.slave,
     });
     if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
@@ -239,15 +247,18 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       return 0;
     }
     relay.attach(pid);
+    terminal?.start();
     net.started();
     hooks.started?.(pid);
     if (spec.hooks?.poststart) runLaterHooks("poststart", spec.hooks, hookState("running", pid), warnLine);
     status = await waitExit(pid);
+    await terminal?.finish();
     t.note(`payload exited: ${describeStatus(status)}`);
     note = hooks.afterExit?.(status);
   } finally {
     relay.close();
     logs?.close();
+    terminal?.restore();
     if (!handedOver) {
       net.stop();
       hooks.cleanup?.(status);

@@ -39,6 +39,8 @@ export interface RunRequest {
   namespaces: ReadonlySet<NamespaceType>;
   args: readonly string[];
   rootfs?: string;
+  /** -t: process.terminal (a pty of its own). */
+  tty?: boolean;
   readOnly: boolean;
   volumes: readonly string[];
   tmpfs: readonly string[];
@@ -131,7 +133,7 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   const spec: Spec = {
     ociVersion: OCI_VERSION,
     process: {
-      terminal: false,
+      terminal: o.tty === true,
       user: {
         uid: o.setuid ?? image?.user?.uid ?? o.userns?.uid ?? (rootfs ? 0 : host.uid),
         gid: o.setgid ?? image?.user?.gid ?? o.userns?.gid ?? (rootfs ? 0 : host.gid),

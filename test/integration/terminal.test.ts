@@ -28,4 +28,50 @@ describe.skipIf(!isRoot || !Bun.which("script"))("on a terminal (needs root and 
     expect(out).toMatch(/\[1\]\+? +Running +sleep 0\.3/);
     expect(r.exitCode).toBe(7);
   });
+
+  /** Runs `shell` under script(1): a pty for the caller, as a user at a terminal has. */
+  function onTerminal(shell: string, input?: string) {
+    const r = Bun.spawnSync(["script", "-qefc", shell, "/dev/null"], {
+      stdin: input === undefined ? "ignore" : Buffer.from(input),
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: "/usr/bin:/bin", TERM: "dumb" },
+      timeout: 20_000,
+    });
+    return { out: r.stdout.toString().replaceAll("\r", ""), code: r.exitCode };
+  }
+
+  test("-t: a pty of the container's own with the caller's window size; the caller's terminal mode comes back", () => {
+    const r = onTerminal(
+      `stty rows 30 cols 100; stty -a > /tmp/.before-$$; ${MYUTS} run -t --rootfs ${fx.rootfs} -- sh -c 'stty size; test -t 0 && test -t 1 && echo tty; readlink /proc/self/fd/0; exit 5'; echo rc=$?; stty -a | diff - /tmp/.before-$$ && echo same-mode; rm -f /tmp/.before-$$`,
+    );
+    expect(r.out).toContain("30 100\n");
+    expect(r.out).toContain("tty\n");
+    // Not the caller's terminal: its slave is on the runtime's devpts, which the container doesn't see.
+    expect(r.out).not.toMatch(/^\/dev\/pts\/\d+$/m);
+    expect(r.out).toContain("rc=5\n");
+    expect(r.out).toContain("same-mode\n");
+  });
+
+  test("-it: what the user types reaches the container's shell", () => {
+    const r = Bun.spawnSync(
+      [
+        "sh",
+        "-c",
+        `(sleep 1; printf 'echo typed-$((6*7))\\n'; sleep 0.5; printf 'exit 4\\n'; sleep 1) | script -qefc "${MYUTS} run -it --rootfs ${fx.rootfs} -- sh" /dev/null`,
+      ],
+      { stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin", TERM: "dumb" }, timeout: 20_000 },
+    );
+    expect(r.stdout.toString()).toContain("typed-42");
+    expect(r.exitCode).toBe(4);
+  });
+
+  test("a resized terminal resizes the container's (SIGWINCH)", () => {
+    const r = onTerminal(
+      `stty rows 30 cols 100; (sleep 1; stty rows 40 cols 120 </dev/tty) & ${MYUTS} run -t --rootfs ${fx.rootfs} -- sh -c 'for i in 1 2 3 4 5 6; do stty size; sleep 0.4; done'`,
+    );
+    const sizes = r.out.split("\n").filter((l) => /^\d+ \d+$/.test(l.replace(/^\0/, "")));
+    expect(sizes[0]).toContain("30 100");
+    expect(sizes.at(-1)).toBe("40 120");
+  });
 });
