@@ -20,7 +20,12 @@ export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "process", short: "p", value: true, hint: "FILE", description: "an OCI process JSON (args, env, cwd, user, …) instead of the command line" },
   { long: "detach", short: "d", description: "return once the command runs, leaving it running" },
   { long: "pid-file", value: true, hint: "FILE", description: "write the command's pid here (no newline)" },
-  { long: "tty", short: "t", description: "a terminal: with --console-socket a new one, whose master goes there; else the caller's" },
+  { long: "interactive", short: "i", description: "keep stdin open (it always is: accepted for docker's exec -it)" },
+  {
+    long: "tty",
+    short: "t",
+    description: "a terminal of the command's own: its master goes to --console-socket, or is relayed to the caller's terminal (exec -it)",
+  },
   { long: "console-socket", value: true, hint: "SOCKET", description: "the unix socket that receives the terminal's master end (as runc's)" },
   PRESERVE_FDS,
   { long: "trace", description: "print each setup step and its duration to stderr" },

@@ -171,8 +171,10 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   };
   if (!process.args.length || !process.args[0]) throw new UserError("exec: no command to run");
   const cgroup = paths ? Cgroup.fromPaths(paths) : undefined;
-  // A terminal without a socket is the caller's own, inherited like the rest of its stdio.
-  const pty = process.terminal && r.consoleSocket !== undefined ? t.step("open the terminal", () => openConsole("exec", process)) : undefined;
+  // A terminal of its own: its master goes to the console socket (conmon, containerd's
+  // shim), or this runtime relays it to the caller's terminal (exec -it).
+  const pty = process.terminal && (r.consoleSocket !== undefined || !r.detach) ? t.step("open the terminal", () => openConsole("exec", process)) : undefined;
+  const terminal = pty && r.consoleSocket === undefined ? new (await import("./terminal-relay.ts")).TerminalRelay(pty) : undefined;
   const relay = new SignalRelay();
   try {
     const program = compileJoin(
@@ -194,14 +196,18 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
       ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
       seccompListener: (p, fd) => seccomp && sendListener(seccomp, { id: r.name, bundle: bundle ?? "", status: "running" }, p, fd),
     });
-    if (pty) sendConsole("exec", r.consoleSocket!, pty.master, child);
+    if (pty && !terminal) sendConsole("exec", r.consoleSocket!, pty.master, child);
     // runc's pid file: the number alone, no newline.
     if (r.pidFile) fs().writeFileSync(r.pidFile, String(child));
     if (r.detach) return 0;
     relay.attach(child);
-    return exitCode(await waitExit(child));
+    terminal?.start();
+    const status = await waitExit(child);
+    await terminal?.finish();
+    return exitCode(status);
   } finally {
     relay.close();
-    if (pty) close(pty.master);
+    if (terminal) terminal.restore();
+    else if (pty) close(pty.master);
   }
 }

@@ -1,7 +1,7 @@
 // An interactive shell on a terminal: stdio is inherited, /dev/console is that
 // terminal, and the shell's job control works. script(1) provides the pty.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { isRoot, MYUTS, requireBinary } from "../helpers/myuts.ts";
+import { isRoot, MYUTS, requireBinary, uniqueToken } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 let fx: TestRootfs;
@@ -73,5 +73,25 @@ describe.skipIf(!isRoot || !Bun.which("script"))("on a terminal (needs root and 
     const sizes = r.out.split("\n").filter((l) => /^\d+ \d+$/.test(l.replace(/^\0/, "")));
     expect(sizes[0]).toContain("30 100");
     expect(sizes.at(-1)).toBe("40 120");
+  });
+
+  test("exec -it into a detached container: a terminal of its own, with what the user types and the window size", () => {
+    const name = `tty${uniqueToken()}`;
+    expect(Bun.spawnSync([MYUTS, "run", "-d", "--name", name, "--rootfs", fx.rootfs, "--", "sleep", "60"]).exitCode).toBe(0);
+    try {
+      const r = Bun.spawnSync(
+        [
+          "sh",
+          "-c",
+          `(sleep 1; printf 'echo typed-$((6*7)); stty size\\n'; sleep 0.5; printf 'exit 4\\n'; sleep 1) | script -qefc "stty rows 33 cols 90; ${MYUTS} exec -it ${name} sh" /dev/null`,
+        ],
+        { stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin", TERM: "dumb" }, timeout: 20_000 },
+      );
+      const out = r.stdout.toString().replaceAll("\r", "");
+      expect(out).toContain("typed-42\n33 90\n");
+      expect(r.exitCode).toBe(4);
+    } finally {
+      Bun.spawnSync([MYUTS, "rm", "-f", name]);
+    }
   });
 });
