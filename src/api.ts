@@ -6,6 +6,13 @@
 //   import { run } from "myuts";
 //   const r = await run({ rootfs, args: ["sh", "-c", "echo hi"], namespaces: ["pid", "mount", "net"], memory: "64m" });
 //
+// create() starts a container that runs on its own (`myuts run -d`) and returns a handle
+// for exec, logs, stop and remove; exec() runs a command in any running container:
+//
+//   const web = await create({ rootfs, args: ["httpd", "-f"], name: "web" });
+//   const r = await web.exec(["cat", "/etc/hostname"]);
+//   await web.stop(); await web.remove();
+//
 // Like `myuts run`, it needs root (or `user: true` for a user namespace), and a
 // failure to start throws a ContainerError with myuts's one-line message and exit code.
 import { close, pipe } from "../ffi/libc.ts";
@@ -183,4 +190,94 @@ function asContainerError(e: unknown): ContainerError {
   if (e instanceof ContainerError) return e;
   const code = e instanceof UserError || e instanceof OsError ? e.exitCode : 125;
   return new ContainerError(describe(e), code);
+}
+
+/** exec's options: the command's environment, working directory and user. */
+export interface ExecOptions {
+  env?: string[] | Record<string, string>;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  /** Fed to the command's stdin. */
+  stdin?: string | Uint8Array;
+}
+
+/** A container that runs on its own (`myuts run -d`), by name. */
+export interface Container {
+  readonly name: string;
+  /** Runs a command in it (its namespaces, cgroup and security settings) and returns its exit code and output. */
+  exec(args: string[], o?: ExecOptions): Promise<RunResult>;
+  /** Its output so far, stdout and stderr apart. */
+  logs(): Promise<{ stdout: string; stderr: string }>;
+  /** SIGTERM, then SIGKILL after `timeoutSec` (default 10); resolves once it has ended. */
+  stop(timeoutSec?: number): Promise<void>;
+  /** Removes it, with its log (`force`: a running one is killed first). */
+  remove(o?: { force?: boolean }): Promise<void>;
+  /** What `myuts inspect` says of it: State.Status, State.ExitCode, LogPath… */
+  inspect(): Promise<Record<string, unknown>>;
+}
+
+/**
+ * The command line of this package's myuts: the detached container's monitor must
+ * outlive whoever started it, so these run as their own short process (the source
+ * stages under Bun, or the compiled binary when this is it).
+ */
+function myutsArgv(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  return compiled ? [process.execPath] : [process.execPath, `${import.meta.dir}/main.ts`];
+}
+
+async function cli(args: string[], stdin?: string | Uint8Array): Promise<RunResult> {
+  const p = Bun.spawn([...myutsArgv(), ...args], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe" });
+  if (stdin !== undefined && p.stdin) {
+    p.stdin.write(stdin);
+    await p.stdin.end();
+  }
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { exitCode, stdout, stderr };
+}
+
+/** A myuts command that must succeed: its one-line error becomes a ContainerError. */
+async function must(args: string[]): Promise<string> {
+  const r = await cli(args);
+  if (r.exitCode !== 0) throw new ContainerError(r.stderr.trim().replace(/^myuts: /, "") || `myuts ${args[0]} exited ${r.exitCode}`, r.exitCode);
+  return r.stdout;
+}
+
+/** Starts a container that runs on its own (`myuts run -d`); `autoRemove` is --rm. */
+export async function create(o: RunOptions & { autoRemove?: boolean }): Promise<Container> {
+  if (!Array.isArray(o.args) || o.args.length === 0) throw new ContainerError("run: args: nothing to run", 125);
+  const argv = runArgv(o);
+  const name = (await must(["run", "-d", ...(o.autoRemove ? ["--rm"] : []), ...argv])).trim();
+  return container(name);
+}
+
+/** Runs a command in a running container (`myuts exec`). */
+export async function exec(name: string, args: string[], o: ExecOptions = {}): Promise<RunResult> {
+  const flags: string[] = [];
+  const env = Array.isArray(o.env) ? o.env : Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of env) flags.push("--env", e);
+  if (o.cwd !== undefined) flags.push("--cwd", o.cwd);
+  if (o.uid !== undefined) flags.push("--user", o.gid !== undefined ? `${o.uid}:${o.gid}` : String(o.uid));
+  return cli(["exec", ...flags, name, "--", ...args], o.stdin);
+}
+
+/** A handle on an existing container, by name. */
+export function container(name: string): Container {
+  return {
+    name,
+    exec: (args, o) => exec(name, args, o),
+    logs: async () => {
+      const r = await cli(["logs", name]);
+      if (r.exitCode !== 0) throw new ContainerError(r.stderr.trim().replace(/^myuts: /, ""), r.exitCode);
+      return { stdout: r.stdout, stderr: r.stderr };
+    },
+    stop: async (timeoutSec = 10) => {
+      await must(["stop", "-t", String(timeoutSec), name]);
+    },
+    remove: async (o = {}) => {
+      await must(["rm", ...(o.force ? ["-f"] : []), name]);
+    },
+    inspect: async () => (JSON.parse(await must(["inspect", name])) as Record<string, unknown>[])[0]!,
+  };
 }

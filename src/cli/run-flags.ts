@@ -150,6 +150,12 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     description:
       "a terminal of the container's own (a new pty, never the caller's), relayed to the caller's, with its window size; -it works as in docker (-i also gives a new IPC namespace)",
   },
+  {
+    long: "entrypoint",
+    value: true,
+    hint: "CMD",
+    description: 'the command, run with the arguments after it; with --image, instead of the image\'s Entrypoint and Cmd ("" clears the Entrypoint)',
+  },
   { long: "interactive", description: "keep stdin (docker's -i; a foreground run always has it, so this only documents the intent)" },
   { long: "rm", description: "with --detach: remove the container (its log too) when it ends; a foreground run leaves nothing anyway" },
   { long: "log-max-size", value: true, hint: "SIZE", description: "with --detach: rotate the log at this size, keeping one old file (default 10m)" },
@@ -192,6 +198,7 @@ export interface RunOptions extends ResourceOptions {
   detach: boolean;
   /** -t: a pty of the container's own. */
   tty: boolean;
+  entrypoint?: string;
   /** --rm: a detached container is removed when it ends. */
   autoRemove: boolean;
   logMaxBytes?: number;
@@ -330,6 +337,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     detach: p.bools.has("detach"),
     autoRemove: p.bools.has("rm"),
     tty: p.bools.has("tty"),
+    entrypoint: one("entrypoint"),
     logMaxBytes: logSize(one("log-max-size")),
     init: p.bools.has("init"),
     preserveFds: preserveFds("run", one("preserve-fds")),

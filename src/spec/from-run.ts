@@ -41,6 +41,8 @@ export interface RunRequest {
   rootfs?: string;
   /** -t: process.terminal (a pty of its own). */
   tty?: boolean;
+  /** --entrypoint: the command, before the arguments (an image's Entrypoint and Cmd give way). */
+  entrypoint?: string;
   readOnly: boolean;
   volumes: readonly string[];
   tmpfs: readonly string[];
@@ -91,8 +93,10 @@ export interface ImageRun {
  * docker's rule for an image's command: the entrypoint, then the run's arguments when
  * any were given, else the image's Cmd. Nothing at all is an error, as in docker.
  */
-export function imageArgs(image: ImageRun, args: readonly string[]): string[] {
-  const argv = [...(image.entrypoint ?? []), ...(args.length ? args : (image.cmd ?? []))];
+export function imageArgs(image: ImageRun, args: readonly string[], entrypoint?: string): string[] {
+  // docker's --entrypoint replaces the image's and drops its Cmd ("" clears the entrypoint).
+  const argv =
+    entrypoint !== undefined ? [...(entrypoint ? [entrypoint] : []), ...args] : [...(image.entrypoint ?? []), ...(args.length ? args : (image.cmd ?? []))];
   if (!argv.length) throw new UserError("run: the image has no Entrypoint or Cmd; give a command after the image");
   return argv;
 }
@@ -113,7 +117,13 @@ const NS_ORDER: NamespaceType[] = ["user", "pid", "network", "ipc", "uts", "moun
 export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   const rootfs = o.rootfs;
   const image = o.image;
-  const args = image ? imageArgs(image, o.args) : o.args.length ? [...o.args] : [rootfs ? "/bin/sh" : (host.env.SHELL ?? "/bin/sh")];
+  const args = image
+    ? imageArgs(image, o.args, o.entrypoint)
+    : o.entrypoint
+      ? [o.entrypoint, ...o.args]
+      : o.args.length
+        ? [...o.args]
+        : [rootfs ? "/bin/sh" : (host.env.SHELL ?? "/bin/sh")];
 
   const env = rootfs ? containerEnv(o, host) : hostEnvList(host.env);
   // The image's Env over the defaults, the run's -e over both (docker's order).

@@ -1,7 +1,8 @@
-// The TypeScript API (src/api.ts, the package's entry point): containers started
-// from this very test process, with no myuts child process, their output captured.
+// The TypeScript API (src/api.ts, the package's entry point): run() starts containers
+// from this very test process, with no myuts child process, their output captured;
+// create() and exec() drive detached containers through short myuts commands.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ContainerError, run } from "../../src/api.ts";
+import { ContainerError, container, create, exec, run } from "../../src/api.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { isRoot, processesWith, uniqueToken } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
@@ -57,5 +58,39 @@ describe.skipIf(!isRoot)("the TypeScript API (needs root)", () => {
     const missing = await run({ rootfs: fx.rootfs, args: ["no-such-command"] }).catch((e: ContainerError) => e);
     expect(missing).toBeInstanceOf(ContainerError);
     expect((missing as ContainerError).exitCode).toBe(127);
+  });
+
+  test("create() starts a container that runs on its own: exec, logs, stop with its exit code, remove", async () => {
+    const name = `api${uniqueToken()}`;
+    try {
+      const c = await create({ rootfs: fx.rootfs, name, args: ["sh", "-c", 'trap "exit 7" TERM; echo started; echo warn >&2; while :; do sleep 0.1; done'] });
+      expect(c.name).toBe(name);
+      const r = await exec(name, ["sh", "-c", "echo $FOO; cat; pwd"], { env: { FOO: "bar" }, stdin: "in\n", cwd: "/tmp" });
+      expect(r).toEqual({ exitCode: 0, stdout: "bar\nin\n/tmp\n", stderr: "" });
+      expect(await c.logs()).toEqual({ stdout: "started\n", stderr: "warn\n" });
+      await c.stop(5);
+      expect(((await c.inspect()).State as { ExitCode: number }).ExitCode).toBe(7);
+      await c.remove();
+      await expect(container(name).inspect()).rejects.toThrow(`container ${name}: no such container`);
+    } finally {
+      await container(name)
+        .remove({ force: true })
+        .catch(() => {});
+    }
+  });
+
+  test("create() refuses a name in use, as a ContainerError with myuts's line and exit code", async () => {
+    const name = `api${uniqueToken()}`;
+    try {
+      await create({ rootfs: fx.rootfs, name, args: ["sleep", "30"] });
+      const e = await create({ rootfs: fx.rootfs, name, args: ["true"] }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ContainerError);
+      expect((e as ContainerError).message).toBe(`--name ${name}: already in use by a running container`);
+      expect((e as ContainerError).exitCode).toBe(125);
+    } finally {
+      await container(name)
+        .remove({ force: true })
+        .catch(() => {});
+    }
   });
 });

@@ -70,6 +70,10 @@ describe("manifests and configs", () => {
     const overlay = { lowerdir: ["/l"], upperdir: "/u", workdir: "/w" };
     expect(imageArgs({ overlay, entrypoint: ["/e"], cmd: ["c"] }, [])).toEqual(["/e", "c"]);
     expect(imageArgs({ overlay, entrypoint: ["/e"], cmd: ["c"] }, ["x"])).toEqual(["/e", "x"]);
+    // --entrypoint: the image's Entrypoint and Cmd give way; "" clears the entrypoint.
+    expect(imageArgs({ overlay, entrypoint: ["/e"], cmd: ["c"] }, ["x"], "/other")).toEqual(["/other", "x"]);
+    expect(imageArgs({ overlay, entrypoint: ["/e"], cmd: ["c"] }, [], "/other")).toEqual(["/other"]);
+    expect(imageArgs({ overlay, entrypoint: ["/e"], cmd: ["c"] }, ["sh"], "")).toEqual(["sh"]);
     expect(imageArgs({ overlay, cmd: ["c"] }, ["x", "y"])).toEqual(["x", "y"]);
     expect(() => imageArgs({ overlay }, [])).toThrow(/no Entrypoint or Cmd/);
   });
