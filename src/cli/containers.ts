@@ -1,6 +1,9 @@
 // podman's everyday commands for `run`'s containers: ps (without an id), inspect,
 // logs, stop, rm, and the hidden `cleanup` a detached container's monitor runs.
-import { endDetached } from "../lifecycle/detached-end.ts";
+import { endDetached, restartDetached } from "../lifecycle/detached-end.ts";
+import { readSpec, removeDetached } from "../lifecycle/detached.ts";
+import type { Spec } from "../spec/types.ts";
+import { validateSpec } from "../spec/validate.ts";
 import { findRunContainer, listRunContainers, removeRunContainer, stopRunContainer, type ContainerInfo } from "../lifecycle/containers.ts";
 import { readLogs } from "../lifecycle/logs.ts";
 import { UserError } from "../util/errors.ts";
@@ -109,6 +112,7 @@ function inspectView(c: ContainerInfo): Record<string, unknown> {
     },
     Detached: c.detached,
     ...(c.autoRemove !== undefined ? { AutoRemove: c.autoRemove } : {}),
+    ...(c.restartCount !== undefined ? { RestartCount: c.restartCount } : {}),
     ...(c.logPath ? { LogPath: c.logPath } : {}),
     ...(c.state?.cgroup ? { Cgroup: c.state.cgroup } : {}),
     ...(c.state?.network ? { Network: c.state.network } : {}),
@@ -181,8 +185,18 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
       default: {
         // cleanup NAME: the exit command of a detached container's monitor, run as the monitor itself.
         const [name] = names(cmd, p.operands);
-        const problems = await endDetached(name!, { self: true });
+        const { problems, restart } = await endDetached(name!, { self: true });
         for (const m of problems) stderr(`myuts: warning: ${escapeControl(m)}\n`);
+        if (restart) {
+          try {
+            // The spec it was started with, read back from disk: validated again like any config.json.
+            await restartDetached(validateSpec(readSpec(name!) as Spec), restart);
+          } catch (e) {
+            // It stays stopped, with the exit code its last run recorded.
+            if (restart.autoRemove) removeDetached(name!);
+            throw e;
+          }
+        }
         return problems.length ? 125 : 0;
       }
     }

@@ -158,6 +158,12 @@ export const RUN_FLAGS: readonly FlagDef[] = [
   },
   { long: "interactive", description: "keep stdin (docker's -i; a foreground run always has it, so this only documents the intent)" },
   { long: "rm", description: "with --detach: remove the container (its log too) when it ends; a foreground run leaves nothing anyway" },
+  {
+    long: "restart",
+    value: true,
+    hint: "no|on-failure[:N]",
+    description: "with --detach: start the container again when it exits with a non-zero code (at most N times), unless myuts stop or rm ended it",
+  },
   { long: "log-max-size", value: true, hint: "SIZE", description: "with --detach: rotate the log at this size, keeping one old file (default 10m)" },
   { long: "pid-file", value: true, hint: "FILE", description: "with --bundle --detach: write the container's pid here (no newline)" },
   PRESERVE_FDS,
@@ -202,6 +208,8 @@ export interface RunOptions extends ResourceOptions {
   /** --rm: a detached container is removed when it ends. */
   autoRemove: boolean;
   logMaxBytes?: number;
+  /** --restart on-failure[:max]. */
+  restart?: { max?: number };
   init: boolean;
   preserveFds?: number;
   pidFile?: string;
@@ -290,6 +298,17 @@ function parseShare(values: readonly string[], container: boolean): NamespaceTyp
   return out;
 }
 
+function restartPolicy(v: string | undefined): { max?: number } | undefined {
+  if (v === undefined || v === "no") return undefined;
+  const m = /^on-failure(?::(\d{1,6}))?$/.exec(v);
+  if (m) return m[1] === undefined ? {} : { max: Number(m[1]) };
+  if (v === "always" || v === "unless-stopped")
+    throw new UserError(
+      `run: --restart ${v}: not supported (myuts has no daemon to start containers again at boot); on-failure[:N] restarts after a failed exit`,
+    );
+  throw new UserError(`run: --restart ${v}: expected no or on-failure[:N]`);
+}
+
 function logSize(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = parseBytes(v);
@@ -339,6 +358,7 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
     tty: p.bools.has("tty"),
     entrypoint: one("entrypoint"),
     logMaxBytes: logSize(one("log-max-size")),
+    restart: restartPolicy(one("restart")),
     init: p.bools.has("init"),
     preserveFds: preserveFds("run", one("preserve-fds")),
     pidFile: one("pid-file"),

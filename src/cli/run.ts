@@ -59,6 +59,7 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
       throw new UserError("run: --pid-file and --console-socket go with --bundle --detach (myuts run -b DIR -d ID)");
     if (o.detach && o.preserveFds) throw new UserError("run: --preserve-fds: a detached container's descriptors are its log's; pass files with --volume");
     if (!o.detach && o.logMaxBytes !== undefined) throw new UserError("run: --log-max-size goes with --detach (a foreground run's output is the terminal's)");
+    if (!o.detach && o.restart !== undefined) throw new UserError("run: --restart goes with --detach (a foreground run ends with its container)");
     const t = new Tracer(o.trace, origin, "run");
     t.note("runtime: JavaScript starts", jsStart);
     // An image is only ever named by --image: an operand is always the command (see README, "Images").
@@ -88,6 +89,9 @@ async function runDetached(spec: ReturnType<typeof validateSpec>, o: RunOptions,
     command: spec.process.args ?? [],
     ...(o.imageRef !== undefined ? { image: o.imageRef } : o.rootfs !== undefined ? { rootfs: spec.root.path } : {}),
     autoRemove: o.autoRemove,
+    ...(o.restart ? { restart: { ...o.restart, count: 0 } } : {}),
+    init: o.init,
+    newKeyring: keyring(o) !== undefined,
     logMaxBytes: o.logMaxBytes ?? (await import("../lifecycle/detached.ts")).DEFAULT_LOG_MAX,
   };
   await runSpec(spec, { trace: o.trace, origin, name: o.name, register: true, keyring: keyring(o), init: o.init, detach: { meta, env } });

@@ -61,20 +61,39 @@ export interface ContainerRoot {
 
 const OWNED = /^(\d{1,10}-\d{1,20})(\.[0-9a-f-]{1,36})$/;
 
-export function createContainerRoot(root: string, overlay: RootOverlay): ContainerRoot {
-  let dir = path().dirname(root);
+/** The directory as a ContainerRoot: it can be removed, or handed to its next owner. */
+function rootOf(start: string): ContainerRoot {
+  let dir = start;
+  return {
+    remove: () => removeTree(dir),
+    handTo: (pid: number) => {
+      const m = OWNED.exec(path().basename(dir));
+      const began = processStart(pid);
+      if (!m || !began) return dir;
+      const to = path().join(path().dirname(dir), `${pid}-${began}${m[2]}`);
+      fs().renameSync(dir, to);
+      dir = to;
+      return to;
+    },
+  };
+}
+
+function checkOwnDir(dir: string): void {
   const st = fs().lstatSync(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory() || st.uid !== (process.geteuid?.() ?? 0)) throw new UserError(`container root ${dir}: not a directory of this user's image store`);
-  const remove = () => removeTree(dir);
-  const handTo = (pid: number) => {
-    const m = OWNED.exec(path().basename(dir));
-    const start = processStart(pid);
-    if (!m || !start) return dir;
-    const to = path().join(path().dirname(dir), `${pid}-${start}${m[2]}`);
-    fs().renameSync(dir, to);
-    dir = to;
-    return to;
-  };
+}
+
+/** A restarted detached container's directory, as its last run left it (its writes kept, as docker's restart keeps them). */
+export function adoptContainerRoot(containersDir: string, dir: string): ContainerRoot {
+  if (path().dirname(dir) !== containersDir || !OWNED.test(path().basename(dir))) throw new UserError(`container root ${dir}: not one of ${containersDir}`);
+  checkOwnDir(dir);
+  return rootOf(dir);
+}
+
+export function createContainerRoot(root: string, overlay: RootOverlay): ContainerRoot {
+  const dir = path().dirname(root);
+  checkOwnDir(dir);
+  const { remove, handTo } = rootOf(dir);
   try {
     for (const p of [overlay.upperdir, overlay.workdir, root]) {
       if (path().dirname(p) !== dir) throw new Error(`${p} is not in ${dir}`);
@@ -96,7 +115,7 @@ export function removeContainerRoot(containersDir: string, dir: string): void {
   const owner = path().basename(dir).split(".")[0]!;
   // The monitor runs the cleanup as itself (its exit command): its own directory may go.
   if (owner !== ownerTag() && !ownerIsDead(owner)) throw new UserError(`container root ${dir}: its owner still runs`);
-  removeTree(dir);
+  if (fs().existsSync(dir)) removeTree(dir);
 }
 
 /** Removes container roots whose runtime is gone (killed before it could); how many. */

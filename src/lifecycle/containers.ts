@@ -6,7 +6,7 @@ import { UserError } from "../util/errors.ts";
 import { path } from "../util/node.ts";
 import { processStart, stillRunning } from "../util/process-start.ts";
 import { endDetached } from "./detached-end.ts";
-import { detachedDir, detachedExists, detachedNames, detachedStatus, LOG_FILE, readMeta, removeDetached, type DetachedMeta } from "./detached.ts";
+import { detachedDir, detachedExists, detachedNames, detachedStatus, LOG_FILE, markStopped, readMeta, removeDetached, type DetachedMeta } from "./detached.ts";
 import { checkName } from "./names.ts";
 import { STATE_DIR } from "./state-dir.ts";
 import { isLive, listStates, readState, type ContainerState } from "./state.ts";
@@ -25,6 +25,8 @@ export interface ContainerInfo {
   exitCode?: number;
   finishedAt?: string;
   autoRemove?: boolean;
+  /** --restart on-failure: how many times it was started again. */
+  restartCount?: number;
   logPath?: string;
   state?: ContainerState;
 }
@@ -41,6 +43,7 @@ function info(name: string, meta: DetachedMeta | undefined, state: ContainerStat
     created: meta?.created ?? state?.created ?? "",
     ...(meta ? { command: meta.command, autoRemove: meta.autoRemove, logPath: path().join(detachedDir(name), LOG_FILE) } : {}),
     ...(meta?.image ? { image: meta.image } : {}),
+    ...(meta?.restart ? { restartCount: meta.restart.count } : {}),
     ...((meta?.rootfs ?? state?.rootfs) ? { rootfs: meta?.rootfs ?? state?.rootfs } : {}),
     ...(ended ? { exitCode: ended.code, finishedAt: ended.at.toISOString() } : {}),
     ...(running ? { state } : {}),
@@ -101,6 +104,7 @@ async function settled(name: string, ms = 10_000): Promise<boolean> {
  */
 export async function stopRunContainer(c: ContainerInfo, timeoutSec: number, signal: number): Promise<"stopped" | "killed" | "not running"> {
   if (!c.running || !c.pid) return "not running";
+  if (c.detached) markStopped(c.name);
   const start = processStart(c.pid);
   sendSignal(c.pid, signal);
   let how: "stopped" | "killed" = "stopped";
@@ -123,6 +127,7 @@ export async function removeRunContainer(c: ContainerInfo, force: boolean): Prom
   if (c.running) {
     if (!force) throw new UserError(`container ${c.name}: is running; stop it first (myuts stop ${c.name}), or remove it with myuts rm -f ${c.name}`);
     const start = c.pid ? processStart(c.pid) : undefined;
+    if (c.detached) markStopped(c.name);
     if (c.pid) sendSignal(c.pid, SIGKILL);
     if (c.pid) await until(() => gone(c.pid!, start), 10_000);
     if (!(await settled(c.name))) throw new UserError(`container ${c.name}: its monitor did not finish after SIGKILL`);
@@ -132,7 +137,7 @@ export async function removeRunContainer(c: ContainerInfo, force: boolean): Prom
     return;
   }
   // A monitor that was killed left its cgroup, network and image directory: freed here.
-  const problems = await endDetached(c.name, { self: false, keepContainer: true });
+  const { problems } = await endDetached(c.name, { self: false, keepContainer: true });
   if (problems.length) throw new UserError(`container ${c.name}: ${problems.join("; ")}`);
   if (detachedExists(c.name)) removeDetached(c.name);
 }

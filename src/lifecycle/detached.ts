@@ -18,6 +18,7 @@ export const LOG_FILE = "ctr.log";
 export const ROTATED_LOG = "ctr.log.1";
 const EXIT_FILE = "exit";
 const META_FILE = "meta.json";
+const SPEC_FILE = "config.json";
 /** docker's json-file driver has no cap by default; a container's log here stops at twice this. */
 export const DEFAULT_LOG_MAX = 10 * MiB;
 
@@ -34,6 +35,11 @@ export interface DetachedMeta {
   logMaxBytes: number;
   /** An image container's own directory in the store (its overlay's upper and work dirs), removed at its end. */
   imageRoot?: string;
+  /** --restart on-failure[:max]: started again after a non-zero exit, `count` times so far. */
+  restart?: { max?: number; count: number };
+  /** How it was started, beyond its spec, for a restart: --init, and a new session keyring. */
+  init?: boolean;
+  newKeyring?: boolean;
 }
 
 export const detachedRoot = (stateDir = STATE_DIR) => path().join(stateDir, DETACHED_SUBDIR);
@@ -43,7 +49,7 @@ export const detachedDir = (name: string, stateDir = STATE_DIR) => path().join(d
  * Reserves a detached container's name: refused while a running container (detached or
  * not) or a stopped detached one holds it. Under the registry's lock, as claiming is.
  */
-export function reserveDetached(meta: DetachedMeta): string {
+export function reserveDetached(meta: DetachedMeta, spec?: unknown): string {
   const lock = lockStateDir({ create: true });
   if (!lock) throw new UserError(`state ${STATE_DIR}: not usable`);
   try {
@@ -63,6 +69,8 @@ export function reserveDetached(meta: DetachedMeta): string {
       throw fsError(`state ${dir}`, e, "mkdir");
     }
     writeMeta(meta);
+    // What a restart runs again (read back through the spec's validation).
+    if (spec !== undefined) fs().writeFileSync(path().join(dir, SPEC_FILE), JSON.stringify(spec), { mode: 0o600 });
     return dir;
   } finally {
     lock.release();
@@ -106,9 +114,43 @@ export function readMeta(name: string): DetachedMeta | undefined {
     (v.logMaxBytes as number) >= 0 &&
     optString(v.image) &&
     optString(v.rootfs) &&
-    optString(v.imageRoot);
+    optString(v.imageRoot) &&
+    (v.init === undefined || typeof v.init === "boolean") &&
+    (v.newKeyring === undefined || typeof v.newKeyring === "boolean") &&
+    (v.restart === undefined ||
+      (typeof v.restart === "object" &&
+        v.restart !== null &&
+        Number.isSafeInteger(v.restart.count) &&
+        v.restart.count >= 0 &&
+        (v.restart.max === undefined || (Number.isSafeInteger(v.restart.max) && v.restart.max >= 0))));
   if (!ok) throw new UserError(`container ${name}: ${file} is damaged (fields missing or of the wrong type)`);
   return v as DetachedMeta;
+}
+
+/** The spec a detached container was started with (for a restart): parsed, not yet validated. */
+export function readSpec(name: string): unknown {
+  const file = path().join(detachedDir(name), SPEC_FILE);
+  try {
+    return JSON.parse(readRegularFile(file, 16 * MiB, { noFollow: true }).toString("utf8"));
+  } catch (e) {
+    if (e instanceof RefusedFile || e instanceof SyntaxError) throw new UserError(`container ${name}: ${file} is damaged (${e.message})`);
+    throw fsError(`container ${name}: ${file}`, e, "open");
+  }
+}
+
+const STOPPED_FILE = "stopped";
+
+/** stop and rm -f: what ends the container is the user's doing, so --restart leaves it stopped (as docker). */
+export function markStopped(name: string): void {
+  try {
+    fs().writeFileSync(path().join(detachedDir(name), STOPPED_FILE), "", { mode: 0o600 });
+  } catch {
+    // gone meanwhile
+  }
+}
+
+export function wasStopped(name: string): boolean {
+  return fs().existsSync(path().join(detachedDir(name), STOPPED_FILE));
 }
 
 /** The names of the detached containers, in order. */

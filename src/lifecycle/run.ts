@@ -27,6 +27,7 @@ import type { TerminalRelay } from "./terminal-relay.ts";
 import type { DetachedMeta } from "./detached.ts";
 import type { ContainerRoot } from "../image/container-root.ts";
 import { UserError } from "../util/errors.ts";
+import { path } from "../util/node.ts";
 
 export interface RunSettings {
   trace: boolean;
@@ -46,7 +47,12 @@ export interface RunSettings {
   /** runc's --preserve-fds. */
   preserveFds?: number;
   /** `run -d`: the container outlives this runtime (detached.ts); runSpec returns 0 once its payload runs. */
-  detach?: { meta: DetachedMeta; env: Record<string, string | undefined> };
+  detach?: {
+    meta: DetachedMeta;
+    env: Record<string, string | undefined>;
+    /** --restart: its directory exists, and so may its image root (`meta.imageRoot`). */
+    restart?: boolean;
+  };
 }
 
 /** What other parts of the lifecycle (cgroups, state) attach to a container's start. */
@@ -177,14 +183,19 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   try {
     if (detach && detached) {
       if (net.userMode) throw new UserError("run: --detach with --network slirp4netns is not supported yet (slirp4netns would end with this command)");
-      t.step(`reserve the name ${detach.meta.name}`, () => detached.reserveDetached(detach.meta));
-      reserved = true;
+      if (!detach.restart) {
+        t.step(`reserve the name ${detach.meta.name}`, () => detached.reserveDetached(detach.meta, spec));
+        reserved = true;
+      }
       logs = new (await import("./detached-output.ts")).DetachedOutput(detach.meta, detach.env);
     }
     if (spec.root.overlay) {
-      const { createContainerRoot } = await import("../image/container-root.ts");
+      const { adoptContainerRoot, createContainerRoot } = await import("../image/container-root.ts");
       const overlay = spec.root.overlay;
-      imageRoot = t.step("create the image root's upper and work dirs", () => createContainerRoot(spec.root.path, overlay));
+      const kept = detach?.restart ? detach.meta.imageRoot : undefined;
+      imageRoot = kept
+        ? adoptContainerRoot(path().join((await import("../image/store.ts")).defaultStoreRoot(), "containers"), kept)
+        : t.step("create the image root's upper and work dirs", () => createContainerRoot(spec.root.path, overlay));
     }
     await t.stepAsync("load the native pieces", loadNative);
     if (spec.process.terminal) {

@@ -148,7 +148,7 @@ describe.skipIf(!isRoot)("detached containers (needs root)", () => {
     await detach(name, ["--log-max-size", "8k"], "i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); done");
     await waitFor(() => existsSync(`${STATE}/.containers/${name}/exit`), 10_000, "the container's end");
     const files = readdirSync(`${STATE}/.containers/${name}`).sort();
-    expect(files).toEqual(["ctr.log", "ctr.log.1", "exit", "meta.json"]);
+    expect(files).toEqual(["config.json", "ctr.log", "ctr.log.1", "exit", "meta.json"]);
     for (const f of ["ctr.log", "ctr.log.1"]) expect(readFileSync(`${STATE}/.containers/${name}/${f}`).length).toBeLessThan(8192 + 200);
     const lines = (await runMyuts(["logs", name])).stdout.trim().split("\n");
     // What remains is the newest output, in order and without a gap.
@@ -182,6 +182,33 @@ describe.skipIf(!isRoot)("detached containers (needs root)", () => {
     expect((await statusOf(name))?.Status).toBe("exited");
     expect((await runMyuts(["rm", name])).code).toBe(0);
     expect(cgroupDirs(name)).toEqual([]);
+  });
+
+  test("--restart on-failure:N starts a failing container again N times; stop ends it for good", async () => {
+    const failing = newName();
+    await detach(failing, ["--restart", "on-failure:2"], "echo run; exit 2");
+    await waitFor(() => (readFileSync(`${STATE}/.containers/${failing}/ctr.log`, "utf8").match(/run/g) ?? []).length === 3, 15_000, "three runs");
+    await waitFor(() => !existsSync(`${STATE}/${failing}.json`), 10_000, "the last run's cleanup");
+    await Bun.sleep(500);
+    const insp = JSON.parse((await runMyuts(["inspect", failing])).stdout)[0];
+    expect(insp.RestartCount).toBe(2);
+    expect(insp.State).toMatchObject({ Status: "exited", ExitCode: 2 });
+    expect((await runMyuts(["logs", failing])).stdout).toBe("run\nrun\nrun\n");
+
+    const stopped = newName();
+    await detach(stopped, ["--restart", "on-failure", "--init"], "echo up; exec sleep 60");
+    expect((await runMyuts(["stop", stopped])).code).toBe(0);
+    await Bun.sleep(1000);
+    expect(await statusOf(stopped)).toMatchObject({ Status: "exited", ExitCode: 143 });
+    expect((await runMyuts(["logs", stopped])).stdout).toBe("up\n");
+  });
+
+  test("--entrypoint comes before the arguments", async () => {
+    const name = newName();
+    const r = await runMyuts(["run", "-d", "--name", name, "--entrypoint", "/bin/echo", "--rootfs", fx.rootfs, "--", "from", "entrypoint"]);
+    expect(r.code).toBe(0);
+    await waitFor(() => existsSync(`${STATE}/.containers/${name}/exit`), 10_000, "its end");
+    expect((await runMyuts(["logs", name])).stdout).toBe("from entrypoint\n");
   });
 
   test("bad input: one line each", async () => {
