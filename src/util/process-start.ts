@@ -34,5 +34,6 @@ export function ownerTag(): string {
 export function ownerIsDead(tag: string): boolean {
   const m = /^(\d{1,10})-(\d{1,20})$/.exec(tag);
   if (!m) return true;
-  return processStart(Number(m[1])) !== m[2];
+  // A zombie has ended: what it owned is free (its parent may be slow to reap it).
+  return !stillRunning(Number(m[1]), m[2]!);
 }

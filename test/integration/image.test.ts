@@ -8,7 +8,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, m
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dockerSave, entriesOfDir, ociArchive, ociLayoutDir, tarOf } from "../helpers/image-archive.ts";
-import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, startMyuts, waitFor } from "../helpers/myuts.ts";
+import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, startMyuts, uniqueToken, waitFor } from "../helpers/myuts.ts";
 import { reachableBinary } from "../rootless/test-user.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
@@ -98,6 +98,27 @@ describe.skipIf(!isRoot)("images", () => {
     expect([bridged.code, bridged.stdout]).toEqual([0, "eth0 lo "]);
     const none = await my(["run", "--network", "none", "--image", "test/bb:1", "sh", "-c", nets]);
     expect([none.code, none.stdout]).toEqual([0, "lo "]);
+  });
+
+  test("run -d --image: on the bridge network, its writes kept across a --restart, its directory and overlay gone with rm", async () => {
+    const name = `img${uniqueToken()}`;
+    try {
+      const script = "ls /sys/class/net | tr '\\n' ' '; echo; cat /srv/mark 2>/dev/null || { echo kept > /srv/mark; exit 1; }";
+      const r = await my(["run", "-d", "--name", name, "--restart", "on-failure:1", "--image", "test/bb:1", "sh", "-c", script]);
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, `${name}\n`, ""]);
+      await waitFor(() => existsSync(`/run/myuts/.containers/${name}/exit`) && !existsSync(`/run/myuts/${name}.json`), 15_000, "both runs' end");
+      await Bun.sleep(300);
+      const logs = await my(["logs", name]);
+      // The second run found what the first one wrote, and ended well.
+      expect(logs.stdout).toBe("eth0 lo \neth0 lo \nkept\n");
+      expect(JSON.parse((await my(["inspect", name])).stdout)[0].State.ExitCode).toBe(0);
+      expect(containers()).toEqual([]);
+      expect(hostOverlays()).toEqual([]);
+      const rm = await my(["rm", name]);
+      expect([rm.code, rm.stderr]).toEqual([0, ""]);
+    } finally {
+      await my(["rm", "-f", name]);
+    }
   });
 
   test("writes go to a per-container upper dir; --read-only refuses them", async () => {
