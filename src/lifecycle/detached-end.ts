@@ -53,7 +53,8 @@ export async function endDetached(name: string, opts: { self: boolean; keepConta
     try {
       removeContainerRoot(path().join(defaultStoreRoot(), "containers"), meta.imageRoot);
     } catch (e) {
-      problems.push(e instanceof Error ? e.message : String(e));
+      // Left for the store's own sweep (or refused as not the store's): the container still goes.
+      warn(e instanceof Error ? e.message : String(e));
     }
   }
   if (meta?.autoRemove && !opts.keepContainer && !problems.length) removeDetached(name);
