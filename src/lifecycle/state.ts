@@ -267,5 +267,20 @@ export function sweepStale(dir: string, release: (s: ContainerState) => string[]
     fs().rmSync(file(dir, s.name), { force: true });
     swept.push(s);
   }
+  sweepTemporaries(dir);
   return swept;
+}
+
+/** A runtime killed while it rewrote its entry leaves the temporary file (".NAME.PID.tmp"): gone with its writer. */
+function sweepTemporaries(dir: string): void {
+  let names: string[];
+  try {
+    names = fs().readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^\.[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\.(\d{1,10})\.tmp$/.exec(n);
+    if (m && processStart(Number(m[1])) === undefined) fs().rmSync(path().join(dir, n), { force: true });
+  }
 }

@@ -83,10 +83,13 @@ describe.skipIf(!isRoot)("state registry (needs root)", () => {
     // A plain start keeps no state and leaves the registry alone (it costs nothing);
     await runMyuts(["run", "--", "true"]);
     expect(existsSync(entry(name))).toBe(true);
-    // a named one sweeps it.
+    // a named one sweeps it, and a killed runtime's half-written entry (its temporary file).
+    const ghost = join(STATE, ".ghost.4194303.tmp");
+    writeFileSync(ghost, "{");
     const r = await runMyuts(["run", "--name", `${name}b`, "--", "true"]);
     expect(r.code).toBe(0);
     expect(existsSync(entry(name))).toBe(false);
+    expect(existsSync(ghost)).toBe(false);
   });
 
   test("without --pid, what a SIGKILLed runtime's payload left running is killed before its cgroup and entry go", async () => {
