@@ -40,6 +40,7 @@ const NAMES: Record<number, [string, string]> = {
   95: ["EOPNOTSUPP", "Operation not supported"],
   61: ["ENODATA", "No data available"],
   88: ["ENOTSOCK", "Socket operation on non-socket"],
+  71: ["EPROTO", "Protocol error"],
   91: ["EPROTOTYPE", "Protocol wrong type for socket"],
   98: ["EADDRINUSE", "Address already in use"],
   104: ["ECONNRESET", "Connection reset by peer"],
@@ -53,6 +54,8 @@ export const EINTR = 4;
 export const EACCES = 13;
 export const ENOEXEC = 8;
 export const EINVAL = 22;
+export const EPROTO = 71;
+export const ECONNREFUSED = 111;
 export const EPERM = 1;
 export const EEXIST = 17;
 export const ENOTDIR = 20;

@@ -1,7 +1,7 @@
 // A pseudo-terminal for a container whose process.terminal is set, and runc's console
 // socket protocol: the master end goes to the caller over a unix socket (SCM_RIGHTS).
 import { ptr } from "bun:ffi";
-import { ENAMETOOLONG, SyscallError } from "./errno.ts";
+import { ENAMETOOLONG, EPROTO, SyscallError } from "./errno.ts";
 import { check, close, cstr, libc, O_CLOEXEC } from "./libc.ts";
 
 const O_RDWR = 2;
@@ -15,6 +15,7 @@ const SOCK_STREAM = 1;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_NOSIGNAL = 0x4000;
+const MSG_CMSG_CLOEXEC = 0x40000000;
 
 export interface Pty {
   master: number;
@@ -53,16 +54,58 @@ export function setWindowSize(fd: number, size: { rows: number; cols: number }):
   check(libc().ioctl(fd, BigInt(TIOCSWINSZ), ptr(ws)), "ioctl TIOCSWINSZ");
 }
 
-/** Connects to the unix socket at `path` and sends `fd` with `name` as the message, as runc's console socket expects. */
-export function sendFd(path: string, fd: number, name: string): void {
+/** struct sockaddr_un for `path`, and its length. */
+function unixAddress(path: string, call: string): [Buffer, number] {
+  const pathBytes = Buffer.from(path);
+  if (pathBytes.length > 107) throw new SyscallError(call, ENAMETOOLONG, path);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  pathBytes.copy(addr, 2);
+  return [addr, 2 + pathBytes.length + 1];
+}
+
+/** A close-on-exec stream socket connected to the unix socket at `path`. */
+export function connectUnix(path: string): number {
   const sock = check(libc().socket(AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0), "socket", path);
   try {
-    const pathBytes = Buffer.from(path);
-    if (pathBytes.length > 107) throw new SyscallError("connect", ENAMETOOLONG, path);
-    const addr = Buffer.alloc(110);
-    addr.writeUInt16LE(AF_UNIX, 0);
-    pathBytes.copy(addr, 2);
-    check(libc().connect(sock, ptr(addr), 2 + pathBytes.length + 1), "connect", path);
+    const [addr, len] = unixAddress(path, "connect");
+    check(libc().connect(sock, ptr(addr), len), "connect", path);
+    return sock;
+  } catch (e) {
+    close(sock);
+    throw e;
+  }
+}
+
+/** A close-on-exec unix socket listening at `path` (which must not exist). */
+export function listenUnix(path: string): number {
+  const sock = check(libc().socket(AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0), "socket", path);
+  try {
+    const [addr, len] = unixAddress(path, "bind");
+    check(libc().bind(sock, ptr(addr), len), "bind", path);
+    check(libc().listen(sock, 4), "listen", path);
+    return sock;
+  } catch (e) {
+    close(sock);
+    throw e;
+  }
+}
+
+/** Receives one descriptor (SCM_RIGHTS) from a connected socket. */
+export function receiveFd(sock: number, what: string): number {
+  const data = Buffer.alloc(1);
+  const iov = new BigUint64Array([BigInt(ptr(data)), 1n]);
+  const cmsg = Buffer.alloc(24);
+  const msg = new BigUint64Array([0n, 0n, BigInt(ptr(iov)), 1n, BigInt(ptr(cmsg)), 24n, 0n]);
+  const n = Number(check(libc().recvmsg(sock, ptr(msg), MSG_CMSG_CLOEXEC), "recvmsg", what));
+  if (n <= 0 || cmsg.readInt32LE(8) !== SOL_SOCKET || cmsg.readInt32LE(12) !== SCM_RIGHTS) throw new SyscallError("recvmsg", EPROTO, what);
+  return cmsg.readInt32LE(16);
+}
+
+/** Connects to the unix socket at `path` and sends `fd` with `name` as the message, as runc's console socket expects. */
+export function sendFd(path: string, fd: number, name: string): void {
+  const sock = connectUnix(path);
+  try {
     const data = Buffer.from(name);
     // struct iovec { void *base; size_t len; }
     const iov = new BigUint64Array([BigInt(ptr(data)), BigInt(data.length)]);

@@ -23,6 +23,9 @@ import { specFromRun } from "./spec/from-run.ts";
 import { validateSpec } from "./spec/validate.ts";
 import { OsError, UserError } from "./util/errors.ts";
 
+/** The OCI runtime spec's types (config.json), the model every myuts stage passes on: `OCI.Spec`, `OCI.Process`… */
+export type * as OCI from "./spec/types.ts";
+
 export type Namespace = "pid" | "mount" | "net" | "network" | "uts" | "ipc" | "cgroup" | "time" | "user";
 
 export interface RunOptions {

@@ -62,6 +62,7 @@ async function main(): Promise<number> {
       case "logs":
       case "stop":
       case "rm":
+      case "attach":
       case "cleanup":
         return await (await import("./cli/containers.ts")).containerCli(cmd, argv.slice(1));
       case "exec":

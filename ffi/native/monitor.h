@@ -21,6 +21,8 @@
 #define NR_ppoll 271
 #define NR_signalfd4 289
 #define NR_execve 59
+#define NR_accept4 288
+#define NR_sendmsg 46
 #define O_NOFOLLOW 0400000
 #elif defined(__aarch64__)
 #define NR_write 64
@@ -30,6 +32,8 @@
 #define NR_ppoll 73
 #define NR_signalfd4 74
 #define NR_execve 221
+#define NR_accept4 242
+#define NR_sendmsg 211
 #define O_NOFOLLOW 0100000
 #endif
 #define O_WRONLY 1
@@ -136,10 +140,23 @@ static void emit(struct log *l, struct stream *s) {
   }
 }
 
+/* A terminal container's attached client (`myuts attach`): it gets the output as it comes. */
+static i32 client = -1;
+
+static void drop_client(void) {
+  if (client >= 0) sys6(NR_close, client, 0, 0, 0, 0, 0);
+  client = -1;
+}
+
 /* Copies what is there; returns 0 at end of file. */
 static int pump(struct log *l, struct stream *s) {
   i64 n = sys6(NR_read, s->fd, (i64)mon_in, sizeof mon_in, 0, 0, 0);
   if (n == -4 || n == -11) return 1;
+  if (n > 0 && client >= 0) {
+    /* MSG_DONTWAIT|MSG_NOSIGNAL: a client that stops reading is dropped, never waited for. */
+    i64 w = sys6(NR_sendto, client, (i64)mon_in, n, 0x40 | 0x4000, 0, 0);
+    if (w < n) drop_client();
+  }
   if (n <= 0) {
     if (s->len) emit(l, s);
     sys6(NR_close, s->fd, 0, 0, 0, 0, 0);
@@ -153,8 +170,26 @@ static int pump(struct log *l, struct stream *s) {
   return 1;
 }
 
+/* A new client takes over: it gets the terminal's master (SCM_RIGHTS), to type into and resize. */
+static void accept_client(i32 listen_fd, i32 master) {
+  i32 c = (i32)sys6(NR_accept4, listen_fd, 0, 0, O_CLOEXEC, 0, 0);
+  if (c < 0) return;
+  drop_client();
+  char byte = 'm';
+  struct { u64 base, len; } iov = {(u64)&byte, 1};
+  struct { u64 len; i32 level, type; i32 fd, pad; } cm = {20, 1 /* SOL_SOCKET */, 1 /* SCM_RIGHTS */, master, 0};
+  struct { u64 name; u32 namelen, pad; u64 iov, iovlen, control, controllen; i32 flags, pad2; } msg = {0, 0, 0, (u64)&iov, 1, (u64)&cm, 24, 0, 0};
+  if (sys6(NR_sendmsg, c, (i64)&msg, 0x4000, 0, 0, 0) != 1) {
+    sys6(NR_close, c, 0, 0, 0, 0, 0);
+    return;
+  }
+  client = c;
+}
+
 /*
- * fds: stdout's read end | stderr's << 16. paths: the log, NUL, the rotated log.
+ * fds: stdout's read end | stderr's << 16; for a terminal, the master | the attach
+ * socket (listening) << 16 | a descriptor of the terminal's other end << 32, held so the
+ * master doesn't hang up before the container opens its end (closed once it has ended). paths: the log, NUL, the rotated log.
  * exit_path gets the exit code (128+N after signal N) in decimal; then, with argv,
  * this process becomes the runtime's exit command (it cleans up after the container).
  * `first` is this process's first child: the step that clones the container, not it.
@@ -164,8 +199,10 @@ static __attribute__((noreturn)) void monitor(i64 fds, const char *paths, i64 ma
   struct log l = {paths, paths, -1, 0, max};
   while (*l.rotated) l.rotated++;
   l.rotated++;
+  i32 slave = (i32)((fds >> 32) & 0xffff), listen_fd = -1;
   out.fd = (i32)(fds & 0xffff), out.name = "stdout";
   err.fd = (i32)((fds >> 16) & 0xffff), err.name = "stderr";
+  if (slave) listen_fd = err.fd, err.fd = -1;
   log_open(&l, 0);
 
   u64 all = ~0UL, chld = 1UL << (17 - 1);
@@ -179,12 +216,18 @@ static __attribute__((noreturn)) void monitor(i64 fds, const char *paths, i64 ma
        * outside its PID namespace may hold a pipe open). */
       if ((out.fd < 0 && err.fd < 0) || now_ns() > drained_by) break;
     }
-    struct pollfd p[3] = {{out.fd, POLLIN, 0}, {err.fd, POLLIN, 0}, {children ? sfd : -1, POLLIN, 0}};
+    struct pollfd p[5] = {{out.fd, POLLIN, 0}, {err.fd, POLLIN, 0}, {children ? sfd : -1, POLLIN, 0}, {listen_fd, POLLIN, 0}, {client, POLLIN, 0}};
     i64 tick[2] = {0, first_pass ? 0 : 200000000};
-    i64 r = sys6(NR_ppoll, (i64)p, 3, children && sfd >= 0 && !first_pass ? 0 : (i64)tick, 0, 8, 0);
+    i64 r = sys6(NR_ppoll, (i64)p, 5, children && sfd >= 0 && !first_pass ? 0 : (i64)tick, 0, 8, 0);
     if (r < 0 && r != -4) break;
     if (p[0].revents) pump(&l, &out);
     if (p[1].revents) pump(&l, &err);
+    if (p[3].revents) accept_client(listen_fd, out.fd);
+    if (p[4].revents) {
+      /* The client types into the master itself; from the socket only its leaving matters. */
+      char buf[256];
+      if (sys6(NR_read, client, (i64)buf, sizeof buf, 0, 0, 0) <= 0) drop_client();
+    }
     /* The first pass reaps too: a child that ended before the signalfd existed sent a SIGCHLD nobody saw. */
     if (!children || (sfd >= 0 && !p[2].revents && !first_pass)) continue;
     first_pass = 0;
@@ -195,8 +238,14 @@ static __attribute__((noreturn)) void monitor(i64 fds, const char *paths, i64 ma
     i64 pid;
     while ((pid = sys6(NR_wait4, -1, (i64)&status, 1 /* WNOHANG */, 0, 0, 0)) > 0)
       if (pid != first) code = (status & 0x7f) ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
-    if (pid == -10 /* ECHILD */) children = 0, drained_by = now_ns() + 2000000000L;
+    if (pid == -10 /* ECHILD */) {
+      children = 0, drained_by = now_ns() + 2000000000L;
+      /* Now the master may hang up: its output drains, then reads end. */
+      if (slave) sys6(NR_close, slave, 0, 0, 0, 0, 0);
+    }
   }
+  drop_client();
+  if (listen_fd >= 0) sys6(NR_close, listen_fd, 0, 0, 0, 0, 0);
   if (out.len) emit(&l, &out);
   if (err.len) emit(&l, &err);
   if (l.fd >= 0) sys6(NR_close, l.fd, 0, 0, 0, 0, 0);

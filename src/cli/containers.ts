@@ -4,7 +4,7 @@ import { endDetached, restartDetached } from "../lifecycle/detached-end.ts";
 import { readSpec, removeDetached } from "../lifecycle/detached.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
-import { findRunContainer, listRunContainers, removeRunContainer, stopRunContainer, type ContainerInfo } from "../lifecycle/containers.ts";
+import { exitCodeOf, findRunContainer, listRunContainers, removeRunContainer, stopRunContainer, type ContainerInfo } from "../lifecycle/containers.ts";
 import { readLogs } from "../lifecycle/logs.ts";
 import { UserError } from "../util/errors.ts";
 import { stderr, stdout } from "../util/output.ts";
@@ -33,6 +33,7 @@ export const CONTAINER_FLAGS: Record<string, readonly FlagDef[]> = {
     HELP,
   ],
   rm: [{ long: "force", short: "f", description: "kill a running container (SIGKILL) and remove it" }, DEBUG, HELP],
+  attach: [DEBUG, HELP],
   cleanup: [HELP],
 };
 
@@ -113,6 +114,7 @@ function inspectView(c: ContainerInfo): Record<string, unknown> {
     Detached: c.detached,
     ...(c.autoRemove !== undefined ? { AutoRemove: c.autoRemove } : {}),
     ...(c.restartCount !== undefined ? { RestartCount: c.restartCount } : {}),
+    ...(c.tty ? { Tty: true } : {}),
     ...(c.logPath ? { LogPath: c.logPath } : {}),
     ...(c.state?.cgroup ? { Cgroup: c.state.cgroup } : {}),
     ...(c.state?.network ? { Network: c.state.network } : {}),
@@ -174,6 +176,19 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
           stdout(`${n}\n`);
         }
         return 0;
+      }
+      case "attach": {
+        const [name, ...rest] = names(cmd, p.operands);
+        if (rest.length) throw new UserError(`attach: one container at a time (unexpected ${rest.join(" ")})`);
+        const c = mustFind(name!);
+        if (!c.running) throw new UserError(`container ${name}: is not running`);
+        if (!c.tty) throw new UserError(`container ${name}: has no terminal to attach to (start it with run -d -t); its output is in myuts logs ${name}`);
+        const how = await (await import("../lifecycle/attach.ts")).attachContainer(name!);
+        if (how === "detached") {
+          stderr(`\r\nmyuts: detached from ${name}, which goes on running (myuts attach ${name} comes back)\n`);
+          return 0;
+        }
+        return (await exitCodeOf(name!)) ?? 0;
       }
       case "rm": {
         for (const n of names(cmd, p.operands)) {

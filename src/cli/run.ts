@@ -91,6 +91,7 @@ async function runDetached(spec: ReturnType<typeof validateSpec>, o: RunOptions,
     autoRemove: o.autoRemove,
     ...(o.restart ? { restart: { ...o.restart, count: 0 } } : {}),
     init: o.init,
+    ...(o.tty ? { tty: true } : {}),
     newKeyring: keyring(o) !== undefined,
     logMaxBytes: o.logMaxBytes ?? (await import("../lifecycle/detached.ts")).DEFAULT_LOG_MAX,
   };

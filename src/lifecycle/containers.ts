@@ -6,7 +6,18 @@ import { UserError } from "../util/errors.ts";
 import { path } from "../util/node.ts";
 import { processStart, stillRunning } from "../util/process-start.ts";
 import { endDetached } from "./detached-end.ts";
-import { detachedDir, detachedExists, detachedNames, detachedStatus, LOG_FILE, markStopped, readMeta, removeDetached, type DetachedMeta } from "./detached.ts";
+import {
+  detachedDir,
+  detachedExists,
+  detachedNames,
+  detachedStatus,
+  exitOf,
+  LOG_FILE,
+  markStopped,
+  readMeta,
+  removeDetached,
+  type DetachedMeta,
+} from "./detached.ts";
 import { checkName } from "./names.ts";
 import { STATE_DIR } from "./state-dir.ts";
 import { isLive, listStates, readState, type ContainerState } from "./state.ts";
@@ -25,6 +36,8 @@ export interface ContainerInfo {
   exitCode?: number;
   finishedAt?: string;
   autoRemove?: boolean;
+  /** -t: a terminal that `attach` reaches. */
+  tty?: boolean;
   /** --restart on-failure: how many times it was started again. */
   restartCount?: number;
   logPath?: string;
@@ -44,6 +57,7 @@ function info(name: string, meta: DetachedMeta | undefined, state: ContainerStat
     ...(meta ? { command: meta.command, autoRemove: meta.autoRemove, logPath: path().join(detachedDir(name), LOG_FILE) } : {}),
     ...(meta?.image ? { image: meta.image } : {}),
     ...(meta?.restart ? { restartCount: meta.restart.count } : {}),
+    ...(meta?.tty ? { tty: true } : {}),
     ...((meta?.rootfs ?? state?.rootfs) ? { rootfs: meta?.rootfs ?? state?.rootfs } : {}),
     ...(ended ? { exitCode: ended.code, finishedAt: ended.at.toISOString() } : {}),
     ...(running ? { state } : {}),
@@ -115,6 +129,14 @@ export async function stopRunContainer(c: ContainerInfo, timeoutSec: number, sig
   }
   await settled(c.name);
   return how;
+}
+
+/** Once a container has ended: the exit code its monitor recorded (undefined if none came within `ms`). */
+export async function exitCodeOf(name: string, ms = 10_000): Promise<number | undefined> {
+  await settled(name, ms);
+  let code: number | undefined;
+  await until(() => (code = exitOf(name)?.code) !== undefined, 2000);
+  return code;
 }
 
 export function killRunContainer(c: ContainerInfo, signal: number): void {

@@ -37,6 +37,8 @@ export interface DetachedMeta {
   imageRoot?: string;
   /** --restart on-failure[:max]: started again after a non-zero exit, `count` times so far. */
   restart?: { max?: number; count: number };
+  /** -t: it has a terminal, which `myuts attach` reaches. */
+  tty?: boolean;
   /** How it was started, beyond its spec, for a restart: --init, and a new session keyring. */
   init?: boolean;
   newKeyring?: boolean;
@@ -116,6 +118,7 @@ export function readMeta(name: string): DetachedMeta | undefined {
     optString(v.rootfs) &&
     optString(v.imageRoot) &&
     (v.init === undefined || typeof v.init === "boolean") &&
+    (v.tty === undefined || typeof v.tty === "boolean") &&
     (v.newKeyring === undefined || typeof v.newKeyring === "boolean") &&
     (v.restart === undefined ||
       (typeof v.restart === "object" &&
@@ -178,6 +181,8 @@ export function exitOf(name: string): { code: number; at: Date } | undefined {
 }
 
 export const exitFile = (name: string) => path().join(detachedDir(name), EXIT_FILE);
+/** A terminal container's: where `myuts attach` connects to its monitor. */
+export const attachSocket = (name: string) => path().join(detachedDir(name), "attach.sock");
 
 export type DetachedStatus = { running: true; state: ContainerState } | { running: false; exit?: { code: number; at: Date } };
 

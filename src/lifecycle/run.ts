@@ -187,7 +187,6 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
         t.step(`reserve the name ${detach.meta.name}`, () => detached.reserveDetached(detach.meta, spec));
         reserved = true;
       }
-      logs = new (await import("./detached-output.ts")).DetachedOutput(detach.meta, detach.env);
     }
     if (spec.root.overlay) {
       const { adoptContainerRoot, createContainerRoot } = await import("../image/container-root.ts");
@@ -199,9 +198,13 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     }
     await t.stepAsync("load the native pieces", loadNative);
     if (spec.process.terminal) {
-      if (detach) throw new UserError("run: --tty with --detach is not supported yet (a detached container's output goes to its log)");
-      const [{ TerminalRelay }, { openConsole }] = await Promise.all([import("./terminal-relay.ts"), import("./console.ts")]);
-      terminal = new TerminalRelay(t.step("open the container's terminal", () => openConsole("run", spec.process)));
+      const { openConsole } = await import("./console.ts");
+      const pty = t.step("open the container's terminal", () => openConsole("run", spec.process));
+      // Detached, the monitor holds its master (myuts attach reaches it); else this runtime relays it.
+      if (detach) logs = new (await import("./detached-output.ts")).DetachedOutput(detach.meta, detach.env, pty);
+      else terminal = new (await import("./terminal-relay.ts")).TerminalRelay(pty);
+    } else if (detach) {
+      logs = new (await import("./detached-output.ts")).DetachedOutput(detach.meta, detach.env);
     }
     if (net.cni) {
       // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
@@ -222,7 +225,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       stdio: logs?.stdio ?? s.stdio,
       preserveFds: s.preserveFds,
       monitor: logs?.plan,
-      terminal: terminal?.pty.slave,
+      terminal: terminal?.pty.slave ?? logs?.plan.terminal,
     });
     if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;

@@ -9,19 +9,68 @@ import type { Pty } from "../../ffi/terminal.ts";
 import { setWindowSize, windowSize } from "../../ffi/terminal.ts";
 import { fs } from "../util/node.ts";
 
+export interface RelayOptions {
+  /** Where the container's output comes from, when not the master (`attach`: the monitor's socket). */
+  output?: number;
+  /** A key sequence that ends the relay, leaving the container running (`attach`: ctrl-p ctrl-q). */
+  detachKeys?: readonly number[];
+}
+
 export class TerminalRelay {
   private raw = false;
   private pumping: Promise<void> | undefined;
-  private readonly onInput = (d: Buffer) => {
+  /** How many of the detach keys the last input ended with (held back until the next byte decides). */
+  private matched = 0;
+  private detach: (() => void) | undefined;
+  /** Resolves when the user typed the detach keys. */
+  readonly detached: Promise<void>;
+  private readonly onInput = (d: Buffer) => this.input(d);
+  private readonly onResize = () => this.resize();
+
+  constructor(
+    readonly pty: Pty,
+    private readonly opts: RelayOptions = {},
+  ) {
+    this.detached = new Promise((resolve) => {
+      this.detach = resolve;
+    });
+  }
+
+  /** Keeps the caller's input flowing to the container, watching for the detach keys. */
+  private input(d: Buffer): void {
+    const keys = this.opts.detachKeys;
+    let out: Buffer = d;
+    if (keys?.length) {
+      const bytes: number[] = [];
+      for (const b of d) {
+        if (b === keys[this.matched]) {
+          if (++this.matched === keys.length) {
+            this.matched = 0;
+            this.write(Buffer.from(bytes));
+            this.detach?.();
+            return;
+          }
+          continue;
+        }
+        // Not the sequence after all: what was held goes through.
+        bytes.push(...keys.slice(0, this.matched));
+        this.matched = 0;
+        if (b === keys[0]) this.matched = 1;
+        else bytes.push(b);
+      }
+      out = Buffer.from(bytes);
+    }
+    this.write(out);
+  }
+
+  private write(d: Buffer): void {
+    if (!d.length || this.pty.master < 0) return;
     try {
       writeAll(this.pty.master, d);
     } catch {
       // the container's side is gone; its exit ends the run
     }
-  };
-  private readonly onResize = () => this.resize();
-
-  constructor(readonly pty: Pty) {}
+  }
 
   /** Starts relaying; call once the container runs. */
   start(): void {
@@ -50,11 +99,17 @@ export class TerminalRelay {
   private async pump(): Promise<void> {
     const buf = Buffer.alloc(1 << 16);
     for (;;) {
-      const n = await new Promise<number>((resolve) => fs().read(this.pty.master, buf, 0, buf.length, null, (err, got) => resolve(err ? 0 : got)));
+      const from = this.opts.output ?? this.pty.master;
+      const n = await new Promise<number>((resolve) => fs().read(from, buf, 0, buf.length, null, (err, got) => resolve(err ? 0 : got)));
       if (n <= 0) return;
       let off = 0;
       while (off < n) off += fs().writeSync(1, buf, off, n - off);
     }
+  }
+
+  /** Resolves when the output ends: the container's side of the terminal (or the monitor's socket) closed. */
+  get ended(): Promise<void> {
+    return this.pumping ?? Promise.resolve();
   }
 
   /** After the container's exit: the rest of its output (for at most two seconds), then the caller's terminal as it was. */

@@ -12,7 +12,7 @@ import { compileProcess } from "./process.ts";
 import { allow, type Label, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
 import { encodeEscaped } from "../../ffi/bytes.ts";
-import { EBADF, ENOSYS, EPERM } from "../../ffi/errno.ts";
+import { EBADF, EINVAL, ENOSYS, EPERM } from "../../ffi/errno.ts";
 
 /** What the compiler needs to know of the host. */
 export interface SetupFacts {
@@ -88,6 +88,11 @@ export interface MonitorPlan {
   maxBytes: number;
   exitFile: string;
   exitCommand?: { argv: readonly string[]; env: readonly string[] };
+  /**
+   * A terminal container's: the pty slave's path. Descriptor 3 is then the master and 4
+   * the attach socket; the monitor holds the slave open until the container has ended.
+   */
+  terminal?: string;
 }
 
 export function compilePrelude(
@@ -128,18 +133,31 @@ export function compilePrelude(
   }
   b.fork(`clone(${describe})`, flags);
   b.load("wait for the setup program");
-  if (monitor && monitorAt) monitorSteps(b, monitor, monitorAt);
+  if (monitor && monitorAt) monitorSteps(b, monitor, monitorAt, arch);
   return b.build();
 }
 
 /** The monitor's branch: its own session, /dev/null (its stdin) for its output, then the monitor loop. */
-function monitorSteps(b: ProgramBuilder, m: MonitorPlan, at: Label): void {
+function monitorSteps(b: ProgramBuilder, m: MonitorPlan, at: Label, arch: Arch): void {
   b.place(at);
   for (const fd of [1, 2]) b.call("monitor: its own output to /dev/null", "dup3", [b.imm(0), b.imm(fd), b.imm(0)]);
   for (const fd of [3, 4]) b.call("monitor: the log pipes close on exec", "fcntl", [b.imm(fd), b.imm(F_SETFD, "F_SETFD"), b.imm(FD_CLOEXEC, "FD_CLOEXEC")]);
+  const O = openFlags(arch);
+  if (m.terminal !== undefined) {
+    b.call(
+      "monitor: hold the terminal's other end",
+      "openat",
+      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(m.terminal), b.imm(O.RDWR | O_NOCTTY | O.CLOEXEC, "O_RDWR|O_NOCTTY|O_CLOEXEC"), b.imm(0)],
+      { out: b.slot("slave") },
+    );
+    // At 5, where the monitor looks for it (EINVAL: it is there already).
+    b.call("monitor: hold the terminal's other end", "dup3", [b.ref(b.slot("slave")), b.imm(5), b.imm(O.CLOEXEC, "O_CLOEXEC")], { on: allow(EINVAL) });
+  }
   const cmd = m.exitCommand;
   b.monitor("monitor: log the output, record the exit code", [
-    b.imm(3 | (4 << 16), "stdout 3 | stderr 4 << 16"),
+    m.terminal !== undefined
+      ? b.imm((3 | (4 << 16)) + 5 * 2 ** 32, "master 3 | attach socket 4 << 16 | slave 5 << 32")
+      : b.imm(3 | (4 << 16), "stdout 3 | stderr 4 << 16"),
     b.bytes(new TextEncoder().encode(`${m.log}\0${m.rotated}\0`), `${JSON.stringify(m.log)}, ${JSON.stringify(m.rotated)}`),
     b.imm(m.maxBytes),
     b.str(m.exitFile),

@@ -222,6 +222,11 @@ describe.skipIf(!isRoot)("detached containers (needs root)", () => {
         ["run", "--log-max-size", "1m", "--rootfs", fx.rootfs, "true"],
         "myuts: run: --log-max-size goes with --detach (a foreground run's output is the terminal's)\n",
       ],
+      [
+        ["run", "-d", "--restart", "always", "--rootfs", fx.rootfs, "true"],
+        "myuts: run: --restart always: not supported (myuts has no daemon to start containers again at boot); on-failure[:N] restarts after a failed exit\n",
+      ],
+      [["attach", name], `myuts: container ${name}: no such container\n`],
     ] as const) {
       const r = await runMyuts([...args]);
       expect(r.stderr).toBe(line);

@@ -94,4 +94,34 @@ describe.skipIf(!isRoot || !Bun.which("script"))("on a terminal (needs root and 
       Bun.spawnSync([MYUTS, "rm", "-f", name]);
     }
   });
+
+  test("run -d -t, then attach: the terminal's output, typed input, ctrl-p ctrl-q detaches and it runs on; attach again, its exit code", () => {
+    const name = `tty${uniqueToken()}`;
+    const shell = (input: string, rows: number) =>
+      Bun.spawnSync(["sh", "-c", `(sleep 1; ${input}; sleep 1) | script -qefc "stty rows ${rows} cols 90; ${MYUTS} attach ${name}" /dev/null`], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { PATH: "/usr/bin:/bin", TERM: "dumb" },
+        timeout: 20_000,
+      });
+    try {
+      const started = Bun.spawnSync([MYUTS, "run", "-d", "-t", "--name", name, "--rootfs", fx.rootfs, "--", "sh"], { stdout: "pipe", stderr: "pipe" });
+      expect([started.exitCode, started.stdout.toString()]).toEqual([0, `${name}\n`]);
+      const first = shell("printf 'echo typed-$((6*7))\\n'; sleep 0.5; printf '\\020\\021'", 33);
+      const out = first.stdout.toString().replaceAll("\r", "");
+      expect(out).toContain("typed-42\n");
+      expect(out).toContain(`myuts: detached from ${name}, which goes on running`);
+      expect(first.exitCode).toBe(0);
+      const ps = Bun.spawnSync([MYUTS, "ps", "--format", "json"], { stdout: "pipe" });
+      expect(JSON.parse(ps.stdout.toString()).find((c: { Name: string }) => c.Name === name)?.State.Status).toBe("running");
+      const second = shell("printf 'stty size; exit 3\\n'", 40);
+      expect(second.stdout.toString().replaceAll("\r", "")).toContain("40 90\n");
+      expect(second.exitCode).toBe(3);
+      // What the terminal showed is the log too.
+      const logs = Bun.spawnSync([MYUTS, "logs", name], { stdout: "pipe" }).stdout.toString();
+      expect(logs).toContain("typed-42");
+    } finally {
+      Bun.spawnSync([MYUTS, "rm", "-f", name]);
+    }
+  });
 });
