@@ -134,9 +134,8 @@ export async function stopRunContainer(c: ContainerInfo, timeoutSec: number, sig
 /** Once a container has ended: the exit code its monitor recorded (undefined if none came within `ms`). */
 export async function exitCodeOf(name: string, ms = 10_000): Promise<number | undefined> {
   await settled(name, ms);
-  let code: number | undefined;
-  await until(() => (code = exitOf(name)?.code) !== undefined, 2000);
-  return code;
+  await until(() => exitOf(name) !== undefined, 2000);
+  return exitOf(name)?.code;
 }
 
 export function killRunContainer(c: ContainerInfo, signal: number): void {
