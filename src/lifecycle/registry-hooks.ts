@@ -139,11 +139,17 @@ export function containerHooks(
     adopt(monitor: number, pid: number) {
       if (!state) return;
       // From now on the entry lives as long as the monitor: a monitor killed with its
-      // container leaves an entry the next sweep releases, as a killed runtime's.
-      state.owner = { ...state.owner, pid: monitor, start: processStart(monitor) ?? "" };
-      state.pid = pid;
-      state.status = "running";
-      saveState(state);
+      // container leaves an entry the next sweep releases, as a killed runtime's. Under the
+      // lock: a sweep that read the entry naming this runtime must judge it while it lives.
+      const lock = openRegistry(true);
+      try {
+        state.owner = { ...state.owner, pid: monitor, start: processStart(monitor) ?? "" };
+        state.pid = pid;
+        state.status = "running";
+        saveState(state);
+      } finally {
+        lock?.release();
+      }
     },
     started(pid: number) {
       if (!state) return;

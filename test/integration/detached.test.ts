@@ -211,6 +211,28 @@ describe.skipIf(!isRoot)("detached containers (needs root)", () => {
     expect((await runMyuts(["logs", name])).stdout).toBe("from entrypoint\n");
   });
 
+  test("50 detached starts at once, 10 of them under one name: each name once, and rm of them all at once leaves nothing", async () => {
+    const names = Array.from({ length: 40 }, () => newName());
+    const shared = newName();
+    const starts = await Promise.all([
+      ...names.map((n) => runMyuts(["run", "-d", "--name", n, "--memory", "32m", "--rootfs", fx.rootfs, "--", "sleep", "60"], { timeoutMs: 60_000 })),
+      ...Array.from({ length: 10 }, () => runMyuts(["run", "-d", "--name", shared, "--rootfs", fx.rootfs, "--", "sleep", "60"], { timeoutMs: 60_000 })),
+    ]);
+    for (const r of starts.slice(0, 40)) expect([r.code, r.stderr]).toEqual([0, ""]);
+    const same = starts.slice(40);
+    expect(same.filter((r) => r.code === 0)).toHaveLength(1);
+    for (const r of same.filter((r) => r.code !== 0)) expect(r.stderr).toMatch(new RegExp(`^myuts: --name ${shared}: already in use by a`));
+    const running = (await psAll()).filter((c) => c.State.Status === "running").map((c) => c.Name);
+    for (const n of [...names, shared]) expect(running).toContain(n);
+    const removed = await Promise.all([...names, shared].map((n) => runMyuts(["rm", "-f", n], { timeoutMs: 60_000 })));
+    for (const r of removed) expect([r.code, r.stderr]).toEqual([0, ""]);
+    for (const n of [...names, shared]) {
+      expect(existsSync(`${STATE}/.containers/${n}`)).toBe(false);
+      expect(existsSync(`${STATE}/${n}.json`)).toBe(false);
+      expect(cgroupDirs(n)).toEqual([]);
+    }
+  });
+
   test("bad input: one line each", async () => {
     const name = newName();
     for (const [args, line] of [
