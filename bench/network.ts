@@ -4,7 +4,7 @@
 // (ADD before the payload, DEL after it), in one run, each round in a fresh random
 // order; then N containers started at once on the default bridge: every one must get
 // its own address, and no lease, rule or veth may be left. Needs root.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupFixture, createFixture } from "./fixture.ts";
 import { parseBenchOptions } from "./options.ts";
@@ -60,13 +60,50 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("bench:network needs root (bridge networks are root's)");
   const f = createFixture(o.myuts);
   try {
-    const cases = {
+    // podman with runc beside it, when installed: its own state in the fixture, its default (netavark or CNI) bridge.
+    const podmanDir = join(f.dir, "podman");
+    const podman =
+      Bun.which("podman") && Bun.which("runc")
+        ? [
+            "podman",
+            "--root",
+            join(podmanDir, "root"),
+            "--runroot",
+            join(podmanDir, "run"),
+            "--tmpdir",
+            join(podmanDir, "tmp"),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            "runc",
+          ]
+        : undefined;
+    const podmanRun = (network: string) => [
+      ...podman!,
+      "run",
+      "--rm",
+      "--network",
+      network,
+      "--ulimit",
+      "nofile=1024:1024",
+      "--ulimit",
+      "nproc=1024:1024",
+      "--rootfs",
+      f.rootfs,
+      "/bin/true",
+    ];
+    const cases: Record<string, string[]> = {
       "run --net": [f.myuts, "run", "--net", "--rootfs", f.rootfs, "--", "/bin/true"],
       "run --network bridge": [f.myuts, "run", "--network", "bridge", "--rootfs", f.rootfs, "--", "/bin/true"],
+      ...(podman ? { "podman run --network none": podmanRun("none"), "podman run --network bridge": podmanRun("bridge") } : {}),
     };
     const times: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
     for (const argv of Object.values(cases)) for (let i = 0; i < 3; i++) timed(argv); // warm-up (makes the bridge)
-    for (let i = 0; i < o.runs; i++) for (const k of shuffle(Object.keys(cases))) times[k]!.push(timed(cases[k as keyof typeof cases]));
+    for (let i = 0; i < o.runs; i++) for (const k of shuffle(Object.keys(cases))) times[k]!.push(timed(cases[k]!));
     const s = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, summarize(v)]));
 
     const prefix = `bench${process.pid}x`;
@@ -97,9 +134,14 @@ async function main(): Promise<void> {
       "",
       "| command | median | p90 | min |",
       "| --- | ---: | ---: | ---: |",
-      ...Object.entries(s).map(([k, v]) => `| \`myuts ${k}\` | ${ms(v.median, 1)} | ${ms(v.p90, 1)} | ${ms(v.min, 1)} |`),
+      ...Object.entries(s).map(([k, v]) => `| \`${k.startsWith("podman") ? "" : "myuts "}${k}\` | ${ms(v.median, 1)} | ${ms(v.p90, 1)} | ${ms(v.min, 1)} |`),
       "",
       `A bridge network adds **${ms(bridge.median - net.median, 1)} ms** (median) to a start and its end: the plugins' ADD before the payload, DEL after it.`,
+      ...(podman
+        ? [
+            `For podman with runc it adds ${ms(s["podman run --network bridge"]!.median - s["podman run --network none"]!.median, 1)} ms: myuts's is **${ms((bridge.median - net.median) / (s["podman run --network bridge"]!.median - s["podman run --network none"]!.median))}×** podman's (target: at most 0.5×).`,
+          ]
+        : ["podman is not installed here: no podman rows."]),
       "",
       `${o.concurrent} containers started at once on the default bridge: ${ms(wall / 1000, 1)} s in all; ${o.concurrent - failed} exited 0, ${ips.size} distinct addresses; left afterwards: ${left.length ? left.join(", ") : "nothing (no lease, iptables rule or bridge port)"}.`,
     ];
@@ -107,6 +149,7 @@ async function main(): Promise<void> {
     publish(generated, o.write, BEGIN, END, (g) => `${existsSync(DOC) ? readFileSync(DOC, "utf8") : ""}\n## Bridge networks\n\n${BEGIN}\n${g}\n${END}\n`);
     if (failed || ips.size !== o.concurrent || left.length) process.exitCode = 1;
   } finally {
+    rmSync(join(f.dir, "podman"), { recursive: true, force: true });
     cleanupFixture(f);
   }
 }
