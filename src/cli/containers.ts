@@ -4,7 +4,15 @@ import { endDetached, restartDetached } from "../lifecycle/detached-end.ts";
 import { readSpec, removeDetached } from "../lifecycle/detached.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
-import { exitCodeOf, findRunContainer, listRunContainers, removeRunContainer, stopRunContainer, type ContainerInfo } from "../lifecycle/containers.ts";
+import {
+  exitCodeOf,
+  findRunContainer,
+  listRunContainers,
+  networkCheck,
+  removeRunContainer,
+  stopRunContainer,
+  type ContainerInfo,
+} from "../lifecycle/containers.ts";
 import { readLogs } from "../lifecycle/logs.ts";
 import { UserError } from "../util/errors.ts";
 import { stderr, stdout } from "../util/output.ts";
@@ -144,7 +152,13 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
     const one = (k: string) => p.flags.get(k)?.at(-1);
     switch (cmd) {
       case "inspect": {
-        const out = names(cmd, p.operands).map((n) => inspectView(mustFind(n)));
+        const out = names(cmd, p.operands).map((n) => {
+          const c = mustFind(n);
+          const view = inspectView(c);
+          // CNI CHECK: cheap enough for one container, so inspect runs it.
+          const check = networkCheck(c);
+          return check === undefined ? view : { ...view, Network: { ...(view.Network as object), Check: check } };
+        });
         stdout(`${JSON.stringify(out, null, 2)}\n`);
         return 0;
       }

@@ -5,6 +5,7 @@ import { kill as sendSignal, SIGKILL } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
 import { path } from "../util/node.ts";
 import { processStart, stillRunning } from "../util/process-start.ts";
+import { checkNetwork } from "../network/attach.ts";
 import { endDetached } from "./detached-end.ts";
 import {
   detachedDir,
@@ -129,6 +130,13 @@ export async function stopRunContainer(c: ContainerInfo, timeoutSec: number, sig
   }
   await settled(c.name);
   return how;
+}
+
+/** CNI CHECK of a running container's network ("ok", or what the plugins find wrong); undefined without one. */
+export function networkCheck(c: ContainerInfo): string | undefined {
+  const record = c.state?.network;
+  if (!c.running || !record || !c.pid) return undefined;
+  return checkNetwork(record, c.name, c.pid) ?? "ok";
 }
 
 /** Once a container has ended: the exit code its monitor recorded (undefined if none came within `ms`). */

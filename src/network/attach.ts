@@ -8,7 +8,7 @@ import type { Mount } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
 import { formatSubnet } from "./cidr.ts";
-import { addList, addressesOf, delList, type CniTarget } from "./cni.ts";
+import { addList, checkList, addressesOf, delList, type CniTarget } from "./cni.ts";
 import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList, type PluginConf } from "./config.ts";
 import { hostsFile, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
 import { createNetns, type Netns } from "./netns.ts";
@@ -126,6 +126,28 @@ export class Attachment {
       this.netns?.close();
     }
   }
+}
+
+/**
+ * CNI CHECK of a running container's attachment, through its first process's network
+ * namespace: undefined when the plugins find it as ADD left it, else what is wrong.
+ */
+export function checkNetwork(record: NetworkRecord, containerId: string, pid: number): string | undefined {
+  if (record.stage !== "added") return `network ${record.network}: not set up (${record.stage})`;
+  let plugins: Map<string, string>;
+  try {
+    plugins = pluginPaths(record.config);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const target: CniTarget = { containerId, netns: `/proc/${pid}/ns/net`, ifname: record.ifname };
+  // ADD named the namespace by the runtime's descriptor; the same namespace now has this path.
+  const result = JSON.parse(JSON.stringify(record.result ?? null)) as { interfaces?: Array<{ sandbox?: string }> } | null;
+  for (const i of result?.interfaces ?? []) if (i.sandbox) i.sandbox = target.netns;
+  // portmap's CHECK looks for its IPv6 chains even when the container has no IPv6 address
+  // (it never made them), and so always fails on an IPv4-only network: it is left out there.
+  const ipv6 = addressesOf(record.result).some((a) => a.includes(":"));
+  return checkList(record.config, plugins, target, { portMappings: record.ports }, result, (type) => type === "portmap" && !ipv6);
 }
 
 /**

@@ -93,6 +93,32 @@ export function delList(list: ConfList, paths: Map<string, string>, target: CniT
   return problems;
 }
 
+/**
+ * CHECK of a whole list (CNI 0.4.0 and later), in order, each plugin given what ADD
+ * returned: undefined when every plugin finds the container's network as ADD left it,
+ * else the first plugin's one-line complaint.
+ */
+export function checkList(
+  list: ConfList,
+  paths: Map<string, string>,
+  target: CniTarget,
+  runtime: RuntimeConfig,
+  prevResult: unknown,
+  skip: (type: string) => boolean = () => false,
+): string | undefined {
+  for (const p of list.plugins) {
+    if (skip(p.type)) continue;
+    const file = paths.get(p.type);
+    if (!file) return `network ${list.name}: CNI plugin ${p.type} not found`;
+    try {
+      execPlugin(file, "CHECK", target, pluginConfig(list, p, runtime, prevResult), `network ${list.name}`);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return undefined;
+}
+
 /** The container's addresses in a result (IPv4, without the prefix). */
 export function addressesOf(result: unknown): string[] {
   if (!isObject(result) || !Array.isArray(result.ips)) return [];

@@ -287,6 +287,46 @@ describe.skipIf(!isRoot)("networks (needs root)", () => {
     await expectClean(id, [ip], "myuts0");
   });
 
+  test("a detached container on a bridge: published, CNI CHECK in inspect finds a broken address, and rm releases it all", async () => {
+    const id = `d${uniqueToken()}`;
+    const port = freePort();
+    const token = uniqueToken();
+    writeFileSync(`${fx.rootfs}/index-${token}.html`, `served-${token}\n`);
+    try {
+      const r = await runMyuts([
+        "run",
+        "-d",
+        "--name",
+        id,
+        "--network",
+        "bridge",
+        "--publish",
+        `${port}:8080`,
+        "--rootfs",
+        fx.rootfs,
+        "--",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/",
+      ]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(await fetchText(`http://127.0.0.1:${port}/index-${token}.html`)).toBe(`served-${token}\n`);
+      const check = () => JSON.parse(Bun.spawnSync([MYUTS, "inspect", id], { stdout: "pipe" }).stdout.toString())[0].Network.Check as string;
+      expect(check()).toBe("ok");
+      const pid = JSON.parse(readFileSync(`${REGISTRY}/${id}.json`, "utf8")).pid as number;
+      expect(Bun.spawnSync(["nsenter", "-t", String(pid), "-n", "ip", "addr", "flush", "dev", "eth0"]).exitCode).toBe(0);
+      expect(check()).toMatch(/^network bridge: CNI plugin bridge CHECK failed: /);
+      expect((await runMyuts(["rm", "-f", id])).code).toBe(0);
+      await expectClean(id, [], "myuts0");
+    } finally {
+      await runMyuts(["rm", "-f", id]);
+      rmSync(`${fx.rootfs}/index-${token}.html`, { force: true });
+    }
+  });
+
   test("20 containers started at once on one network get distinct addresses, and all of it goes", async () => {
     const net = await createNetwork();
     const bridge = bridgeOf(net);
