@@ -188,12 +188,18 @@ export class Store {
         fd = out;
         const h = new DigestWriter();
         let sourceFailed = false;
+        // Written off the main thread (the pool's), while this one hashes and unpacks.
+        const sink = fs().createWriteStream("", { fd: out, autoClose: false });
+        let sinkError: unknown;
+        sink.on("error", (e) => {
+          sinkError = e;
+        });
         async function* written(): AsyncIterable<Uint8Array> {
           try {
             for await (const chunk of chunks()) {
+              if (sinkError) throw sinkError;
               h.update(chunk);
-              let off = 0;
-              while (off < chunk.length) off += fs().writeSync(out, chunk, off, chunk.length - off);
+              if (!sink.write(chunk)) await new Promise((resolve) => sink.once("drain", resolve));
               yield chunk;
             }
           } catch (e) {
@@ -215,6 +221,8 @@ export class Store {
         // The rest (all of it without a reader): a reader's failure on bad bytes is reported as
         // what it is, a digest mismatch, once every byte is in.
         if (!sourceFailed) for (let r = await it.next(); !r.done; r = await it.next());
+        await new Promise<void>((resolve) => sink.end(resolve));
+        if (sinkError) throw sinkError;
         fs().fsyncSync(fd);
         fs().closeSync(fd);
         fd = undefined;

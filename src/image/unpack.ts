@@ -200,9 +200,10 @@ class LayerWriter {
     const c = fs().constants;
     const fd = fs().openSync(p, c.O_WRONLY | c.O_CREAT | c.O_EXCL | c.O_NOFOLLOW, mode & 0o777);
     try {
+      // Written on the thread pool: meanwhile this thread parses, hashes and writes the other layers.
       for await (const chunk of data) {
         let off = 0;
-        while (off < chunk.length) off += fs().writeSync(fd, chunk, off, chunk.length - off);
+        while (off < chunk.length) off += await writeAt(fd, chunk, off);
       }
       // chown first: it clears setuid and setgid bits, which the chmod then sets.
       if (this.o.privileged) fs().fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
@@ -245,6 +246,10 @@ class LayerWriter {
       this.times(d.p, d.mtime, false);
     }
   }
+}
+
+function writeAt(fd: number, chunk: Uint8Array, off: number): Promise<number> {
+  return new Promise((resolve, reject) => fs().write(fd, chunk, off, chunk.length - off, null, (e, n) => (e ? reject(e) : resolve(n))));
 }
 
 /** Linux's makedev for the 12-bit major and 20-bit minor. */
