@@ -224,6 +224,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   if (tty !== undefined) takeTerminal(b, tty);
   compileProcess(b, {
     process: spec.process,
+    ...(spec.linux.personality ? { personality: spec.linux.personality.domain === "LINUX32" ? 8 : 0 } : {}),
     setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
     lastCap: facts.lastCap,
     detached: opts.detached,

@@ -31,6 +31,8 @@ const EXIT_NOT_FOUND = 127;
 
 export interface ProcessPlan {
   process: Process;
+  /** linux.personality's domain, as personality(2) takes it (PER_LINUX 0, PER_LINUX32 8). */
+  personality?: number;
   /** setgroups(2) is denied in the user namespace: an empty list must not be set. */
   setgroupsDenied: boolean;
   /** The highest capability number the kernel knows. */
@@ -195,6 +197,10 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   if (!plan.detached) b.call("parent-death signal", "prctl", [b.imm(PR.SET_PDEATHSIG, "PR_SET_PDEATHSIG"), b.imm(SIGKILL, "SIGKILL"), zero, zero, zero]);
   if (p.noNewPrivileges) b.call("no_new_privs", "prctl", [b.imm(PR.SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), b.imm(1), zero, zero, zero]);
   b.call("umask", "umask", [b.imm(p.user.umask ?? 0o022, `0${(p.user.umask ?? 0o022).toString(8)}`)]);
+  if (plan.personality !== undefined)
+    b.call("linux.personality", "personality", [b.imm(plan.personality, plan.personality ? "PER_LINUX32" : "PER_LINUX")], {
+      meanings: { [EINVAL]: { say: "linux.personality (this kernel has no such execution domain)" } },
+    });
   workdir(b, p.cwd, plan.arch);
   // Nothing but stdio reaches the payload (the channel closes at the exec: the runtime's signal that it runs).
   b.call("close descriptors", "close_range", [b.imm(3 + (plan.preserveFds ?? 0)), b.imm(0xffffffff, "~0U"), b.imm(CLOSE_RANGE_CLOEXEC, "CLOSE_RANGE_CLOEXEC")]);

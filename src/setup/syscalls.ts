@@ -36,6 +36,7 @@ export const SYSCALLS = {
   setns: { x64: 308, arm64: 268 },
   dup3: { x64: 292, arm64: 24 },
   fcntl: { x64: 72, arm64: 25 },
+  personality: { x64: 135, arm64: 92 },
   close_range: { x64: 436, arm64: 436 },
   openat2: { x64: 437, arm64: 437 },
   mount_setattr: { x64: 442, arm64: 442 },

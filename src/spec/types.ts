@@ -219,6 +219,8 @@ export interface Linux {
   rootfsPropagation?: string;
   cgroupsPath?: string;
   sysctl?: Record<string, string>;
+  /** The execution domain (personality(2)): LINUX, or LINUX32 for a 32-bit uname and address space. */
+  personality?: { domain: string; flags?: string[] };
 }
 
 /** A program the runtime runs at a point of the container's life, the state on its stdin. */

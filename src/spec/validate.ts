@@ -25,7 +25,6 @@ const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknow
   ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
   ["hooks.startContainer", (s) => (s.hooks as Record<string, unknown> | undefined)?.startContainer],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
-  ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
   ["linux.mountLabel", (s) => (s.linux as Record<string, unknown> | undefined)?.mountLabel],
 ];
 
@@ -54,6 +53,7 @@ export function validateSpec(spec: Spec): ValidSpec {
       throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
   }
   checkRlimits(p.rlimits);
+  checkPersonality(spec.linux?.personality);
   // An empty section, as some tools write, filters nothing.
   if (spec.linux?.seccomp !== undefined && !present(spec.linux.seccomp)) delete spec.linux.seccomp;
   if (spec.linux?.seccomp !== undefined) checkSeccomp(spec.linux.seccomp);
@@ -290,4 +290,13 @@ function checkOverlay(root: string, o: RootOverlay): void {
   }
   if (overlayData(o).length > 4000)
     throw new UserError(`spec: root.overlay: ${o.lowerdir.length} layers make the mount options longer than a page; use shorter paths`);
+}
+
+/** linux.personality: the domains runc takes; flags, which runc doesn't apply either, are refused. */
+function checkPersonality(p: unknown): void {
+  if (p === undefined) return;
+  const v = p as { domain?: unknown; flags?: unknown } | null;
+  if (typeof v !== "object" || v === null || (v.domain !== "LINUX" && v.domain !== "LINUX32"))
+    throw new UserError(`spec: linux.personality.domain ${JSON.stringify(v?.domain)}: expected LINUX or LINUX32`);
+  if (v.flags !== undefined && (!Array.isArray(v.flags) || v.flags.length > 0)) throw new UserError("spec: linux.personality.flags: not supported yet");
 }

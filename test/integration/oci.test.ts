@@ -70,6 +70,22 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     if (root) removeTree(root);
   });
 
+  test("linux.personality: LINUX32 gives a 32-bit uname; an unknown domain or any flag is refused in one line", () => {
+    const dir = bundle("uname -m");
+    const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    config.linux.personality = { domain: "LINUX32" };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const r = myuts("run", "-b", dir, newId());
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe(process.arch === "arm64" ? "armv8l" : "i686");
+    config.linux.personality = { domain: "BSD" };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    expect(myuts("run", "-b", dir, newId()).stderr).toBe('myuts: spec: linux.personality.domain "BSD": expected LINUX or LINUX32\n');
+    config.linux.personality = { domain: "LINUX", flags: ["ADDR_NO_RANDOMIZE"] };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    expect(myuts("run", "-b", dir, newId()).stderr).toBe("myuts: spec: linux.personality.flags: not supported yet\n");
+  });
+
   test("create leaves the container waiting in the native init, with no myuts process; start runs it", async () => {
     const id = newId();
     const marker = join(out, `${id}.started`);
