@@ -56,6 +56,7 @@ export const ENOEXEC = 8;
 export const EINVAL = 22;
 export const EPROTO = 71;
 export const ECONNREFUSED = 111;
+export const ETIMEDOUT = 110;
 export const EPERM = 1;
 export const EEXIST = 17;
 export const ENOTDIR = 20;

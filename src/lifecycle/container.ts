@@ -225,6 +225,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
       noPivot: r.noPivot,
       keyring: r.newKeyring ? keyringName(r.id) : undefined,
       preserveFds: r.preserveFds,
+      hookState: (pid) => JSON.stringify(hookState(base, "created", pid)),
     });
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;

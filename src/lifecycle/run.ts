@@ -106,6 +106,8 @@ export interface PlanOptions {
   preserveFds?: number;
   /** `run -d`: a monitor (the container's parent) logs its output, records its exit and runs the exit command. */
   monitor?: MonitorPlan;
+  /** The state the spec's startContainer hooks get, given the container's pid. */
+  hookState?: (pid: number) => string;
 }
 
 /**
@@ -117,14 +119,27 @@ export function keyringName(container: string): string {
 }
 
 export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
-  const { barrier = needsBarrier(spec), t = new Tracer(false), detached = false, terminal, noPivot = false, keyring, init, stdio, preserveFds, monitor } = o;
+  const {
+    barrier = needsBarrier(spec),
+    t = new Tracer(false),
+    detached = false,
+    terminal,
+    noPivot = false,
+    keyring,
+    init,
+    stdio,
+    preserveFds,
+    monitor,
+    hookState,
+  } = o;
+  const startHooks = (spec.hooks?.startContainer?.length ?? 0) > 0;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
   return {
     // Without a namespace to clone into or to join, the init is the container's first process itself.
     prelude: clone || joins.length || monitor ? compilePrelude(clone, describe, joins, hostArch(), monitor) : undefined,
-    program: () => {
+    program: (pid?: number) => {
       const facts = t.step("host facts", () => hostFacts());
       return compileRun(spec, facts, {
         barrier,
@@ -138,8 +153,10 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
         keyring,
         init,
         preserveFds,
+        hookState: startHooks && pid !== undefined ? hookState?.(pid) : undefined,
       });
     },
+    needsPid: startHooks,
     describe,
     userns: (clone & CLONE.NEWUSER) !== 0,
     detached: detached || monitor !== undefined,
@@ -226,6 +243,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       preserveFds: s.preserveFds,
       monitor: logs?.plan,
       terminal: terminal?.pty.slave ?? logs?.plan.terminal,
+      hookState: (pid) => JSON.stringify(hookState("created", pid)),
     });
     if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;

@@ -12,6 +12,7 @@ import { hostArch } from "../setup/syscalls.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import type { Tracer } from "../util/trace.ts";
 import { cloneFailure, userNamespaceHint } from "./userns.ts";
+import { describeStatus, exitStatusOf, signalOf } from "../util/wait-status.ts";
 
 export interface Launch {
   /**
@@ -19,8 +20,10 @@ export interface Launch {
    * first process into its new namespaces (absent when nothing is cloned).
    */
   prelude?: Program;
-  /** The setup program, compiled while the init clones. */
-  program: () => Program;
+  /** The setup program, compiled while the init clones (given the container's pid, after it, when `needsPid`). */
+  program: (pid?: number) => Program;
+  /** The program names the container's pid (the startContainer hooks' state): compiled once it is known. */
+  needsPid?: boolean;
   /** Names of the clone's namespaces, for messages. */
   describe: string;
   /** A new user namespace: its first process waits until `idMaps` has written its maps. */
@@ -106,7 +109,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
   const s: Session = { chan: ours, pid, program: l.prelude ?? { steps: [], data: new Uint8Array(), relocs: [], slotNames: [] }, l, t };
   try {
     if (l.prelude) send(s, l.prelude);
-    const program = t.step("compile the setup program", l.program);
+    let program = l.needsPid ? undefined : t.step("compile the setup program", () => l.program());
     if (l.prelude) {
       // The init clones the container's first process meanwhile; it reports its pid.
       await converse(s, hooks, true);
@@ -114,6 +117,7 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
       hooks.idMaps?.(s.pid);
       await hooks.cloned?.(s.pid);
     }
+    program ??= t.step("compile the setup program", () => l.program(s.pid));
     send(s, program);
     // The runtime's bookkeeping overlaps the container's setup; records wait in the socket.
     await hooks.booting?.();
@@ -227,13 +231,19 @@ function noteInit(t: Tracer, pid: number): void {
   }
 }
 
-function stepFailure(s: Session, r: InitRecord): OsError {
+function stepFailure(s: Session, r: InitRecord): OsError | UserError {
   const l = s.l;
   if (r.step >= SPAWN_STEP) return new OsError("start the container's init", r.errno, { syscall: SPAWN_STAGES[r.step - SPAWN_STEP] ?? "spawn" });
   const step: Step | undefined = s.program.steps[r.step];
   // The prelude's clone is where the kernel refuses new namespaces: say which knob.
   if (s.program === l.prelude && step?.op === "fork") return cloneFailure(l.describe, r.errno, l.userns);
   if (!step) return new OsError("setup program", r.errno, { syscall: `step ${r.step}` });
+  // A hook that ran and failed: its wait status, in the record's value.
+  if (step.op === "hook" && r.errno === 0) {
+    const status = Number(r.a);
+    const notFound = exitStatusOf(status) === 127 && !signalOf(status) ? " (127: not found in the container, or it could not run)" : "";
+    return new UserError(`${step.what}: ${describeStatus(status)}${notFound}; a startContainer hook must exit 0`);
+  }
   const meaning = step.meanings?.[r.errno];
   return new OsError(step.what, r.errno, {
     syscall: step.op === "syscall" ? step.call : step.op,

@@ -55,6 +55,8 @@ export interface RunOptions {
   hooks?: boolean;
   /** runc's --no-pivot: MS_MOVE and chroot instead of pivot_root. */
   noPivot?: boolean;
+  /** The state (JSON) the spec's startContainer hooks get on their stdin. */
+  hookState?: string;
   /** Join a new session keyring of this name: the caller's keys stay out of reach. */
   keyring?: string;
   /** --init: a tiny PID 1 (the init itself) reaps and forwards signals; the payload is its child. */
@@ -225,6 +227,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   compileProcess(b, {
     process: spec.process,
     ...(spec.linux.personality ? { personality: spec.linux.personality.domain === "LINUX32" ? 8 : 0 } : {}),
+    ...(spec.hooks?.startContainer?.length ? { startHooks: { hooks: spec.hooks.startContainer, state: opts.hookState ?? "{}" } } : {}),
     setgroupsDenied: spec.annotations?.[SETGROUPS_ANNOTATION] === "deny",
     lastCap: facts.lastCap,
     detached: opts.detached,

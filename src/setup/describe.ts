@@ -55,6 +55,9 @@ function line(p: Program, s: Step, i: number): string {
     case "pid1":
       text = "pid1: fork; the parent stays PID 1 (reaps, forwards signals, exits with the child's status), the child goes on";
       break;
+    case "hook":
+      text = `hook(${s.args.map((a) => show(p, a)).join(", ")}): run it with the state on its stdin, wait, fail unless it exits 0`;
+      break;
     case "monitor":
       text = `monitor(${s.args.map((a) => show(p, a)).join(", ")}): log the output, record the exit code, run the exit command`;
       break;

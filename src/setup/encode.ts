@@ -10,7 +10,7 @@ const HEADER_SIZE = 24;
 const MAX_CASES = 4;
 const FLAG_TRACE = 1;
 
-const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6, pid1: 7, monitor: 8 } as const;
+const OP = { syscall: 1, goto: 2, fail: 3, sync: 4, fork: 5, load: 6, pid1: 7, monitor: 8, hook: 9 } as const;
 const KIND = { imm: 0, data: 1, slot: 2, fdpath: 3 } as const;
 const ON = { allow: 0, goto: 1, record: 2 } as const;
 
@@ -55,7 +55,7 @@ function encodeStep(v: Views, at: number, s: Step, i: number, arch: Arch): void 
     setU64(v, at + 16, s.flags);
     if (s.parent) setU64(v, at + 24, target(s.parent.index, i) + 1);
   }
-  if (s.op === "monitor") {
+  if (s.op === "monitor" || s.op === "hook") {
     encodeArgs(v, at, s.args, i);
     return;
   }

@@ -2,8 +2,8 @@
 // groups and ids, the parent-death signal, umask, working directory, descriptors,
 // signal mask, and the payload's execve with execvp's PATH search done as steps,
 // so "not found" (127) and "cannot execute" (126) stay apart.
-import { EACCES, EBADF, EINTR, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOTDIR, EPERM } from "../../ffi/errno.ts";
-import type { Capabilities, Process } from "../spec/types.ts";
+import { EACCES, EBADF, EINTR, EINVAL, ELOOP, ENOENT, ENOEXEC, ENOTDIR, EPERM, ETIMEDOUT } from "../../ffi/errno.ts";
+import type { Capabilities, Hook, Process } from "../spec/types.ts";
 import {
   AT_FDCWD,
   CLOSE_RANGE_CLOEXEC,
@@ -31,6 +31,8 @@ const EXIT_NOT_FOUND = 127;
 
 export interface ProcessPlan {
   process: Process;
+  /** OCI startContainer hooks, run in the container just before the payload, with the state (JSON) on their stdin. */
+  startHooks?: { hooks: readonly Hook[]; state: string };
   /** linux.personality's domain, as personality(2) takes it (PER_LINUX 0, PER_LINUX32 8). */
   personality?: number;
   /** setgroups(2) is denied in the user namespace: an empty list must not be set. */
@@ -209,6 +211,7 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   if (beforeWait) loadSeccomp(b, plan.seccomp!);
   if (plan.waitForStart) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
+  if (plan.startHooks) startContainerHooks(b, plan.startHooks.hooks, plan.startHooks.state);
   if (plan.seccomp && late && !beforeWait) loadSeccomp(b, plan.seccomp);
   if (plan.init) {
     // Orphans of the payload's tree come to the init even without a PID namespace of its own.
@@ -216,6 +219,25 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
     b.pid1("--init: reap zombies, forward signals");
   }
   compileExec(b, plan);
+}
+
+/** OCI startContainer: each hook, in order, after the start and before the payload (its path resolved in the container). */
+function startContainerHooks(b: ProgramBuilder, hooks: readonly Hook[], state: string): void {
+  const bytes = new TextEncoder().encode(state);
+  const stateArg = b.bytes(bytes, "the state (JSON)");
+  for (const h of hooks)
+    b.hook(
+      `startContainer hook ${h.path}`,
+      [
+        b.str(h.path),
+        b.strArray(h.args?.length ? h.args : [h.path], JSON.stringify(h.args ?? [h.path])),
+        b.strArray(h.env ?? [], `[${(h.env ?? []).length} variables]`),
+        stateArg,
+        b.imm(bytes.length),
+        b.imm(h.timeout ? h.timeout * 1000 : 0, h.timeout ? `${h.timeout} s` : "no timeout"),
+      ],
+      { [ETIMEDOUT]: { say: `timed out after ${h.timeout} s (killed)` } },
+    );
 }
 
 /**

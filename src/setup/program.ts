@@ -67,6 +67,11 @@ export type Step = Common &
      * (one after the other), the size cap, the exit code's file, the command's argv and envp.
      */
     | { op: "monitor"; args: Arg[] }
+    /**
+     * Runs a hook in the container (OCI startContainer): its path, argv and envp, the state
+     * for its stdin and its length, the timeout in ms (0: none). Fails unless it exits 0.
+     */
+    | { op: "hook"; args: Arg[] }
   );
 
 export class Label {
@@ -217,6 +222,10 @@ export class ProgramBuilder {
 
   monitor(what: string, args: Arg[]): void {
     this.steps.push({ op: "monitor", what, args });
+  }
+
+  hook(what: string, args: Arg[], meanings?: Record<number, Meaning>): void {
+    this.steps.push({ op: "hook", what, args, meanings });
   }
 
   pid1(what: string): void {

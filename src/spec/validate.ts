@@ -23,7 +23,6 @@ const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknow
   ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
   ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
   ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
-  ["hooks.startContainer", (s) => (s.hooks as Record<string, unknown> | undefined)?.startContainer],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
   ["linux.mountLabel", (s) => (s.linux as Record<string, unknown> | undefined)?.mountLabel],
 ];

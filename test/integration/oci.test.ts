@@ -70,6 +70,35 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     if (root) removeTree(root);
   });
 
+  test("startContainer hooks run in the container at start, before the payload, with the state on stdin; a failing one stops it", async () => {
+    const id = newId();
+    const dir = bundle("echo payload > /out/payload-$(cat /out/order 2>/dev/null | wc -l)");
+    const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    const script = "cat > /out/hook-state.json; hostname > /out/hook-host; echo hook >> /out/order";
+    config.hostname = "inside-hook";
+    config.hooks = { startContainer: [{ path: "/bin/sh", args: ["sh", "-c", script], timeout: 5 }] };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    expect(myuts("create", "-b", dir, id).code).toBe(0);
+    // Not at create: at start.
+    expect(existsSync(join(out, "hook-host"))).toBe(false);
+    const pid = state(id).pid;
+    expect(myuts("start", id).code).toBe(0);
+    await waitFor(() => existsSync(join(out, "payload-1")), 5000, "the payload after the hook");
+    expect(readFileSync(join(out, "hook-host"), "utf8")).toBe("inside-hook\n");
+    expect(JSON.parse(readFileSync(join(out, "hook-state.json"), "utf8"))).toMatchObject({ id, pid, status: "created", bundle: dir });
+    for (const f of ["hook-state.json", "hook-host", "order", "payload-1"]) rmSync(join(out, f), { force: true });
+
+    config.hooks.startContainer = [{ path: "/bin/sh", args: ["sh", "-c", "exit 3"] }];
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const failed = myuts("run", "-b", dir, newId());
+    expect([failed.code, failed.stderr]).toEqual([125, "myuts: startContainer hook /bin/sh: exit code 3; a startContainer hook must exit 0\n"]);
+    expect(existsSync(join(out, "payload-0"))).toBe(false);
+    config.hooks.startContainer = [{ path: "/bin/sleep", args: ["sleep", "10"], timeout: 1 }];
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const slow = myuts("run", "-b", dir, newId());
+    expect(slow.stderr).toBe("myuts: startContainer hook /bin/sleep: timed out after 1 s (killed): ETIMEDOUT (Connection timed out)\n");
+  });
+
   test("linux.personality: LINUX32 gives a 32-bit uname; an unknown domain or any flag is refused in one line", () => {
     const dir = bundle("uname -m");
     const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
@@ -301,7 +330,7 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(r.code).toBe(0);
     const f = JSON.parse(r.stdout);
     expect(f.ociVersionMax).toBe("1.2.0");
-    expect(f.hooks).toEqual(["prestart", "createRuntime", "createContainer", "poststart", "poststop"]);
+    expect(f.hooks).toEqual(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]);
     expect(f.mountOptions).toEqual(expect.arrayContaining(["ro", "nosuid", "rbind", "rprivate", "nosymfollow"]));
     expect(f.linux.namespaces.sort()).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
     expect(f.linux.capabilities).toContain("CAP_SYS_ADMIN");
@@ -411,12 +440,6 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
     const t = myuts("create", "-b", dir, newId());
     expect([t.code, t.stderr]).toEqual([125, `myuts: hooks.createContainer[0] ${slow}: did not finish within 1 s\n`]);
-    // startContainer would run inside the container: refused, not ignored
-    spec.hooks = { startContainer: [{ path: "/bin/true" }] };
-    writeFileSync(join(dir, "config.json"), JSON.stringify(spec));
-    const sc = myuts("create", "-b", dir, newId());
-    expect(sc.code).toBe(125);
-    expect(sc.stderr).toContain("hooks.startContainer: not supported yet");
   });
 
   test("events --stats, stats and update address an OCI container by id, through its cgroup", () => {

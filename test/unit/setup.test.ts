@@ -396,6 +396,20 @@ describe("a created container (create, then start)", () => {
     expect(index(p, whatIs("terminal /dev/pts/3"))).toBeLessThan(index(p, callIs("setns")));
     expect(index(p, callIs("setsid"))).toBeGreaterThan(index(p, (s) => s.op === "fork"));
   });
+  test("startContainer hooks: after pivot_root and the wait for start, before the exec, with the state", () => {
+    const spec = specOf(["--rootfs", "/srv/r", "--", "true"]);
+    spec.hooks = { startContainer: [{ path: "/bin/hook", args: ["hook", "x"], timeout: 2 }] };
+    const p = compileRun(spec, facts, { barrier: false, cgroupnsAfterBarrier: false, detached: true, hookState: '{"id":"c1"}' });
+    const at = index(p, (s) => s.op === "hook");
+    expect(at).toBeGreaterThan(index(p, callIs("pivot_root")));
+    expect(at).toBeGreaterThan(index(p, whatIs("created: wait for start")));
+    expect(at).toBeLessThan(index(p, callIs("execve")));
+    const hook = p.steps[at]!;
+    expect(hook.what).toBe("startContainer hook /bin/hook");
+    expect(hook.op === "hook" && hook.args[5]).toMatchObject({ kind: "imm", value: 2000 });
+    expect(new TextDecoder().decode(p.data)).toContain('{"id":"c1"}');
+  });
+
   test("create hooks: a sync step after the mounts, before pivot_root", () => {
     const p = compileRun(specOf(["--rootfs", "/srv/r", "--", "true"]), facts, { barrier: false, cgroupnsAfterBarrier: false, hooks: true });
     const sync = index(p, (s) => s.op === "sync" && s.what === HOOKS_SYNC);

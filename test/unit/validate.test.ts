@@ -158,9 +158,9 @@ describe("validateSpec", () => {
   });
   test("fields nothing applies yet are refused by name, not ignored", () => {
     const s = base();
-    (s as unknown as Record<string, unknown>).hooks = { startContainer: [{ path: "/bin/true" }] };
     (s.linux as Record<string, unknown>).intelRdt = { closID: "x" };
-    rejects(s, "hooks.startContainer", "linux.intelRdt", "not supported yet");
+    (s.linux as Record<string, unknown>).mountLabel = "system_u:object_r:container_file_t:s0";
+    rejects(s, "linux.intelRdt", "linux.mountLabel", "not supported yet");
     const hooks = base();
     (hooks as unknown as Record<string, unknown>).hooks = { poststop: [{ path: "relative" }] };
     rejects(hooks, "hooks.poststop[0]: path must be an absolute path");
