@@ -2,6 +2,7 @@
 // needs from the store before the spec is built.
 import type { ImageRun } from "../spec/from-run.ts";
 import { reserveContainerRoot, sweepContainerRoots } from "../image/container-root.ts";
+import { seedVolume } from "../image/volumes.ts";
 import { importImages } from "../image/import.ts";
 import { findImage, loadImage, lowerDirs, requireImage } from "../image/images.ts";
 import { familiarName, formatReference, parseReference } from "../image/reference.ts";
@@ -9,6 +10,7 @@ import { Store } from "../image/store.ts";
 import { resolveImageUser } from "../image/user.ts";
 import { readCredentials } from "../image/credentials.ts";
 import { UserError } from "../util/errors.ts";
+import { fsError } from "../util/fs-errors.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { pullProgress } from "./pull-progress.ts";
 import { fs, path } from "../util/node.ts";
@@ -60,12 +62,27 @@ export async function imageRun(
       // docker reads a relative WorkingDir from /.
       ...(c.WorkingDir ? { workdir: path().resolve("/", c.WorkingDir) } : {}),
       ...(c.User ? { user: resolveImageUser(lowerdir, c.User) } : {}),
+      ...(c.Volumes?.length ? { volumes: anonymousVolumes(lowerdir, path().dirname(box.path), c.Volumes) } : {}),
+      ...(c.ExposedPorts?.length ? { exposedPorts: c.ExposedPorts } : {}),
     };
     return { rootfs: box.path, image, release: box.release };
   } catch (e) {
     box.release();
     throw e;
   }
+}
+
+/** The image's VOLUME paths, each a directory in the container's own, seeded from the layers. */
+function anonymousVolumes(layers: readonly string[], containerDir: string, paths: readonly string[]): Array<{ destination: string; source: string }> {
+  return paths.map((destination, i) => {
+    const source = path().join(containerDir, "volumes", String(i));
+    try {
+      seedVolume(layers, path().posix.normalize(destination), source);
+    } catch (e) {
+      throw fsError(`image volume ${destination}`, e);
+    }
+    return { destination: path().posix.normalize(destination), source };
+  });
 }
 
 function operands(argv: readonly string[], usage: string, min: number, max: number): string[] {

@@ -41,6 +41,11 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     hint: "[IP:]HOST:CONTAINER[/tcp|udp]",
     description: "publish a container port on the host (with a bridge network); long form only: -p is --pid",
   },
+  {
+    long: "publish-all",
+    short: "P",
+    description: "with --image: publish every port the image exposes (ExposedPorts) on a free host port, as docker's -P (see myuts inspect)",
+  },
   { long: "dns", value: true, repeat: true, hint: "ADDRESS", description: "a nameserver for the container's /etc/resolv.conf (with a bridge network)" },
   { long: "dns-search", value: true, repeat: true, hint: "DOMAIN", description: "a search domain for the container's /etc/resolv.conf" },
   { long: "add-host", value: true, repeat: true, hint: "NAME:IP", description: "a line for the container's /etc/hosts" },
@@ -231,6 +236,8 @@ export interface RunOptions extends ResourceOptions {
   devices: DeviceRequest[];
   sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
+  /** -P: publish the image's ExposedPorts on free host ports. */
+  publishAll?: boolean;
   /** --network bridge|NAME and the flags that go with it. */
   network?: NetworkRequest;
 }
@@ -397,6 +404,9 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   }
   for (const flag of ["publish", "dns", "dns-search", "add-host"])
     if (many(flag).length && !opts.network) throw new UserError(`run: --${flag} needs a network: --network bridge or --network NAME`);
+  opts.publishAll = p.bools.has("publish-all");
+  if (opts.publishAll && !opts.network) throw new UserError("run: --publish-all needs a network: --network bridge or --network NAME");
+  if (opts.publishAll && one("image") === undefined) throw new UserError("run: --publish-all publishes an image's ExposedPorts: give --image");
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.

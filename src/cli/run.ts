@@ -8,6 +8,7 @@ import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
 import { keyringName, planRun, runSpec } from "../lifecycle/run.ts";
 import type { DetachedMeta } from "../lifecycle/detached.ts";
+import type { PortMapping } from "../network/request.ts";
 import { type ImageRun, specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
@@ -68,6 +69,8 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
         ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!, o.pull, o.insecure))
         : undefined;
     try {
+      if (o.publishAll && image?.image.exposedPorts?.length)
+        o.network = { ...o.network!, ports: [...o.network!.ports, ...publishAll(image.image.exposedPorts)] };
       const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
       if (o.dryRun) return await dryRun(spec, keyring(o), o.init);
       if (o.detach) return await runDetached(spec, o, env, origin);
@@ -78,6 +81,18 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
       // runSpec removed it already, unless the run failed before it started.
       image?.release();
     }
+  });
+}
+
+/** docker's -P: each exposed tcp or udp port on a free host port (the kernel picks it; the runtime then holds it). */
+function publishAll(exposed: readonly string[]): PortMapping[] {
+  return exposed.flatMap((e) => {
+    const [port, proto = "tcp"] = e.split("/");
+    if (proto !== "tcp" && proto !== "udp") return [];
+    const probe = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
+    const hostPort = probe.port;
+    probe.stop(true);
+    return [{ hostPort, containerPort: Number(port), protocol: proto, hostIP: "" }];
   });
 }
 

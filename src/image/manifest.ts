@@ -54,6 +54,10 @@ export interface ImageConfig {
     Env?: string[];
     WorkingDir?: string;
     User?: string;
+    /** "80/tcp"-style keys (docker's config), sorted. */
+    ExposedPorts?: string[];
+    /** Absolute paths the image wants as volumes, sorted. */
+    Volumes?: string[];
   };
   diffIds: Digest[];
 }
@@ -174,7 +178,20 @@ export function parseImageConfig(doc: Obj, what: string): ImageConfig {
   if (env) out.config.Env = env;
   if (workdir) out.config.WorkingDir = workdir;
   if (user) out.config.User = user;
+  const ports = keysOf(c.ExposedPorts, `${what}.config.ExposedPorts`, /^\d{1,5}(\/(tcp|udp|sctp))?$/, "a port such as 80/tcp");
+  const volumes = keysOf(c.Volumes, `${what}.config.Volumes`, /^\/[^\0]{0,4095}$/, "an absolute path");
+  if (ports.length) out.config.ExposedPorts = ports;
+  if (volumes.length) out.config.Volumes = volumes;
   return out;
+}
+
+/** The keys of a docker-style set ({"80/tcp": {}}), each checked against `shape`. */
+function keysOf(v: unknown, what: string, shape: RegExp, expected: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!isObj(v) || Object.keys(v).length > 1024) throw new UserError(`${what}: expected an object`);
+  const keys = Object.keys(v).sort();
+  for (const k of keys) if (!shape.test(k) || /[\x00-\x1f\x7f]/.test(k)) throw new UserError(`${what}: ${JSON.stringify(k)} is not ${expected}`);
+  return keys;
 }
 
 const GOARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };

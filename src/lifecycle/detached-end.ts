@@ -79,10 +79,13 @@ export async function restartDetached(spec: ValidSpec, meta: DetachedMeta): Prom
   // An image root moved with each owner: the spec names it where its first run had it.
   const kept = meta.imageRoot;
   const overlay = spec.root.overlay;
+  const was = path().dirname(spec.root.path);
   const moved: ValidSpec =
     kept && overlay
       ? {
           ...spec,
+          // The image's anonymous volumes live in the same directory.
+          mounts: (spec.mounts ?? []).map((m) => (m.source?.startsWith(`${was}/`) ? { ...m, source: path().join(kept, m.source.slice(was.length + 1)) } : m)),
           root: {
             ...spec.root,
             path: path().join(kept, path().basename(spec.root.path)),

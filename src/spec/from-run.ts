@@ -4,7 +4,7 @@ import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "../lifecycle/idmap.ts";
-import { os } from "../util/node.ts";
+import { os, path } from "../util/node.ts";
 import { hostArch, type Arch } from "../setup/syscalls.ts";
 import { defaultSeccomp } from "./seccomp-default.ts";
 import { defaultFilters } from "./seccomp-default-filter.ts" with { type: "macro" };
@@ -87,6 +87,10 @@ export interface ImageRun {
   workdir?: string;
   /** The config's User, already resolved to numbers against the image's /etc/passwd and /etc/group. */
   user?: { uid: number; gid: number };
+  /** The config's Volumes: a directory of the container's own, seeded from the image, for each path. */
+  volumes?: ReadonlyArray<{ destination: string; source: string }>;
+  /** The config's ExposedPorts ("80/tcp"), for --publish-all. */
+  exposedPorts?: readonly string[];
 }
 
 /**
@@ -139,6 +143,10 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   }
   for (const v of o.volumes) mounts.push(volumeMount(v));
   for (const t of o.tmpfs) mounts.push(tmpfsMount(t));
+  // The image's anonymous volumes, unless the run mounts something there itself (as docker).
+  const taken = new Set(mounts.map((m) => path().posix.normalize(m.destination)));
+  for (const v of image?.volumes ?? [])
+    if (!taken.has(v.destination)) mounts.push({ destination: v.destination, type: "bind", source: v.source, options: ["rbind"] });
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,

@@ -49,6 +49,12 @@ describe.skipIf(!isRoot)("images", () => {
       await ociArchive({ layers: [base], compression: ["gzip"], config: { Entrypoint: ["echo", "entry"] }, name: "localhost/oci:2" }),
     );
     ociLayoutDir({ layers: [base], config: { Cmd: ["true"] }, name: "localhost/layout:3" }, join(dir, "layout"));
+    const data = await tarOf([
+      { name: "data", type: "directory", mode: 0o750, uid: 1000, gid: 1000 },
+      { name: "data/seed", content: "seeded\n", uid: 1000, gid: 1000 },
+    ]);
+    const volConfig = { Cmd: ["true"], Volumes: { "/data": {} }, ExposedPorts: { "8080/tcp": {} } };
+    writeFileSync(join(dir, "vol.tar"), await dockerSave({ layers: [base, data], config: volConfig, name: "test/vol:1" }));
   });
   afterAll(() => {
     fs?.cleanup();
@@ -121,6 +127,46 @@ describe.skipIf(!isRoot)("images", () => {
     }
   });
 
+  test("an image's Volumes: a directory of the container's own, seeded from the image, gone with it; -P publishes its ExposedPorts", async () => {
+    expect((await my(["import", join(dir, "vol.tar")])).code).toBe(0);
+    const script = "cat /data/seed; stat -c '%u:%g %a' /data; grep ' /data ' /proc/self/mountinfo | cut -d' ' -f9; echo more > /data/new";
+    const r = await my(["run", "--network", "none", "--image", "test/vol:1", "sh", "-c", script]);
+    expect(r.stderr).toBe("");
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.slice(0, 2)).toEqual(["seeded", "1000:1000 750"]);
+    // A bind of the container's own directory, not the overlay.
+    expect(lines[2]).not.toBe("overlay");
+    expect(containers()).toEqual([]);
+    // A volume given by the run wins over the image's.
+    const mine = mkdtempSync(join(dir, "mine-"));
+    const own = await my(["run", "--network", "none", "-v", `${mine}:/data`, "--image", "test/vol:1", "sh", "-c", "ls -A /data; echo x > /data/mine"]);
+    expect([own.code, own.stdout]).toEqual([0, ""]);
+    expect(readFileSync(join(mine, "mine"), "utf8")).toBe("x\n");
+
+    const name = `vol${uniqueToken()}`;
+    try {
+      const d = await my(["run", "-d", "-P", "--name", name, "--image", "test/vol:1", "httpd", "-f", "-p", "8080", "-h", "/data"]);
+      expect([d.code, d.stderr]).toEqual([0, ""]);
+      const info = JSON.parse((await my(["inspect", name])).stdout)[0];
+      const port = info.Network.ports.find((p: { containerPort: number }) => p.containerPort === 8080)?.hostPort as number;
+      expect(port).toBeGreaterThan(0);
+      let body = "";
+      for (let i = 0; i < 100 && !body; i++) {
+        body = await fetch(`http://127.0.0.1:${port}/seed`).then(
+          (x) => x.text(),
+          () => "",
+        );
+        if (!body) await Bun.sleep(50);
+      }
+      expect(body).toBe("seeded\n");
+    } finally {
+      await my(["rm", "-f", name]);
+    }
+    expect(containers()).toEqual([]);
+    const bad = await my(["run", "-P", "--network", "none", "--image", "test/vol:1"]);
+    expect([bad.code, bad.stderr]).toEqual([125, "myuts: run: --publish-all needs a network: --network bridge or --network NAME\n"]);
+  });
+
   test("writes go to a per-container upper dir; --read-only refuses them", async () => {
     const w = await my(["run", "--pid", "--image", "test/bb:1", "sh", "-c", "echo x > /etc/motd && cat /etc/motd"]);
     expect(w.stdout).toBe("x\n");
@@ -159,7 +205,8 @@ describe.skipIf(!isRoot)("images", () => {
       Array.from({ length: 20 }, (_, i) => my(["run", "--pid", "--image", "conc:1", "sh", "-c", `echo ${i} > /srv/mine; cat /srv/mine`], 60_000)),
     );
     for (const [i, r] of runs.entries()) expect([r.code, r.stdout]).toEqual([0, `${i}\n`]);
-    expect(readdirSync(join(store, "layers/sha256")).length).toBe(4);
+    // The test images' four layers, and the Volumes image's own one.
+    expect(readdirSync(join(store, "layers/sha256")).length).toBe(5);
     expect(readdirSync(join(store, "tmp"))).toEqual([]);
     expect(containers()).toEqual([]);
   });

@@ -57,6 +57,16 @@ describe("manifests and configs", () => {
     const c = parseImageConfig({ config: { Cmd: ["sh"], Env: ["A=1"], User: "1:2" }, rootfs: { type: "layers", diff_ids: [D] } }, "c");
     expect(c.config).toEqual({ Cmd: ["sh"], Env: ["A=1"], User: "1:2" });
     expect(() => parseImageConfig({ config: { Cmd: "sh" }, rootfs: { type: "layers", diff_ids: [] } }, "c")).toThrow(/Cmd/);
+    // ExposedPorts and Volumes: docker's sets, their keys checked.
+    const v = parseImageConfig(
+      { config: { ExposedPorts: { "80/tcp": {}, "53/udp": {} }, Volumes: { "/var/lib/db": {} } }, rootfs: { type: "layers", diff_ids: [] } },
+      "c",
+    );
+    expect(v.config).toEqual({ ExposedPorts: ["53/udp", "80/tcp"], Volumes: ["/var/lib/db"] });
+    expect(() => parseImageConfig({ config: { Volumes: { "relative/x": {} } }, rootfs: { type: "layers", diff_ids: [] } }, "c")).toThrow(
+      'c.config.Volumes: "relative/x" is not an absolute path',
+    );
+    expect(() => parseImageConfig({ config: { ExposedPorts: { "80/icmp": {} } }, rootfs: { type: "layers", diff_ids: [] } }, "c")).toThrow(/not a port/);
     expect(() => parseImageConfig({ rootfs: { type: "layers", diff_ids: ["x"] } }, "c")).toThrow(/diff_ids/);
   });
   test("an index resolves to the host's platform", () => {
