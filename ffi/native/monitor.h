@@ -23,6 +23,7 @@
 #define NR_execve 59
 #define NR_accept4 288
 #define NR_sendmsg 46
+#define NR_prctl_mon 157
 #define O_NOFOLLOW 0400000
 #elif defined(__aarch64__)
 #define NR_write 64
@@ -34,6 +35,7 @@
 #define NR_execve 221
 #define NR_accept4 242
 #define NR_sendmsg 211
+#define NR_prctl_mon 167
 #define O_NOFOLLOW 0100000
 #endif
 #define O_WRONLY 1
@@ -220,13 +222,24 @@ static __attribute__((noreturn)) void monitor(i64 fds, const char *paths, i64 ma
     i64 tick[2] = {0, first_pass ? 0 : 200000000};
     i64 r = sys6(NR_ppoll, (i64)p, 5, children && sfd >= 0 && !first_pass ? 0 : (i64)tick, 0, 8, 0);
     if (r < 0 && r != -4) break;
+    /* A client first: one that connected before the payload ran gets its first bytes too. */
+    if (p[3].revents) accept_client(listen_fd, out.fd);
     if (p[0].revents) pump(&l, &out);
     if (p[1].revents) pump(&l, &err);
-    if (p[3].revents) accept_client(listen_fd, out.fd);
     if (p[4].revents) {
-      /* The client types into the master itself; from the socket only its leaving matters. */
+      /* The client types into the master itself; from the socket come only its leaving and
+       * 'D': it detached, so a monitor that was to die with its runtime (a foreground
+       * run -t) now outlives it. */
       char buf[256];
-      if (sys6(NR_read, client, (i64)buf, sizeof buf, 0, 0, 0) <= 0) drop_client();
+      i64 n = sys6(NR_read, client, (i64)buf, sizeof buf, 0, 0, 0);
+      if (n <= 0) drop_client();
+      for (i64 i = 0; i < n; i++) {
+        if (buf[i] != 'D') continue;
+        sys6(NR_prctl_mon, 1 /* PR_SET_PDEATHSIG */, 0, 0, 0, 0, 0);
+        /* Closing is the answer: the client may exit (and its runtime with it) once it sees the end. */
+        drop_client();
+        break;
+      }
     }
     /* The first pass reaps too: a child that ended before the signalfd existed sent a SIGCHLD nobody saw. */
     if (!children || (sfd >= 0 && !p[2].revents && !first_pass)) continue;

@@ -79,7 +79,9 @@ function statusText(c: ContainerInfo): string {
 }
 
 /** podman ps: running containers (-a: the stopped detached ones too). */
-export function listCli(p: { all: boolean; quiet: boolean; format: string }): number {
+export async function listCli(p: { all: boolean; quiet: boolean; format: string }): Promise<number> {
+  // What dead runtimes left (a killed foreground run's container) goes first, as at every start.
+  (await import("../lifecycle/registry-hooks.ts")).sweepRegistry();
   const all = listRunContainers(p.all);
   if (p.quiet) {
     stdout(all.map((c) => `${c.name}\n`).join(""));

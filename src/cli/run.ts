@@ -9,11 +9,12 @@ import { isatty } from "../../ffi/libc.ts";
 import { keyringName, planRun, runSpec } from "../lifecycle/run.ts";
 import type { DetachedMeta } from "../lifecycle/detached.ts";
 import type { PortMapping } from "../network/request.ts";
+import { processStart } from "../util/process-start.ts";
 import { type ImageRun, specFromRun } from "../spec/from-run.ts";
 import type { Spec } from "../spec/types.ts";
 import { validateSpec } from "../spec/validate.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
-import { stdout } from "../util/output.ts";
+import { stderr, stdout } from "../util/output.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { writeFileSync } from "node:fs";
 import { reportingDebug } from "./debug.ts";
@@ -74,6 +75,8 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
       const spec = t.step("flags → OCI spec", () => validateSpec(toSpec(o, env, image)));
       if (o.dryRun) return await dryRun(spec, keyring(o), o.init);
       if (o.detach) return await runDetached(spec, o, env, origin);
+      // At a terminal, -t runs as docker's -it does: detached under its monitor and attached to at once, so ctrl-p ctrl-q can leave it running.
+      if (o.tty && isatty(0) && o.network?.network !== "slirp4netns" && !o.preserveFds) return await runAttached(spec, o, env, origin);
       return await runSpec(spec, { trace: o.trace, origin, name: o.name, register: o.named, keyring: keyring(o), init: o.init, preserveFds: o.preserveFds });
     } catch (e) {
       throw bundleHint(e, o);
@@ -96,9 +99,49 @@ function publishAll(exposed: readonly string[]): PortMapping[] {
   });
 }
 
-/** `run -d`: starts the container under its monitor, prints its name and returns (detached.ts). */
-async function runDetached(spec: ReturnType<typeof validateSpec>, o: RunOptions, env: Record<string, string | undefined>, origin: number): Promise<number> {
-  const meta: DetachedMeta = {
+/**
+ * `run -it` at a terminal: the container starts detached, its monitor bound to this runtime
+ * (killed with it, as any foreground container), and this runtime attaches to its terminal.
+ * Its end gives the exit code and removes it; ctrl-p ctrl-q leaves it running on its own.
+ */
+async function runAttached(spec: ReturnType<typeof validateSpec>, o: RunOptions, env: Record<string, string | undefined>, origin: number): Promise<number> {
+  // Removed by this runtime when it ends attached; after a detach, --rm decides.
+  const meta = { ...(await detachedMeta(spec, o)), autoRemove: false };
+  meta.foreground = { pid: process.pid, start: processStart(process.pid) ?? "" };
+  const [{ attachContainer, connectAttach }, containers, detached] = await Promise.all([
+    import("../lifecycle/attach.ts"),
+    import("../lifecycle/containers.ts"),
+    import("../lifecycle/detached.ts"),
+  ]);
+  // Connected before the payload runs: nothing it writes is missed.
+  let conn: ReturnType<typeof connectAttach> | undefined;
+  const beforeStart = () => {
+    conn = connectAttach(o.name);
+  };
+  await runSpec(spec, {
+    trace: o.trace,
+    origin,
+    name: o.name,
+    register: true,
+    keyring: keyring(o),
+    init: o.init,
+    detach: { meta, env, owned: true, beforeStart },
+  });
+  const how = await attachContainer(o.name, conn);
+  if (how === "detached") {
+    // On its own now: --rm applies when it ends, as after docker's detach.
+    detached.writeMeta({ ...meta, foreground: undefined, autoRemove: o.autoRemove });
+    stderr(`\r\nmyuts: detached from ${o.name}, which goes on running (myuts attach ${o.name} comes back)\n`);
+    return 0;
+  }
+  const code = await containers.exitCodeOf(o.name);
+  const c = containers.findRunContainer(o.name);
+  if (c) await containers.removeRunContainer(c, true);
+  return code ?? 125;
+}
+
+async function detachedMeta(spec: ReturnType<typeof validateSpec>, o: RunOptions): Promise<DetachedMeta> {
+  return {
     name: o.name,
     created: new Date().toISOString(),
     command: spec.process.args ?? [],
@@ -110,6 +153,11 @@ async function runDetached(spec: ReturnType<typeof validateSpec>, o: RunOptions,
     newKeyring: keyring(o) !== undefined,
     logMaxBytes: o.logMaxBytes ?? (await import("../lifecycle/detached.ts")).DEFAULT_LOG_MAX,
   };
+}
+
+/** `run -d`: starts the container under its monitor, prints its name and returns (detached.ts). */
+async function runDetached(spec: ReturnType<typeof validateSpec>, o: RunOptions, env: Record<string, string | undefined>, origin: number): Promise<number> {
+  const meta = await detachedMeta(spec, o);
   await runSpec(spec, { trace: o.trace, origin, name: o.name, register: true, keyring: keyring(o), init: o.init, detach: { meta, env } });
   stdout(`${o.name}\n`);
   return 0;

@@ -8,7 +8,9 @@
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
-import { processStart } from "../util/process-start.ts";
+import { processStart, stillRunning } from "../util/process-start.ts";
+import { removeContainerRoot } from "../image/container-root.ts";
+import { defaultStoreRoot } from "../image/store.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { checkName } from "./names.ts";
 import { DETACHED_SUBDIR, lockStateDir, STATE_DIR } from "./state-dir.ts";
@@ -39,6 +41,8 @@ export interface DetachedMeta {
   restart?: { max?: number; count: number };
   /** -t: it has a terminal, which `myuts attach` reaches. */
   tty?: boolean;
+  /** A foreground run -t's, until the user detaches: the runtime it dies with (a sweep removes it once that is gone). */
+  foreground?: { pid: number; start: string };
   /** How it was started, beyond its spec, for a restart: --init, and a new session keyring. */
   init?: boolean;
   newKeyring?: boolean;
@@ -119,6 +123,8 @@ export function readMeta(name: string): DetachedMeta | undefined {
     optString(v.imageRoot) &&
     (v.init === undefined || typeof v.init === "boolean") &&
     (v.tty === undefined || typeof v.tty === "boolean") &&
+    (v.foreground === undefined ||
+      (typeof v.foreground === "object" && v.foreground !== null && Number.isSafeInteger(v.foreground.pid) && typeof v.foreground.start === "string")) &&
     (v.newKeyring === undefined || typeof v.newKeyring === "boolean") &&
     (v.restart === undefined ||
       (typeof v.restart === "object" &&
@@ -225,4 +231,36 @@ export function removeDetached(name: string): void {
 /** The monitor's registry reference: the entry is live exactly while the monitor is. */
 export function monitorRef(pid: number): { pid: number; start: string } {
   return { pid, start: processStart(pid) ?? "" };
+}
+
+/**
+ * A foreground run -t whose runtime was killed took its container with it (the monitor
+ * dies with the runtime, the container with the monitor), and the sweep frees what its
+ * registry entry names: its directory goes here, with its image root. Call with the
+ * registry locked, after the registry's own sweep.
+ */
+export function sweepAbandoned(stateDir: string, warn: (msg: string) => void): void {
+  for (const name of detachedNames(stateDir)) {
+    let meta: DetachedMeta | undefined;
+    try {
+      meta = readMeta(name);
+    } catch {
+      continue;
+    }
+    const owner = meta?.foreground;
+    if (!meta || !owner || stillRunning(owner.pid, owner.start)) continue;
+    const entry = readState(name, stateDir, () => {});
+    if (entry && isLive(entry)) continue;
+    try {
+      if (meta.imageRoot) removeContainerRoot(path().join(defaultStoreRoot(), "containers"), meta.imageRoot);
+    } catch (e) {
+      warn(e instanceof Error ? e.message : String(e));
+    }
+    fs().rmSync(detachedDir(name, stateDir), { recursive: true, force: true });
+  }
+  try {
+    fs().rmdirSync(detachedRoot(stateDir));
+  } catch {
+    // other containers' directories are there (or none ever was)
+  }
 }

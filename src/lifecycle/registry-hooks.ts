@@ -17,6 +17,7 @@ import { lockStateDir, STATE_DIR, type StateLock } from "./state-dir.ts";
 import { randomName } from "./names.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
 import { processStart } from "../util/process-start.ts";
+import { sweepAbandoned } from "./detached.ts";
 import { Attachment, planNetwork, refreshPeers, releaseNetwork } from "../network/attach.ts";
 import type { NetworkRequest } from "../network/request.ts";
 import { claimName, isLive, listStates, removeState, saveState, selfRef, sweepStale, type ContainerState } from "./state.ts";
@@ -63,6 +64,9 @@ export function sweepRegistry(): void {
   if (!lock) return;
   try {
     sweepStale(lock.dir, releaseStale, warn);
+    sweepAbandoned(lock.dir, warn);
+    // Nothing of this user's left: no empty directory stays behind either.
+    if (lock.dir === STATE_DIR) lock.removeIfEmpty();
   } finally {
     lock.release();
   }
@@ -108,7 +112,10 @@ export function containerHooks(
       try {
         // A SIGKILLed runtime can't remove its entry, cgroup or network: every start with
         // state sweeps them (while the init sets the container up, off the start's critical path).
-        t.step("remove stale registry entries", () => sweepStale(lock.dir, releaseStale, warn));
+        t.step("remove stale registry entries", () => {
+          sweepStale(lock.dir, releaseStale, warn);
+          sweepAbandoned(lock.dir, warn);
+        });
         if (!register) return;
         const s: ContainerState = {
           name,

@@ -52,6 +52,10 @@ export interface RunSettings {
     env: Record<string, string | undefined>;
     /** --restart: its directory exists, and so may its image root (`meta.imageRoot`). */
     restart?: boolean;
+    /** A foreground run -t: the monitor dies with this runtime until the user detaches (attach.ts). */
+    owned?: boolean;
+    /** Called before the payload runs (its terminal is there to attach to, and shows nothing yet). */
+    beforeStart?: () => void;
   };
 }
 
@@ -108,6 +112,8 @@ export interface PlanOptions {
   monitor?: MonitorPlan;
   /** The state the spec's startContainer hooks get, given the container's pid. */
   hookState?: (pid: number) => string;
+  /** With `monitor`: it dies with this runtime (parent-death signal) until told otherwise. */
+  monitorOwned?: boolean;
 }
 
 /**
@@ -131,6 +137,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
     preserveFds,
     monitor,
     hookState,
+    monitorOwned,
   } = o;
   const startHooks = (spec.hooks?.startContainer?.length ?? 0) > 0;
   const { clone, unshare } = cloneFlags(spec);
@@ -159,7 +166,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
     needsPid: startHooks,
     describe,
     userns: (clone & CLONE.NEWUSER) !== 0,
-    detached: detached || monitor !== undefined,
+    detached: detached || (monitor !== undefined && !monitorOwned),
     stdio,
     preserveFds,
   };
@@ -244,6 +251,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       monitor: logs?.plan,
       terminal: terminal?.pty.slave ?? logs?.plan.terminal,
       hookState: (pid) => JSON.stringify(hookState("created", pid)),
+      monitorOwned: detach?.owned,
     });
     if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
@@ -267,6 +275,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
         hooks.adopt?.(monitor, child);
         if (imageRoot) detach.meta.imageRoot = imageRoot.handTo(monitor);
         detached?.writeMeta(detach.meta);
+        detach.beforeStart?.();
       },
       hooksStep: (child) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(built.hooks, hookState("creating", child))),
       seccompListener: (child, fd) =>

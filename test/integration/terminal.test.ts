@@ -1,7 +1,8 @@
 // An interactive shell on a terminal: stdio is inherited, /dev/console is that
 // terminal, and the shell's job control works. script(1) provides the pty.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { isRoot, MYUTS, requireBinary, uniqueToken } from "../helpers/myuts.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { isRoot, MYUTS, processesWith, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 let fx: TestRootfs;
@@ -122,6 +123,55 @@ describe.skipIf(!isRoot || !Bun.which("script"))("on a terminal (needs root and 
       expect(logs).toContain("typed-42");
     } finally {
       Bun.spawnSync([MYUTS, "rm", "-f", name]);
+    }
+  });
+
+  test("run -it at a terminal: ctrl-p ctrl-q detaches and it runs on; a normal end leaves nothing; a killed runtime takes it along", async () => {
+    const name = `fg${uniqueToken()}`;
+    const sh = (line: string) =>
+      Bun.spawnSync(["sh", "-c", line], { stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin", TERM: "dumb" }, timeout: 20_000 });
+    try {
+      const first = sh(
+        `(sleep 1; printf 'echo typed-$((6*7))\\n'; sleep 0.5; printf '\\020\\021'; sleep 1) | script -qefc "${MYUTS} run -it --name ${name} --rootfs ${fx.rootfs} -- sh" /dev/null`,
+      );
+      const out = first.stdout.toString().replaceAll("\r", "");
+      expect(out).toContain("BusyBox"); // the shell's first words, written before anyone typed
+      expect(out).toContain("typed-42\n");
+      expect(out).toContain(`myuts: detached from ${name}, which goes on running`);
+      expect(first.exitCode).toBe(0);
+      const ps = JSON.parse(Bun.spawnSync([MYUTS, "ps", "--format", "json"], { stdout: "pipe" }).stdout.toString());
+      expect(ps.find((c: { Name: string }) => c.Name === name)?.State.Status).toBe("running");
+      const back = sh(`(sleep 1; printf 'exit 3\\n'; sleep 1) | script -qefc "${MYUTS} attach ${name}" /dev/null`);
+      expect(back.exitCode).toBe(3);
+    } finally {
+      Bun.spawnSync([MYUTS, "rm", "-f", name]);
+    }
+    // Ended while attached: its code, and nothing of it stays.
+    const plain = `fg${uniqueToken()}`;
+    const ended = sh(`script -qefc "${MYUTS} run -t --name ${plain} --rootfs ${fx.rootfs} -- sh -c 'echo early; exit 5'" /dev/null < /dev/null`);
+    expect(ended.stdout.toString()).toContain("early");
+    expect(ended.exitCode).toBe(5);
+    expect(existsSync(`/run/myuts/.containers/${plain}`)).toBe(false);
+    expect(existsSync(`/run/myuts/${plain}.json`)).toBe(false);
+    // The runtime killed: the container dies with it, and the next sweep leaves nothing.
+    const killed = `fg${uniqueToken()}`;
+    const bg = Bun.spawn(["script", "-qefc", `${MYUTS} run -t --name ${killed} --rootfs ${fx.rootfs} -- sleep 60`, "/dev/null"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    try {
+      await waitFor(() => existsSync(`/run/myuts/${killed}.json`), 10_000, "the container");
+      const pid = JSON.parse(readFileSync(`/run/myuts/${killed}.json`, "utf8")).pid as number;
+      await waitFor(() => processesWith(`run -t --name ${killed}`).length > 0, 5_000, "the runtime");
+      for (const p of processesWith(`run -t --name ${killed}`)) if (!p.cmdline.startsWith("script")) process.kill(p.pid, "SIGKILL");
+      await waitFor(() => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"), 5_000, "the container's end");
+      Bun.spawnSync([MYUTS, "ps", "-a"]);
+      expect(existsSync(`/run/myuts/.containers/${killed}`)).toBe(false);
+      expect(existsSync(`/run/myuts/${killed}.json`)).toBe(false);
+    } finally {
+      bg.kill();
+      Bun.spawnSync([MYUTS, "rm", "-f", killed]);
     }
   });
 });
