@@ -6,6 +6,7 @@ import { loadBundle } from "../spec/bundle.ts";
 import { EXIT_NOT_FOUND, OsError, UserError } from "../util/errors.ts";
 import { exists, readBytes } from "../../ffi/files.ts";
 import { isatty } from "../../ffi/libc.ts";
+import { windowSize } from "../../ffi/terminal.ts";
 import { keyringName, planRun, runSpec } from "../lifecycle/run.ts";
 import type { DetachedMeta } from "../lifecycle/detached.ts";
 import type { PortMapping } from "../network/request.ts";
@@ -21,13 +22,17 @@ import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions, env: Record<string, string | undefined>, image?: { rootfs: string; image: ImageRun }): Spec {
-  return specFromRun(image ? { ...o, rootfs: image.rootfs, image: image.image } : o, {
+  const spec = specFromRun(image ? { ...o, rootfs: image.rootfs, image: image.image } : o, {
     env,
     cwd: process.cwd(),
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     stdinIsTTY: isatty(0),
   });
+  // -t: the container's terminal has the caller's size from the start, before the payload asks.
+  const size = o.tty ? (windowSize(1) ?? windowSize(0)) : undefined;
+  if (size) spec.process!.consoleSize = { height: size.rows, width: size.cols };
+  return spec;
 }
 
 async function help(name: "run" | "spec"): Promise<number> {

@@ -151,12 +151,15 @@ class LayerWriter {
         this.dirModes.push({ p, mode, mtime: h.mtime });
         this.own(p, h);
         return;
-      case "symlink":
+      case "symlink": {
         this.clear(p, false);
-        fs().symlinkSync(h.linkname ?? "", p);
-        this.own(p, h);
-        this.times(p, h.mtime, true);
+        // On the thread pool: an image's base layer is mostly links, and other layers hash meanwhile.
+        const fsp = fs().promises;
+        await fsp.symlink(h.linkname ?? "", p);
+        if (this.o.privileged) await fsp.lchown(p, h.uid ?? 0, h.gid ?? 0);
+        if (h.mtime && !Number.isNaN(h.mtime.getTime())) await fsp.lutimes(p, h.mtime, h.mtime).catch(() => {});
         return;
+      }
       case "link": {
         const target = entryParts(h.linkname ?? "", `${this.o.what}: hard link ${JSON.stringify(h.name)} to`);
         this.parents(target, h.linkname ?? "");

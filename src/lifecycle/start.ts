@@ -107,6 +107,8 @@ export async function launch(l: Launch, t: Tracer, hooks: LaunchHooks = {}): Pro
   }
   t.note(`init is pid ${pid}`);
   const s: Session = { chan: ours, pid, program: l.prelude ?? { steps: [], data: new Uint8Array(), relocs: [], slotNames: [] }, l, t };
+  // A detached container's monitor is the init this runtime spawned (it forks the rest).
+  if (l.logPipes) s.monitor = pid;
   try {
     if (l.prelude) send(s, l.prelude);
     let program = l.needsPid ? undefined : t.step("compile the setup program", () => l.program());
@@ -184,13 +186,13 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
           hooks.ready?.(s.pid);
           writeAll(s.chan, goRecord());
           break;
-        case REC.PID:
-          if (s.l.logPipes && s.monitor === undefined) {
-            // The monitor forked the process that clones the container: its child, not ours.
-            s.monitor = s.pid;
-            s.pid = Number(r.a);
-            break;
-          }
+        case REC.PID: {
+          // The monitor's fork reports the process that clones the container (the monitor's
+          // child, not ours). It and the clone report from two processes, in either order, and
+          // the monitor's may come after the setup program was sent: both are prelude steps,
+          // and the prelude step that sent the record says which is which.
+          const from = (s.l.logPipes ? s.l.prelude : s.program)?.steps[r.step];
+          if (s.l.logPipes && from?.op === "fork" && from.parent) break;
           // The init cloned or forked the container's process and exits; from now on that
           // process is the one to wait for, or to kill.
           if (s.monitor === undefined) waitBlocking(s.pid);
@@ -198,6 +200,7 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
           if (s.monitor !== undefined) hooks.monitored?.(s.monitor, s.pid);
           if (untilPid) return s.pid;
           break;
+        }
         case REC.FAIL:
           traced.flush();
           throw stepFailure(s, r);
