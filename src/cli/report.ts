@@ -1,4 +1,4 @@
-import { errnoText, SyscallError } from "../../ffi/errno.ts";
+import { EPIPE, errnoText, SyscallError } from "../../ffi/errno.ts";
 import { EXIT_RUNTIME, OsError, UserError } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { stderr } from "../util/output.ts";
@@ -22,6 +22,8 @@ export function describe(e: unknown): string {
  * escaped, so a newline in a value can't split the line.
  */
 export function report(e: unknown, debug: boolean): number {
+  // Whoever read the output stopped (`myuts logs -f NAME | head`): as a program killed by SIGPIPE, quietly.
+  if (e instanceof SyscallError && e.syscall === "write" && e.errno === EPIPE) return 128 + 13;
   const known = e instanceof UserError || e instanceof OsError;
   log.error(`${escapeControl(describe(e))}${known || debug ? "" : " (run with --debug for a trace)"}`);
   if (debug && e instanceof Error && e.stack) stderr(`${e.stack}\n`);

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cgroupDirs } from "../helpers/cgroups.ts";
-import { isRoot, requireBinary, runMyuts, uniqueToken, waitFor } from "../helpers/myuts.ts";
+import { isRoot, MYUTS, requireBinary, runMyuts, uniqueToken, waitFor } from "../helpers/myuts.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 setDefaultTimeout(60_000);
@@ -231,6 +231,18 @@ describe.skipIf(!isRoot)("detached containers (needs root)", () => {
       expect(existsSync(`${STATE}/${n}.json`)).toBe(false);
       expect(cgroupDirs(n)).toEqual([]);
     }
+  });
+
+  test("logs -f into a reader that stops (| head) ends quietly, as a program SIGPIPE ends", async () => {
+    const name = newName();
+    await detach(name, [], "while :; do echo tick; sleep 0.1; done");
+    const r = Bun.spawnSync(["sh", "-c", `${MYUTS} logs -f ${name} | head -n 2`], {
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 20_000,
+    });
+    expect(r.stdout.toString()).toStartWith("tick\ntick\n");
+    expect(r.stderr.toString()).toBe("");
   });
 
   test("bad input: one line each", async () => {
