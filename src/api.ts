@@ -17,6 +17,7 @@
 // failure to start throws a ContainerError with myuts's one-line message and exit code.
 import { close, pipe } from "../ffi/libc.ts";
 import { describe } from "./cli/report.ts";
+import { imageRun } from "./cli/image.ts";
 import { parseRunArgs } from "./cli/run-flags.ts";
 import { keyringName, runSpec } from "./lifecycle/run.ts";
 import { specFromRun } from "./spec/from-run.ts";
@@ -33,6 +34,8 @@ export interface RunOptions {
   args: string[];
   /** A root filesystem: a whole container, with docker's namespaces and security defaults (see `myuts run --help`). */
   rootfs?: string;
+  /** An image from the store (`myuts pull`/`import`; pulled when missing), instead of `rootfs`: its config gives the command's defaults. */
+  image?: string;
   /** New namespaces, as run's switches (`user` maps the caller to root inside). */
   namespaces?: Namespace[];
   /** With a root filesystem: host namespaces to stay in (`--share`). */
@@ -108,6 +111,7 @@ export function runArgv(o: RunOptions): string[] {
   }
   if (o.namespaces?.includes("user")) argv.push("--map-root-user");
   add("--rootfs", o.rootfs);
+  add("--image", o.image);
   if (o.share?.length) add("--share", o.share.join(","));
   add("--hostname", o.hostname);
   const env = Array.isArray(o.env) ? o.env : Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
@@ -141,7 +145,7 @@ async function drain(fd: number): Promise<string> {
 
 /** Runs a container to completion and returns its exit code and output. */
 export async function run(o: RunOptions): Promise<RunResult> {
-  if (!Array.isArray(o.args) || o.args.length === 0) throw new ContainerError("run: args: nothing to run", 125);
+  if (!Array.isArray(o.args) || (o.args.length === 0 && o.image === undefined)) throw new ContainerError("run: args: nothing to run", 125);
   let opts: ReturnType<typeof parseRunArgs>;
   try {
     opts = parseRunArgs(runArgv(o), process.env);
@@ -155,16 +159,19 @@ export async function run(o: RunOptions): Promise<RunResult> {
   // Polled like the output: more than a pipe's buffer waits for the payload to read.
   const input = feed(inW, o.stdin);
   let exitCode: number;
+  let image: Awaited<ReturnType<typeof imageRun>> | undefined;
   try {
+    image = opts.imageRef !== undefined ? await imageRun(opts.imageRef, opts.pull, opts.insecure) : undefined;
+    const request = image ? { ...opts, rootfs: image.rootfs, image: image.image } : opts;
     const spec = validateSpec(
-      specFromRun(opts, { env: process.env, cwd: process.cwd(), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, stdinIsTTY: false }),
+      specFromRun(request, { env: process.env, cwd: process.cwd(), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, stdinIsTTY: false }),
     );
     exitCode = await runSpec(spec, {
       trace: o.trace === true,
       origin: performance.timeOrigin,
       name: opts.name,
       register: opts.named,
-      keyring: opts.rootfs !== undefined ? keyringName(opts.name) : undefined,
+      keyring: opts.rootfs !== undefined || opts.imageRef !== undefined ? keyringName(opts.name) : undefined,
       init: opts.init,
       stdio: [inR, outW, errW],
     });
@@ -173,6 +180,8 @@ export async function run(o: RunOptions): Promise<RunResult> {
   } finally {
     // The container holds its own copies: the reads end when it does.
     for (const fd of [inR, outW, errW]) close(fd);
+    // What the run removed already, unless it failed before it started.
+    image?.release();
   }
   const [stdout, stderr] = await output;
   await input;
@@ -231,7 +240,8 @@ function myutsArgv(): string[] {
 }
 
 async function cli(args: string[], stdin?: string | Uint8Array): Promise<RunResult> {
-  const p = Bun.spawn([...myutsArgv(), ...args], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe" });
+  // The environment as it is now (MYUTS_STORE, XDG_RUNTIME_DIR… may have been set since the start).
+  const p = Bun.spawn([...myutsArgv(), ...args], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env } });
   if (stdin !== undefined && p.stdin) {
     p.stdin.write(stdin);
     await p.stdin.end();
@@ -249,7 +259,7 @@ async function must(args: string[]): Promise<string> {
 
 /** Starts a container that runs on its own (`myuts run -d`); `autoRemove` is --rm. */
 export async function create(o: RunOptions & { autoRemove?: boolean }): Promise<Container> {
-  if (!Array.isArray(o.args) || o.args.length === 0) throw new ContainerError("run: args: nothing to run", 125);
+  if (!Array.isArray(o.args) || (o.args.length === 0 && o.image === undefined)) throw new ContainerError("run: args: nothing to run", 125);
   const argv = runArgv(o);
   const name = (await must(["run", "-d", ...(o.autoRemove ? ["--rm"] : []), ...argv])).trim();
   return container(name);

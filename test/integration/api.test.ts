@@ -4,7 +4,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ContainerError, container, create, exec, run } from "../../src/api.ts";
 import { loadNative } from "../../ffi/native.ts";
-import { isRoot, processesWith, uniqueToken } from "../helpers/myuts.ts";
+import { isRoot, MYUTS, processesWith, uniqueToken } from "../helpers/myuts.ts";
+import { dockerSave, entriesOfDir, tarOf } from "../helpers/image-archive.ts";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 let fx: TestRootfs;
@@ -91,6 +95,32 @@ describe.skipIf(!isRoot)("the TypeScript API (needs root)", () => {
       await container(name)
         .remove({ force: true })
         .catch(() => {});
+    }
+  });
+
+  test("run() and create() take an image from the store: its config gives the command", async () => {
+    const store = mkdtempSync(join(tmpdir(), "myuts-api-store-"));
+    const saved = process.env.MYUTS_STORE;
+    process.env.MYUTS_STORE = store;
+    const name = `api${uniqueToken()}`;
+    try {
+      const tar = join(store, "img.tar");
+      writeFileSync(tar, await dockerSave({ layers: [await tarOf(entriesOfDir(fx.rootfs))], config: { Cmd: ["echo", "from-image"] }, name: "api/img:1" }));
+      expect(Bun.spawnSync([MYUTS, "import", tar], { env: { ...process.env } }).exitCode).toBe(0);
+      const r = await run({ image: "api/img:1", args: [], flags: ["--network", "none"] });
+      expect(r).toEqual({ exitCode: 0, stdout: "from-image\n", stderr: "" });
+      const c = await create({ image: "api/img:1", name, args: ["sh", "-c", "echo detached; sleep 30"], flags: ["--network", "none"] });
+      await Bun.sleep(300);
+      expect((await c.logs()).stdout).toBe("detached\n");
+      await c.remove({ force: true });
+      expect(readdirSync(join(store, "containers"))).toEqual([]);
+    } finally {
+      await container(name)
+        .remove({ force: true })
+        .catch(() => {});
+      if (saved === undefined) delete process.env.MYUTS_STORE;
+      else process.env.MYUTS_STORE = saved;
+      rmSync(store, { recursive: true, force: true });
     }
   });
 });
