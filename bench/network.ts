@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupFixture, createFixture } from "./fixture.ts";
 import { parseBenchOptions } from "./options.ts";
+import { PODMAN_ULIMITS, podmanCommand } from "./podman.ts";
 import { DOC, publish } from "./report.ts";
 import { ms, shuffle, summarize } from "./stats.ts";
 import { REPO } from "./start.ts";
@@ -62,40 +63,8 @@ async function main(): Promise<void> {
   try {
     // podman with runc beside it, when installed: its own state in the fixture, its default (netavark or CNI) bridge.
     const podmanDir = join(f.dir, "podman");
-    const podman =
-      Bun.which("podman") && Bun.which("runc")
-        ? [
-            "podman",
-            "--root",
-            join(podmanDir, "root"),
-            "--runroot",
-            join(podmanDir, "run"),
-            "--tmpdir",
-            join(podmanDir, "tmp"),
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-            "--runtime",
-            "runc",
-          ]
-        : undefined;
-    const podmanRun = (network: string) => [
-      ...podman!,
-      "run",
-      "--rm",
-      "--network",
-      network,
-      "--ulimit",
-      "nofile=1024:1024",
-      "--ulimit",
-      "nproc=1024:1024",
-      "--rootfs",
-      f.rootfs,
-      "/bin/true",
-    ];
+    const podman = Bun.which("podman") && Bun.which("runc") ? podmanCommand(podmanDir) : undefined;
+    const podmanRun = (network: string) => [...podman!, "run", "--rm", "--network", network, ...PODMAN_ULIMITS, "--rootfs", f.rootfs, "/bin/true"];
     const cases: Record<string, string[]> = {
       "run --net": [f.myuts, "run", "--net", "--rootfs", f.rootfs, "--", "/bin/true"],
       "run --network bridge": [f.myuts, "run", "--network", "bridge", "--rootfs", f.rootfs, "--", "/bin/true"],

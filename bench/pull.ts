@@ -104,6 +104,7 @@ async function main(): Promise<void> {
       mkdirSync(d);
       return d;
     };
+    // Its default storage driver here (overlay), as users pull with it.
     const podman = (root: string) => ["podman", "--root", join(root, "root"), "--runroot", join(root, "run"), "--tmpdir", join(root, "tmp")];
     const tools: Record<string, () => number> = {
       "myuts pull": () => {
