@@ -64,7 +64,7 @@ async function main(): Promise<number> {
       case "rm":
       case "attach":
       case "cleanup":
-        return await (await import("./cli/containers.ts")).containerCli(cmd, argv.slice(1));
+        return await (await import("./cli/containers.ts")).containerCli(cmd, argv.slice(1), await rootDir());
       case "exec":
         return await (await import("./cli/exec.ts")).execCli(argv.slice(1), await rootDir(), origin);
       case "spec":

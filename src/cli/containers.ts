@@ -131,6 +131,20 @@ function inspectView(c: ContainerInfo): Record<string, unknown> {
   };
 }
 
+/** stop for an OCI container: the signal, then SIGKILL after the timeout, as for run's. */
+async function stopOci(oci: typeof import("../lifecycle/container.ts"), id: string, root: string | undefined, timeoutSec: number, signal: number) {
+  const st = oci.containerState(id, root).status;
+  if (st !== "running" && st !== "created" && st !== "paused") return "not running" as const;
+  const stopped = () => oci.containerState(id, root).status === "stopped";
+  oci.killContainer(id, signal, root);
+  const end = Date.now() + timeoutSec * 1000;
+  while (!stopped() && Date.now() < end) await Bun.sleep(20);
+  if (stopped()) return "stopped" as const;
+  oci.killContainer(id, 9, root);
+  for (let i = 0; i < 500 && !stopped(); i++) await Bun.sleep(20);
+  return "killed" as const;
+}
+
 /** A --since value: an RFC 3339 time, or a duration before now. */
 function parseSince(v: string): Date {
   const d = /^(\d+)(s|m|h)$/.exec(v);
@@ -146,7 +160,17 @@ function count(flag: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-export function containerCli(cmd: string, argv: readonly string[]): Promise<number> {
+/**
+ * An OCI container (create, under --root) by that id, when `run` has none of that name: stop,
+ * rm and inspect work on it too, through the OCI engine.
+ */
+async function ociFallback(name: string, root: string | undefined): Promise<typeof import("../lifecycle/container.ts") | undefined> {
+  if (findRunContainer(name)) return undefined;
+  const oci = await import("../lifecycle/container.ts");
+  return oci.ociContainerExists(name, root) ? oci : undefined;
+}
+
+export function containerCli(cmd: string, argv: readonly string[], root?: string): Promise<number> {
   const defs = CONTAINER_FLAGS[cmd]!;
   return reportingDebug(argv, defs, true, async () => {
     const p = parseArgv(argv, defs, cmd);
@@ -154,14 +178,24 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
     const one = (k: string) => p.flags.get(k)?.at(-1);
     switch (cmd) {
       case "inspect": {
-        const out = names(cmd, p.operands).map((n) => {
-          const c = mustFind(n);
-          const view = inspectView(c);
-          // CNI CHECK: cheap enough for one container, so inspect runs it.
-          const check = networkCheck(c);
-          return check === undefined ? view : { ...view, Network: { ...(view.Network as object), Check: check } };
-        });
-        stdout(`${JSON.stringify(out, null, 2)}\n`);
+        const out: Array<Record<string, unknown>> = [];
+        for (const n of names(cmd, p.operands)) {
+          const oci = await ociFallback(n, root);
+          if (!oci) continue;
+          const st = oci.containerState(n, root);
+          out.push({ Name: n, Created: st.created, Bundle: st.bundle, State: { Status: st.status, Running: st.status === "running", Pid: st.pid }, Oci: true });
+        }
+        const ociNames = new Set(out.map((o) => o.Name));
+        const runs = names(cmd, p.operands)
+          .filter((n) => !ociNames.has(n))
+          .map((n) => {
+            const c = mustFind(n);
+            const view = inspectView(c);
+            // CNI CHECK: cheap enough for one container, so inspect runs it.
+            const check = networkCheck(c);
+            return check === undefined ? view : { ...view, Network: { ...(view.Network as object), Check: check } };
+          });
+        stdout(`${JSON.stringify([...out, ...runs], null, 2)}\n`);
         return 0;
       }
       case "logs": {
@@ -184,7 +218,8 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
         const t = count("time", one("time")) ?? 10;
         const signal = parseSignal(one("signal") ?? "TERM");
         for (const n of names(cmd, p.operands)) {
-          const how = await stopRunContainer(mustFind(n), t, signal);
+          const oci = await ociFallback(n, root);
+          const how = oci ? await stopOci(oci, n, root, t, signal) : await stopRunContainer(mustFind(n), t, signal);
           if (how === "killed")
             stderr(
               `myuts: ${n} did not stop within ${t}s of its stop signal, so it got SIGKILL (a payload that is PID 1 ignores signals it has no handler for: run it with --init, or handle SIGTERM)\n`,
@@ -208,7 +243,9 @@ export function containerCli(cmd: string, argv: readonly string[]): Promise<numb
       }
       case "rm": {
         for (const n of names(cmd, p.operands)) {
-          await removeRunContainer(mustFind(n), p.bools.has("force"));
+          const oci = await ociFallback(n, root);
+          if (oci) await oci.deleteContainer(n, p.bools.has("force"), root);
+          else await removeRunContainer(mustFind(n), p.bools.has("force"));
           stdout(`${n}\n`);
         }
         return 0;

@@ -99,6 +99,19 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(slow.stderr).toBe("myuts: startContainer hook /bin/sleep: timed out after 1 s (killed): ETIMEDOUT (Connection timed out)\n");
   });
 
+  test("podman's stop, inspect and rm work on an OCI container too (by id, under --root)", () => {
+    const id = newId();
+    expect(myuts("create", "-b", bundle('trap "exit 0" TERM; while :; do sleep 0.1; done'), id).code).toBe(0);
+    expect(myuts("start", id).code).toBe(0);
+    const before = JSON.parse(myuts("inspect", id).stdout)[0];
+    expect(before).toMatchObject({ Name: id, Oci: true, State: { Status: "running" } });
+    const stop = myuts("stop", "-t", "5", id);
+    expect([stop.code, stop.stdout, stop.stderr]).toEqual([0, `${id}\n`, ""]);
+    expect(state(id).status).toBe("stopped");
+    expect(myuts("rm", id).code).toBe(0);
+    expect(myuts("state", id).stderr).toBe(`myuts: container ${id}: does not exist\n`);
+  });
+
   test("linux.personality: LINUX32 gives a 32-bit uname; an unknown domain or any flag is refused in one line", () => {
     const dir = bundle("uname -m");
     const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
