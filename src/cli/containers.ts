@@ -136,6 +136,8 @@ async function stopOci(oci: typeof import("../lifecycle/container.ts"), id: stri
   const st = oci.containerState(id, root).status;
   if (st !== "running" && st !== "created" && st !== "paused") return "not running" as const;
   const stopped = () => oci.containerState(id, root).status === "stopped";
+  // A frozen container takes no signal until it is thawed.
+  if (st === "paused") oci.setPaused(id, false, root);
   oci.killContainer(id, signal, root);
   const end = Date.now() + timeoutSec * 1000;
   while (!stopped() && Date.now() < end) await Bun.sleep(20);
