@@ -19,6 +19,7 @@ import { close, pipe } from "../ffi/libc.ts";
 import { describe } from "./cli/report.ts";
 import { imageRun } from "./cli/image.ts";
 import { parseRunArgs } from "./cli/run-flags.ts";
+import { selfCommand } from "./util/self.ts";
 import { keyringName, runSpec } from "./lifecycle/run.ts";
 import { specFromRun } from "./spec/from-run.ts";
 import { validateSpec } from "./spec/validate.ts";
@@ -229,19 +230,9 @@ export interface Container {
   inspect(): Promise<Record<string, unknown>>;
 }
 
-/**
- * The command line of this package's myuts: the detached container's monitor must
- * outlive whoever started it, so these run as their own short process (the source
- * stages under Bun, or the compiled binary when this is it).
- */
-function myutsArgv(): string[] {
-  const compiled = Bun.main.startsWith("/$bunfs/");
-  return compiled ? [process.execPath] : [process.execPath, `${import.meta.dir}/main.ts`];
-}
-
 async function cli(args: string[], stdin?: string | Uint8Array): Promise<RunResult> {
   // The environment as it is now (MYUTS_STORE, XDG_RUNTIME_DIR… may have been set since the start).
-  const p = Bun.spawn([...myutsArgv(), ...args], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env } });
+  const p = Bun.spawn([...selfCommand(), ...args], { stdin: stdin === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env } });
   if (stdin !== undefined && p.stdin) {
     p.stdin.write(stdin);
     await p.stdin.end();

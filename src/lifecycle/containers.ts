@@ -7,18 +7,7 @@ import { path } from "../util/node.ts";
 import { processStart, stillRunning } from "../util/process-start.ts";
 import { checkNetwork } from "../network/attach.ts";
 import { endDetached } from "./detached-end.ts";
-import {
-  detachedDir,
-  detachedExists,
-  detachedNames,
-  detachedStatus,
-  exitOf,
-  LOG_FILE,
-  markStopped,
-  readMeta,
-  removeDetached,
-  type DetachedMeta,
-} from "./detached.ts";
+import { detachedDir, detachedExists, detachedNames, exitOf, LOG_FILE, markStopped, readMeta, removeDetached, type DetachedMeta } from "./detached.ts";
 import { checkName } from "./names.ts";
 import { STATE_DIR } from "./state-dir.ts";
 import { isLive, listStates, readState, type ContainerState } from "./state.ts";
@@ -47,8 +36,7 @@ export interface ContainerInfo {
 
 function info(name: string, meta: DetachedMeta | undefined, state: ContainerState | undefined): ContainerInfo {
   const running = state !== undefined && isLive(state);
-  const exit = meta && !running ? detachedStatus(name) : undefined;
-  const ended = exit && !exit.running ? exit.exit : undefined;
+  const ended = meta && !running ? exitOf(name) : undefined;
   return {
     name,
     detached: meta !== undefined,

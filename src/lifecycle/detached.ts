@@ -8,7 +8,8 @@
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
-import { processStart, stillRunning } from "../util/process-start.ts";
+import { stillRunning } from "../util/process-start.ts";
+import { selfCommand } from "../util/self.ts";
 import { removeContainerRoot } from "../image/container-root.ts";
 import { defaultStoreRoot } from "../image/store.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
@@ -190,23 +191,12 @@ export const exitFile = (name: string) => path().join(detachedDir(name), EXIT_FI
 /** A terminal container's: where `myuts attach` connects to its monitor. */
 export const attachSocket = (name: string) => path().join(detachedDir(name), "attach.sock");
 
-export type DetachedStatus = { running: true; state: ContainerState } | { running: false; exit?: { code: number; at: Date } };
-
-/** Running while its registry entry's owner (the monitor) is; else stopped, with the exit code when it was recorded. */
-export function detachedStatus(name: string): DetachedStatus {
-  const s = readState(name, STATE_DIR, () => {});
-  if (s && isLive(s)) return { running: true, state: s };
-  return { running: false, exit: exitOf(name) };
-}
-
 /**
  * What the monitor runs once the container has ended: this program's cleanup command.
  * The compiled binary runs as itself; from source, Bun runs the entry script.
  */
 export function exitCommand(name: string, env: Record<string, string | undefined>): { argv: string[]; env: string[] } {
-  const main = Bun.main;
-  const compiled = main.startsWith("/$bunfs/") || main.startsWith("B:/~BUN/");
-  const argv = [process.execPath, ...(compiled ? [] : [main]), "cleanup", name];
+  const argv = [...selfCommand(), "cleanup", name];
   // What the cleanup needs: PATH for iptables and the CNI plugins, the state and store locations.
   const keep = ["PATH", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "HOME", "MYUTS_STORE", "CNI_PATH"];
   return { argv, env: keep.flatMap((k) => (env[k] !== undefined && !env[k]!.includes("\0") ? [`${k}=${env[k]}`] : [])) };
@@ -226,11 +216,6 @@ export function removeDetached(name: string): void {
   } finally {
     lock?.release();
   }
-}
-
-/** The monitor's registry reference: the entry is live exactly while the monitor is. */
-export function monitorRef(pid: number): { pid: number; start: string } {
-  return { pid, start: processStart(pid) ?? "" };
 }
 
 /**
