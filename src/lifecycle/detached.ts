@@ -15,7 +15,7 @@ import { defaultStoreRoot } from "../image/store.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { checkName } from "./names.ts";
 import { DETACHED_SUBDIR, lockStateDir, STATE_DIR } from "./state-dir.ts";
-import { isLive, readEntry, readState, type ContainerState } from "./state.ts";
+import { isLive, readEntry, readState } from "./state.ts";
 
 export const LOG_FILE = "ctr.log";
 export const ROTATED_LOG = "ctr.log.1";
