@@ -50,6 +50,7 @@ const NAMES: Record<number, [string, string]> = {
 };
 
 export const ENOENT = 2;
+export const ENODATA = 61;
 export const EINTR = 4;
 export const EACCES = 13;
 export const ENOEXEC = 8;

@@ -2,7 +2,7 @@
 // carrying the call's name and errno, so callers can name the flag or path.
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { encodeEscaped, hasEscapes } from "./bytes.ts";
-import { EINTR, SyscallError } from "./errno.ts";
+import { EINTR, ENODATA, SyscallError } from "./errno.ts";
 
 const { i32, u32, i64, u64, ptr: P, u64: usize } = FFIType;
 
@@ -37,6 +37,7 @@ const symbols = {
   setns: { args: [i32, i32], returns: i32 },
   mknod: { args: [P, u32, u64], returns: i32 },
   lsetxattr: { args: [P, P, P, usize, i32], returns: i32 },
+  lgetxattr: { args: [P, P, P, usize], returns: i64 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -330,6 +331,18 @@ export function pidfdGetfd(pid: number, fd: number): number {
 /** mknod(2): a device node, FIFO or (char 0:0) overlayfs whiteout. */
 export function mknod(path: string, mode: number, dev: bigint): void {
   check(libc().mknod(cstr(path), mode, dev), "mknod", path);
+}
+
+/** lgetxattr(2) on the link itself: the value, or undefined when the file has no such attribute. */
+export function lgetxattr(path: string, name: string): Uint8Array | undefined {
+  const size = Number(libc().lgetxattr(cstr(path), cstr(name), null, 0));
+  if (size < 0) {
+    if (errno() === ENODATA) return undefined;
+    check(-1, "lgetxattr", path);
+  }
+  const buf = Buffer.alloc(size);
+  const n = Number(check(libc().lgetxattr(cstr(path), cstr(name), buf, size), "lgetxattr", path));
+  return new Uint8Array(buf.subarray(0, n));
 }
 
 /** lsetxattr(2) on the link itself, never its target. */

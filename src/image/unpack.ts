@@ -22,10 +22,11 @@ import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs } from "../util/node.ts";
 import { errnoOf } from "../util/fs-errors.ts";
-import { EPERM } from "../../ffi/errno.ts";
+import { EPERM, errnoText } from "../../ffi/errno.ts";
 import { type Digest, DigestWriter, verifyDigest } from "./digest.ts";
 import { entryParts, whiteoutOf } from "./entry-path.ts";
 import type { Compression } from "./manifest.ts";
+import { layerMaySet, xattrsOf } from "./tar-xattrs.ts";
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -68,6 +69,7 @@ class LayerWriter {
   private readonly dirs = new Set<string>();
   private readonly dirModes: { p: string; mode: number; mtime?: Date }[] = [];
   private warnedDevices = false;
+  private readonly warnedXattrs = new Set<string>();
 
   constructor(private readonly o: UnpackOptions) {}
 
@@ -150,6 +152,7 @@ class LayerWriter {
         this.dirs.add(p);
         this.dirModes.push({ p, mode, mtime: h.mtime });
         this.own(p, h);
+        this.xattrs(p, h);
         return;
       case "symlink": {
         this.clear(p, false);
@@ -158,6 +161,7 @@ class LayerWriter {
         await fsp.symlink(h.linkname ?? "", p);
         if (this.o.privileged) await fsp.lchown(p, h.uid ?? 0, h.gid ?? 0);
         if (h.mtime && !Number.isNaN(h.mtime.getTime())) await fsp.lutimes(p, h.mtime, h.mtime).catch(() => {});
+        this.xattrs(p, h);
         return;
       }
       case "link": {
@@ -195,6 +199,7 @@ class LayerWriter {
     }
     this.own(p, h);
     fs().chmodSync(p, mode);
+    this.xattrs(p, h);
     this.times(p, h.mtime, false);
   }
 
@@ -215,6 +220,36 @@ class LayerWriter {
     } finally {
       fs().closeSync(fd);
     }
+    // After the chown, which would clear a file capability.
+    this.xattrs(p, h);
+  }
+
+  /**
+   * The entry's extended attributes that a layer may carry (tar-xattrs.ts). One the
+   * kernel refuses here (file capabilities for a rootless store, user.* on a symlink,
+   * a filesystem without xattrs) is skipped with one warning per name and layer:
+   * the files are still usable, as docker and podman treat them.
+   */
+  private xattrs(p: string, h: Headers): void {
+    for (const [name, value] of xattrsOf(h.pax as Record<string, string> | undefined)) {
+      if (!layerMaySet(name)) {
+        this.warnXattr(name, `${this.o.what}: xattr ${name} on ${JSON.stringify(h.name)} not kept: images may not set it`);
+        continue;
+      }
+      try {
+        lsetxattr(p, name, value);
+      } catch (e) {
+        const errno = errnoOf(e);
+        const reason = errno === undefined ? String(e) : `lsetxattr: ${errnoText(errno)}`;
+        this.warnXattr(name, `${this.o.what}: xattr ${name} on ${JSON.stringify(h.name)} not kept: ${reason}`);
+      }
+    }
+  }
+
+  private warnXattr(name: string, msg: string): void {
+    if (this.warnedXattrs.has(name)) return;
+    this.warnedXattrs.add(name);
+    this.o.warn(msg);
   }
 
   private own(p: string, h: Headers): void {

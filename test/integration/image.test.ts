@@ -4,12 +4,26 @@
 // store's layers inside the container, and after every way a run can end (exit,
 // failure, signal, killed runtime) no overlay mount and no container directory is left.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dockerSave, entriesOfDir, ociArchive, ociLayoutDir, tarOf } from "../helpers/image-archive.ts";
 import { baseEnv, isRoot, MYUTS, requireBinary, runMyuts, startMyuts, uniqueToken, waitFor } from "../helpers/myuts.ts";
 import { reachableBinary } from "../rootless/test-user.ts";
+import { lgetxattr, lsetxattr } from "../../ffi/libc.ts";
 import { createTestRootfs, type TestRootfs } from "../helpers/rootfs.ts";
 
 describe.skipIf(!isRoot)("images", () => {
@@ -298,6 +312,38 @@ describe.skipIf(!isRoot)("images", () => {
     expect(r.stdout.toString()).toBe("0\nlink\nnew\nnogroup\n");
     expect(readdirSync(join(home, "data/myuts/containers"))).toEqual([]);
     expect(lstatSync(join(home, "data/myuts")).uid).toBe(65534);
+  });
+
+  test("a layer's xattrs reach the container: a file capability raises an unprivileged user's effective set", async () => {
+    const src = join(dir, "caplayer");
+    mkdirSync(join(src, "opt/cap"), { recursive: true });
+    copyFileSync(join(fs.rootfs, "bin/busybox"), join(src, "opt/cap/busybox"));
+    chmodSync(join(src, "opt/cap/busybox"), 0o755);
+    symlinkSync("busybox", join(src, "opt/cap/cat"));
+    expect(Bun.spawnSync(["setcap", "cap_net_raw+ep", join(src, "opt/cap/busybox")]).exitCode).toBe(0);
+    // Bytes that aren't UTF-8 survive the pax header too.
+    const binary = new Uint8Array([0xff, 0, 0xc3, 0x28]);
+    writeFileSync(join(src, "opt/cap/note"), "");
+    lsetxattr(join(src, "opt/cap/note"), "user.binary", binary);
+    const tar = Bun.spawnSync(["tar", "--xattrs", "--xattrs-include=*", "--owner=0", "--group=0", "-C", src, "-cf", "-", "opt"]);
+    expect(tar.exitCode).toBe(0);
+    const base = await tarOf(entriesOfDir(fs.rootfs));
+    const config = { Cmd: ["/opt/cap/cat", "/proc/self/status"], User: "1000:1000" };
+    writeFileSync(join(dir, "cap.tar"), await dockerSave({ layers: [base, new Uint8Array(tar.stdout)], config, name: "test/cap:1" }));
+    const imp = await my(["import", join(dir, "cap.tar")]);
+    expect([imp.code, imp.stderr]).toEqual([0, ""]);
+    const layers = join(store, "layers/sha256");
+    const notes = readdirSync(layers)
+      .map((d) => join(layers, d, "opt/cap/note"))
+      .filter((p) => existsSync(p));
+    expect(notes.map((p) => lgetxattr(p, "user.binary"))).toEqual([binary]);
+    const r = await my(["run", "--image", "test/cap:1"]);
+    expect(r.code).toBe(0);
+    // CAP_NET_RAW is bit 13; the plain cat of the same user has none.
+    expect(r.stdout).toMatch(/^CapEff:\t0000000000002000$/m);
+    const plain = await my(["run", "--image", "test/cap:1", "/bin/cat", "/proc/self/status"]);
+    expect(plain.stdout).toMatch(/^CapEff:\t0000000000000000$/m);
+    await my(["rmi", "test/cap:1"]);
   });
 
   test("rmi and image prune", async () => {

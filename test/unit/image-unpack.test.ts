@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { unpackLayer } from "../../src/image/unpack.ts";
 import { Store } from "../../src/image/store.ts";
 import { sha256 } from "../../src/image/digest.ts";
+import { decodePax, xattrsOf } from "../../src/image/tar-xattrs.ts";
+import { lgetxattr, lsetxattr } from "../../ffi/libc.ts";
 import { type TarEntry, tarOf } from "../helpers/image-archive.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -84,6 +86,51 @@ describe.skipIf(!isRoot)("whiteouts, owners and devices (root)", () => {
     expect(st.isCharacterDevice()).toBe(true);
     expect(st.rdev).toBe(0);
     expect(existsSync(join(d, "dir/.wh..wh..opq"))).toBe(false);
+  });
+  test("xattrs from pax records: binary values kept, file capabilities after the chown, overlay's own refused", async () => {
+    const src = join(base, `xattr-src${n++}`);
+    mkdirSync(join(src, "bin"), { recursive: true });
+    writeFileSync(join(src, "bin/ping"), "x");
+    writeFileSync(join(src, "note"), "y");
+    const binary = new Uint8Array([0, 0xff, 0xc3, 0x28, 0x80, 10, 61, 32]);
+    lsetxattr(join(src, "note"), "user.binary", binary);
+    lsetxattr(join(src, "note"), "user.overlay.opaque", new TextEncoder().encode("y"));
+    if (isRoot) {
+      chownSync(join(src, "bin/ping"), 0, 0);
+      expect(Bun.spawnSync(["setcap", "cap_net_raw+ep", join(src, "bin/ping")]).exitCode).toBe(0);
+      lsetxattr(join(src, "bin"), "trusted.overlay.redirect", new TextEncoder().encode("/etc"));
+    }
+    const tar = Bun.spawnSync(["tar", "--xattrs", "--xattrs-include=*", "--owner=0", "--group=0", "-C", src, "-cf", "-", "."]);
+    expect(tar.exitCode).toBe(0);
+    const dest = join(base, `layer${n++}`);
+    mkdirSync(dest);
+    const warnings: string[] = [];
+    async function* one() {
+      yield new Uint8Array(tar.stdout);
+    }
+    await unpackLayer(one(), { dest, compression: "none", privileged: isRoot, what: "layer", warn: (m) => warnings.push(m) });
+    expect(lgetxattr(join(dest, "note"), "user.binary")).toEqual(binary);
+    expect(lgetxattr(join(dest, "note"), "user.overlay.opaque")).toBeUndefined();
+    expect(warnings.join("\n")).toContain("xattr user.overlay.opaque");
+    if (isRoot) {
+      const caps = Bun.spawnSync(["getcap", join(dest, "bin/ping")]).stdout.toString();
+      expect(caps).toContain("cap_net_raw=ep");
+      expect(lgetxattr(join(dest, "bin"), "trusted.overlay.redirect")).toBeUndefined();
+      expect(warnings.join("\n")).toContain("xattr trusted.overlay.redirect");
+    }
+  });
+  test("pax decoding: LIBARCHIVE's base64 form, and a broken record ends the header", () => {
+    const rec = (k: string, v: string) => {
+      const body = ` ${k}=${v}\n`;
+      const bytes = Buffer.byteLength(body);
+      let len = bytes + 1;
+      while (String(len).length + bytes !== len) len = String(len).length + bytes;
+      return `${len}${body}`;
+    };
+    const pax = decodePax(new TextEncoder().encode(rec("LIBARCHIVE.xattr.user.a%20b", Buffer.from([1, 2, 255]).toString("base64")) + rec("path", "é")));
+    expect(xattrsOf(pax).get("user.a b")).toEqual(new Uint8Array([1, 2, 255]));
+    expect(pax.path).toBe("é");
+    expect(decodePax(new TextEncoder().encode("999 path=x\n"))).toEqual({});
   });
   test("owners, modes and device nodes", async () => {
     const d = await unpack([
