@@ -38,6 +38,7 @@ const symbols = {
   mknod: { args: [P, u32, u64], returns: i32 },
   lsetxattr: { args: [P, P, P, usize, i32], returns: i32 },
   lgetxattr: { args: [P, P, P, usize], returns: i64 },
+  llistxattr: { args: [P, P, usize], returns: i64 },
 } as const;
 
 /** Where this process's libc lives: musl's is its dynamic loader, glibc's is libc.so.6. */
@@ -343,6 +344,19 @@ export function lgetxattr(path: string, name: string): Uint8Array | undefined {
   const buf = Buffer.alloc(size);
   const n = Number(check(libc().lgetxattr(cstr(path), cstr(name), buf, size), "lgetxattr", path));
   return new Uint8Array(buf.subarray(0, n));
+}
+
+/** llistxattr(2): the names of a file's (not a link's target's) extended attributes. */
+export function llistxattr(path: string): string[] {
+  const size = Number(check(libc().llistxattr(cstr(path), null, 0), "llistxattr", path));
+  if (!size) return [];
+  const buf = Buffer.alloc(size);
+  const n = Number(check(libc().llistxattr(cstr(path), buf, size), "llistxattr", path));
+  return buf
+    .subarray(0, n)
+    .toString("utf8")
+    .split("\0")
+    .filter((s) => s.length > 0);
 }
 
 /** lsetxattr(2) on the link itself, never its target. */

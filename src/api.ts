@@ -162,7 +162,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
   let exitCode: number;
   let image: Awaited<ReturnType<typeof imageRun>> | undefined;
   try {
-    image = opts.imageRef !== undefined ? await imageRun(opts.imageRef, opts.pull, opts.insecure) : undefined;
+    image = opts.imageRef !== undefined ? await imageRun(opts.imageRef, opts.pull, opts.insecure, opts.userns !== undefined) : undefined;
     const request = image ? { ...opts, rootfs: image.rootfs, image: image.image } : opts;
     const spec = validateSpec(
       specFromRun(request, { env: process.env, cwd: process.cwd(), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, stdinIsTTY: false }),

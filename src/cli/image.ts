@@ -7,6 +7,7 @@ import { importImages } from "../image/import.ts";
 import { findImage, loadImage, lowerDirs, requireImage } from "../image/images.ts";
 import { familiarName, formatReference, parseReference } from "../image/reference.ts";
 import { Store } from "../image/store.ts";
+import { storageDriver } from "../image/storage-driver.ts";
 import { resolveImageUser } from "../image/user.ts";
 import { readCredentials } from "../image/credentials.ts";
 import { UserError } from "../util/errors.ts";
@@ -40,7 +41,9 @@ export async function imageRun(
   ref: string,
   pull: "missing" | "always" | "never" = "never",
   insecure = false,
+  userns = false,
 ): Promise<{ rootfs: string; image: ImageRun; release(): void }> {
+  const copy = storageDriver(process.env.MYUTS_STORAGE_DRIVER, userns, warn) === "vfs";
   const store = Store.open();
   sweepContainerRoots(path().join(store.root, "containers"));
   // An id or a bare digest names what is here already; a reference may be pulled.
@@ -55,7 +58,7 @@ export async function imageRun(
   const c = img.config.config;
   try {
     const image: ImageRun = {
-      overlay: { lowerdir, upperdir: box.upperdir, workdir: box.workdir },
+      overlay: { lowerdir, upperdir: box.upperdir, workdir: box.workdir, ...(copy ? { copy } : {}) },
       ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
       ...(c.Cmd ? { cmd: c.Cmd } : {}),
       ...(c.Env ? { env: c.Env.filter((e) => e.indexOf("=") > 0) } : {}),

@@ -72,7 +72,7 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     // An image is only ever named by --image: an operand is always the command (see README, "Images").
     const image =
       o.imageRef !== undefined
-        ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!, o.pull, o.insecure))
+        ? await t.stepAsync(`image ${o.imageRef}`, async () => (await import("./image.ts")).imageRun(o.imageRef!, o.pull, o.insecure, o.userns !== undefined))
         : undefined;
     try {
       if (o.publishAll && image?.image.exposedPorts?.length)

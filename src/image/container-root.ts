@@ -9,6 +9,7 @@ import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, path } from "../util/node.ts";
 import { ownerIsDead, ownerTag, processStart } from "../util/process-start.ts";
+import { copyLayers } from "./layer-copy.ts";
 import { removeTree } from "./remove-tree.ts";
 import { sweepDead } from "./store.ts";
 
@@ -95,13 +96,19 @@ export function createContainerRoot(root: string, overlay: RootOverlay): Contain
   checkOwnDir(dir);
   const { remove, handTo } = rootOf(dir);
   try {
-    for (const p of [overlay.upperdir, overlay.workdir, root]) {
+    for (const p of overlay.copy ? [root] : [overlay.upperdir, overlay.workdir, root]) {
       if (path().dirname(p) !== dir) throw new Error(`${p} is not in ${dir}`);
       fs().mkdirSync(p, 0o755);
     }
   } catch (e) {
     remove();
     throw fsError(`container root ${dir}`, e, "mkdir");
+  }
+  try {
+    if (overlay.copy) copyLayers(overlay.lowerdir, root, process.geteuid?.() === 0);
+  } catch (e) {
+    remove();
+    throw e;
   }
   return { remove, handTo };
 }

@@ -218,7 +218,9 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       const kept = detach?.restart ? detach.meta.imageRoot : undefined;
       imageRoot = kept
         ? adoptContainerRoot(path().join((await import("../image/store.ts")).defaultStoreRoot(), "containers"), kept)
-        : t.step("create the image root's upper and work dirs", () => createContainerRoot(spec.root.path, overlay));
+        : t.step(overlay.copy ? "copy the image's layers into its root" : "create the image root's upper and work dirs", () =>
+            createContainerRoot(spec.root.path, overlay),
+          );
     }
     await t.stepAsync("load the native pieces", loadNative);
     if (spec.process.terminal) {

@@ -202,7 +202,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   if (ns.has("mount")) {
     compileMounts(b, {
       root: spec.root.path,
-      overlay: spec.root.overlay ? overlayData(spec.root.overlay, userns) : undefined,
+      overlay: spec.root.overlay && !spec.root.overlay.copy ? overlayData(spec.root.overlay, userns) : undefined,
       readonly: spec.root.readonly === true,
       propagation: spec.linux.rootfsPropagation,
       mounts: (spec.mounts ?? []).map((m) => (m.type === "cgroup" ? cgroupMount(m, facts, userns, ns.has("cgroup")) : m)),

@@ -73,6 +73,12 @@ export interface RootOverlay {
   lowerdir: string[];
   upperdir: string;
   workdir: string;
+  /**
+   * No overlayfs (podman's "vfs" driver): the runtime copies the layers into `path` before
+   * the start, and the setup program binds it like any root filesystem. For a user namespace
+   * on a kernel that can't mount an overlay in one (before Linux 5.11), or when asked for.
+   */
+  copy?: boolean;
 }
 
 export interface TimeOffset {

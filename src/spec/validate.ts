@@ -287,6 +287,7 @@ function checkOverlay(root: string, o: RootOverlay): void {
       throw new OsError(`image layer ${p}`, e.errno, { syscall: "open" });
     }
   }
+  if (o.copy !== undefined && typeof o.copy !== "boolean") throw new UserError("spec: root.overlay.copy: expected true or false");
   if (overlayData(o).length > 4000)
     throw new UserError(`spec: root.overlay: ${o.lowerdir.length} layers make the mount options longer than a page; use shorter paths`);
 }

@@ -70,6 +70,22 @@ describe.skipIf(!isRoot)("images", () => {
     const volConfig = { Cmd: ["true"], Volumes: { "/data": {} }, ExposedPorts: { "8080/tcp": {} } };
     writeFileSync(join(dir, "vol.tar"), await dockerSave({ layers: [base, data], config: volConfig, name: "test/vol:1" }));
   });
+  /** A home of nobody's own holding the docker save archive, and a way to run commands as nobody there. */
+  const asNobody = (name: string, extraEnv: Record<string, string> = {}) => {
+    const home = join(dir, name);
+    mkdirSync(home);
+    const bin = reachableBinary(MYUTS, home);
+    copyFileSync(join(dir, "docker.tar"), join(home, "docker.tar"));
+    chmodSync(dir, 0o755);
+    for (const p of [home, bin, join(home, "docker.tar")]) chownSync(p, 65534, 65534);
+    const as = (argv: string[]) =>
+      Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...argv], {
+        env: baseEnv({ HOME: home, XDG_DATA_HOME: join(home, "data"), ...extraEnv }),
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+    return { home, bin, as };
+  };
   afterAll(() => {
     fs?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -282,18 +298,7 @@ describe.skipIf(!isRoot)("images", () => {
   });
 
   test("rootless: a user's own store, whiteouts and opaque dirs through user.* xattrs", async () => {
-    const home = join(dir, "nobody");
-    mkdirSync(home);
-    const bin = reachableBinary(MYUTS, home);
-    copyFileSync(join(dir, "docker.tar"), join(home, "docker.tar"));
-    chmodSync(dir, 0o755);
-    for (const p of [home, bin, join(home, "docker.tar")]) chownSync(p, 65534, 65534);
-    const as = (argv: string[]) =>
-      Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", ...argv], {
-        env: baseEnv({ HOME: home, XDG_DATA_HOME: join(home, "data") }),
-        stdout: "pipe",
-        stderr: "pipe",
-      });
+    const { home, bin, as } = asNobody("nobody");
     const imp = as([bin, "import", join(home, "docker.tar")]);
     expect(imp.stderr.toString()).toBe("");
     const r = as([
@@ -312,6 +317,33 @@ describe.skipIf(!isRoot)("images", () => {
     expect(r.stdout.toString()).toBe("0\nlink\nnew\nnogroup\n");
     expect(readdirSync(join(home, "data/myuts/containers"))).toEqual([]);
     expect(lstatSync(join(home, "data/myuts")).uid).toBe(65534);
+  });
+
+  test("MYUTS_STORAGE_DRIVER=vfs: the layers copied into the container's root, whiteouts and opaque dirs applied, rootful and rootless", async () => {
+    const script = "pwd; ls /srv; cat /srv/link; ls /etc/group || echo nogroup; echo w > /etc/motd && cat /etc/motd; awk '$5 == \"/\"' /proc/self/mountinfo";
+    const r = await runMyuts(["run", "--pid", "--image", "test/bb:1", "sh", "-c", script], {
+      env: baseEnv({ MYUTS_STORE: store, MYUTS_STORAGE_DRIVER: "vfs" }),
+    });
+    expect([r.code, r.stderr]).toEqual([0, "ls: /etc/group: No such file or directory\n"]);
+    expect(r.stdout.split("\n").slice(0, 6)).toEqual(["/srv", "link", "new", "new", "nogroup", "w"]);
+    expect(r.stdout).toMatch(/ \/ rw/);
+    expect(r.stdout).not.toContain("overlay");
+    expect(containers()).toEqual([]);
+    // The layers themselves are untouched.
+    const motd = readdirSync(join(store, "layers/sha256"))
+      .map((d) => join(store, "layers/sha256", d, "etc/motd"))
+      .filter((p) => existsSync(p));
+    expect(motd.map((p) => readFileSync(p, "utf8"))).toEqual(["from the top layer\n"]);
+    const bad = await runMyuts(["run", "--image", "test/bb:1"], { env: baseEnv({ MYUTS_STORE: store, MYUTS_STORAGE_DRIVER: "btrfs" }) });
+    expect([bad.code, bad.stderr]).toEqual([125, "myuts: MYUTS_STORAGE_DRIVER=btrfs: expected overlay or vfs\n"]);
+
+    const { home, bin, as } = asNobody("vfs-nobody", { MYUTS_STORAGE_DRIVER: "vfs" });
+    expect(as([bin, "import", join(home, "docker.tar")]).exitCode).toBe(0);
+    const u = as([bin, "run", "--user", "--map-root-user", "--pid", "--image", "test/bb:1", "sh", "-c", `id -u; ${script}`]);
+    expect(u.stderr.toString()).toBe("ls: /etc/group: No such file or directory\n");
+    expect(u.stdout.toString().split("\n").slice(0, 7)).toEqual(["0", "/srv", "link", "new", "new", "nogroup", "w"]);
+    expect(u.stdout.toString()).not.toContain("overlay");
+    expect(readdirSync(join(home, "data/myuts/containers"))).toEqual([]);
   });
 
   test("a layer's xattrs reach the container: a file capability raises an unprivileged user's effective set", async () => {

@@ -9,6 +9,8 @@ import { unpackLayer } from "../../src/image/unpack.ts";
 import { Store } from "../../src/image/store.ts";
 import { sha256 } from "../../src/image/digest.ts";
 import { decodePax, xattrsOf } from "../../src/image/tar-xattrs.ts";
+import { copyLayers } from "../../src/image/layer-copy.ts";
+import { storageDriver } from "../../src/image/storage-driver.ts";
 import { lgetxattr, lsetxattr } from "../../ffi/libc.ts";
 import { type TarEntry, tarOf } from "../helpers/image-archive.ts";
 
@@ -143,6 +145,52 @@ describe.skipIf(!isRoot)("whiteouts, owners and devices (root)", () => {
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1234, 99, 0o4750]);
     expect(lstatSync(join(d, "null")).rdev).toBe(0x103);
     expect(lstatSync(join(d, "ro")).mode & 0o777).toBe(0o555);
+  });
+});
+
+describe("the copy driver (vfs)", () => {
+  test("layers copied bottom first: whiteouts remove, opaque dirs empty, a dir replaces a link, hard links stay links", async () => {
+    const lower = await unpack([
+      { name: "etc", type: "directory" },
+      { name: "etc/gone", content: "g" },
+      { name: "etc/kept", content: "k" },
+      { name: "srv", type: "directory" },
+      { name: "srv/old", content: "old" },
+      { name: "lnk", type: "symlink", linkname: "/etc" },
+    ]);
+    const upper = await unpack([
+      { name: "etc/.wh.gone" },
+      { name: "srv/.wh..wh..opq" },
+      { name: "srv/new", content: "new", mode: 0o4755 },
+      { name: "srv/hard", type: "link", linkname: "srv/new" },
+      { name: "lnk", type: "directory", mode: 0o711 },
+      { name: "lnk/inside", content: "i" },
+      { name: "etc", type: "directory", mode: 0o750 },
+    ]);
+    const dest = join(base, `copy${n++}`);
+    mkdirSync(dest);
+    copyLayers([upper, lower], dest, isRoot);
+    expect(existsSync(join(dest, "etc/gone"))).toBe(false);
+    expect(readFileSync(join(dest, "etc/kept"), "utf8")).toBe("k");
+    expect(lstatSync(join(dest, "etc")).mode & 0o777).toBe(0o750);
+    expect(existsSync(join(dest, "srv/old"))).toBe(false);
+    expect(lstatSync(join(dest, "srv/new")).mode & 0o7777).toBe(0o4755);
+    expect(lstatSync(join(dest, "srv/hard")).ino).toBe(lstatSync(join(dest, "srv/new")).ino);
+    expect(lstatSync(join(dest, "lnk")).isDirectory()).toBe(true);
+    expect(readFileSync(join(dest, "lnk/inside"), "utf8")).toBe("i");
+    // The copy is its own: the layers don't change when it does.
+    writeFileSync(join(dest, "etc/kept"), "changed");
+    expect(readFileSync(join(lower, "etc/kept"), "utf8")).toBe("k");
+  });
+  test("the driver: overlay by default; a user namespace before Linux 5.11 copies, with a warning; a bad name is refused", () => {
+    const warnings: string[] = [];
+    expect(storageDriver(undefined, true, (m) => warnings.push(m), "6.18.44")).toBe("overlay");
+    expect(storageDriver(undefined, false, (m) => warnings.push(m), "5.4.0-150-generic")).toBe("overlay");
+    expect(warnings).toEqual([]);
+    expect(storageDriver(undefined, true, (m) => warnings.push(m), "5.10.0-28-amd64")).toBe("vfs");
+    expect(warnings[0]).toContain("Linux 5.11");
+    expect(storageDriver("vfs", false, () => {}, "6.1")).toBe("vfs");
+    expect(() => storageDriver("zfs", false, () => {})).toThrow("MYUTS_STORAGE_DRIVER=zfs: expected overlay or vfs");
   });
 });
 
