@@ -18,6 +18,7 @@ import { loadImage, lowerDirs } from "./images.ts";
 import { type Descriptor, isIndex, MAX_JSON, MEDIA, parseDescriptor, parseIndex, parseJson, selectPlatform } from "./manifest.ts";
 import { formatReference, parseReference } from "./reference.ts";
 import { readChunks, type Store } from "./store.ts";
+import { INFLATED_CHUNK } from "./unpack.ts";
 
 export interface Imported {
   digest: Digest;
@@ -68,7 +69,7 @@ async function stage(file: string, dest: string): Promise<void> {
     fs().closeSync(fd);
   }
   const raw = Readable.from(readChunks(file));
-  const input = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
+  const input = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip({ chunkSize: INFLATED_CHUNK })) : raw;
   const ex = tarExtract();
   input.on("error", (e) => ex.destroy(e));
   input.pipe(ex);

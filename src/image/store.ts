@@ -223,7 +223,8 @@ export class Store {
         if (!sourceFailed) for (let r = await it.next(); !r.done; r = await it.next());
         await new Promise<void>((resolve) => sink.end(resolve));
         if (sinkError) throw sinkError;
-        fs().fsyncSync(fd);
+        // On the pool: the other layers go on downloading and unpacking meanwhile.
+        await new Promise<void>((resolve, reject) => fs().fsync(out, (e) => (e ? reject(e) : resolve())));
         fs().closeSync(fd);
         fd = undefined;
         if (failure !== undefined && sourceFailed) throw failure;
