@@ -199,7 +199,7 @@ export class Store {
             for await (const chunk of chunks()) {
               if (sinkError) throw sinkError;
               h.update(chunk);
-              if (!sink.write(chunk)) await new Promise((resolve) => sink.once("drain", resolve));
+              if (!sink.write(chunk)) await settled(sink, "drain");
               yield chunk;
             }
           } catch (e) {
@@ -221,7 +221,10 @@ export class Store {
         // The rest (all of it without a reader): a reader's failure on bad bytes is reported as
         // what it is, a digest mismatch, once every byte is in.
         if (!sourceFailed) for (let r = await it.next(); !r.done; r = await it.next());
-        await new Promise<void>((resolve) => sink.end(resolve));
+        if (!sinkError) {
+          sink.end();
+          await settled(sink, "finish");
+        }
         if (sinkError) throw sinkError;
         // On the pool: the other layers go on downloading and unpacking meanwhile.
         await new Promise<void>((resolve, reject) => fs().fsync(out, (e) => (e ? reject(e) : resolve())));
@@ -355,6 +358,26 @@ export function sweepDead(dir: string): number {
 }
 
 /** A file's contents in chunks, without reading it whole. */
+/**
+ * Waits for a write stream's `event`, or its error. A failed write (a full disk) ends
+ * in "error" and never in "drain": waiting for that alone would leave nothing for the
+ * event loop to do, and the process would end as if all went well.
+ */
+function settled(stream: import("node:fs").WriteStream, event: "drain" | "finish"): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      stream.off("error", failed);
+      resolve();
+    };
+    const failed = (e: unknown) => {
+      stream.off(event, done);
+      reject(e);
+    };
+    stream.once(event, done);
+    stream.once("error", failed);
+  });
+}
+
 export async function* readChunks(file: string): AsyncIterable<Uint8Array> {
   const c = fs().constants;
   const fd = fs().openSync(file, c.O_RDONLY | c.O_NOFOLLOW);

@@ -12,6 +12,8 @@ export function errnoOf(e: unknown): number | undefined {
  * cli/report.ts to word; an error without one keeps its message.
  */
 export function fsError(context: string, e: unknown, syscall?: string): OsError | UserError {
+  // Worded already, with the context nearest to the failure.
+  if (e instanceof OsError || e instanceof UserError) return e;
   const n = errnoOf(e);
   if (n !== undefined) return new OsError(context, n, { syscall });
   return new UserError(`${context}: ${e instanceof Error ? e.message : String(e)}`);

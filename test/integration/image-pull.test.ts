@@ -3,7 +3,7 @@
 // token server in front of it (the registry's token-auth protocol, spoken by this
 // test) checks the bearer-token path. Nothing leaves this machine.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { entriesOfDir, ociLayoutDir, ociMultiArchDir, tarOf } from "../helpers/image-archive.ts";
@@ -149,6 +149,21 @@ describe.skipIf(!isRoot || !tools)("pull from a local registry", () => {
     const tls = await my(["pull", `${host()}/test/bb:1`], "store-tls");
     expect(tls.code).toBe(125);
     expect(tls.stderr).toMatch(/--insecure/);
+  });
+
+  test("a full disk: one line naming ENOSPC, exit 125, no name and no temporary file left", async () => {
+    const full = store("store-full");
+    mkdirSync(full);
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", full]).exitCode).toBe(0);
+    try {
+      const r = await my(["pull", "-q", "--insecure", `${host()}/test/bb:1`], "store-full");
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^myuts: [^\n]*ENOSPC \(No space left on device\)\n$/);
+      expect(existsSync(join(full, "images.json"))).toBe(false);
+      expect(readdirSync(join(full, "tmp"))).toEqual([]);
+    } finally {
+      Bun.spawnSync(["umount", full]);
+    }
   });
 
   test("20 concurrent pulls of one image into one store", async () => {
