@@ -34,6 +34,7 @@ const SYNOPSIS: Record<string, string> = {
   logs: "myuts logs [-f] [--tail N] [--since TIME] [-t] NAME",
   stop: "myuts stop [-t SECONDS] [-s SIGNAL] NAME...",
   rm: "myuts rm [-f] NAME...",
+  exec: "myuts [--root DIR] exec [options] NAME|ID [--] COMMAND [ARGS...]  |  myuts exec --process FILE ID",
 };
 
 const run = defineCommand({
@@ -50,12 +51,14 @@ const spec = defineCommand({
 const exec = defineCommand({
   meta: {
     name: "exec",
-    description: "Run a command in a running container (its namespaces, cgroup, ids and capabilities): myuts exec [options] NAME|ID [--] COMMAND [ARGS...]",
+    description: "Run a command in a running container (its namespaces, cgroup, ids and capabilities)",
   },
   args: cittyArgs(EXEC_FLAGS),
 });
-const oci = (name: string, synopsis: string, description: string) =>
-  defineCommand({ meta: { name, description: `${description}: myuts [--root DIR] ${name} ${synopsis}` }, args: cittyArgs(OCI_FLAGS[name]!) });
+const oci = (name: string, synopsis: string, description: string) => {
+  SYNOPSIS[name] ??= `myuts [--root DIR] ${name} ${synopsis}`;
+  return defineCommand({ meta: { name, description }, args: cittyArgs(OCI_FLAGS[name]!) });
+};
 const create = oci(
   "create",
   "[-b BUNDLE] [--pid-file FILE] ID",
@@ -169,8 +172,8 @@ export async function usage(sub?: string): Promise<string> {
   const cmd = sub ? SUBCOMMANDS[sub] : undefined;
   let text = await (cmd ? renderUsage(cmd, root) : renderUsage(root));
   // citty's USAGE line lists no operands ("myuts stats [OPTIONS]"): show the real synopsis.
-  const synopsis = SYNOPSIS[cmd ? sub! : "myuts"]!;
-  text = text.replace(/^((?:\x1b\[[0-9;]*m)*USAGE(?:\x1b\[[0-9;]*m)*) .*$/m, (_, label: string) => `${label} ${synopsis}`);
+  const synopsis = SYNOPSIS[cmd ? sub! : "myuts"];
+  if (synopsis) text = text.replace(/^((?:\x1b\[[0-9;]*m)*USAGE(?:\x1b\[[0-9;]*m)*) .*$/m, (_, label: string) => `${label} ${synopsis}`);
   // citty colours unconditionally; a pipe or a file gets plain text.
   return process.stdout.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }

@@ -148,6 +148,26 @@ describe("help", () => {
     expect(await first("update")).toBe("USAGE myuts update NAME [options]");
     expect(await first("version")).toBe("USAGE myuts version");
     expect(await first()).toBe("USAGE myuts [--debug] [--root DIR] [--log FILE] [--log-format text|json] COMMAND [options] [operands]");
+    expect(await first("kill")).toBe("USAGE myuts [--root DIR] kill [-s SIGNAL] ID|NAME [SIGNAL]");
+    for (const cmd of [
+      "create",
+      "start",
+      "state",
+      "kill",
+      "delete",
+      "list",
+      "ps",
+      "exec",
+      "pause",
+      "resume",
+      "spec",
+      "features",
+      "inspect",
+      "logs",
+      "stop",
+      "rm",
+    ])
+      expect(await usage(cmd)).not.toContain("undefined");
   });
 
   test("version refuses operands (its help and output are checked on the binary, test/integration/errors.test.ts)", async () => {
