@@ -87,6 +87,37 @@ export async function compile(t: Target, outfile: string, version: string, commi
       .nothrow();
   rmSync(`${outfile}.map`, { force: true });
   if (r.exitCode !== 0) throw new Error(`bun build for ${t.name} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
+  await disableBunSwitches(outfile, t.name);
+}
+
+/**
+ * Bun's environment switches that run code other than myuts's, read by the Bun runtime
+ * before any of myuts's code runs: extra options such as --preload (BUN_OPTIONS), the
+ * whole bun CLI instead of myuts (BUN_BE_BUN), and a debugger that evaluates what it is
+ * sent or a script it preloads (BUN_INSPECT*). A root-run runtime must not obey whoever
+ * set its environment. (Tuning switches, such as the garbage collector's, run no code.)
+ */
+export const BUN_SWITCHES = ["BUN_OPTIONS", "BUN_BE_BUN", "BUN_INSPECT", "BUN_INSPECT_CONNECT_TO", "BUN_INSPECT_NOTIFY", "BUN_INSPECT_PRELOAD"] as const;
+
+/**
+ * Overwrites every copy of those names in the executable with NUL bytes. An environment
+ * variable's name can't contain NUL, so no lookup of them can match any more, whether
+ * Bun looks them up with getenv (an empty name finds nothing) or compares names itself.
+ * A Bun without one of the names fails the build, to be checked again by hand.
+ */
+async function disableBunSwitches(file: string, target: string): Promise<void> {
+  const bin = Buffer.from(await Bun.file(file).arrayBuffer());
+  for (const name of BUN_SWITCHES) {
+    const key = Buffer.from(name);
+    let found = 0;
+    for (let at = bin.indexOf(key); at !== -1; at = bin.indexOf(key, at + key.length)) {
+      bin.fill(0, at, at + key.length);
+      found++;
+    }
+    // BUN_INSPECT's copies are also the start of the longer names, already cleared with it.
+    if (!found && !name.startsWith("BUN_INSPECT_")) throw new Error(`${target}: ${name} not found in Bun's runtime: check how this Bun reads its switches`);
+  }
+  await Bun.write(file, bin);
 }
 
 export async function commitId(): Promise<string> {

@@ -1,5 +1,6 @@
 // The binary runs as root from directories and environments it doesn't control:
-// it must not pick up a .env or bunfig.toml from the working directory.
+// it must not pick up a .env or bunfig.toml from the working directory, nor obey
+// Bun's environment switches that run code (build.ts clears them from the binary).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +22,20 @@ describe.skipIf(!isRoot)("the caller's directory and environment (needs root)", 
     writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./preload.ts"]\n');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("Bun's switches that would run other code are dead: BUN_OPTIONS=--preload, BUN_BE_BUN, BUN_INSPECT_PRELOAD", () => {
+    const preload = join(dir, "preload.ts");
+    const version = ["--version"];
+    const opts = run(version, { BUN_OPTIONS: `--preload ${preload}` });
+    expect([opts.code, opts.stdout]).toEqual([0, expect.stringMatching(/^myuts \d/)]);
+    expect(opts.stdout).not.toContain("PRELOADED");
+    const inspect = run(version, { BUN_INSPECT_PRELOAD: preload });
+    expect(inspect.stdout).not.toContain("PRELOADED");
+    // As bun, -e would run the code; as myuts, it is an unknown option.
+    const asBun = ["-e", 'console.log("RAN")'];
+    const be = run(asBun, { BUN_BE_BUN: "1" });
+    expect([be.code, be.stdout, be.stderr]).toEqual([125, "", "myuts: unknown option -e (see myuts --help)\n"]);
+  });
 
   test(".env and bunfig.toml in the working directory are ignored", () => {
     const r = run(["run", "--uts", "--", "sh", "-c", 'echo "[$INJECTED]"']);
