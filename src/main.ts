@@ -116,6 +116,6 @@ main().then(async (code) => (await import("../ffi/libc.ts")).exitNow(code));
 // A command still waiting when nothing is left to wake it (a promise no event settles) must
 // not end as a success, which is what Bun's empty event loop would make of it.
 process.once("beforeExit", () => {
-  process.stderr.write("myuts: internal error: the command stopped before it finished (run it with --debug and report this)\n");
+  require("node:fs").writeSync(2, "myuts: internal error: the command stopped before it finished (run it with --debug and report this)\n");
   process.exit(125);
 });

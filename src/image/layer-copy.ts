@@ -74,9 +74,24 @@ class LayerCopy {
       fs().linkSync(linked, d);
       return;
     }
-    fs().copyFileSync(s, d, fs().constants.COPYFILE_FICLONE | fs().constants.COPYFILE_EXCL);
+    this.readable(s, st, () => fs().copyFileSync(s, d, fs().constants.COPYFILE_FICLONE | fs().constants.COPYFILE_EXCL));
     if (st.nlink > 1) this.links.set(key, d);
     this.attrs(s, d, st, false);
+  }
+
+  /**
+   * A rootless store keeps the modes its layers give, and its owner can't read a file
+   * of mode 000 (Fedora's /etc/shadow) the way root in the container could: such a file
+   * is made readable for the copy, then set back.
+   */
+  private readable(s: string, st: import("node:fs").Stats, copy: () => void): void {
+    if (this.privileged || st.mode & 0o400) return copy();
+    fs().chmodSync(s, (st.mode & 0o7777) | 0o400);
+    try {
+      copy();
+    } finally {
+      fs().chmodSync(s, st.mode & 0o7777);
+    }
   }
 
   /** Owner (root only), then mode (a chown clears setuid bits), xattrs and times. */

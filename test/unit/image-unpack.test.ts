@@ -2,7 +2,7 @@
 // not through "..", absolute names, symlinks planted by earlier entries, or hard
 // links; whiteouts become overlayfs's forms. Real files in a temporary directory.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unpackLayer } from "../../src/image/unpack.ts";
@@ -178,6 +178,34 @@ describe("the copy driver (vfs)", () => {
     expect(lstatSync(join(dest, "srv/hard")).ino).toBe(lstatSync(join(dest, "srv/new")).ino);
     expect(lstatSync(join(dest, "lnk")).isDirectory()).toBe(true);
     expect(readFileSync(join(dest, "lnk/inside"), "utf8")).toBe("i");
+    // A file its owner can't read (mode 000) is copied all the same, and its layer keeps the mode.
+    const shadowLayer = await unpack([{ name: "etc/shadow", content: "root:*:" }]);
+    chmodSync(join(shadowLayer, "etc/shadow"), 0);
+    if (isRoot) {
+      chownSync(join(shadowLayer, "etc/shadow"), 65534, 65534);
+      chmodSync(base, 0o755);
+    }
+    const rootless = join(base, `copy${n++}`);
+    mkdirSync(rootless);
+    if (isRoot) chownSync(rootless, 65534, 65534);
+    const copied = Bun.spawnSync(
+      [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        process.execPath,
+        "-e",
+        `require(${JSON.stringify(join(import.meta.dir, "../../src/image/layer-copy.ts"))}).copyLayers([${JSON.stringify(shadowLayer)}], ${JSON.stringify(rootless)}, false)`,
+      ],
+      { stderr: "pipe" },
+    );
+    if (isRoot) {
+      expect(copied.stderr.toString()).toBe("");
+      expect(readFileSync(join(rootless, "etc/shadow"), "utf8")).toBe("root:*:");
+      expect(lstatSync(join(shadowLayer, "etc/shadow")).mode & 0o777).toBe(0);
+    }
     // The copy is its own: the layers don't change when it does.
     writeFileSync(join(dest, "etc/kept"), "changed");
     expect(readFileSync(join(lower, "etc/kept"), "utf8")).toBe("k");
