@@ -85,7 +85,10 @@ class LayerCopy {
    * is made readable for the copy, then set back.
    */
   private readable(s: string, st: import("node:fs").Stats, copy: () => void): void {
-    if (this.privileged || st.mode & 0o400) return copy();
+    if (this.privileged || st.mode & 0o400) {
+      copy();
+      return;
+    }
     fs().chmodSync(s, (st.mode & 0o7777) | 0o400);
     try {
       copy();
