@@ -1,6 +1,6 @@
 // docker's and podman's --device HOST[:CONTAINER][:PERMISSIONS]: the host node is
 // looked at here, so the spec carries its type and numbers, as theirs do.
-import { statSync } from "node:fs";
+import { fs } from "../util/node.ts";
 import type { LinuxDevice } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
@@ -29,9 +29,9 @@ export function parseDevice(v: string): DeviceRequest {
   if (parts.length > 2 || !parts[0]?.startsWith("/")) throw new UserError(`run: --device ${v}: expected HOST[:CONTAINER][:PERMISSIONS], HOST an absolute path`);
   const hostPath = parts[0];
   const path = parts[1] ?? hostPath;
-  let st: ReturnType<typeof statSync>;
+  let st: import("node:fs").Stats;
   try {
-    st = statSync(hostPath);
+    st = fs().statSync(hostPath);
   } catch (e) {
     throw fsError(`run: --device ${hostPath}`, e);
   }

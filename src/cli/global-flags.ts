@@ -1,10 +1,10 @@
 // runc's global options besides --root and --debug, which callers such as containerd
 // and podman pass on every call: the log file, its format, and the cgroup manager.
+import { fs } from "../util/node.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { logTo } from "../util/log.ts";
 import { absolute } from "../util/paths.ts";
-import { openSync, closeSync } from "node:fs";
 
 export function applyGlobalFlags(flags: ReadonlyMap<string, string>): void {
   if (flags.has("--systemd-cgroup")) {
@@ -23,7 +23,7 @@ export function applyGlobalFlags(flags: ReadonlyMap<string, string>): void {
   const path = absolute(file);
   // Opened now, so a log that can't be written is this call's error, not a silent loss.
   try {
-    closeSync(openSync(path, "a", 0o600));
+    fs().closeSync(fs().openSync(path, "a", 0o600));
   } catch (e) {
     throw fsError(`--log ${path}`, e);
   }

@@ -1,5 +1,6 @@
 // `myuts run` and `myuts spec`. Kept free of citty at load time: `run` is the hot
 // path, and citty is only needed to render --help.
+import { fs } from "../util/node.ts";
 import { nulEntries } from "../../ffi/bytes.ts";
 import { checkName } from "../lifecycle/names.ts";
 import { loadBundle } from "../spec/bundle.ts";
@@ -17,7 +18,6 @@ import { validateSpec } from "../spec/validate.ts";
 import { jsStart, Tracer } from "../util/trace.ts";
 import { stderr, stdout } from "../util/output.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { writeFileSync } from "node:fs";
 import { reportingDebug } from "./debug.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
@@ -262,7 +262,7 @@ function writeDefaultSpec(form: { bundle: string; rootless: boolean }, env: Reco
   spec.root = { path: "rootfs", readonly: true };
   const file = `${form.bundle.replace(/\/+$/, "") || "/"}/config.json`;
   try {
-    writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`, { flag: "wx", mode: 0o644 });
+    fs().writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`, { flag: "wx", mode: 0o644 });
   } catch (e) {
     if ((e as { code?: string }).code === "EEXIST") throw new UserError(`spec: ${file} exists; remove it first`);
     throw fsError(`spec: ${file}`, e, "open");

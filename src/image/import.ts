@@ -6,12 +6,10 @@
 // its way into the store; names are added to the index last, so a failed import
 // leaves at most unreferenced blobs (`image prune` removes them), never a name
 // pointing at something incomplete.
-import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { fs, path } from "../util/node.ts";
+import { fs, path, stream, zlib } from "../util/node.ts";
 import { type Digest, DigestWriter, hexOf } from "./digest.ts";
 import { entryParts } from "./entry-path.ts";
 import { loadImage, lowerDirs } from "./images.ts";
@@ -68,8 +66,8 @@ async function stage(file: string, dest: string): Promise<void> {
   } finally {
     fs().closeSync(fd);
   }
-  const raw = Readable.from(readChunks(file));
-  const input = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip({ chunkSize: INFLATED_CHUNK })) : raw;
+  const raw = stream().Readable.from(readChunks(file));
+  const input = head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(zlib().createGunzip({ chunkSize: INFLATED_CHUNK })) : raw;
   const ex = tarExtract();
   input.on("error", (e) => ex.destroy(e));
   input.pipe(ex);

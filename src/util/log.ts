@@ -1,6 +1,6 @@
 // consola, reporting in the one-line form the CLI promises: "myuts: <message>".
+import { fs } from "./node.ts";
 import { createConsola, type ConsolaReporter } from "consola/core";
-import { appendFileSync } from "node:fs";
 import { stderr } from "./output.ts";
 
 /** runc's --log and --log-format: errors and warnings also go, one record a line, to this file. */
@@ -14,7 +14,7 @@ function toFile(level: string, msg: string): void {
   const time = new Date().toISOString();
   const line = logFile.json ? JSON.stringify({ level, msg, time }) : `time=${JSON.stringify(time)} level=${level} msg=${JSON.stringify(msg)}`;
   try {
-    appendFileSync(logFile.path, `${line}\n`, { mode: 0o600 });
+    fs().appendFileSync(logFile.path, `${line}\n`, { mode: 0o600 });
   } catch {
     // the message still reaches stderr
   }

@@ -4,3 +4,5 @@
 export const fs = (): typeof import("node:fs") => require("node:fs");
 export const path = (): typeof import("node:path") => require("node:path");
 export const os = (): typeof import("node:os") => require("node:os");
+export const stream = (): typeof import("node:stream") => require("node:stream");
+export const zlib = (): typeof import("node:zlib") => require("node:zlib");

@@ -82,4 +82,12 @@ describe("layering", () => {
     expect(violations([{ from: "src/setup/mounts.ts", to: "src/spec/validate.ts", typeOnly: true }])).toHaveLength(1);
     expect(violations([{ from: "src/cli/run.ts", to: "ffi/libc.ts", typeOnly: false }])).toEqual([]);
   });
+
+  // The bundler hoists a static import of a Node builtin to the top of the binary's one
+  // bundle, so every myuts process would load it before its first line runs (node:stream and
+  // node:zlib cost a container start about a millisecond): they load on first use (util/node.ts).
+  test("no module imports a Node builtin's values statically", () => {
+    const offenders = [...files("src"), ...files("ffi")].filter((f) => /^import\s+(?!type\b)[^;]*?\s+from\s+"node:/m.test(readFileSync(join(ROOT, f), "utf8")));
+    expect(offenders).toEqual([]);
+  });
 });
