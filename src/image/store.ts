@@ -357,7 +357,6 @@ export function sweepDead(dir: string): number {
   return n;
 }
 
-/** A file's contents in chunks, without reading it whole. */
 /**
  * Waits for a write stream's `event`, or its error. A failed write (a full disk) ends
  * in "error" and never in "drain": waiting for that alone would leave nothing for the
@@ -378,6 +377,7 @@ function settled(stream: import("node:fs").WriteStream, event: "drain" | "finish
   });
 }
 
+/** A file's contents in chunks, without reading it whole. */
 export async function* readChunks(file: string): AsyncIterable<Uint8Array> {
   const c = fs().constants;
   const fd = fs().openSync(file, c.O_RDONLY | c.O_NOFOLLOW);
