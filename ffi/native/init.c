@@ -27,6 +27,7 @@ typedef unsigned char u8;
 #define NR_sendto 44
 #define NR_mmap 9
 #define NR_clone 56
+#define NR_clone3 435
 #define NR_fcntl 72
 #define NR_clock_gettime 228
 #define NR_exit_group 231
@@ -41,6 +42,7 @@ __asm__(".text\n.globl _start\n_start:\n  xor %rbp, %rbp\n  mov %rsp, %rdi\n  an
 #define NR_sendto 206
 #define NR_mmap 222
 #define NR_clone 220
+#define NR_clone3 435
 #define NR_fcntl 25
 #define NR_clock_gettime 113
 #define NR_exit_group 94
@@ -360,7 +362,17 @@ void start_c(i64 *sp) {
        * of a detached container, which its children's CLONE_PARENT makes their parent. */
       i64 t0 = tracing ? now_ns() : 0;
       u64 parent_at = s->arg[1];
-      i64 pid = sys6(NR_clone, (i64)s->arg[0] | (parent_at ? 0 : 0x8000 /* CLONE_PARENT */) | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+      u64 flags = (u64)s->arg[0] | (parent_at ? 0 : 0x8000 /* CLONE_PARENT */);
+      i64 pid = -38 /* ENOSYS */;
+      /* Born in its cgroup (arg 2, a slot + 1): no attach later, whose first write after a quiet
+       * spell waits out an RCU grace period. A kernel without clone3 or CLONE_INTO_CGROUP
+       * (before 5.7) refuses it; the plain clone then, and the runtime attaches it. */
+      if (s->arg[2] && s->arg[2] <= MAX_SLOTS) {
+        /* clone3 refuses an exit signal with CLONE_PARENT: the child then takes this process's own (SIGCHLD). */
+        u64 args[11] = {flags | 0x200000000ULL /* CLONE_INTO_CGROUP */, 0, 0, 0, parent_at ? 17 /* SIGCHLD */ : 0, 0, 0, 0, 0, 0, (u64)slot[s->arg[2] - 1]};
+        pid = sys6(NR_clone3, (i64)args, sizeof args, 0, 0, 0, 0);
+      }
+      if (pid == -38 || pid == -7 /* E2BIG */ || pid == -22 /* EINVAL */) pid = sys6(NR_clone, (i64)flags | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
       if (pid < 0) fail(here, (i32)-pid);
       if (pid > 0) {
         if (tracing) send_rec(REC_TRACE, here, 0, t0, now_ns());

@@ -247,8 +247,28 @@ export class Cgroup {
   }
 
   /** Moves a process (all its threads) into the cgroup, in every hierarchy. */
-  join(pid: number): void {
+  /** Moves `pid` into the cgroup; false when it was there already (born in it), which a write would still cost an RCU grace period. */
+  join(pid: number): boolean {
+    if (this.bornIn(pid)) return false;
     for (const [key, dir] of Object.entries(this.paths.dirs)) writeFile(key === UNIFIED ? "v2" : key, dir, "cgroup.procs", String(pid));
+    return true;
+  }
+
+  /**
+   * The directory a container's first process can be cloned into (clone3's
+   * CLONE_INTO_CGROUP): the cgroup v2 one, on a host without v1 hierarchies to attach to.
+   */
+  birthDir(): string | undefined {
+    return this.paths.mode === "v2" ? this.paths.dirs[UNIFIED] : undefined;
+  }
+
+  /** Whether `pid` is in the cgroup already (cloned into it), by /proc/PID/cgroup. */
+  bornIn(pid: number): boolean {
+    const dir = this.birthDir();
+    const mount = detectLayout().unified?.mount;
+    if (!dir || !mount) return false;
+    const line = (read(`/proc/${pid}/cgroup`) ?? "").split("\n").find((l) => l.startsWith("0::"));
+    return line !== undefined && path().join(mount, line.slice(3)) === dir;
   }
 
   /** Applies changed limits to a running container. */

@@ -35,7 +35,13 @@ export class ContainerCgroup {
 
   join(pid: number): void {
     const cg = this.cg;
-    if (cg) this.t.step(`join the cgroup (pid ${pid})`, () => cg.join(pid));
+    if (cg && !this.t.step(`join the cgroup (pid ${pid})`, () => cg.join(pid)))
+      this.t.note("the container's process was born in its cgroup (CLONE_INTO_CGROUP)");
+  }
+
+  /** Once created: where the container's first process can be cloned into (cgroup v2). */
+  birthDir(): string | undefined {
+    return this.cg?.birthDir();
   }
 
   /** Why the payload died, when the kernel's OOM killer killed it at the container's limit. */

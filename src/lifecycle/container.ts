@@ -226,13 +226,14 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
       keyring: r.newKeyring ? keyringName(r.id) : undefined,
       preserveFds: r.preserveFds,
       hookState: (pid) => JSON.stringify(hookState(base, "created", pid)),
+      cgroupDir: cgroup?.birthDir(),
     });
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
     await launch(plan, t, {
       idMaps: (child) => ids && writeUserNamespaceMaps(child, ids),
       ready: (pid) => {
-        cgroup?.join(pid);
+        if (cgroup && !cgroup.join(pid)) t.note("the container's process was born in its cgroup (CLONE_INTO_CGROUP)");
         if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
       },
       hooksStep: (pid) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState(base, "creating", pid))),

@@ -143,6 +143,7 @@ export function containerHooks(
       }
     },
     networkNamespace: () => network?.netnsPath,
+    cgroupBirthDir: () => cgroup?.birthDir(),
     adopt(monitor: number, pid: number) {
       if (!state) return;
       // From now on the entry lives as long as the monitor: a monitor killed with its

@@ -5,7 +5,8 @@ import { escapeControl } from "../util/text.ts";
 import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
 import { CLONE, waitNoHang } from "../../ffi/libc.ts";
 import { loadNative } from "../../ffi/native.ts";
-import { needsBarrier } from "../cgroups/policy.ts";
+import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
+import { detectLayout } from "../cgroups/layout.ts";
 import { compilePrelude, compileRun, type MonitorPlan } from "../setup/compile.ts";
 import { hostArch } from "../setup/syscalls.ts";
 import type { ValidSpec } from "../spec/types.ts";
@@ -74,6 +75,8 @@ export interface ContainerHooks {
   adopt?(monitor: number, pid: number): void;
   /** After prepare, for a network: the path of the namespace the container joins. */
   networkNamespace?(): string | undefined;
+  /** After prepare: a cgroup v2 directory the container's first process can be cloned into. */
+  cgroupBirthDir?(): string | undefined;
   /** The payload exited: a line explaining why (out of memory), and the exit code to give. */
   afterExit?(status: number): ExitNote | undefined;
   /** After the payload exited (status) or the start failed (undefined). Always runs. */
@@ -114,6 +117,8 @@ export interface PlanOptions {
   hookState?: (pid: number) => string;
   /** With `monitor`: it dies with this runtime (parent-death signal) until told otherwise. */
   monitorOwned?: boolean;
+  /** A cgroup v2 directory that exists already: the container's first process is cloned into it. */
+  cgroupDir?: string;
 }
 
 /**
@@ -138,6 +143,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
     monitor,
     hookState,
     monitorOwned,
+    cgroupDir,
   } = o;
   const startHooks = (spec.hooks?.startContainer?.length ?? 0) > 0;
   const { clone, unshare } = cloneFlags(spec);
@@ -145,7 +151,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
   return {
     // Without a namespace to clone into or to join, the init is the container's first process itself.
-    prelude: clone || joins.length || monitor ? compilePrelude(clone, describe, joins, hostArch(), monitor) : undefined,
+    prelude: clone || joins.length || monitor ? compilePrelude(clone, describe, joins, hostArch(), monitor, cgroupDir) : undefined,
     program: (pid?: number) => {
       const facts = t.step("host facts", () => hostFacts());
       return compileRun(spec, facts, {
@@ -232,9 +238,12 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     } else if (detach) {
       logs = new (await import("./detached-output.ts")).DetachedOutput(detach.meta, detach.env);
     }
+    // On cgroup v2 the container's first process can be cloned into its cgroup (no attach
+    // at the barrier, whose write waits out an RCU grace period): the cgroup is made first.
+    const bornInCgroup = wantsCgroup(spec) && detectLayout().mode === "v2";
+    if (net.cni || bornInCgroup) await prepare();
     if (net.cni) {
       // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
-      await prepare();
       built = withNetwork(spec, hooks.networkNamespace!()!, nameFilesDir(name!));
     } else {
       built = net.withNameFiles(
@@ -254,6 +263,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       terminal: terminal?.pty.slave ?? logs?.plan.terminal,
       hookState: (pid) => JSON.stringify(hookState("created", pid)),
       monitorOwned: detach?.owned,
+      cgroupDir: bornInCgroup ? hooks.cgroupBirthDir?.() : undefined,
     });
     if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
@@ -267,7 +277,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       // The registry and cgroup code loads while the init builds the container, off the start path.
       // A container with no name, limits or OOM score has no state: nothing to load or sweep.
       booting: async () => {
-        if (net.cni || (!s.register && !detach && !needsBarrier(built))) return;
+        if (net.cni || bornInCgroup || (!s.register && !detach && !needsBarrier(built))) return;
         await prepare();
       },
       ready: (child) => {

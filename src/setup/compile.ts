@@ -103,6 +103,7 @@ export function compilePrelude(
   joins: readonly { type: NamespaceType; path: string }[] = [],
   arch: Arch = "x64",
   monitor?: MonitorPlan,
+  cgroupDir?: string,
 ): Program {
   const b = new ProgramBuilder();
   // A detached container's monitor forks first, in the runtime's namespaces: the exit
@@ -117,6 +118,15 @@ export function compilePrelude(
   // joined first): a PID or time namespace takes only children, and the new namespaces
   // the clone makes belong to the joined user namespace.
   const O = openFlags(arch);
+  // The container's cgroup v2 directory, opened before a joined mount namespace changes what its path means.
+  const cgroup = cgroupDir ? b.slot("cgroup") : undefined;
+  if (cgroupDir)
+    b.call(
+      `open the cgroup ${cgroupDir}`,
+      "openat",
+      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(cgroupDir), b.imm(O.RDONLY | O.DIRECTORY | O.CLOEXEC, "O_RDONLY|O_DIRECTORY|O_CLOEXEC"), b.imm(0)],
+      { out: cgroup },
+    );
   const order = JOIN_ORDER.filter((t) => joins.some((j) => j.type === t));
   for (const t of order) {
     const path = joins.find((j) => j.type === t)!.path;
@@ -133,7 +143,7 @@ export function compilePrelude(
     const path = joins.find((j) => j.type === t)!.path;
     b.call(`join the ${t} namespace ${path}`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
   }
-  b.fork(`clone(${describe})`, flags);
+  b.fork(`clone(${describe})`, flags, undefined, cgroup);
   b.load("wait for the setup program");
   if (monitor && monitorAt) monitorSteps(b, monitor, monitorAt, arch);
   return b.build();

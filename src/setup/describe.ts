@@ -47,7 +47,7 @@ function line(p: Program, s: Step, i: number): string {
       text = `sync: tell the runtime "ready"${s.report !== undefined ? ` with slot ${s.report}` : ""}, wait for "go"`;
       break;
     case "fork":
-      text = `fork(${s.flags ? cloneFlagNames(s.flags) : "no new namespaces"}): the parent reports the child's pid and ${s.parent ? `goes on at ${s.parent.index} (the monitor)` : "exits"}`;
+      text = `fork(${s.flags ? cloneFlagNames(s.flags) : "no new namespaces"}${s.cgroup !== undefined ? `, into the cgroup in slot ${s.cgroup}` : ""}): the parent reports the child's pid and ${s.parent ? `goes on at ${s.parent.index} (the monitor)` : "exits"}`;
       break;
     case "load":
       text = "load: read the next program from the runtime, go on with it";

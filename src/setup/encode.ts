@@ -54,6 +54,7 @@ function encodeStep(v: Views, at: number, s: Step, i: number, arch: Arch): void 
   if (s.op === "fork") {
     setU64(v, at + 16, s.flags);
     if (s.parent) setU64(v, at + 24, target(s.parent.index, i) + 1);
+    if (s.cgroup !== undefined) setU64(v, at + 32, s.cgroup + 1);
   }
   if (s.op === "monitor" || s.op === "hook") {
     encodeArgs(v, at, s.args, i);

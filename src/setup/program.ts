@@ -54,8 +54,13 @@ export type Step = Common &
     | { op: "fail"; errno: number }
     /** Tells the runtime the container is ready (with a slot's value, `report`) and waits for its go-ahead. */
     | { op: "sync"; report?: number }
-    /** Clones the container's first process into new namespaces (`flags`, 0 for none); the parent reports its pid and exits, the child goes on. */
-    | { op: "fork"; flags: number; parent?: Label }
+    /**
+     * Clones the container's first process into new namespaces (`flags`, 0 for none); the parent
+     * reports its pid and exits, the child goes on. With `cgroup` (a slot holding a cgroup v2
+     * directory), the child is born in that cgroup (clone3's CLONE_INTO_CGROUP), or, where the
+     * kernel has no clone3, cloned as without it.
+     */
+    | { op: "fork"; flags: number; parent?: Label; cgroup?: number }
     /** Reads the next program from the runtime and runs it from its first step. */
     | { op: "load" }
     /** Stays PID 1 (reaping, forwarding signals, exiting with the child's status); the child runs the rest. */
@@ -215,9 +220,9 @@ export class ProgramBuilder {
     this.steps.push(report === undefined ? { op: "sync", what } : { op: "sync", what, report });
   }
 
-  /** With `parent`, the parent goes on at that label (a monitor) instead of exiting. */
-  fork(what: string, flags = 0, parent?: Label): void {
-    this.steps.push(parent ? { op: "fork", what, flags, parent } : { op: "fork", what, flags });
+  /** With `parent`, the parent goes on at that label (a monitor) instead of exiting; with `cgroup`, the child starts in it. */
+  fork(what: string, flags = 0, parent?: Label, cgroup?: number): void {
+    this.steps.push({ op: "fork", what, flags, ...(parent ? { parent } : {}), ...(cgroup !== undefined ? { cgroup } : {}) });
   }
 
   monitor(what: string, args: Arg[]): void {

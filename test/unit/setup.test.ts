@@ -253,6 +253,19 @@ describe("the prelude and the time namespace", () => {
     expect(new DataView(bytes.buffer).getUint32(24 + 16, true)).toBe(0x20020000);
   });
 
+  test("with a cgroup v2 directory: opened before any namespace is joined, and the clone goes into it", () => {
+    const p = compilePrelude(0x20000000, "CLONE_NEWPID", [{ type: "mount", path: "/proc/9/ns/mnt" }], "x64", undefined, "/sys/fs/cgroup/myuts-c1");
+    const opens = calls(p).filter((s) => s.call === "openat");
+    expect(text(opens[0]!.args[1])).toBe("/sys/fs/cgroup/myuts-c1");
+    const fork = p.steps.find((s) => s.op === "fork");
+    expect(fork).toMatchObject({ op: "fork", flags: 0x20000000, cgroup: opens[0]!.out });
+    // The slot travels as slot + 1 in the fork's third argument (0: no cgroup).
+    const bytes = encodeProgram(p, { arch: "x64", trace: false });
+    const at = 24 + p.steps.indexOf(fork!) * STEP_SIZE;
+    expect(Number(new DataView(bytes.buffer).getBigUint64(at + 32, true))).toBe(opens[0]!.out! + 1);
+    expect(compilePrelude(0x20000000, "CLONE_NEWPID").steps[0]).not.toHaveProperty("cgroup");
+  });
+
   test("run -d: a session of its own, a monitor forked first (it goes on at its branch), then the clone; the monitor's branch logs", () => {
     const monitor = {
       log: "/s/ctr.log",
