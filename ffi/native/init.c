@@ -365,14 +365,15 @@ void start_c(i64 *sp) {
       u64 flags = (u64)s->arg[0] | (parent_at ? 0 : 0x8000 /* CLONE_PARENT */);
       i64 pid = -38 /* ENOSYS */;
       /* Born in its cgroup (arg 2, a slot + 1): no attach later, whose first write after a quiet
-       * spell waits out an RCU grace period. A kernel without clone3 or CLONE_INTO_CGROUP
-       * (before 5.7) refuses it; the plain clone then, and the runtime attaches it. */
+       * spell waits out an RCU grace period. Where that fails (no clone3 or CLONE_INTO_CGROUP
+       * before 5.7, a cgroup the caller may not enter), the plain clone, and the runtime
+       * attaches it as it always could, with its own error if that fails too. */
       if (s->arg[2] && s->arg[2] <= MAX_SLOTS) {
         /* clone3 refuses an exit signal with CLONE_PARENT: the child then takes this process's own (SIGCHLD). */
         u64 args[11] = {flags | 0x200000000ULL /* CLONE_INTO_CGROUP */, 0, 0, 0, parent_at ? 17 /* SIGCHLD */ : 0, 0, 0, 0, 0, 0, (u64)slot[s->arg[2] - 1]};
         pid = sys6(NR_clone3, (i64)args, sizeof args, 0, 0, 0, 0);
       }
-      if (pid == -38 || pid == -7 /* E2BIG */ || pid == -22 /* EINVAL */) pid = sys6(NR_clone, (i64)flags | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+      if (pid < 0) pid = sys6(NR_clone, (i64)flags | 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
       if (pid < 0) fail(here, (i32)-pid);
       if (pid > 0) {
         if (tracing) send_rec(REC_TRACE, here, 0, t0, now_ns());

@@ -188,12 +188,16 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
         terminal: pty?.slave,
         seccomp,
         preserveFds: r.preserveFds,
+        cgroupDir: cgroup?.birthDir(),
       },
       hostFacts(),
     );
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach, preserveFds: r.preserveFds }, t, {
       // Under the container's limits before the command's first instruction.
-      ready: (p) => cgroup && t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)),
+      ready: (p) => {
+        if (cgroup && !t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)))
+          t.note("the process was born in the container's cgroup (CLONE_INTO_CGROUP)");
+      },
       seccompListener: (p, fd) => seccomp && sendListener(seccomp, { id: r.name, bundle: bundle ?? "", status: "running" }, p, fd),
     });
     if (pty && !terminal) sendConsole("exec", r.consoleSocket!, pty.master, child);

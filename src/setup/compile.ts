@@ -118,15 +118,8 @@ export function compilePrelude(
   // joined first): a PID or time namespace takes only children, and the new namespaces
   // the clone makes belong to the joined user namespace.
   const O = openFlags(arch);
-  // The container's cgroup v2 directory, opened before a joined mount namespace changes what its path means.
-  const cgroup = cgroupDir ? b.slot("cgroup") : undefined;
-  if (cgroupDir)
-    b.call(
-      `open the cgroup ${cgroupDir}`,
-      "openat",
-      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(cgroupDir), b.imm(O.RDONLY | O.DIRECTORY | O.CLOEXEC, "O_RDONLY|O_DIRECTORY|O_CLOEXEC"), b.imm(0)],
-      { out: cgroup },
-    );
+  // Before a joined mount namespace changes what its path means.
+  const cgroup = openCgroup(b, O, cgroupDir);
   const order = JOIN_ORDER.filter((t) => joins.some((j) => j.type === t));
   for (const t of order) {
     const path = joins.find((j) => j.type === t)!.path;
@@ -335,9 +328,24 @@ export interface JoinPlan {
   seccomp?: LinuxSeccomp;
   /** runc's --preserve-fds. */
   preserveFds?: number;
+  /** The container's cgroup v2 directory: the fork goes straight into it (the barrier then finds it there). */
+  cgroupDir?: string;
 }
 
 const KEYCTL_JOIN_SESSION_KEYRING = 1;
+
+/** Opens a cgroup v2 directory into a slot, for a fork into it; while paths still mean the runtime's. */
+function openCgroup(b: ProgramBuilder, O: ReturnType<typeof openFlags>, dir: string | undefined): number | undefined {
+  if (!dir) return undefined;
+  const slot = b.slot("cgroup");
+  b.call(
+    `open the cgroup ${dir}`,
+    "openat",
+    [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(dir), b.imm(O.RDONLY | O.DIRECTORY | O.CLOEXEC, "O_RDONLY|O_DIRECTORY|O_CLOEXEC"), b.imm(0)],
+    { out: slot },
+  );
+  return slot;
+}
 
 /**
  * A new session keyring, owned by whoever the process is now (root of a user namespace
@@ -360,6 +368,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   const order = JOIN_ORDER.filter((t) => plan.namespaces.has(t));
   // Before the mount namespace changes what /dev/pts is.
   const tty = plan.terminal ? openTerminal(b, facts.arch, plan.terminal) : undefined;
+  const cgroup = openCgroup(b, O, plan.cgroupDir);
   for (const t of order) {
     b.call(
       `exec: open the container's ${t} namespace`,
@@ -375,7 +384,7 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
   }
   // The process that runs the command must be a child: setns moves only children into a
   // PID or time namespace, and the runtime places a child in the container's cgroup.
-  if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace");
+  if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace", 0, undefined, cgroup);
   if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
   if (tty !== undefined) takeTerminal(b, tty);
   newSessionKeyring(b);
