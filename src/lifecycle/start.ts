@@ -150,6 +150,27 @@ function send(s: Session, program: Program): void {
 async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Promise<number> {
   const traced = new TraceGroups(s.program, s.t);
   let syncsLeft = s.program.steps.filter((x) => x.op === "sync").length;
+  // A forked child may reach its sync step before its parent has reported it (both write to
+  // the channel): its READY waits for that PID record, or the runtime would act on the parent.
+  let forked = 0;
+  let early: InitRecord | undefined;
+  const forksBefore = (step: number) => s.program.steps.slice(0, step).filter((x) => x.op === "fork" && !x.parent).length;
+  /** A sync step's turn; the pid to return with when the container now waits for `start`. */
+  const onReady = (r: InitRecord): number | undefined => {
+    traced.flush();
+    noteInit(s.t, s.pid);
+    const what = s.program.steps[r.step]?.what;
+    --syncsLeft;
+    if (what === HOOKS_SYNC) hooks.hooksStep?.(s.pid);
+    else if (what === SECCOMP_SYNC) passListener(s, hooks, Number(r.a));
+    else if (syncsLeft === 0 && hooks.created) {
+      hooks.created(s.pid);
+      writeAll(s.chan, goRecord());
+      return s.pid;
+    } else hooks.ready?.(s.pid);
+    writeAll(s.chan, goRecord());
+    return undefined;
+  };
   try {
     for (;;) {
       const buf = readAll(s.chan, RECORD_SIZE);
@@ -163,29 +184,15 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
         case REC.TRACE:
           traced.add(r);
           break;
-        case REC.READY:
-          traced.flush();
-          noteInit(s.t, s.pid);
-          if (s.program.steps[r.step]?.what === HOOKS_SYNC) {
-            --syncsLeft;
-            hooks.hooksStep?.(s.pid);
-            writeAll(s.chan, goRecord());
+        case REC.READY: {
+          if (forked < forksBefore(r.step)) {
+            early = r;
             break;
           }
-          if (s.program.steps[r.step]?.what === SECCOMP_SYNC) {
-            --syncsLeft;
-            passListener(s, hooks, Number(r.a));
-            writeAll(s.chan, goRecord());
-            break;
-          }
-          if (--syncsLeft === 0 && hooks.created) {
-            hooks.created(s.pid);
-            writeAll(s.chan, goRecord());
-            return s.pid;
-          }
-          hooks.ready?.(s.pid);
-          writeAll(s.chan, goRecord());
+          const created = onReady(r);
+          if (created !== undefined) return created;
           break;
+        }
         case REC.PID: {
           // The monitor's fork reports the process that clones the container (the monitor's
           // child, not ours). It and the clone report from two processes, in either order, and
@@ -197,8 +204,15 @@ async function converse(s: Session, hooks: LaunchHooks, untilPid: boolean): Prom
           // process is the one to wait for, or to kill.
           if (s.monitor === undefined) waitBlocking(s.pid);
           s.pid = Number(r.a);
+          forked++;
           if (s.monitor !== undefined) hooks.monitored?.(s.monitor, s.pid);
           if (untilPid) return s.pid;
+          if (early && forked >= forksBefore(early.step)) {
+            const ready = early;
+            early = undefined;
+            const created = onReady(ready);
+            if (created !== undefined) return created;
+          }
           break;
         }
         case REC.FAIL:

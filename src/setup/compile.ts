@@ -379,12 +379,16 @@ export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
       },
     );
   }
-  for (const t of order) {
+  // A fork into the cgroup must come before the cgroup namespace: the kernel lets a process
+  // enter only cgroups inside its own namespace, and the init still sits outside the container's.
+  const cgroupnsLater = cgroup !== undefined && order.includes("cgroup");
+  const joinNs = (t: NamespaceType) =>
     b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
-  }
+  for (const t of order) if (!(cgroupnsLater && t === "cgroup")) joinNs(t);
   // The process that runs the command must be a child: setns moves only children into a
   // PID or time namespace, and the runtime places a child in the container's cgroup.
   if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace", 0, undefined, cgroup);
+  if (cgroupnsLater) joinNs("cgroup");
   if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
   if (tty !== undefined) takeTerminal(b, tty);
   newSessionKeyring(b);

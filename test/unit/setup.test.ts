@@ -401,6 +401,25 @@ describe("a created container (create, then start)", () => {
     // the same terminal is /dev/console
     expect(calls(p).some((s) => s.what === "bind /dev/pts/7 on /dev/console")).toBe(true);
   });
+  test("exec into a cgroup v2 container: the fork goes into its cgroup, and its cgroup namespace is joined only after", () => {
+    const p = compileJoin(
+      {
+        pid: 42,
+        namespaces: new Set(["mount", "pid", "cgroup"]),
+        process: specOf(["true"]).process,
+        setgroupsDenied: false,
+        barrier: true,
+        cgroupDir: "/sys/fs/cgroup/myuts-c1",
+      },
+      facts,
+    );
+    const open = calls(p).find((s) => s.call === "openat" && text(s.args[1]) === "/sys/fs/cgroup/myuts-c1");
+    expect(index(p, (s) => s === open)).toBeLessThan(index(p, callIs("setns")));
+    const fork = index(p, (s) => s.op === "fork");
+    expect(p.steps[fork]).toMatchObject({ cgroup: open!.out });
+    expect(index(p, whatIs("exec: join the container's cgroup namespace"))).toBeGreaterThan(fork);
+    expect(index(p, whatIs("exec: join the container's mount namespace"))).toBeLessThan(fork);
+  });
   test("exec with a terminal: the slave opened before setns, taken after the fork", () => {
     const p = compileJoin(
       { pid: 42, namespaces: new Set(["mount", "pid"]), process: specOf(["true"]).process, setgroupsDenied: false, terminal: "/dev/pts/3" },

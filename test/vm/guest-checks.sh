@@ -102,6 +102,8 @@ pid=$($M state oci1 | grep '"pid"' | tr -dc 0-9)
 check "oci in its cgroup" grep -qx "$pid" /sys/fs/cgroup/myuts-oci1/cgroup.procs
 check "oci memory.max" [ "$(cat /sys/fs/cgroup/myuts-oci1/memory.max)" = 67108864 ]
 check "oci start" $M start oci1
+# once the container has its cgroup namespace (made after start), which exec joins
+sleep 1
 out=$($M exec --trace oci1 cat /proc/self/cgroup 2>&1)
 check "oci exec: born in its cgroup" contains "$out" "born in the container's cgroup (CLONE_INTO_CGROUP)"
 check "oci exec: in the container's cgroup" contains "$out" "0::/"
