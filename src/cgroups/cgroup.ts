@@ -246,8 +246,10 @@ export class Cgroup {
     }
   }
 
-  /** Moves a process (all its threads) into the cgroup, in every hierarchy. */
-  /** Moves `pid` into the cgroup; false when it was there already (born in it), which a write would still cost an RCU grace period. */
+  /**
+   * Moves a process (all its threads) into the cgroup, in every hierarchy; false when it
+   * was there already (born in it), where a write would still cost an RCU grace period.
+   */
   join(pid: number): boolean {
     if (this.bornIn(pid)) return false;
     for (const [key, dir] of Object.entries(this.paths.dirs)) writeFile(key === UNIFIED ? "v2" : key, dir, "cgroup.procs", String(pid));

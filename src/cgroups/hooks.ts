@@ -13,6 +13,11 @@ export interface ExitExplanation {
   exitCode: number;
 }
 
+/** Joins `pid` as a traced step; one born in the cgroup gets `born` noted instead (nothing was written). */
+export function joinTraced(cg: Cgroup, pid: number, t: Tracer, step: string, born: string): void {
+  if (!t.step(step, () => cg.join(pid))) t.note(born);
+}
+
 export class ContainerCgroup {
   readonly plan: CgroupPlan;
   private cg: Cgroup | undefined;
@@ -34,9 +39,7 @@ export class ContainerCgroup {
   }
 
   join(pid: number): void {
-    const cg = this.cg;
-    if (cg && !this.t.step(`join the cgroup (pid ${pid})`, () => cg.join(pid)))
-      this.t.note("the container's process was born in its cgroup (CLONE_INTO_CGROUP)");
+    if (this.cg) joinTraced(this.cg, pid, this.t, `join the cgroup (pid ${pid})`, "the container's process was born in its cgroup (CLONE_INTO_CGROUP)");
   }
 
   /** Once created: where the container's first process can be cloned into (cgroup v2). */

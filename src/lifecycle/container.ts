@@ -23,6 +23,7 @@ import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { Cgroup, type CgroupPaths, parseCgroupPaths } from "../cgroups/cgroup.ts";
 import { wantsCgroup } from "../cgroups/policy.ts";
+import { joinTraced } from "../cgroups/hooks.ts";
 import { stderr } from "../util/output.ts";
 import { escapeControl } from "../util/text.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
@@ -233,7 +234,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     await launch(plan, t, {
       idMaps: (child) => ids && writeUserNamespaceMaps(child, ids),
       ready: (pid) => {
-        if (cgroup && !cgroup.join(pid)) t.note("the container's process was born in its cgroup (CLONE_INTO_CGROUP)");
+        if (cgroup) joinTraced(cgroup, pid, t, `join the cgroup (pid ${pid})`, "the container's process was born in its cgroup (CLONE_INTO_CGROUP)");
         if (oomScoreAdj !== undefined) setOomScoreAdj(pid, oomScoreAdj);
       },
       hooksStep: (pid) => t.step("createRuntime and createContainer hooks", () => runCreateHooks(spec.hooks, hookState(base, "creating", pid))),

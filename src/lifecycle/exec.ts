@@ -7,6 +7,7 @@ import { nulEntries } from "../../ffi/bytes.ts";
 import { readBytes, readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { Cgroup, type CgroupPaths } from "../cgroups/cgroup.ts";
+import { joinTraced } from "../cgroups/hooks.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
 import { NS_FILE } from "../setup/namespaces.ts";
@@ -194,10 +195,8 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
     );
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach, preserveFds: r.preserveFds }, t, {
       // Under the container's limits before the command's first instruction.
-      ready: (p) => {
-        if (cgroup && !t.step(`join the container's cgroup (pid ${p})`, () => cgroup.join(p)))
-          t.note("the process was born in the container's cgroup (CLONE_INTO_CGROUP)");
-      },
+      ready: (p) =>
+        cgroup && joinTraced(cgroup, p, t, `join the container's cgroup (pid ${p})`, "the process was born in the container's cgroup (CLONE_INTO_CGROUP)"),
       seccompListener: (p, fd) => seccomp && sendListener(seccomp, { id: r.name, bundle: bundle ?? "", status: "running" }, p, fd),
     });
     if (pty && !terminal) sendConsole("exec", r.consoleSocket!, pty.master, child);

@@ -92,6 +92,14 @@ export interface ExitNote {
  * What a start does, decided before anything exists (also what `--dry-run` prints).
  * The setup program compiles on demand: `launch` does it while the init clones.
  */
+/**
+ * Whether the init clones (or forks) the container's first process: for a namespace to make
+ * or join, or a monitor. Without one, the init is that process itself.
+ */
+function clonesFirstProcess(spec: ValidSpec, monitor: boolean): boolean {
+  return cloneFlags(spec).clone !== 0 || spec.linux.namespaces.some((n) => n.path) || monitor;
+}
+
 /** How a container is started, beyond its spec: the runtime's own choices and runc's flags. */
 export interface PlanOptions {
   /** Stop before the payload until the runtime's go-ahead (default: when the spec needs it). */
@@ -150,8 +158,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
   return {
-    // Without a namespace to clone into or to join, the init is the container's first process itself.
-    prelude: clone || joins.length || monitor ? compilePrelude(clone, describe, joins, hostArch(), monitor, cgroupDir) : undefined,
+    prelude: clonesFirstProcess(spec, monitor !== undefined) ? compilePrelude(clone, describe, joins, hostArch(), monitor, cgroupDir) : undefined,
     program: (pid?: number) => {
       const facts = t.step("host facts", () => hostFacts());
       return compileRun(spec, facts, {
@@ -240,7 +247,8 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     }
     // On cgroup v2 the container's first process can be cloned into its cgroup (no attach
     // at the barrier, whose write waits out an RCU grace period): the cgroup is made first.
-    const bornInCgroup = wantsCgroup(spec) && detectLayout().mode === "v2";
+    // Only where the init clones it; else the init is that process.
+    const bornInCgroup = clonesFirstProcess(spec, detach !== undefined) && wantsCgroup(spec) && detectLayout().mode === "v2";
     if (net.cni || bornInCgroup) await prepare();
     if (net.cni) {
       // The namespace of a CNI network is the runtime's, made and configured before the container joins it.
