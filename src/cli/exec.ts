@@ -2,6 +2,7 @@
 // container (an OCI container by id, or a named `run` container), in all of its
 // namespaces and its cgroup, with its first process's ids and capabilities unless
 // the options say otherwise. runc's options, and docker's short ones.
+import { checkProfileName } from "../lifecycle/apparmor.ts";
 import { execInContainer } from "../lifecycle/exec.ts";
 import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
 import type { Process } from "../spec/types.ts";
@@ -19,6 +20,7 @@ export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "user", short: "u", value: true, hint: "UID[:GID]", description: "run as this user (default: the container's)" },
   { long: "process", short: "p", value: true, hint: "FILE", description: "an OCI process JSON (args, env, cwd, user, …) instead of the command line" },
   { long: "detach", short: "d", description: "return once the command runs, leaving it running" },
+  { long: "apparmor", value: true, hint: "PROFILE", description: "the AppArmor profile to run under (default: the container's)" },
   { long: "pid-file", value: true, hint: "FILE", description: "write the command's pid here (no newline)" },
   { long: "interactive", short: "i", description: "keep stdin open (it always is: accepted for docker's exec -it)" },
   {
@@ -56,6 +58,7 @@ function processFile(path: string): Partial<Process> {
       throw new UserError(`exec: --process ${path}: user has an invalid id`);
     }
   }
+  if (p.apparmorProfile !== undefined && p.apparmorProfile !== "") checkProfileName(p.apparmorProfile, `exec: --process ${path}: apparmorProfile`);
   if (p.consoleSize !== undefined) {
     const ok = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff;
     if (!ok(p.consoleSize?.height) || !ok(p.consoleSize?.width))
@@ -95,13 +98,18 @@ async function exec(argv: readonly string[], root: string | undefined, origin: n
     const uid = idArg("user", u ?? "");
     user = { uid, gid: g === undefined ? uid : idArg("user", g) };
   }
+  const apparmor = one("apparmor");
+  if (apparmor !== undefined) checkProfileName(apparmor, `exec: --apparmor ${apparmor}`);
   const terminal = p.bools.has("tty") || process?.terminal === true;
   if (one("console-socket") !== undefined && !terminal) throw new UserError("exec: --console-socket needs --tty (or terminal in --process)");
   return execInContainer({
     name,
     root,
     args,
-    process: terminal ? { ...process, terminal: true } : process,
+    process:
+      terminal || apparmor !== undefined
+        ? { ...process, ...(terminal ? { terminal: true } : {}), ...(apparmor !== undefined ? { apparmorProfile: apparmor } : {}) }
+        : process,
     env,
     cwd,
     user,

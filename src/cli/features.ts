@@ -23,7 +23,7 @@ export function features(): Record<string, unknown> {
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: seccompFeatures(),
-      apparmor: { enabled: false },
+      apparmor: { enabled: true },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },

@@ -15,6 +15,7 @@ import type { SeccompProfile } from "../spec/seccomp-profile.ts";
 import { parseUserFlags, USER_FLAGS } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/names.ts";
+import { checkProfileName } from "../lifecycle/apparmor.ts";
 import { leafName } from "../cgroups/names.ts";
 import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
 import type { Rlimit } from "../spec/types.ts";
@@ -98,9 +99,9 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     long: "security-opt",
     value: true,
     repeat: true,
-    hint: "no-new-privileges|seccomp=unconfined|seccomp=FILE",
+    hint: "no-new-privileges|seccomp=unconfined|seccomp=FILE|apparmor=PROFILE",
     description:
-      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it); seccomp=FILE: a docker or OCI profile instead of the default one (a root filesystem container's), unconfined: none",
+      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it); seccomp=FILE: a docker or OCI profile instead of the default one (a root filesystem container's), unconfined: none; apparmor=PROFILE: a loaded AppArmor profile instead of the default one (myuts-default-N, on hosts with AppArmor), unconfined: none",
   },
   {
     long: "ulimit",
@@ -233,6 +234,8 @@ export interface RunOptions extends ResourceOptions {
   noNewPrivileges: boolean;
   /** --security-opt seccomp=: none, or a profile file's contents. */
   seccomp?: "unconfined" | SeccompProfile;
+  /** --security-opt apparmor=: a loaded profile's name, or "unconfined". */
+  apparmor?: string;
   devices: DeviceRequest[];
   sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
@@ -538,27 +541,31 @@ function parseSysctl(v: string): [string, string] {
   return [v.slice(0, eq), v.slice(eq + 1)];
 }
 
-/** docker's --security-opt: no-new-privileges, and seccomp=unconfined|FILE (docker's profile format or OCI's). */
-function securityOpts(values: readonly string[]): { noNewPrivileges: boolean; seccomp?: "unconfined" | SeccompProfile } {
+/** docker's --security-opt: no-new-privileges, seccomp=unconfined|FILE (docker's profile format or OCI's), apparmor=PROFILE|unconfined. */
+function securityOpts(values: readonly string[]): { noNewPrivileges: boolean; seccomp?: "unconfined" | SeccompProfile; apparmor?: string } {
   let noNewPrivileges = false;
   let seccomp: "unconfined" | SeccompProfile | undefined;
+  let apparmor: string | undefined;
   for (const v of values) {
     const m = /^([a-z-]+)[=:](.*)$/.exec(v);
     const [key, value] = m ? [m[1]!, m[2]!] : [v, "true"];
     if (key === "no-new-privileges" && (value === "true" || value === "false")) noNewPrivileges = value === "true";
     else if (key === "seccomp" && value === "unconfined") seccomp = "unconfined";
     else if (key === "seccomp" && value) seccomp = readProfile(v, value);
-    else if (key === "apparmor" || key === "label") throw new UserError(`run: --security-opt ${v}: ${lsmMessage(key)}`);
-    else throw new UserError(`run: --security-opt ${v}: expected no-new-privileges[=true|false] or seccomp=unconfined|FILE`);
+    else if (key === "apparmor" && value === "unconfined") apparmor = value;
+    else if (key === "apparmor") {
+      checkProfileName(value, `run: --security-opt ${v}`);
+      apparmor = value;
+    } else if (key === "label") throw new UserError(`run: --security-opt ${v}: ${selinuxMessage()}`);
+    else throw new UserError(`run: --security-opt ${v}: expected no-new-privileges[=true|false], seccomp=unconfined|FILE or apparmor=PROFILE|unconfined`);
   }
-  return { noNewPrivileges, ...(seccomp ? { seccomp } : {}) };
+  return { noNewPrivileges, ...(seccomp ? { seccomp } : {}), ...(apparmor ? { apparmor } : {}) };
 }
 
-/** What a user asking for an LSM label gets told: whether this host has the LSM at all. */
-function lsmMessage(key: string): string {
-  const [name, dir] = key === "apparmor" ? ["AppArmor", "/sys/kernel/security/apparmor"] : ["SELinux", "/sys/fs/selinux"];
-  if (!fs().existsSync(dir)) return `this host has no ${name} (${dir} is absent), so there is no label to apply`;
-  return `${name} labels are not supported by myuts yet`;
+/** What a user asking for an SELinux label gets told: whether this host has SELinux at all. */
+function selinuxMessage(): string {
+  if (!fs().existsSync("/sys/fs/selinux")) return "this host has no SELinux (/sys/fs/selinux is absent), so there is no label to apply";
+  return "SELinux labels are not supported by myuts yet";
 }
 
 function readProfile(flag: string, path: string): SeccompProfile {

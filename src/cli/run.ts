@@ -19,6 +19,7 @@ import { jsStart, Tracer } from "../util/trace.ts";
 import { stderr, stdout } from "../util/output.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { reportingDebug } from "./debug.ts";
+import { defaultProfileAvailable } from "../lifecycle/apparmor.ts";
 import { parseRunArgs, RUN_FLAGS, type RunOptions } from "./run-flags.ts";
 
 function toSpec(o: RunOptions, env: Record<string, string | undefined>, image?: { rootfs: string; image: ImageRun }): Spec {
@@ -28,6 +29,7 @@ function toSpec(o: RunOptions, env: Record<string, string | undefined>, image?: 
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     stdinIsTTY: isatty(0),
+    apparmor: defaultProfileAvailable(process.getuid?.() ?? 0),
   });
   // -t: the container's terminal has the caller's size from the start, before the payload asks.
   const size = o.tty ? (windowSize(1) ?? windowSize(0)) : undefined;

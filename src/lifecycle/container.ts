@@ -2,6 +2,7 @@
 // `kill`, `delete`): one directory per container under the state root, holding its
 // state. A created container is its own first process, waiting in the native init's
 // image for SIGCONT: no myuts process stays behind.
+import { ensureDefaultProfile } from "./apparmor.ts";
 import { networkRequest } from "./network.ts";
 import { NETWORK_ANNOTATION } from "../network/request.ts";
 import { close, kill as sendSignal } from "../../ffi/libc.ts";
@@ -189,6 +190,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
   // Attaching and detaching need a runtime that lives as long as the container: only `run` has one.
   if (networkRequest(spec)) throw new UserError(`create: annotation ${NETWORK_ANNOTATION}: networks are attached by myuts run only`);
   const t = new Tracer(r.trace, r.origin, "create");
+  if (spec.process.apparmorProfile) t.step("AppArmor: load the default profile if needed", () => ensureDefaultProfile(spec.process.apparmorProfile));
   const dir = dirOf(root, r.id);
   const cgroupPlan = wantsCgroup(spec) ? Cgroup.plan(spec, r.id) : undefined;
   const base: Saved = {

@@ -3,6 +3,7 @@
 // being multithreaded), forks the process into them, which waits until the runtime
 // has placed it in the container's cgroup, and then takes the container's own
 // security settings, as the kernel reports them for its first process.
+import { apparmorEnabled, processProfile } from "./apparmor.ts";
 import { nulEntries } from "../../ffi/bytes.ts";
 import { readBytes, readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
@@ -114,6 +115,7 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
   };
   // The container's own environment, its bytes kept (they need not be UTF-8).
   const env = nulEntries(readBytes(`/proc/${pid}/environ`)).filter(Boolean);
+  const profile = apparmorEnabled() ? processProfile(pid) : undefined;
   let setgroupsDenied = false;
   try {
     setgroupsDenied = readText(`/proc/${pid}/setgroups`).trim() === "deny";
@@ -128,6 +130,7 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
       cwd: "/",
       capabilities: caps,
       noNewPrivileges: statusField(status, "NoNewPrivs") === "1",
+      ...(profile ? { apparmorProfile: profile } : {}),
     },
     setgroupsDenied,
   };

@@ -1,6 +1,7 @@
 // The engine: starts any (validated) OCI spec's process in its namespaces and
 // waits for it. The spec is compiled into a setup program (src/setup) that the
 // native init runs inside the namespaces (start.ts); the payload is its execve.
+import { ensureDefaultProfile } from "./apparmor.ts";
 import { escapeControl } from "../util/text.ts";
 import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
 import { CLONE, waitNoHang } from "../../ffi/libc.ts";
@@ -235,6 +236,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
             createContainerRoot(spec.root.path, overlay),
           );
     }
+    if (spec.process.apparmorProfile) t.step("AppArmor: load the default profile if needed", () => ensureDefaultProfile(spec.process.apparmorProfile));
     await t.stepAsync("load the native pieces", loadNative);
     if (spec.process.terminal) {
       const { openConsole } = await import("./console.ts");

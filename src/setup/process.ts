@@ -21,7 +21,7 @@ import {
 import type { Arch } from "./syscalls.ts";
 import { capNumber } from "./capabilities.ts";
 import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
-import { allow, onGoto, type ProgramBuilder } from "./program.ts";
+import { allow, onGoto, type OnError, type ProgramBuilder } from "./program.ts";
 import type { CompiledFilter } from "./seccomp/bpf.ts";
 import { SECCOMP_SYNC } from "./protocol.ts";
 
@@ -212,6 +212,8 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   if (plan.waitForStart) waitForStart(b);
   b.call("signal mask", "rt_sigprocmask", [b.imm(SIG_SETMASK, "SIG_SETMASK"), b.bytes(new Uint8Array(8), "{}"), b.imm(0, "NULL"), b.imm(8)]);
   if (plan.startHooks) startContainerHooks(b, plan.startHooks.hooks, plan.startHooks.state);
+  // After the hooks: a forked hook would take the profile along to its own exec.
+  if (p.apparmorProfile) apparmor(b, p.apparmorProfile, plan.init === true, plan.arch);
   if (plan.seccomp && late && !beforeWait) loadSeccomp(b, plan.seccomp);
   if (plan.init) {
     // Orphans of the payload's tree come to the init even without a PID namespace of its own.
@@ -219,6 +221,40 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
     b.pid1("--init: reap zombies, forward signals");
   }
   compileExec(b, plan);
+}
+
+/**
+ * AppArmor: the kernel switches the process to the profile at its execve ("exec"),
+ * as runc does. With --init the init itself stays as the container's PID 1 and never
+ * execs, so it switches at once ("changeprofile") and the payload inherits the profile.
+ * The attribute sits under /proc/thread-self/attr/apparmor since Linux 5.8, one level up before.
+ */
+function apparmor(b: ProgramBuilder, profile: string, now: boolean, arch: Arch): void {
+  const O = openFlags(arch);
+  const what = `AppArmor profile ${profile}`;
+  const fd = b.slot("apparmor");
+  const older = b.label("attr before 5.8");
+  const opened = b.label("attr opened");
+  const open = (path: string, on?: OnError[]) =>
+    b.call(what, "openat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(path), b.imm(O.WRONLY | O.CLOEXEC, "O_WRONLY|O_CLOEXEC"), b.imm(0)], {
+      out: fd,
+      ...(on ? { on } : {}),
+      meanings: { [ENOENT]: { say: "open /proc/thread-self/attr (is /proc mounted in the container?)" } },
+    });
+  open(`/proc/thread-self/attr/${now ? "apparmor/current" : "apparmor/exec"}`, onGoto(older, ENOENT));
+  b.goto(opened);
+  b.place(older);
+  open(`/proc/thread-self/attr/${now ? "current" : "exec"}`);
+  b.place(opened);
+  const request = new TextEncoder().encode(`${now ? "changeprofile" : "exec"} ${profile}`);
+  b.call(what, "write", [b.ref(fd), b.bytes(request, JSON.stringify(`${now ? "changeprofile" : "exec"} ${profile}`)), b.imm(request.length)], {
+    meanings: {
+      [ENOENT]: { say: "not loaded (apparmor_parser -r FILE loads it)" },
+      [EINVAL]: { say: "the kernel's AppArmor refused the request" },
+      [EACCES]: { say: "the process's own profile does not allow the change" },
+    },
+  });
+  b.call(what, "close", [b.ref(fd)], { on: allow(EBADF) });
 }
 
 /** OCI startContainer: each hook, in order, after the start and before the payload (its path resolved in the container). */

@@ -4,6 +4,7 @@ import { UserError } from "../util/errors.ts";
 import { DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, rootfsMounts } from "./defaults.ts";
 import { applyCapFlags, CAPABILITIES, DEFAULT_CAPABILITIES } from "./capabilities.ts";
 import { maps as mapsId } from "../lifecycle/idmap.ts";
+import { DEFAULT_APPARMOR_PROFILE } from "../lifecycle/apparmor.ts";
 import { os, path } from "../util/node.ts";
 import { hostArch, type Arch } from "../setup/syscalls.ts";
 import { defaultSeccomp } from "./seccomp-default.ts";
@@ -66,6 +67,8 @@ export interface RunRequest {
   noNewPrivileges: boolean;
   /** --security-opt seccomp=: none, or a profile file's contents (else the default profile with a root filesystem). */
   seccomp?: "unconfined" | SeccompProfile;
+  /** --security-opt apparmor=: a loaded profile, or "unconfined" (else the default profile with a root filesystem, where the host has AppArmor). */
+  apparmor?: string;
   /** Namespaced kernel settings (--sysctl). */
   sysctl?: Readonly<Record<string, string>>;
   /** Host device nodes for the container's /dev, with the cgroup access each is allowed. */
@@ -114,6 +117,8 @@ export interface HostFacts {
   /** The running kernel's release, for profiles' minKernel (default: this machine's). */
   kernel?: string;
   arch?: Arch;
+  /** AppArmor is on and its default profile for containers is loaded or can be. */
+  apparmor?: boolean;
 }
 
 const NS_ORDER: NamespaceType[] = ["user", "pid", "network", "ipc", "uts", "mount", "cgroup", "time"];
@@ -214,6 +219,8 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
     const ahead = caps === DEFAULT_CAPABILITIES || sameSet(caps, DEFAULT_CAPABILITIES);
     spec.linux!.seccomp = ahead ? precompiled(profile, arch, Buffer.from(DEFAULT_FILTERS[arch], "base64")) : profile;
   }
+  if (o.apparmor !== undefined && o.apparmor !== "unconfined") spec.process!.apparmorProfile = o.apparmor;
+  else if (o.apparmor === undefined && confined && host.apparmor) spec.process!.apparmorProfile = DEFAULT_APPARMOR_PROFILE;
   return spec;
 }
 

@@ -54,6 +54,8 @@ export interface Process {
   noNewPrivileges?: boolean;
   rlimits?: Rlimit[];
   oomScoreAdj?: number;
+  /** The AppArmor profile the payload runs under (it must be loaded; "unconfined" for none). */
+  apparmorProfile?: string;
 }
 
 export interface Root {

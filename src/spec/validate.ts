@@ -5,6 +5,7 @@ import { checkDirectory, exists } from "../../ffi/files.ts";
 import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
 import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
 import { hooksProblem } from "../lifecycle/hooks.ts";
+import { checkProfileName } from "../lifecycle/apparmor.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
 import { overlayData } from "../setup/mount-options.ts";
@@ -18,7 +19,6 @@ const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgro
 
 /** Fields of the OCI spec that myuts does not apply yet: refused, never silently ignored. */
 const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknown]> = [
-  ["process.apparmorProfile", (s) => (s.process as Record<string, unknown> | undefined)?.apparmorProfile],
   ["process.selinuxLabel", (s) => (s.process as Record<string, unknown> | undefined)?.selinuxLabel],
   ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
   ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
@@ -52,6 +52,8 @@ export function validateSpec(spec: Spec): ValidSpec {
       throw new UserError(`spec: process.user has an invalid id ${JSON.stringify(id)}`);
   }
   checkRlimits(p.rlimits);
+  if (p.apparmorProfile !== undefined && p.apparmorProfile !== "")
+    checkProfileName(p.apparmorProfile, `spec: process.apparmorProfile ${JSON.stringify(p.apparmorProfile)}`);
   checkPersonality(spec.linux?.personality);
   // An empty section, as some tools write, filters nothing.
   if (spec.linux?.seccomp !== undefined && !present(spec.linux.seccomp)) delete spec.linux.seccomp;

@@ -128,6 +128,28 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     expect(myuts("run", "-b", dir, newId()).stderr).toBe("myuts: spec: linux.personality.flags: not supported yet\n");
   });
 
+  // A host with AppArmor runs these in the VM (test/vm/apparmor-checks.sh).
+  test.skipIf(existsSync("/sys/kernel/security/apparmor"))(
+    "process.apparmorProfile on a host without AppArmor: refused in one line that names the field, as is exec --apparmor",
+    () => {
+      const dir = bundle("true");
+      const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+      config.process.apparmorProfile = "containers-default-0.50.1";
+      writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+      const id = newId();
+      const r = myuts("create", "-b", dir, id);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe(
+        'myuts: spec: process.apparmorProfile "containers-default-0.50.1": this host has no AppArmor (/sys/kernel/security/apparmor is absent), so there is no profile to apply\n',
+      );
+      expect(myuts("state", id).code).not.toBe(0);
+      const e = myuts("exec", "--apparmor", "p", "nosuch", "true");
+      expect(e.stderr).toBe(
+        "myuts: exec: --apparmor p: this host has no AppArmor (/sys/kernel/security/apparmor is absent), so there is no profile to apply\n",
+      );
+    },
+  );
+
   test("create leaves the container waiting in the native init, with no myuts process; start runs it", async () => {
     const id = newId();
     const marker = join(out, `${id}.started`);

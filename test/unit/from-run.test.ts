@@ -3,6 +3,7 @@ import { parseRunArgs } from "../../src/cli/run-flags.ts";
 import { specFromRun, type HostFacts } from "../../src/spec/from-run.ts";
 import type { Mount, Spec } from "../../src/spec/types.ts";
 import { failure } from "../helpers/user-error.ts";
+import { DEFAULT_APPARMOR_PROFILE } from "../../src/lifecycle/apparmor.ts";
 
 const HOST: HostFacts = {
   env: { PATH: "/host/bin", HOME: "/home/me", SHELL: "/bin/zsh", TERM: "xterm", SECRET: "s" },
@@ -136,6 +137,17 @@ describe("specFromRun: a root filesystem", () => {
     expect(s.linux?.maskedPaths).toContain("/proc/kcore");
     expect(s.linux?.readonlyPaths).toContain("/proc/sys");
     expect(spec(["--mount", "true"]).linux?.readonlyPaths).toBeUndefined();
+  });
+
+  test("AppArmor: the default profile where the host has it, a given one, or none", () => {
+    expect(spec(["--rootfs", R, "sh"], { apparmor: true }).process?.apparmorProfile).toBe(DEFAULT_APPARMOR_PROFILE);
+    expect(spec(["--rootfs", R, "sh"]).process?.apparmorProfile).toBeUndefined();
+    expect(spec(["--rootfs", R, "--privileged", "sh"], { apparmor: true }).process?.apparmorProfile).toBeUndefined();
+    // unshare's form keeps the caller's confinement
+    expect(spec(["--mount", "true"], { apparmor: true }).process?.apparmorProfile).toBeUndefined();
+    const given = (apparmor: string) => specFromRun({ ...parseRunArgs(["--rootfs", R, "sh"], HOST.env), apparmor }, { ...HOST, apparmor: true });
+    expect(given("mine").process?.apparmorProfile).toBe("mine");
+    expect(given("unconfined").process?.apparmorProfile).toBeUndefined();
   });
 
   test("--read-only", () => {

@@ -10,6 +10,7 @@ import { encodeProgram, MAGIC, STEP_SIZE } from "../../src/setup/encode.ts";
 import type { Arg, Program, Step } from "../../src/setup/program.ts";
 import { specFromRun } from "../../src/spec/from-run.ts";
 import type { ValidSpec } from "../../src/spec/types.ts";
+import { DEFAULT_APPARMOR_PROFILE, defaultProfileText } from "../../src/lifecycle/apparmor.ts";
 
 const facts: SetupFacts = { arch: "x64", lastCap: 40, isDirectory: () => true, canonical: (...at: [string, string]) => at[1] };
 const user = { uid: 1000, gid: 1000, name: "alice", subuid: () => "", subgid: () => "" };
@@ -465,5 +466,55 @@ describe("--init", () => {
     expect([before.call, before.args[0]]).toEqual(["prctl", expect.objectContaining({ value: 36 })]);
     expect(p.steps.slice(at + 1).find((s) => s.op === "syscall")).toMatchObject({ call: "execve" });
     expect(compile(["--pid", "--", "/bin/true"]).steps.some((s) => s.op === "pid1")).toBe(false);
+  });
+});
+
+describe("AppArmor", () => {
+  const withProfile = (args: string[], profile: string): ValidSpec => {
+    const s = specOf(args);
+    return { ...s, process: { ...s.process, apparmorProfile: profile } };
+  };
+  const writes = (p: Program) => calls(p).filter((s) => s.call === "write" && s.what.startsWith("AppArmor"));
+
+  test("the profile is asked for at the exec, after the hooks, before a late seccomp filter and the execve", () => {
+    const p = compileRun(withProfile(["--rootfs", "/r", "--security-opt", "no-new-privileges", "--", "/bin/true"], "myuts-default-1"), facts, {
+      barrier: false,
+      cgroupnsAfterBarrier: false,
+    });
+    const opens = calls(p).filter((s) => s.call === "openat" && s.what.startsWith("AppArmor"));
+    expect(opens.map((s) => text(s.args[1]))).toEqual(["/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"]);
+    expect(writes(p).map((s) => s.args[1]?.kind === "data" && s.args[1].label)).toEqual([JSON.stringify("exec myuts-default-1")]);
+    const write = index(p, (s) => s.op === "syscall" && s.call === "write" && s.what.startsWith("AppArmor"));
+    expect(write).toBeGreaterThan(index(p, whatIs("signal mask")));
+    expect(write).toBeLessThan(index(p, whatIs("seccomp filter")));
+    expect(write).toBeLessThan(index(p, callIs("execve")));
+  });
+
+  test("--init switches the init itself (it stays PID 1 and never execs); no profile, no steps", () => {
+    const init = compileRun(withProfile(["--pid", "--", "/bin/true"], "p"), facts, { barrier: false, cgroupnsAfterBarrier: false, init: true });
+    expect(
+      calls(init)
+        .filter((s) => s.call === "openat" && s.what.startsWith("AppArmor"))
+        .map((s) => text(s.args[1])),
+    ).toEqual(["/proc/thread-self/attr/apparmor/current", "/proc/thread-self/attr/current"]);
+    expect(writes(init).map((s) => s.args[1]?.kind === "data" && s.args[1].label)).toEqual([JSON.stringify("changeprofile p")]);
+    expect(index(init, (s) => s.op === "pid1")).toBeGreaterThan(index(init, (s) => s.op === "syscall" && s.call === "write"));
+    expect(writes(compile(["--rootfs", "/r", "--", "/bin/true"]))).toEqual([]);
+  });
+
+  test("exec gives its process the profile it was handed", () => {
+    const p = compileJoin(
+      { pid: 42, namespaces: new Set(["mount"]), process: { ...specOf(["--", "/bin/true"]).process, apparmorProfile: "c" }, setgroupsDenied: false },
+      facts,
+    );
+    expect(writes(p).map((s) => s.args[1]?.kind === "data" && s.args[1].label)).toEqual([JSON.stringify("exec c")]);
+  });
+
+  test("the default profile's text belongs to its revision: a changed text needs a new name", () => {
+    const text = defaultProfileText("NAME");
+    expect(text).toContain("profile NAME flags=(attach_disconnected,mediate_deleted)");
+    expect(text).toContain("deny mount,");
+    // Bump DEFAULT_APPARMOR_PROFILE's revision, then this hash: hosts keep a loaded profile until reboot.
+    expect([DEFAULT_APPARMOR_PROFILE, Bun.hash(text).toString(16)]).toEqual(["myuts-default-1", "244b30b2e836a9bb"]);
   });
 });

@@ -7,7 +7,7 @@ const script = resolve(import.meta.dir, "run.sh");
 const isRoot = process.getuid?.() === 0;
 
 test.skipIf(!isRoot)(
-  "cgroup v2: limits, OOM, pids, cpu, cgroupns, subtree_control and cleanup in a VM",
+  "in a VM: cgroup v2 (limits, OOM, pids, cpu, cgroupns, subtree_control, cleanup) and AppArmor (default and named profiles, exec, OCI)",
   () => {
     const r = Bun.spawnSync(["bash", script], { stdout: "pipe", stderr: "pipe", timeout: 300_000 });
     const out = r.stdout.toString() + r.stderr.toString();

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs inside the VM on a cgroup v2 only kernel: the cgroup checks against the real
-# binary. Prints PASS/FAIL lines on the serial console; the host parses them.
+# Runs inside the VM on a cgroup v2 only kernel with AppArmor on: the cgroup and
+# AppArmor checks against the real binary. Prints PASS/FAIL lines on the serial
+# console; the host parses them.
 M=/myuts
 R=/rootfs
 pass() { echo "PASS $1"; }
@@ -109,6 +110,8 @@ check "oci exec: born in its cgroup" contains "$out" "born in the container's cg
 check "oci exec: in the container's cgroup" contains "$out" "0::/"
 check "oci delete" $M delete -f oci1
 check "oci cgroup removed" [ ! -d /sys/fs/cgroup/myuts-oci1 ]
+
+. /apparmor-checks.sh
 
 # nothing left behind
 left=$(find /sys/fs/cgroup -name '*myuts*')

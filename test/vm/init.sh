@@ -2,7 +2,7 @@
 # PID 1 of the test VM. pivot_root can't leave the initramfs (rootfs), so the
 # tree is copied to a tmpfs and switch_root'ed into first.
 /bin/busybox --install -s /bin
-export PATH=/bin
+export PATH=/bin:/sbin
 if [ "$1" != stage2 ]; then
   mount -t proc proc /proc
   # Still on the initramfs: pivot_root can't work here, so myuts must fall back to chroot.
@@ -19,7 +19,7 @@ if [ "$1" != stage2 ]; then
   fi
   mkdir -p /newroot
   mount -t tmpfs -o size=900m tmpfs /newroot
-  for d in bin lib lib64 rootfs myuts guest-checks.sh init; do [ -e /$d ] && cp -a /$d /newroot/; done
+  for d in bin sbin lib lib64 rootfs myuts guest-checks.sh apparmor-checks.sh init; do [ -e /$d ] && cp -a /$d /newroot/; done
   mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/run /newroot/tmp
   umount /proc
   exec switch_root /newroot /init stage2
@@ -30,6 +30,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t securityfs securityfs /sys/kernel/security
 echo VM-START
 sh /guest-checks.sh 2>&1
 sync

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bun run test:vm — the cgroup checks on a cgroup v2 only kernel. Builds a small VM
-# from packages (Debian's cloud kernel, busybox, the compiled dist/myuts and its
-# glibc libraries, a busybox rootfs), boots it under qemu's software emulation
+# bun run test:vm — the cgroup checks on a cgroup v2 only kernel, and the AppArmor
+# checks. Builds a small VM from packages (Debian's cloud kernel, which turns AppArmor
+# on, apparmor_parser, busybox, the compiled dist/myuts and its glibc libraries, a
+# busybox rootfs), boots it under qemu's software emulation
 # (KVM guests hang on these machines), and reads PASS/FAIL lines from the serial
 # console. Exits 0 when every check passed, 1 on a failure or timeout, 77 when a
 # prerequisite is missing (the bun test wrapper reports that as a skip).
@@ -29,6 +30,9 @@ pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: lin
 [ -n "$pkg" ] || { echo "test:vm: no linux-image-cloud-amd64 in the apt sources"; exit 77; }
 (cd "$work" && apt-get download -qq "$pkg" >/dev/null 2>&1) || { echo "test:vm: apt-get download $pkg failed"; exit 77; }
 dpkg-deb -x "$work"/"$pkg"_*.deb "$work/kernel"
+# apparmor_parser, which loads profiles (it needs only libc).
+(cd "$work" && apt-get download -qq apparmor >/dev/null 2>&1) || { echo "test:vm: apt-get download apparmor failed"; exit 77; }
+dpkg-deb -x "$work"/apparmor_*.deb "$work/apparmor"
 kernel=$(ls "$work"/kernel/boot/vmlinuz-* | head -n1)
 
 # The initramfs: busybox, the binary and every library it loads, a busybox rootfs.
@@ -45,6 +49,9 @@ for lib in $(ldd dist/myuts | grep -o '/[^ ]*') $(ldconfig -p | awk '/libc.so.6 
 done
 cp test/vm/init.sh "$root/init"
 cp test/vm/guest-checks.sh "$root/guest-checks.sh"
+cp test/vm/apparmor-checks.sh "$root/apparmor-checks.sh"
+mkdir -p "$root/sbin"
+cp "$work/apparmor/sbin/apparmor_parser" "$root/sbin/apparmor_parser"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
 log="$work/console.log"
@@ -62,5 +69,5 @@ if ! tr -d '\r' <"$log" | grep -q '^VM-DONE'; then
   tr -d '\r' <"$log" | tail -n 25
   exit 1
 fi
-echo "test:vm: $passed passed, $failed failed (cgroup v2, $pkg)"
+echo "test:vm: $passed passed, $failed failed (cgroup v2 and AppArmor, $pkg)"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
