@@ -3,6 +3,7 @@
 // namespaces and its cgroup, with its first process's ids and capabilities unless
 // the options say otherwise. runc's options, and docker's short ones.
 import { checkProfileName } from "../lifecycle/apparmor.ts";
+import { checkLabel } from "../lifecycle/selinux.ts";
 import { execInContainer } from "../lifecycle/exec.ts";
 import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
 import type { Process } from "../spec/types.ts";
@@ -21,6 +22,7 @@ export const EXEC_FLAGS: readonly FlagDef[] = [
   { long: "process", short: "p", value: true, hint: "FILE", description: "an OCI process JSON (args, env, cwd, user, …) instead of the command line" },
   { long: "detach", short: "d", description: "return once the command runs, leaving it running" },
   { long: "apparmor", value: true, hint: "PROFILE", description: "the AppArmor profile to run under (default: the container's)" },
+  { long: "process-label", value: true, hint: "LABEL", description: "the SELinux context to run in (default: the container's)" },
   { long: "pid-file", value: true, hint: "FILE", description: "write the command's pid here (no newline)" },
   { long: "interactive", short: "i", description: "keep stdin open (it always is: accepted for docker's exec -it)" },
   {
@@ -59,6 +61,7 @@ function processFile(path: string): Partial<Process> {
     }
   }
   if (p.apparmorProfile !== undefined && p.apparmorProfile !== "") checkProfileName(p.apparmorProfile, `exec: --process ${path}: apparmorProfile`);
+  if (p.selinuxLabel !== undefined && p.selinuxLabel !== "") checkLabel(p.selinuxLabel, `exec: --process ${path}: selinuxLabel`);
   if (p.consoleSize !== undefined) {
     const ok = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff;
     if (!ok(p.consoleSize?.height) || !ok(p.consoleSize?.width))
@@ -100,16 +103,20 @@ async function exec(argv: readonly string[], root: string | undefined, origin: n
   }
   const apparmor = one("apparmor");
   if (apparmor !== undefined) checkProfileName(apparmor, `exec: --apparmor ${apparmor}`);
+  const label = one("process-label");
+  if (label !== undefined) checkLabel(label, `exec: --process-label ${label}`);
   const terminal = p.bools.has("tty") || process?.terminal === true;
+  const overrides: Partial<Process> = {
+    ...(terminal ? { terminal: true } : {}),
+    ...(apparmor !== undefined ? { apparmorProfile: apparmor } : {}),
+    ...(label !== undefined ? { selinuxLabel: label } : {}),
+  };
   if (one("console-socket") !== undefined && !terminal) throw new UserError("exec: --console-socket needs --tty (or terminal in --process)");
   return execInContainer({
     name,
     root,
     args,
-    process:
-      terminal || apparmor !== undefined
-        ? { ...process, ...(terminal ? { terminal: true } : {}), ...(apparmor !== undefined ? { apparmorProfile: apparmor } : {}) }
-        : process,
+    process: Object.keys(overrides).length ? { ...process, ...overrides } : process,
     env,
     cwd,
     user,

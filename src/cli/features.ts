@@ -24,7 +24,7 @@ export function features(): Record<string, unknown> {
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: seccompFeatures(),
       apparmor: { enabled: true },
-      selinux: { enabled: false },
+      selinux: { enabled: true },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },

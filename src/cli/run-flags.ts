@@ -1,7 +1,6 @@
 // `myuts run` flags: util-linux unshare's namespace flags, docker's process flags.
 import { parseBytes } from "../cgroups/units.ts";
 import { absolute } from "../util/paths.ts";
-import { fs } from "../util/node.ts";
 import type { NamespaceType } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
@@ -16,6 +15,7 @@ import { parseUserFlags, USER_FLAGS } from "./user-flags.ts";
 import { parseResourceFlags, RESOURCE_FLAGS, type ResourceOptions } from "./resource-flags.ts";
 import { checkName, randomName } from "../lifecycle/names.ts";
 import { checkProfileName } from "../lifecycle/apparmor.ts";
+import { labelFromParts } from "../lifecycle/selinux.ts";
 import { leafName } from "../cgroups/names.ts";
 import { RLIMITS, UNLIMITED } from "../setup/rlimits.ts";
 import type { Rlimit } from "../spec/types.ts";
@@ -99,9 +99,9 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     long: "security-opt",
     value: true,
     repeat: true,
-    hint: "no-new-privileges|seccomp=unconfined|seccomp=FILE|apparmor=PROFILE",
+    hint: "no-new-privileges|seccomp=unconfined|seccomp=FILE|apparmor=PROFILE|label=PART:VALUE",
     description:
-      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it); seccomp=FILE: a docker or OCI profile instead of the default one (a root filesystem container's), unconfined: none; apparmor=PROFILE: a loaded AppArmor profile instead of the default one (myuts-default-N, on hosts with AppArmor), unconfined: none",
+      "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it); seccomp=FILE: a docker or OCI profile instead of the default one (a root filesystem container's), unconfined: none; apparmor=PROFILE: a loaded AppArmor profile instead of the default one (myuts-default-N, on hosts with AppArmor), unconfined: none; label=user:U|role:R|type:T|level:L: the SELinux context's parts, over the policy's default container context (none by default, as in docker)",
   },
   {
     long: "ulimit",
@@ -236,6 +236,8 @@ export interface RunOptions extends ResourceOptions {
   seccomp?: "unconfined" | SeccompProfile;
   /** --security-opt apparmor=: a loaded profile's name, or "unconfined". */
   apparmor?: string;
+  /** --security-opt label=: the SELinux contexts of the payload and of the container's filesystems. */
+  selinux?: { process: string; mount?: string };
   devices: DeviceRequest[];
   sysctl: Record<string, string>;
   joinNamespaces?: Array<{ type: NamespaceType; path: string }>;
@@ -410,6 +412,8 @@ export function parseRunArgs(argv: readonly string[], hostEnv: Record<string, st
   opts.publishAll = p.bools.has("publish-all");
   if (opts.publishAll && !opts.network) throw new UserError("run: --publish-all needs a network: --network bridge or --network NAME");
   if (opts.publishAll && one("image") === undefined) throw new UserError("run: --publish-all publishes an image's ExposedPorts: give --image");
+  // The init stays as PID 1 in the runtime's context, and exec takes its context from there.
+  if (opts.selinux && opts.init) throw new UserError("run: --init with an SELinux label is not supported: the init would keep the runtime's context");
   if (opts.cgroupns === "private") namespaces.add("cgroup");
   else if (opts.cgroupns === "host") namespaces.delete("cgroup");
   // As docker's --cgroup-parent: the container's own cgroup goes below it.
@@ -541,11 +545,19 @@ function parseSysctl(v: string): [string, string] {
   return [v.slice(0, eq), v.slice(eq + 1)];
 }
 
-/** docker's --security-opt: no-new-privileges, seccomp=unconfined|FILE (docker's profile format or OCI's), apparmor=PROFILE|unconfined. */
-function securityOpts(values: readonly string[]): { noNewPrivileges: boolean; seccomp?: "unconfined" | SeccompProfile; apparmor?: string } {
+/** docker's --security-opt: no-new-privileges, seccomp=unconfined|FILE (docker's profile format or OCI's), apparmor=PROFILE|unconfined, label=PART:VALUE|disable. */
+function securityOpts(values: readonly string[]): {
+  noNewPrivileges: boolean;
+  seccomp?: "unconfined" | SeccompProfile;
+  apparmor?: string;
+  selinux?: { process: string; mount?: string };
+} {
   let noNewPrivileges = false;
   let seccomp: "unconfined" | SeccompProfile | undefined;
   let apparmor: string | undefined;
+  const label = new Map<string, string>();
+  let labelFlag = "";
+  let labelOff = false;
   for (const v of values) {
     const m = /^([a-z-]+)[=:](.*)$/.exec(v);
     const [key, value] = m ? [m[1]!, m[2]!] : [v, "true"];
@@ -556,16 +568,17 @@ function securityOpts(values: readonly string[]): { noNewPrivileges: boolean; se
     else if (key === "apparmor") {
       checkProfileName(value, `run: --security-opt ${v}`);
       apparmor = value;
-    } else if (key === "label") throw new UserError(`run: --security-opt ${v}: ${selinuxMessage()}`);
-    else throw new UserError(`run: --security-opt ${v}: expected no-new-privileges[=true|false], seccomp=unconfined|FILE or apparmor=PROFILE|unconfined`);
+    } else if (key === "label" && value === "disable") labelOff = true;
+    else if (key === "label" && /^(user|role|type|level):./.test(value)) {
+      const at = value.indexOf(":");
+      label.set(value.slice(0, at), value.slice(at + 1));
+      labelFlag = v;
+    } else if (key === "label") throw new UserError(`run: --security-opt ${v}: expected label=user:U, role:R, type:T, level:L or disable`);
+    else
+      throw new UserError(`run: --security-opt ${v}: expected no-new-privileges[=true|false], seccomp=unconfined|FILE, apparmor=PROFILE|unconfined or label=…`);
   }
-  return { noNewPrivileges, ...(seccomp ? { seccomp } : {}), ...(apparmor ? { apparmor } : {}) };
-}
-
-/** What a user asking for an SELinux label gets told: whether this host has SELinux at all. */
-function selinuxMessage(): string {
-  if (!fs().existsSync("/sys/fs/selinux")) return "this host has no SELinux (/sys/fs/selinux is absent), so there is no label to apply";
-  return "SELinux labels are not supported by myuts yet";
+  const selinux = label.size && !labelOff ? labelFromParts(label, labelFlag) : undefined;
+  return { noNewPrivileges, ...(seccomp ? { seccomp } : {}), ...(apparmor ? { apparmor } : {}), ...(selinux ? { selinux } : {}) };
 }
 
 function readProfile(flag: string, path: string): SeccompProfile {

@@ -4,6 +4,7 @@
 // has placed it in the container's cgroup, and then takes the container's own
 // security settings, as the kernel reports them for its first process.
 import { apparmorEnabled, processProfile } from "./apparmor.ts";
+import { processLabel, selinuxEnabled } from "./selinux.ts";
 import { nulEntries } from "../../ffi/bytes.ts";
 import { readBytes, readlinkIfLink, readText } from "../../ffi/files.ts";
 import { loadNative } from "../../ffi/native.ts";
@@ -116,6 +117,7 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
   // The container's own environment, its bytes kept (they need not be UTF-8).
   const env = nulEntries(readBytes(`/proc/${pid}/environ`)).filter(Boolean);
   const profile = apparmorEnabled() ? processProfile(pid) : undefined;
+  const label = selinuxEnabled() ? processLabel(pid) : undefined;
   let setgroupsDenied = false;
   try {
     setgroupsDenied = readText(`/proc/${pid}/setgroups`).trim() === "deny";
@@ -131,6 +133,7 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
       capabilities: caps,
       noNewPrivileges: statusField(status, "NoNewPrivs") === "1",
       ...(profile ? { apparmorProfile: profile } : {}),
+      ...(label ? { selinuxLabel: label } : {}),
     },
     setgroupsDenied,
   };

@@ -205,12 +205,16 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
   if (ns.has("mount")) {
     compileMounts(b, {
       root: spec.root.path,
-      overlay: spec.root.overlay && !spec.root.overlay.copy ? overlayData(spec.root.overlay, userns) : undefined,
+      overlay:
+        spec.root.overlay && !spec.root.overlay.copy
+          ? [overlayData(spec.root.overlay, userns), ...(spec.linux.mountLabel ? [`context="${spec.linux.mountLabel}"`] : [])].join(",")
+          : undefined,
       readonly: spec.root.readonly === true,
       propagation: spec.linux.rootfsPropagation,
       mounts: (spec.mounts ?? []).map((m) => (m.type === "cgroup" ? cgroupMount(m, facts, userns, ns.has("cgroup")) : m)),
       maskedPaths: spec.linux.maskedPaths ?? [],
       readonlyPaths: spec.linux.readonlyPaths ?? [],
+      ...(spec.linux.mountLabel ? { mountLabel: spec.linux.mountLabel } : {}),
       devices: spec.linux.devices ?? [],
       syncBeforePivot: opts.hooks ? HOOKS_SYNC : undefined,
       noPivot: opts.noPivot,

@@ -36,6 +36,8 @@ export interface MountPlan {
   userns: boolean;
   /** The working directory to create inside the root (before it may turn read-only). */
   cwd?: string;
+  /** linux.mountLabel: the SELinux context= of each new filesystem that takes one. */
+  mountLabel?: string;
   /** The spec's linux.devices (validated: under /dev, no "." or ".." parts). */
   devices: readonly LinuxDevice[];
   /** runc's --no-pivot: move the root over / and chroot, as where pivot_root can't work (an initramfs). */
@@ -54,6 +56,12 @@ export interface MountPlan {
    */
   canonical(dest: string): string;
 }
+
+/**
+ * Filesystems that keep their own labels (the kernel's view of processes and devices,
+ * cgroups) or refuse context= (mqueue), as in runc: the mount label goes on the others.
+ */
+const UNLABELED = new Set(["proc", "sysfs", "mqueue", "cgroup", "cgroup2"]);
 
 const DEV_NODES: ReadonlyArray<[string, number, number]> = [
   ["null", 1, 3],
@@ -181,7 +189,8 @@ class Mounter {
       this.mountAt(what, b.str(src), nul, MS.BIND | (opts.flags & MS.REC), nul);
     } else {
       this.openTarget(what, m.destination, true);
-      const data = opts.data.join(",");
+      const label = this.plan.mountLabel && !UNLABELED.has(m.type ?? "") ? [`context="${this.plan.mountLabel}"`] : [];
+      const data = [...opts.data, ...label].join(",");
       this.mountAt(what, b.str(m.source ?? m.type ?? "none"), m.type ? b.str(m.type) : nul, opts.flags, data ? b.str(data) : nul);
     }
     this.close(what, this.T);

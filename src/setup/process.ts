@@ -21,7 +21,7 @@ import {
 import type { Arch } from "./syscalls.ts";
 import { capNumber } from "./capabilities.ts";
 import { RLIMITS, rlimitBytes, UNLIMITED } from "./rlimits.ts";
-import { allow, onGoto, type OnError, type ProgramBuilder } from "./program.ts";
+import { allow, onGoto, type Meaning, type ProgramBuilder } from "./program.ts";
 import type { CompiledFilter } from "./seccomp/bpf.ts";
 import { SECCOMP_SYNC } from "./protocol.ts";
 
@@ -214,6 +214,7 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
   if (plan.startHooks) startContainerHooks(b, plan.startHooks.hooks, plan.startHooks.state);
   // After the hooks: a forked hook would take the profile along to its own exec.
   if (p.apparmorProfile) apparmor(b, p.apparmorProfile, plan.init === true, plan.arch);
+  if (p.selinuxLabel) selinux(b, p.selinuxLabel, plan.arch);
   if (plan.seccomp && late && !beforeWait) loadSeccomp(b, plan.seccomp);
   if (plan.init) {
     // Orphans of the payload's tree come to the init even without a PID namespace of its own.
@@ -230,30 +231,46 @@ export function compileProcess(b: ProgramBuilder, plan: ProcessPlan): void {
  * The attribute sits under /proc/thread-self/attr/apparmor since Linux 5.8, one level up before.
  */
 function apparmor(b: ProgramBuilder, profile: string, now: boolean, arch: Arch): void {
-  const O = openFlags(arch);
-  const what = `AppArmor profile ${profile}`;
-  const fd = b.slot("apparmor");
-  const older = b.label("attr before 5.8");
-  const opened = b.label("attr opened");
-  const open = (path: string, on?: OnError[]) =>
-    b.call(what, "openat", [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(path), b.imm(O.WRONLY | O.CLOEXEC, "O_WRONLY|O_CLOEXEC"), b.imm(0)], {
-      out: fd,
-      ...(on ? { on } : {}),
-      meanings: { [ENOENT]: { say: "open /proc/thread-self/attr (is /proc mounted in the container?)" } },
-    });
-  open(`/proc/thread-self/attr/${now ? "apparmor/current" : "apparmor/exec"}`, onGoto(older, ENOENT));
-  b.goto(opened);
-  b.place(older);
-  open(`/proc/thread-self/attr/${now ? "current" : "exec"}`);
-  b.place(opened);
-  const request = new TextEncoder().encode(`${now ? "changeprofile" : "exec"} ${profile}`);
-  b.call(what, "write", [b.ref(fd), b.bytes(request, JSON.stringify(`${now ? "changeprofile" : "exec"} ${profile}`)), b.imm(request.length)], {
-    meanings: {
-      [ENOENT]: { say: "not loaded (apparmor_parser -r FILE loads it)" },
-      [EINVAL]: { say: "the kernel's AppArmor refused the request" },
-      [EACCES]: { say: "the process's own profile does not allow the change" },
-    },
+  const attr = now ? "current" : "exec";
+  writeAttr(b, `AppArmor profile ${profile}`, [`apparmor/${attr}`, attr], `${now ? "changeprofile" : "exec"} ${profile}`, arch, {
+    [ENOENT]: { say: "not loaded (apparmor_parser -r FILE loads it)" },
+    [EINVAL]: { say: "the kernel's AppArmor refused the request" },
+    [EACCES]: { say: "the process's own profile does not allow the change" },
   });
+}
+
+/** SELinux: the context the kernel gives the process at its execve, as runc's SetExecLabel. */
+function selinux(b: ProgramBuilder, label: string, arch: Arch): void {
+  writeAttr(b, `SELinux label ${label}`, ["exec"], label, arch, {
+    [EINVAL]: { say: "not a valid context in the loaded policy" },
+    [EACCES]: { say: "the policy does not let the runtime set it" },
+  });
+}
+
+/** Writes a request to the first of /proc/thread-self/attr/{attrs} that exists. */
+function writeAttr(b: ProgramBuilder, what: string, attrs: readonly string[], request: string, arch: Arch, meanings: Record<number, Meaning>): void {
+  const O = openFlags(arch);
+  const fd = b.slot("attr");
+  const opened = b.label("attr opened");
+  attrs.forEach((attr, i) => {
+    const next = i + 1 < attrs.length ? b.label(`attr ${attrs[i + 1]}`) : undefined;
+    b.call(
+      what,
+      "openat",
+      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/proc/thread-self/attr/${attr}`), b.imm(O.WRONLY | O.CLOEXEC, "O_WRONLY|O_CLOEXEC"), b.imm(0)],
+      {
+        out: fd,
+        ...(next ? { on: onGoto(next, ENOENT) } : {}),
+        meanings: { [ENOENT]: { say: "open /proc/thread-self/attr (is /proc mounted in the container?)" } },
+      },
+    );
+    if (!next) return;
+    b.goto(opened);
+    b.place(next);
+  });
+  b.place(opened);
+  const bytes = new TextEncoder().encode(request);
+  b.call(what, "write", [b.ref(fd), b.bytes(bytes, JSON.stringify(request)), b.imm(bytes.length)], { meanings });
   b.call(what, "close", [b.ref(fd)], { on: allow(EBADF) });
 }
 

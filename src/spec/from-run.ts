@@ -69,6 +69,8 @@ export interface RunRequest {
   seccomp?: "unconfined" | SeccompProfile;
   /** --security-opt apparmor=: a loaded profile, or "unconfined" (else the default profile with a root filesystem, where the host has AppArmor). */
   apparmor?: string;
+  /** --security-opt label=: the payload's SELinux context, and its filesystems' (docker's default: none). */
+  selinux?: { process: string; mount?: string };
   /** Namespaced kernel settings (--sysctl). */
   sysctl?: Readonly<Record<string, string>>;
   /** Host device nodes for the container's /dev, with the cgroup access each is allowed. */
@@ -221,6 +223,8 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   }
   if (o.apparmor !== undefined && o.apparmor !== "unconfined") spec.process!.apparmorProfile = o.apparmor;
   else if (o.apparmor === undefined && confined && host.apparmor) spec.process!.apparmorProfile = DEFAULT_APPARMOR_PROFILE;
+  if (o.selinux) spec.process!.selinuxLabel = o.selinux.process;
+  if (o.selinux?.mount && rootfs) spec.linux!.mountLabel = o.selinux.mount;
   return spec;
 }
 

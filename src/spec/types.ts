@@ -56,6 +56,8 @@ export interface Process {
   oomScoreAdj?: number;
   /** The AppArmor profile the payload runs under (it must be loaded; "unconfined" for none). */
   apparmorProfile?: string;
+  /** The SELinux context the payload runs in. */
+  selinuxLabel?: string;
 }
 
 export interface Root {
@@ -216,6 +218,8 @@ export interface LinuxSeccomp {
 
 export interface Linux {
   seccomp?: LinuxSeccomp;
+  /** The SELinux context of the container's filesystems (tmpfs, devpts, …), as their context= option. */
+  mountLabel?: string;
   devices?: LinuxDevice[];
   resources?: LinuxResources;
   namespaces?: Namespace[];

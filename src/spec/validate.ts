@@ -6,6 +6,7 @@ import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
 import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
 import { hooksProblem } from "../lifecycle/hooks.ts";
 import { checkProfileName } from "../lifecycle/apparmor.ts";
+import { checkLabel } from "../lifecycle/selinux.ts";
 import { OsError, UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
 import { overlayData } from "../setup/mount-options.ts";
@@ -19,12 +20,10 @@ const KNOWN_NS = new Set(["pid", "network", "mount", "ipc", "uts", "user", "cgro
 
 /** Fields of the OCI spec that myuts does not apply yet: refused, never silently ignored. */
 const NOT_APPLIED: ReadonlyArray<[string, (s: Record<string, unknown>) => unknown]> = [
-  ["process.selinuxLabel", (s) => (s.process as Record<string, unknown> | undefined)?.selinuxLabel],
   ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
   ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
   ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
   ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
-  ["linux.mountLabel", (s) => (s.linux as Record<string, unknown> | undefined)?.mountLabel],
 ];
 
 function present(v: unknown): boolean {
@@ -54,6 +53,13 @@ export function validateSpec(spec: Spec): ValidSpec {
   checkRlimits(p.rlimits);
   if (p.apparmorProfile !== undefined && p.apparmorProfile !== "")
     checkProfileName(p.apparmorProfile, `spec: process.apparmorProfile ${JSON.stringify(p.apparmorProfile)}`);
+  if (p.selinuxLabel !== undefined && p.selinuxLabel !== "") checkLabel(p.selinuxLabel, `spec: process.selinuxLabel ${JSON.stringify(p.selinuxLabel)}`);
+  const mountLabel = spec.linux?.mountLabel;
+  if (mountLabel !== undefined && mountLabel !== "") {
+    checkLabel(mountLabel, `spec: linux.mountLabel ${JSON.stringify(mountLabel)}`);
+    // It becomes a mount option, quoted: a quote or comma of its own would end it.
+    if (/[",]/.test(mountLabel)) throw new UserError(`spec: linux.mountLabel ${JSON.stringify(mountLabel)}: not an SELinux context`);
+  }
   checkPersonality(spec.linux?.personality);
   // An empty section, as some tools write, filters nothing.
   if (spec.linux?.seccomp !== undefined && !present(spec.linux.seccomp)) delete spec.linux.seccomp;

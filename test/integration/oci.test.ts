@@ -130,7 +130,7 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
 
   // A host with AppArmor runs these in the VM (test/vm/apparmor-checks.sh).
   test.skipIf(existsSync("/sys/kernel/security/apparmor"))(
-    "process.apparmorProfile on a host without AppArmor: refused in one line that names the field, as is exec --apparmor",
+    "process.apparmorProfile and selinuxLabel on a host without the LSM: refused in one line that names the field, as is exec --apparmor",
     () => {
       const dir = bundle("true");
       const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
@@ -143,6 +143,13 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
         'myuts: spec: process.apparmorProfile "containers-default-0.50.1": this host has no AppArmor (/sys/kernel/security/apparmor is absent), so there is no profile to apply\n',
       );
       expect(myuts("state", id).code).not.toBe(0);
+      config.process.apparmorProfile = "";
+      config.process.selinuxLabel = "system_u:system_r:container_t:s0:c1,c2";
+      writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+      if (!existsSync("/sys/fs/selinux/enforce"))
+        expect(myuts("run", "-b", dir, newId()).stderr).toBe(
+          'myuts: spec: process.selinuxLabel "system_u:system_r:container_t:s0:c1,c2": this host has no SELinux (no policy at /sys/fs/selinux), so there is no label to apply\n',
+        );
       const e = myuts("exec", "--apparmor", "p", "nosuch", "true");
       expect(e.stderr).toBe(
         "myuts: exec: --apparmor p: this host has no AppArmor (/sys/kernel/security/apparmor is absent), so there is no profile to apply\n",

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseRunArgs, RUN_FLAGS } from "../../src/cli/run-flags.ts";
@@ -156,6 +156,20 @@ describe("parseRunArgs: the process", () => {
   test("--trace, --debug and --help", () => {
     const o = parse(["--trace", "--debug", "-h"]);
     expect([o.trace, o.debug, o.help]).toEqual([true, true, true]);
+  });
+
+  test("--security-opt label=: docker's parts, disable, or one line", () => {
+    expect(parse(["--security-opt", "label=disable", "sh"]).selinux).toBeUndefined();
+    expect(failure(() => parse(["--security-opt", "label=colour:red", "sh"])).message).toBe(
+      "run: --security-opt label=colour:red: expected label=user:U, role:R, type:T, level:L or disable",
+    );
+    // Without the policy's default container context, a type alone can't make a context.
+    if (!existsSync("/etc/selinux/config"))
+      expect(failure(() => parse(["--security-opt", "label=type:container_t", "sh"])).message).toContain("give user:, role: and type:");
+    if (!existsSync("/sys/fs/selinux/enforce")) {
+      const all = ["label=user:system_u", "label=role:system_r", "label=type:container_t"].flatMap((v) => ["--security-opt", v]);
+      expect(failure(() => parse([...all, "sh"])).message).toContain("this host has no SELinux");
+    }
   });
 
   test("unknown flags are rejected before the payload", () => {

@@ -469,7 +469,7 @@ describe("--init", () => {
   });
 });
 
-describe("AppArmor", () => {
+describe("AppArmor and SELinux", () => {
   const withProfile = (args: string[], profile: string): ValidSpec => {
     const s = specOf(args);
     return { ...s, process: { ...s.process, apparmorProfile: profile } };
@@ -508,6 +508,25 @@ describe("AppArmor", () => {
       facts,
     );
     expect(writes(p).map((s) => s.args[1]?.kind === "data" && s.args[1].label)).toEqual([JSON.stringify("exec c")]);
+  });
+
+  test("SELinux: the process label at the exec (attr/exec); the mount label on tmpfs and devpts, not on proc, sysfs or mqueue", () => {
+    const s = specOf(["--rootfs", "/r", "--ipc", "--", "/bin/true"]);
+    const labeled: ValidSpec = {
+      ...s,
+      process: { ...s.process, selinuxLabel: "u:r:container_t:s0" },
+      linux: { ...s.linux, mountLabel: "u:object_r:container_file_t:s0" },
+    };
+    const p = compileRun(labeled, facts, { barrier: false, cgroupnsAfterBarrier: false });
+    const w = calls(p).filter((c) => c.call === "write" && c.what.startsWith("SELinux"));
+    expect(w.map((c) => c.args[1]?.kind === "data" && c.args[1].label)).toEqual([JSON.stringify("u:r:container_t:s0")]);
+    const open = calls(p).find((c) => c.call === "openat" && c.what.startsWith("SELinux"));
+    expect(text(open?.args[1])).toBe("/proc/thread-self/attr/exec");
+    expect(index(p, (x) => x === w[0])).toBeLessThan(index(p, callIs("execve")));
+    const dataOf = (dest: string) => text(calls(p).find((c) => c.call === "mount" && c.what === `mount ${dest}`)?.args[4]);
+    for (const dest of ["/dev", "/dev/pts", "/dev/shm"]) expect(dataOf(dest)).toContain('context="u:object_r:container_file_t:s0"');
+    for (const dest of ["/proc", "/sys", "/dev/mqueue"]) expect(dataOf(dest) ?? "").not.toContain("context=");
+    expect(calls(compile(["--rootfs", "/r", "--", "/bin/true"])).some((c) => (text(c.args[4]) ?? "").includes("context="))).toBe(false);
   });
 
   test("the default profile's text belongs to its revision: a changed text needs a new name", () => {

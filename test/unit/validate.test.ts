@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateSpec } from "../../src/spec/validate.ts";
@@ -159,8 +159,20 @@ describe("validateSpec", () => {
   test("fields nothing applies yet are refused by name, not ignored", () => {
     const s = base();
     (s.linux as Record<string, unknown>).intelRdt = { closID: "x" };
-    (s.linux as Record<string, unknown>).mountLabel = "system_u:object_r:container_file_t:s0";
-    rejects(s, "linux.intelRdt", "linux.mountLabel", "not supported yet");
+    rejects(s, "linux.intelRdt", "not supported yet");
+    // Labels for an LSM this host lacks: one line naming the field (hosts with one run test/vm).
+    const lsm = (edit: (x: Spec) => void, ...fragments: string[]) => {
+      const x = base();
+      edit(x);
+      rejects(x, ...fragments);
+    };
+    if (!existsSync("/sys/fs/selinux/enforce")) {
+      lsm((x) => (x.linux!.mountLabel = "system_u:object_r:container_file_t:s0"), 'linux.mountLabel "system_u:object_r:container_file_t:s0"', "no SELinux");
+      lsm((x) => (x.process!.selinuxLabel = "system_u:system_r:container_t:s0"), "process.selinuxLabel", "no SELinux");
+    }
+    if (!existsSync("/sys/kernel/security/apparmor")) lsm((x) => (x.process!.apparmorProfile = "p"), 'process.apparmorProfile "p"', "no AppArmor");
+    lsm((x) => (x.process!.selinuxLabel = "justone"), "process.selinuxLabel", "not an SELinux context");
+    lsm((x) => (x.process!.apparmorProfile = "a\nb"), "process.apparmorProfile", "not a profile name");
     const hooks = base();
     (hooks as unknown as Record<string, unknown>).hooks = { poststop: [{ path: "relative" }] };
     rejects(hooks, "hooks.poststop[0]: path must be an absolute path");

@@ -2,12 +2,7 @@
 # Runs inside the VM on a cgroup v2 only kernel with AppArmor on: the cgroup and
 # AppArmor checks against the real binary. Prints PASS/FAIL lines on the serial
 # console; the host parses them.
-M=/myuts
-R=/rootfs
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; }
-check() { name=$1; shift; if "$@"; then pass "$name"; else fail "$name" "$*"; fi; }
-contains() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
+. /guest-lib.sh
 
 echo "layout: $(cat /sys/fs/cgroup/cgroup.controllers)"
 

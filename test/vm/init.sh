@@ -19,7 +19,7 @@ if [ "$1" != stage2 ]; then
   fi
   mkdir -p /newroot
   mount -t tmpfs -o size=900m tmpfs /newroot
-  for d in bin sbin lib lib64 rootfs myuts guest-checks.sh apparmor-checks.sh init; do [ -e /$d ] && cp -a /$d /newroot/; done
+  for d in bin sbin lib lib64 rootfs myuts guest-lib.sh guest-checks.sh apparmor-checks.sh selinux-checks.sh selinux.policy init; do [ -e /$d ] && cp -a /$d /newroot/; done
   mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/run /newroot/tmp
   umount /proc
   exec switch_root /newroot /init stage2
@@ -32,6 +32,10 @@ mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t securityfs securityfs /sys/kernel/security
 echo VM-START
-sh /guest-checks.sh 2>&1
+# The same image boots twice: AppArmor and SELinux can't both be on in this kernel.
+case "$(cat /proc/cmdline)" in
+  *myuts.checks=selinux*) sh /selinux-checks.sh 2>&1 ;;
+  *) sh /guest-checks.sh 2>&1 ;;
+esac
 sync
 poweroff -f
