@@ -21,6 +21,7 @@ import { imageRun } from "./cli/image.ts";
 import { parseRunArgs } from "./cli/run-flags.ts";
 import { selfCommand } from "./util/self.ts";
 import { keyringName, runSpec } from "./lifecycle/run.ts";
+import { defaultProfileAvailable } from "./lifecycle/apparmor.ts";
 import { specFromRun } from "./spec/from-run.ts";
 import { validateSpec } from "./spec/validate.ts";
 import { OsError, UserError } from "./util/errors.ts";
@@ -165,7 +166,14 @@ export async function run(o: RunOptions): Promise<RunResult> {
     image = opts.imageRef !== undefined ? await imageRun(opts.imageRef, opts.pull, opts.insecure, opts.userns !== undefined) : undefined;
     const request = image ? { ...opts, rootfs: image.rootfs, image: image.image } : opts;
     const spec = validateSpec(
-      specFromRun(request, { env: process.env, cwd: process.cwd(), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, stdinIsTTY: false }),
+      specFromRun(request, {
+        env: process.env,
+        cwd: process.cwd(),
+        uid: process.getuid?.() ?? 0,
+        gid: process.getgid?.() ?? 0,
+        stdinIsTTY: false,
+        apparmor: defaultProfileAvailable(process.getuid?.() ?? 0),
+      }),
     );
     exitCode = await runSpec(spec, {
       trace: o.trace === true,

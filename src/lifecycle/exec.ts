@@ -117,7 +117,9 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
   // The container's own environment, its bytes kept (they need not be UTF-8).
   const env = nulEntries(readBytes(`/proc/${pid}/environ`)).filter(Boolean);
   const profile = apparmorEnabled() ? processProfile(pid) : undefined;
+  // A container with no label of its own runs in the runtime's context: nothing to ask for.
   const label = selinuxEnabled() ? processLabel(pid) : undefined;
+  const ownLabel = label !== undefined ? processLabel(process.pid) : undefined;
   let setgroupsDenied = false;
   try {
     setgroupsDenied = readText(`/proc/${pid}/setgroups`).trim() === "deny";
@@ -133,7 +135,7 @@ function processLike(pid: number, args: string[], userns: boolean): { process: P
       capabilities: caps,
       noNewPrivileges: statusField(status, "NoNewPrivs") === "1",
       ...(profile ? { apparmorProfile: profile } : {}),
-      ...(label ? { selinuxLabel: label } : {}),
+      ...(label && label !== ownLabel ? { selinuxLabel: label } : {}),
     },
     setgroupsDenied,
   };
