@@ -3,6 +3,8 @@
 // is confined by (what `exec` gives a new process). The profile itself is applied by
 // the setup program, which asks the kernel to switch at the payload's execve.
 import { exists, readText } from "../../ffi/files.ts";
+import { flock, LOCK_EX } from "../../ffi/libc.ts";
+import { fs } from "../util/node.ts";
 import { UserError } from "../util/errors.ts";
 import { hasControl } from "../util/text.ts";
 
@@ -63,18 +65,27 @@ export function checkProfileName(name: unknown, where: string): void {
 }
 
 /**
- * Loads the default profile if the kernel doesn't hold it yet. Concurrent starts may
- * both load it: a replace is atomic in the kernel, and the text is the same.
+ * Loads the default profile if the kernel doesn't hold it yet. Concurrent first starts
+ * take turns (a lock on securityfs's directory, which leaves no file behind), so only
+ * the first runs the parser; the others find the profile loaded.
  */
 export function ensureDefaultProfile(profile: string | undefined): void {
   if (profile !== DEFAULT_APPARMOR_PROFILE || loadedProfiles().has(profile)) return;
   const parser = apparmorParser();
   if (!parser) throw new UserError(`AppArmor profile ${profile}: not loaded, and apparmor_parser is not installed to load it`);
-  // -K: no cache under /etc or /var; -r: replace, so a racing start's load is not an error.
-  const r = Bun.spawnSync([parser, "-K", "-r"], { stdin: new TextEncoder().encode(defaultProfileText()), stdout: "ignore", stderr: "pipe", env: {} });
-  if (r.exitCode !== 0) {
-    const why = r.stderr.toString().trim().split("\n").pop() ?? "";
-    throw new UserError(`AppArmor profile ${profile}: apparmor_parser failed (exit ${r.exitCode})${why ? `: ${why}` : ""}`);
+  const c = fs().constants;
+  const fd = fs().openSync(SECURITYFS, c.O_RDONLY | c.O_DIRECTORY);
+  try {
+    flock(fd, LOCK_EX);
+    if (loadedProfiles().has(profile)) return;
+    // -K: no cache under /etc or /var; -r: replace, should another tool have loaded it meanwhile.
+    const r = Bun.spawnSync([parser, "-K", "-r"], { stdin: new TextEncoder().encode(defaultProfileText()), stdout: "ignore", stderr: "pipe", env: {} });
+    if (r.exitCode !== 0) {
+      const why = r.stderr.toString().trim().split("\n").pop() ?? "";
+      throw new UserError(`AppArmor profile ${profile}: apparmor_parser failed (exit ${r.exitCode})${why ? `: ${why}` : ""}`);
+    }
+  } finally {
+    fs().closeSync(fd);
   }
 }
 

@@ -19,6 +19,14 @@ check "default profile: mount denied" [ "${out#*mounted}" = "$out" ]
 out=$($M run --rootfs $R --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined -- sh -c "$mnt" 2>&1)
 check "apparmor=unconfined: mount allowed" contains "$out" mounted
 
+# 20 first starts at once (the profile unloaded): one loads it, every container runs under it.
+echo "profile $P {}" | apparmor_parser -R 2>/dev/null
+check "default profile unloaded" [ -z "$(grep "^$P " /sys/kernel/security/apparmor/profiles)" ]
+rm -f /tmp/aa-concurrent
+for i in $(seq 1 20); do ( [ "$($M run --rootfs $R -- cat /proc/self/attr/apparmor/current 2>&1)" = "$P (enforce)" ] || echo "fail $i" >>/tmp/aa-concurrent ) & done
+wait
+check "20 concurrent first starts under the default profile" [ ! -s /tmp/aa-concurrent ]
+
 # A profile of the user's, by name.
 printf '%s\n' 'profile myuts-test flags=(attach_disconnected,mediate_deleted) {' '  file,' '  capability,' \
   '  signal (receive) peer=unconfined,' '  deny /tmp/secret w,' '}' >/tmp/test.profile
