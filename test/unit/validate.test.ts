@@ -160,6 +160,11 @@ describe("validateSpec", () => {
     const s = base();
     (s.linux as Record<string, unknown>).intelRdt = { closID: "x" };
     rejects(s, "linux.intelRdt", "not supported yet");
+    for (const extra of [{ uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }, { options: ["rbind", "idmap"] }]) {
+      const idmap = base(["mount"]);
+      idmap.mounts = [{ destination: "/data", type: "bind", source: dir, ...extra }];
+      rejects(idmap, "mount /data: idmapped mounts", "not supported yet");
+    }
     // Labels for an LSM this host lacks: one line naming the field (hosts with one run test/vm).
     const lsm = (edit: (x: Spec) => void, ...fragments: string[]) => {
       const x = base();
