@@ -99,7 +99,7 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     long: "security-opt",
     value: true,
     repeat: true,
-    hint: "no-new-privileges|seccomp=unconfined|seccomp=FILE|apparmor=PROFILE|label=PART:VALUE",
+    hint: "OPTION",
     description:
       "no-new-privileges: setuid files and file capabilities grant nothing (off by default, as in docker: setuid tools like ping and sudo rely on it); seccomp=FILE: a docker or OCI profile instead of the default one (a root filesystem container's), unconfined: none; apparmor=PROFILE: a loaded AppArmor profile instead of the default one (myuts-default-N, on hosts with AppArmor), unconfined: none; label=user:U|role:R|type:T|level:L: the SELinux context's parts, over the policy's default container context (none by default, as in docker)",
   },
