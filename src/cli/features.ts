@@ -26,7 +26,7 @@ export function features(): Record<string, unknown> {
       apparmor: { enabled: true },
       selinux: { enabled: true },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
     },
     annotations: { "run.myuts.version": version, "run.myuts.commit": commit },
   };

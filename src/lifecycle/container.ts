@@ -2,6 +2,8 @@
 // `kill`, `delete`): one directory per container under the state root, holding its
 // state. A created container is its own first process, waiting in the native init's
 // image for SIGCONT: no myuts process stays behind.
+import type { PreparedIdmaps } from "./idmap-mounts.ts";
+import { idmapRequests } from "./idmap.ts";
 import { ensureDefaultProfile } from "./apparmor.ts";
 import { networkRequest } from "./network.ts";
 import { NETWORK_ANNOTATION } from "../network/request.ts";
@@ -217,8 +219,11 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
   let cgroup: Cgroup | undefined;
   let pty: Pty | undefined;
   let createdPid = 0;
+  let idmaps: PreparedIdmaps | undefined;
   try {
     await t.stepAsync("load the native pieces", loadNative);
+    // The namespaces that hold idmapped mounts' mappings; they end once the mounts exist.
+    if (idmapRequests(spec).length) idmaps = await (await import("./idmap-mounts.ts")).prepareIdmappedMounts(spec, t, r.preserveFds);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
     if (spec.process.terminal) pty = t.step("open the terminal", () => openConsole("create", spec.process));
     const plan = planRun(spec, {
@@ -230,6 +235,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
       preserveFds: r.preserveFds,
       hookState: (pid) => JSON.stringify(hookState(base, "created", pid)),
       cgroupDir: cgroup?.birthDir(),
+      idmapped: idmaps,
     });
     const ids = plan.userns ? planUserNamespace(spec) : undefined;
     const oomScoreAdj = spec.process.oomScoreAdj;
@@ -258,6 +264,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     fs().rmSync(dir, { recursive: true, force: true });
     throw e;
   } finally {
+    idmaps?.release();
     if (pty) close(pty.master);
   }
 }

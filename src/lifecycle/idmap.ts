@@ -1,6 +1,7 @@
-// User-namespace id mappings: parsing, /etc/subuid ranges, and the checks that
-// give one clear line before the kernel or newuidmap would refuse.
-import type { IDMapping } from "../spec/types.ts";
+// User-namespace id mappings: parsing, /etc/subuid ranges, the checks that give one
+// clear line before the kernel or newuidmap would refuse, and the mappings of
+// idmapped mounts.
+import type { IDMapping, Mount, Spec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 
 export interface SubIdRange {
@@ -73,4 +74,50 @@ export function checkOwned(kind: "uid" | "gid", maps: readonly IDMapping[], self
 
 export function maps(mappings: readonly IDMapping[] | undefined, id: number): boolean {
   return (mappings ?? []).some((m) => id >= m.containerID && id < m.containerID + m.size);
+}
+
+export interface IdmapRequest {
+  /** The mount's index in spec.mounts. */
+  index: number;
+  mount: Mount & { source: string };
+  uid: IDMapping[];
+  gid: IDMapping[];
+  recursiveBind: boolean;
+  recursiveMap: boolean;
+}
+
+function mappings(v: unknown, where: string): IDMapping[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
+  if (!Array.isArray(v) || !v.length || !v.every((m) => m && ok(m.containerID) && ok(m.hostID) && ok(m.size) && m.size > 0))
+    throw new UserError(`${where}: expected a list of {containerID, hostID, size} with sizes above 0`);
+  return v as IDMapping[];
+}
+
+/**
+ * The mounts to idmap, checked: bind mounts only; the mapping is the mount's own
+ * uidMappings and gidMappings, or with `idmap`/`ridmap` alone the container's user
+ * namespace's (runtime-spec 1.2).
+ */
+export function idmapRequests(spec: Spec): IdmapRequest[] {
+  const out: IdmapRequest[] = [];
+  (spec.mounts ?? []).forEach((m, index) => {
+    const options = m.options ?? [];
+    const where = `spec: mount ${m.destination}`;
+    const uid = mappings(m.uidMappings, `${where}: uidMappings`);
+    const gid = mappings(m.gidMappings, `${where}: gidMappings`);
+    const option = options.includes("ridmap") ? "ridmap" : options.includes("idmap") ? "idmap" : undefined;
+    if (!uid && !gid && !option) return;
+    const recursiveBind = options.includes("rbind");
+    if (m.type !== "bind" && !recursiveBind && !options.includes("bind")) throw new UserError(`${where}: only bind mounts can be idmapped`);
+    if (!uid !== !gid) throw new UserError(`${where}: uidMappings and gidMappings go together`);
+    const own = (spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path);
+    const u = uid ?? (own ? spec.linux?.uidMappings : undefined);
+    const g = gid ?? (own ? spec.linux?.gidMappings : undefined);
+    if (!u?.length || !g?.length) throw new UserError(`${where}: ${option} needs the mount's uidMappings and gidMappings, or a new user namespace's`);
+    checkNoOverlap("uid", u);
+    checkNoOverlap("gid", g);
+    out.push({ index, mount: { ...m, source: m.source ?? "" }, uid: u, gid: g, recursiveBind, recursiveMap: option === "ridmap" });
+  });
+  return out;
 }

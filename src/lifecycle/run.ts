@@ -1,6 +1,8 @@
 // The engine: starts any (validated) OCI spec's process in its namespaces and
 // waits for it. The spec is compiled into a setup program (src/setup) that the
 // native init runs inside the namespaces (start.ts); the payload is its execve.
+import type { PreparedIdmaps } from "./idmap-mounts.ts";
+import { idmapRequests } from "./idmap.ts";
 import { ensureDefaultProfile } from "./apparmor.ts";
 import { escapeControl } from "../util/text.ts";
 import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
@@ -128,6 +130,8 @@ export interface PlanOptions {
   monitorOwned?: boolean;
   /** A cgroup v2 directory that exists already: the container's first process is cloned into it. */
   cgroupDir?: string;
+  /** Idmapped mounts, whose mappings' namespaces exist: the prelude makes them. */
+  idmapped?: Pick<PreparedIdmaps, "mounts" | "byIndex">;
 }
 
 /**
@@ -153,13 +157,16 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
     hookState,
     monitorOwned,
     cgroupDir,
+    idmapped,
   } = o;
   const startHooks = (spec.hooks?.startContainer?.length ?? 0) > 0;
   const { clone, unshare } = cloneFlags(spec);
   const describe = flagNames(clone) || "no new namespaces";
   const joins = spec.linux.namespaces.flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []));
   return {
-    prelude: clonesFirstProcess(spec, monitor !== undefined) ? compilePrelude(clone, describe, joins, hostArch(), monitor, cgroupDir) : undefined,
+    prelude: clonesFirstProcess(spec, monitor !== undefined)
+      ? compilePrelude(clone, describe, joins, hostArch(), monitor, cgroupDir, idmapped?.mounts)
+      : undefined,
     program: (pid?: number) => {
       const facts = t.step("host facts", () => hostFacts());
       return compileRun(spec, facts, {
@@ -175,6 +182,7 @@ export function planRun(spec: ValidSpec, o: PlanOptions = {}): Launch {
         init,
         preserveFds,
         hookState: startHooks && pid !== undefined ? hookState?.(pid) : undefined,
+        idmapped: idmapped?.byIndex,
       });
     },
     needsPid: startHooks,
@@ -212,6 +220,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     await hooks.prepare?.();
   };
   let imageRoot: ContainerRoot | undefined;
+  let idmaps: PreparedIdmaps | undefined;
   let logs: DetachedOutput | undefined;
   let terminal: TerminalRelay | undefined;
   let handedOver = false;
@@ -261,6 +270,8 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
         [spec.hostname, s.name].filter((n): n is string => !!n),
       );
     }
+    // The namespaces that hold idmapped mounts' mappings; they end once the mounts exist.
+    if (idmapRequests(built).length) idmaps = await (await import("./idmap-mounts.ts")).prepareIdmappedMounts(built, t, s.preserveFds);
     // A named container is registered before its payload runs: it waits for the runtime too.
     const plan = planRun(built, {
       barrier: needsBarrier(built) || s.register === true || detach !== undefined,
@@ -274,6 +285,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       hookState: (pid) => JSON.stringify(hookState("created", pid)),
       monitorOwned: detach?.owned,
       cgroupDir: bornInCgroup ? hooks.cgroupBirthDir?.() : undefined,
+      idmapped: idmaps,
     });
     if (logs) plan.logPipes = logs.readEnds;
     const ids = plan.userns ? t.step("plan the user namespace's id maps", () => planUserNamespace(built)) : undefined;
@@ -303,6 +315,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       seccompListener: (child, fd) =>
         sendListener(built.linux.seccomp!, { id: s.name ?? "", bundle: s.bundle ?? "", status: "creating", annotations: built.annotations }, child, fd),
     });
+    idmaps?.release();
     if (detach) {
       handedOver = true;
       net.started();
@@ -319,6 +332,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
     t.note(`payload exited: ${describeStatus(status)}`);
     note = hooks.afterExit?.(status);
   } finally {
+    idmaps?.release();
     relay.close();
     logs?.close();
     terminal?.restore();

@@ -9,6 +9,7 @@ import { overlayData } from "./mount-options.ts";
 import { HOOKS_SYNC } from "./protocol.ts";
 import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
+import { compileIdmappedMounts, type IdmappedMount } from "./idmap.ts";
 import { allow, type Label, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
 import { encodeEscaped } from "../../ffi/bytes.ts";
@@ -66,6 +67,8 @@ export interface RunOptions {
   /** process.terminal: the runtime's pty slave (its path in the runtime's /dev/pts), the payload's stdio and /dev/console. */
   terminal?: string;
   timensOffsets?: string;
+  /** Mounts the prelude made idmapped, by index in spec.mounts: the descriptor each waits on. */
+  idmapped?: ReadonlyMap<number, number>;
 }
 
 const maps = (m: readonly IDMapping[] | undefined, id: number) => (m ?? []).some((x) => id >= x.containerID && id < x.containerID + x.size);
@@ -104,6 +107,7 @@ export function compilePrelude(
   arch: Arch = "x64",
   monitor?: MonitorPlan,
   cgroupDir?: string,
+  idmapped: readonly IdmappedMount[] = [],
 ): Program {
   const b = new ProgramBuilder();
   // A detached container's monitor forks first, in the runtime's namespaces: the exit
@@ -136,6 +140,8 @@ export function compilePrelude(
     const path = joins.find((j) => j.type === t)!.path;
     b.call(`join the ${t} namespace ${path}`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
   }
+  // In the runtime's namespaces (or the joined ones), before the container loses the privilege.
+  compileIdmappedMounts(b, idmapped, arch);
   b.fork(`clone(${describe})`, flags, undefined, cgroup);
   b.load("wait for the setup program");
   if (monitor && monitorAt) monitorSteps(b, monitor, monitorAt, arch);
@@ -215,6 +221,7 @@ export function compileRun(spec: ValidSpec, facts: SetupFacts, opts: RunOptions)
       maskedPaths: spec.linux.maskedPaths ?? [],
       readonlyPaths: spec.linux.readonlyPaths ?? [],
       ...(spec.linux.mountLabel ? { mountLabel: spec.linux.mountLabel } : {}),
+      ...(opts.idmapped?.size ? { idmapped: opts.idmapped } : {}),
       devices: spec.linux.devices ?? [],
       syncBeforePivot: opts.hooks ? HOOKS_SYNC : undefined,
       noPivot: opts.noPivot,

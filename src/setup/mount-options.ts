@@ -52,7 +52,10 @@ export const PROPAGATION: Record<string, number> = {
 };
 
 /** Every option name parseMountOptions knows (for `myuts features`). */
-export const mountOptionNames = (): string[] => [...Object.keys(SET), ...Object.keys(CLEAR), ...Object.keys(PROPAGATION)];
+export const mountOptionNames = (): string[] => [...Object.keys(SET), ...Object.keys(CLEAR), ...Object.keys(PROPAGATION), ...IDMAP_OPTIONS];
+
+/** Idmapped bind mounts (src/setup/idmap.ts); the mount itself takes them as no option. */
+export const IDMAP_OPTIONS = ["idmap", "ridmap"] as const;
 
 export function parseMountOptions(options: readonly string[] = []): MountFlags {
   const out: MountFlags = { flags: 0, propagation: [], data: [] };
@@ -60,7 +63,7 @@ export function parseMountOptions(options: readonly string[] = []): MountFlags {
     if (o in SET) out.flags |= SET[o]!;
     else if (o in CLEAR) out.flags &= ~CLEAR[o]!;
     else if (o in PROPAGATION) out.propagation.push(PROPAGATION[o]!);
-    else out.data.push(o);
+    else if (!(IDMAP_OPTIONS as readonly string[]).includes(o)) out.data.push(o);
   }
   return out;
 }

@@ -22,6 +22,7 @@ import {
 } from "./abi.ts";
 import { isBind, MOUNT_ATTR, mountAttrOf, parseMountOptions, PROPAGATION, REMOUNT_FLAGS } from "./mount-options.ts";
 import { allow, onGoto, type Arg, type ProgramBuilder } from "./program.ts";
+import { moveIdmappedMount } from "./idmap.ts";
 import type { Arch } from "./syscalls.ts";
 
 export interface MountPlan {
@@ -36,6 +37,8 @@ export interface MountPlan {
   userns: boolean;
   /** The working directory to create inside the root (before it may turn read-only). */
   cwd?: string;
+  /** Mounts (by their index in `mounts`) the prelude made idmapped: the descriptor each waits on. */
+  idmapped?: ReadonlyMap<number, number>;
   /** linux.mountLabel: the SELinux context= of each new filesystem that takes one. */
   mountLabel?: string;
   /** The spec's linux.devices (validated: under /dev, no "." or ".." parts). */
@@ -177,13 +180,17 @@ class Mounter {
     b.place(done);
   }
 
-  mountOne(m: Mount): void {
+  mountOne(m: Mount, index: number): void {
     const b = this.b;
     const opts = parseMountOptions(m.options);
     const bind = isBind(m.type, opts.flags);
     const what = `mount ${m.destination}`;
     const nul = b.imm(0, "NULL");
-    if (bind) {
+    const idmapFd = this.plan.idmapped?.get(index);
+    if (idmapFd !== undefined) {
+      this.openTarget(what, m.destination, this.plan.isDirectory(m.source ?? ""));
+      moveIdmappedMount(b, what, idmapFd, b.ref(this.T));
+    } else if (bind) {
       const src = m.source ?? "";
       this.openTarget(what, m.destination, this.plan.isDirectory(src));
       this.mountAt(what, b.str(src), nul, MS.BIND | (opts.flags & MS.REC), nul);
@@ -362,7 +369,7 @@ export function compileMounts(b: ProgramBuilder, plan: MountPlan): void {
   if (plan.overlay) b.call(`overlay on ${plan.root}`, "mount", [b.str("overlay"), b.str(plan.root), b.str("overlay"), nul, b.str(plan.overlay)]);
   else if (!hostTree) b.call(`rootfs ${plan.root}`, "mount", [b.str(plan.root), b.str(plan.root), nul, b.imm(MS.BIND | MS.REC, "MS_BIND|MS_REC"), nul]);
   m.openRoot(plan.root);
-  for (const mount of plan.mounts) m.mountOne(mount);
+  for (const [i, mount] of plan.mounts.entries()) m.mountOne(mount, i);
   if (hostTree) {
     b.call("rootfs /", "close", [b.ref(b.slot("root"))], { on: allow(EBADF) });
     if (plan.syncBeforePivot) b.sync(plan.syncBeforePivot);

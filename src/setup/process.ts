@@ -299,12 +299,18 @@ function startContainerHooks(b: ProgramBuilder, hooks: readonly Hook[], state: s
  * namespace's init (the kernel drops default-handled signals to one, not blocked ones).
  */
 function waitForStart(b: ProgramBuilder): void {
+  syncThenWait(b, "created: wait for start", "created: tell the runtime, which then exits");
+}
+
+/** Blocks SIGCONT, tells the runtime at a sync step, then waits for SIGCONT (for good with `forever`). */
+export function syncThenWait(b: ProgramBuilder, what: string, syncText: string, forever = false): void {
   const set = b.bytes(new Uint8Array(new Uint32Array([1 << (SIGCONT - 1), 0]).buffer), "{SIGCONT}");
-  b.call("created: wait for start", "rt_sigprocmask", [b.imm(SIG_BLOCK, "SIG_BLOCK"), set, b.imm(0, "NULL"), b.imm(8)]);
-  b.sync("created: tell the runtime, which then exits");
+  b.call(what, "rt_sigprocmask", [b.imm(SIG_BLOCK, "SIG_BLOCK"), set, b.imm(0, "NULL"), b.imm(8)]);
+  b.sync(syncText);
   const again = b.label("wait");
   b.place(again);
-  b.call("created: wait for start", "rt_sigtimedwait", [set, b.imm(0, "NULL"), b.imm(0, "NULL"), b.imm(8)], { on: onGoto(again, EINTR) });
+  b.call(what, "rt_sigtimedwait", [set, b.imm(0, "NULL"), b.imm(0, "NULL"), b.imm(8)], { on: onGoto(again, EINTR) });
+  if (forever) b.goto(again);
 }
 
 function pathOf(env: readonly string[]): string {

@@ -40,6 +40,8 @@ export const SYSCALLS = {
   close_range: { x64: 436, arm64: 436 },
   openat2: { x64: 437, arm64: 437 },
   mount_setattr: { x64: 442, arm64: 442 },
+  open_tree: { x64: 428, arm64: 428 },
+  move_mount: { x64: 429, arm64: 429 },
   seccomp: { x64: 317, arm64: 277 },
   keyctl: { x64: 250, arm64: 219 },
 } as const satisfies Record<string, Record<Arch, number>>;

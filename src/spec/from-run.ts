@@ -306,11 +306,15 @@ function volumeMount(v: string): Mount {
   if (!parts[0]) throw new UserError(`run: --volume ${v}: empty host path (expected HOST:CONTAINER[:ro|rw])`);
   if (!parts[1]) throw new UserError(`run: --volume ${v}: empty container path (expected HOST:CONTAINER[:ro|rw])`);
   if (parts[2] === "") throw new UserError(`run: --volume ${v}: empty mode (ro or rw)`);
-  const [host, dest, mode = "rw"] = parts as [string, string, string?];
+  const [host, dest, modes = "rw"] = parts as [string, string, string?];
   if (!host.startsWith("/")) throw new UserError(`run: --volume ${v}: the host path must be absolute`);
   if (!dest.startsWith("/")) throw new UserError(`run: --volume ${v}: the container path must be absolute`);
-  if (mode !== "ro" && mode !== "rw") throw new UserError(`run: --volume ${v}: mode must be ro or rw, not ${mode}`);
-  return { destination: dest, type: "bind", source: host, options: ["rbind", mode === "ro" ? "ro" : "rw", "rprivate"] };
+  // podman's idmap: the host's owners as the container's user namespace sees them.
+  const flags = modes.split(",");
+  const bad = flags.find((f) => f !== "ro" && f !== "rw" && f !== "idmap");
+  if (bad !== undefined) throw new UserError(`run: --volume ${v}: mode must be ro or rw (and idmap), not ${bad}`);
+  const idmap = flags.includes("idmap") ? ["idmap"] : [];
+  return { destination: dest, type: "bind", source: host, options: ["rbind", flags.includes("ro") ? "ro" : "rw", "rprivate", ...idmap] };
 }
 
 function tmpfsMount(t: string): Mount {

@@ -20,6 +20,9 @@ export interface Mount {
   type?: string;
   source?: string;
   options?: string[];
+  /** An idmapped mount's mappings (files' ids on disk as containerID, seen as hostID). */
+  uidMappings?: IDMapping[];
+  gidMappings?: IDMapping[];
 }
 
 export interface User {

@@ -3,7 +3,7 @@
 import { NETWORK_ANNOTATION, parseNetworkRequest } from "../network/request.ts";
 import { checkDirectory, exists } from "../../ffi/files.ts";
 import { ENOENT, ENOTDIR, SyscallError } from "../../ffi/errno.ts";
-import { checkNoOverlap, fmt, maps } from "../lifecycle/idmap.ts";
+import { checkNoOverlap, fmt, idmapRequests, maps } from "../lifecycle/idmap.ts";
 import { hooksProblem } from "../lifecycle/hooks.ts";
 import { checkProfileName } from "../lifecycle/apparmor.ts";
 import { checkLabel } from "../lifecycle/selinux.ts";
@@ -132,15 +132,12 @@ export function validateSpec(spec: Spec): ValidSpec {
     if (typeof m.destination !== "string" || !m.destination.startsWith("/")) {
       throw new UserError(`spec: mount destination ${JSON.stringify(m.destination)} must be an absolute path`);
     }
-    // An idmapped mount ignored would show the files with the wrong owners: refused until applied.
-    const idmapped = [(m as unknown as Record<string, unknown>).uidMappings, (m as unknown as Record<string, unknown>).gidMappings].some(present);
-    if (idmapped || (m.options ?? []).some((o) => o === "idmap" || o === "ridmap"))
-      throw new UserError(`spec: mount ${m.destination}: idmapped mounts (uidMappings, gidMappings, idmap, ridmap) are not supported yet`);
     const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
     if (bind) {
       if (!exists(m.source ?? "")) throw new OsError(`mount ${m.destination}: source ${m.source}`, ENOENT, { syscall: "stat" });
     }
   }
+  idmapRequests(spec);
   const badHooks = hooksProblem(spec.hooks);
   if (badHooks) throw new UserError(`spec: ${badHooks}`);
   checkDevices(spec);

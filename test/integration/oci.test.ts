@@ -2,7 +2,21 @@
 // process waiting in the native init (no myuts process stays), start releases it,
 // state follows the kernel, kill and delete end it. Each test uses a private --root.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { baseEnv, cmdlineOf, isRoot, MYUTS, processesWith, requireBinary, uniqueToken, waitFor } from "../helpers/myuts.ts";
@@ -126,6 +140,60 @@ describe.skipIf(!isRoot)("OCI lifecycle: create, start, state, kill, delete (nee
     config.linux.personality = { domain: "LINUX", flags: ["ADDR_NO_RANDOMIZE"] };
     writeFileSync(join(dir, "config.json"), JSON.stringify(config));
     expect(myuts("run", "-b", dir, newId()).stderr).toBe("myuts: spec: linux.personality.flags: not supported yet\n");
+  });
+
+  test("idmapped mounts: a mount's own mappings, and idmap with the container's user namespace; no holder stays", () => {
+    const src = fx.scratch("idmap-src");
+    writeFileSync(join(src, "f"), "x");
+    writeFileSync(join(src, "g"), "y");
+    chownSync(join(src, "g"), 7, 7);
+    interface Config {
+      mounts: Array<Record<string, unknown>>;
+      linux: { namespaces: Array<{ type: string }>; uidMappings?: unknown; gidMappings?: unknown };
+    }
+    const write = (dir: string, edit: (c: Config) => void) => {
+      const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+      edit(config);
+      writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+      return dir;
+    };
+    const one = (hostID: number) => [{ containerID: 0, hostID, size: 1 }];
+    // On disk 0 is seen as 1234:5678; 7 is outside the mapping; root (0, unmapped on that side) can't create a file there.
+    const own = write(bundle('stat -c "%u:%g" /data/f /data/g; touch /data/new 2>&1 | grep -c "too large"'), (c) =>
+      c.mounts.push({ destination: "/data", type: "bind", source: src, options: ["rbind"], uidMappings: one(1234), gidMappings: one(5678) }),
+    );
+    const r = myuts("run", "-b", own, newId());
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("1234:5678\n65534:65534\n1\n");
+    // In a user namespace (0 inside is 100000 outside), `idmap` shows the host's owners as they are.
+    const userns = write(bundle('stat -c "%u:%g" /data/f /data/g /bin/busybox'), (c) => {
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      c.mounts = c.mounts.filter((m) => m.destination !== "/out");
+      c.mounts.push({ destination: "/data", type: "bind", source: src, options: ["rbind", "idmap"] });
+    });
+    // uid 100000 must reach the root filesystem through the fixture's private folder
+    const mode = statSync(fx.base).mode & 0o7777;
+    chmodSync(fx.base, 0o755);
+    let u: Result;
+    try {
+      u = myuts("run", "-b", userns, newId());
+    } finally {
+      chmodSync(fx.base, mode);
+    }
+    expect(u.stderr).toBe("");
+    expect(u.stdout).toBe("0:0\n7:7\n65534:65534\n");
+    const myUserns = readlinkSync("/proc/self/ns/user");
+    const holders = processesWith("myuts-init").filter((p) => {
+      try {
+        return readlinkSync(`/proc/${p.pid}/ns/user`) !== myUserns;
+      } catch {
+        return false;
+      }
+    });
+    expect(holders).toEqual([]);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(src);
   });
 
   // A host with AppArmor runs these in the VM (test/vm/apparmor-checks.sh).

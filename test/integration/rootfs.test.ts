@@ -1,6 +1,6 @@
 // --rootfs and the mounts around it: what the payload sees, what the host keeps.
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRoot, requireBinary, runMyuts } from "../helpers/myuts.ts";
 import { mountChanges, mountSnapshot, mountsUnder } from "../helpers/mounts.ts";
@@ -140,6 +140,30 @@ describe.skipIf(!isRoot)("root filesystem (needs root)", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("setting=1\n");
+  });
+
+  test("-v HOST:CONTAINER:ro,idmap in a user namespace: the host's owners inside, read-only, nothing mounted on the host", async () => {
+    const vol = fx.scratch("idmap");
+    writeFileSync(join(vol, "f"), "x");
+    chownSync(join(vol, "f"), 7, 8);
+    // uid 100000 must reach the root filesystem through the fixture's private folder
+    const mode = statSync(fx.base).mode & 0o7777;
+    chmodSync(fx.base, 0o755);
+    try {
+      const maps = ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"];
+      const script = 'stat -c "%u:%g" /data/f; touch /data/new 2>&1 | grep -c "Read-only"';
+      const r = await runMyuts(["run", ...maps, "--rootfs", fx.rootfs, "-v", `${vol}:/data:ro,idmap`, "--", "sh", "-c", script]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("7:8\n1\n");
+      const plain = await runMyuts(["run", ...maps, "--rootfs", fx.rootfs, "-v", `${vol}:/data:ro`, "--", "stat", "-c", "%u:%g", "/data/f"]);
+      expect(plain.stdout).toBe("65534:65534\n");
+    } finally {
+      chmodSync(fx.base, mode);
+    }
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(vol);
+    const refused = await runMyuts(["run", "--rootfs", fx.rootfs, "-v", `${vol}:/data:idmap`, "--", "true"]);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toBe("myuts: spec: mount /data: idmap needs the mount's uidMappings and gidMappings, or a new user namespace's\n");
   });
 
   test("a volume that points outside the rootfs through a symlink stays inside", async () => {

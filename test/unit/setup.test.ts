@@ -537,3 +537,24 @@ describe("AppArmor and SELinux", () => {
     expect([DEFAULT_APPARMOR_PROFILE, Bun.hash(text).toString(16)]).toEqual(["myuts-default-1", "244b30b2e836a9bb"]);
   });
 });
+
+describe("idmapped mounts", () => {
+  test("the prelude clones, idmaps and parks each mount before the clone; the container moves it onto its target", () => {
+    const mounts = [{ destination: "/data", source: "/srv/data", recursiveBind: true, recursiveMap: false, mappingPid: 4242, fd: 512 }];
+    const prelude = compilePrelude(0x20000, "CLONE_NEWNS", [], "x64", undefined, undefined, mounts);
+    const cs = calls(prelude);
+    expect(cs.map((c) => c.call)).toEqual(["openat", "dup3", "open_tree", "mount_setattr", "dup3", "close", "close", "close"]);
+    expect(text(cs[0]?.args[1])).toBe("/proc/4242/ns/user");
+    expect(text(cs[2]?.args[1])).toBe("/srv/data");
+    expect(cs[4]?.args[1]).toMatchObject({ value: 512 });
+    expect(index(prelude, (s) => s.op === "fork")).toBeGreaterThan(index(prelude, callIs("mount_setattr")));
+    const s = specOf(["--rootfs", "/r", "-v", "/srv/data:/data", "--", "/bin/true"]);
+    const at = (s.mounts ?? []).findIndex((m) => m.destination === "/data");
+    const p = compileRun(s, facts, { barrier: false, cgroupnsAfterBarrier: false, idmapped: new Map([[at, 512]]) });
+    const move = calls(p).find((c) => c.call === "move_mount");
+    expect(move?.what).toBe("mount /data");
+    expect(move?.args[0]).toMatchObject({ value: 512 });
+    // no plain bind of the source for it (a propagation change after the move is fine)
+    expect(calls(p).some((c) => c.call === "mount" && text(c.args[0]) === "/srv/data")).toBe(false);
+  });
+});

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateSpec } from "../../src/spec/validate.ts";
-import type { NamespaceType, Rlimit, Spec } from "../../src/spec/types.ts";
+import type { Mount, NamespaceType, Rlimit, Spec } from "../../src/spec/types.ts";
 import { describe as describeError } from "../../src/cli/report.ts";
 import { OsError, UserError } from "../../src/util/errors.ts";
 
@@ -160,11 +160,17 @@ describe("validateSpec", () => {
     const s = base();
     (s.linux as Record<string, unknown>).intelRdt = { closID: "x" };
     rejects(s, "linux.intelRdt", "not supported yet");
-    for (const extra of [{ uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }, { options: ["rbind", "idmap"] }]) {
-      const idmap = base(["mount"]);
-      idmap.mounts = [{ destination: "/data", type: "bind", source: dir, ...extra }];
-      rejects(idmap, "mount /data: idmapped mounts", "not supported yet");
-    }
+    const idmap = (m: Partial<Mount>, ns: NamespaceType[] = ["mount"]) => {
+      const x = base(ns);
+      x.mounts = [{ destination: "/data", type: "bind", source: dir, ...m }];
+      return x;
+    };
+    const one = [{ containerID: 0, hostID: 1000, size: 1 }];
+    rejects(idmap({ uidMappings: one }), "mount /data: uidMappings and gidMappings go together");
+    rejects(idmap({ options: ["rbind", "idmap"] }), "mount /data: idmap needs the mount's uidMappings and gidMappings, or a new user namespace's");
+    rejects(idmap({ type: "tmpfs", uidMappings: one, gidMappings: one }), "mount /data: only bind mounts can be idmapped");
+    rejects(idmap({ uidMappings: [{ containerID: 0, hostID: 1, size: 0 }], gidMappings: one }), "mount /data: uidMappings: expected a list");
+    expect(() => validateSpec(idmap({ uidMappings: one, gidMappings: one }))).not.toThrow();
     // Labels for an LSM this host lacks: one line naming the field (hosts with one run test/vm).
     const lsm = (edit: (x: Spec) => void, ...fragments: string[]) => {
       const x = base();
