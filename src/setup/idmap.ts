@@ -11,11 +11,9 @@ import { allow, type Arg, ProgramBuilder, type Program } from "./program.ts";
 import type { Arch } from "./syscalls.ts";
 
 const OPEN_TREE_CLONE = 1;
-const OPEN_TREE_CLOEXEC = 0o2000000;
 const MOUNT_ATTR_IDMAP = 0x100000;
 const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
-const O_CLOEXEC = 0o2000000;
 
 /** One idmapped mount as the prelude makes it. */
 export interface IdmappedMount {
@@ -52,7 +50,7 @@ export function compileIdmappedMounts(b: ProgramBuilder, mounts: readonly Idmapp
     });
     // mount_setattr takes the namespace as a number in its struct: put it where the struct says.
     const usernsFd = m.fd + 1;
-    b.call(what, "dup3", [b.ref(ns), b.imm(usernsFd), b.imm(O_CLOEXEC, "O_CLOEXEC")], {
+    b.call(what, "dup3", [b.ref(ns), b.imm(usernsFd), b.imm(O.CLOEXEC, "O_CLOEXEC")], {
       meanings: { [EBADF]: { say: `dup3 (descriptor ${usernsFd} is above the open-files limit)` } },
     });
     b.call(
@@ -62,7 +60,7 @@ export function compileIdmappedMounts(b: ProgramBuilder, mounts: readonly Idmapp
         b.imm(AT_FDCWD, "AT_FDCWD"),
         b.str(m.source),
         b.imm(
-          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m.recursiveBind ? AT_RECURSIVE : 0),
+          OPEN_TREE_CLONE | O.CLOEXEC | (m.recursiveBind ? AT_RECURSIVE : 0),
           m.recursiveBind ? "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE" : "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC",
         ),
       ],
@@ -90,7 +88,7 @@ export function compileIdmappedMounts(b: ProgramBuilder, mounts: readonly Idmapp
         },
       },
     );
-    b.call(what, "dup3", [b.ref(tree), b.imm(m.fd), b.imm(O_CLOEXEC, "O_CLOEXEC")], {
+    b.call(what, "dup3", [b.ref(tree), b.imm(m.fd), b.imm(O.CLOEXEC, "O_CLOEXEC")], {
       meanings: { [EBADF]: { say: `dup3 (descriptor ${m.fd} is above the open-files limit)` } },
     });
     for (const fd of [b.ref(tree), b.ref(ns), b.imm(usernsFd)]) b.call(what, "close", [fd], { on: allow(EBADF) });
