@@ -2,6 +2,7 @@
 // container (an OCI container by id, or a named `run` container), in all of its
 // namespaces and its cgroup, with its first process's ids and capabilities unless
 // the options say otherwise. runc's options, and docker's short ones.
+import { knownFilter } from "../spec/default-filter.ts";
 import { checkProfileName } from "../lifecycle/apparmor.ts";
 import { checkLabel } from "../lifecycle/selinux.ts";
 import { execInContainer } from "../lifecycle/exec.ts";
@@ -126,5 +127,6 @@ async function exec(argv: readonly string[], root: string | undefined, origin: n
     preserveFds: preserveFds("exec", one("preserve-fds")),
     trace: p.bools.has("trace"),
     origin,
+    knownFilter,
   });
 }

@@ -12,6 +12,8 @@ import { Cgroup, type CgroupPaths } from "../cgroups/cgroup.ts";
 import { joinTraced } from "../cgroups/hooks.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
 import { compileJoin } from "../setup/compile.ts";
+import { precompiled } from "../setup/seccomp/bpf.ts";
+import type { Arch } from "../setup/syscalls.ts";
 import { NS_FILE } from "../setup/namespaces.ts";
 import type { Capabilities, IDMapping, LinuxSeccomp, NamespaceType, Process } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
@@ -49,6 +51,8 @@ export interface ExecRequest {
   preserveFds?: number;
   trace: boolean;
   origin: number;
+  /** A filter already compiled for a seccomp section, if the caller has one (the default profile's). */
+  knownFilter?: (s: LinuxSeccomp, arch: Arch) => Uint8Array | undefined;
 }
 
 /** The container's environment with `extra` (KEY=VAL) replacing or adding entries. */
@@ -186,6 +190,9 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
   const terminal = pty && r.consoleSocket === undefined ? new (await import("./terminal-relay.ts")).TerminalRelay(pty) : undefined;
   const relay = new SignalRelay();
   try {
+    const facts = hostFacts();
+    const known = seccomp && r.knownFilter?.(seccomp, facts.arch);
+    if (seccomp && known) precompiled(seccomp, facts.arch, known);
     const program = compileJoin(
       {
         pid,
@@ -199,7 +206,7 @@ export async function execInContainer(r: ExecRequest): Promise<number> {
         preserveFds: r.preserveFds,
         cgroupDir: cgroup?.birthDir(),
       },
-      hostFacts(),
+      facts,
     );
     const child = await launch({ program: () => program, describe: "no new namespaces", userns: false, detached: r.detach, preserveFds: r.preserveFds }, t, {
       // Under the container's limits before the command's first instruction.

@@ -8,7 +8,7 @@ import { DEFAULT_APPARMOR_PROFILE } from "../lifecycle/apparmor.ts";
 import { os, path } from "../util/node.ts";
 import { hostArch, type Arch } from "../setup/syscalls.ts";
 import { defaultSeccomp } from "./seccomp-default.ts";
-import { defaultFilters } from "./seccomp-default-filter.ts" with { type: "macro" };
+import { defaultFilter } from "./default-filter.ts";
 import { precompiled } from "../setup/seccomp/bpf.ts";
 import { NETWORK_ANNOTATION, type NetworkRequest } from "../network/request.ts";
 import { seccompFromProfile, type SeccompProfile } from "./seccomp-profile.ts";
@@ -222,7 +222,7 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   } else if (o.seccomp === undefined && confined) {
     const profile = defaultSeccomp(caps, arch);
     const ahead = caps === DEFAULT_CAPABILITIES || sameSet(caps, DEFAULT_CAPABILITIES);
-    spec.linux!.seccomp = ahead ? precompiled(profile, arch, Buffer.from(DEFAULT_FILTERS[arch], "base64")) : profile;
+    spec.linux!.seccomp = ahead ? precompiled(profile, arch, defaultFilter(arch)) : profile;
   }
   if (o.apparmor !== undefined && o.apparmor !== "unconfined") spec.process!.apparmorProfile = o.apparmor;
   else if (o.apparmor === undefined && confined && host.apparmor) spec.process!.apparmorProfile = DEFAULT_APPARMOR_PROFILE;
@@ -230,9 +230,6 @@ export function specFromRun(o: RunRequest, host: HostFacts): Spec {
   if (o.selinux?.mount && rootfs) spec.linux!.mountLabel = o.selinux.mount;
   return spec;
 }
-
-/** The default profile's filter for docker's capabilities, compiled at build time. */
-const DEFAULT_FILTERS = defaultFilters();
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 

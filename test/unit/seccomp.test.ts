@@ -8,6 +8,7 @@ import { defaultSeccomp } from "../../src/spec/seccomp-default.ts";
 import { seccompFromProfile } from "../../src/spec/seccomp-profile.ts";
 import { DEFAULT_CAPABILITIES, CAPABILITIES } from "../../src/spec/capabilities.ts";
 import type { LinuxSeccomp } from "../../src/spec/types.ts";
+import { knownFilter } from "../../src/spec/default-filter.ts";
 
 const AUDIT_X64 = 0xc000003e;
 const AUDIT_I386 = 0x40000003;
@@ -218,5 +219,15 @@ describe("the default profile's filter, compiled at build time", () => {
     for (const arch of ["x64", "arm64"] as const) {
       expect(Buffer.from(ahead[arch], "base64")).toEqual(Buffer.from(compileSeccomp(defaultSeccomp(DEFAULT_CAPABILITIES, arch), arch).filter));
     }
+  });
+});
+
+describe("the built-in default filter", () => {
+  test("an exec target's section read back from its state gets it only when it is exactly the default profile", () => {
+    const section = JSON.parse(JSON.stringify(defaultSeccomp(DEFAULT_CAPABILITIES, "x64"))) as LinuxSeccomp;
+    const known = knownFilter(section, "x64");
+    expect(known).toEqual(new Uint8Array(compileSeccomp(defaultSeccomp(DEFAULT_CAPABILITIES, "x64"), "x64").filter));
+    expect(knownFilter({ ...section, defaultErrnoRet: 38 }, "x64")).toBeUndefined();
+    expect(knownFilter(section, "arm64")).toBeUndefined();
   });
 });
