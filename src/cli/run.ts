@@ -1,7 +1,7 @@
 // `myuts run` and `myuts spec`. Kept free of citty at load time: `run` is the hot
 // path, and citty is only needed to render --help.
 import { idmapRequests } from "../lifecycle/idmap.ts";
-import { idmapFds } from "../setup/idmap.ts";
+import { idmapPlan } from "../lifecycle/idmap-mounts.ts";
 import { fs } from "../util/node.ts";
 import { nulEntries } from "../../ffi/bytes.ts";
 import { checkName } from "../lifecycle/names.ts";
@@ -231,19 +231,7 @@ function keyring(o: RunOptions): string | undefined {
 async function dryRun(spec: ReturnType<typeof validateSpec>, keyring: string | undefined, init = false): Promise<number> {
   const { describeProgram } = await import("../setup/describe.ts");
   // The mappings' namespaces exist only in a real start: the dry run names their holder "PID".
-  const requests = idmapRequests(spec);
-  const fds = idmapFds(requests.length);
-  const idmapped = {
-    mounts: requests.map((r, i) => ({
-      destination: r.mount.destination,
-      source: r.mount.source,
-      recursiveBind: r.recursiveBind,
-      recursiveMap: r.recursiveMap,
-      mappingPid: "PID",
-      fd: fds[i]!,
-    })),
-    byIndex: new Map(requests.map((r, i) => [r.index, fds[i]!])),
-  };
+  const idmapped = idmapPlan(idmapRequests(spec), () => "PID");
   const plan = planRun(spec, { keyring, init, idmapped });
   const lines = ['spawn → execveat(sealed memfd "myuts-init")'];
   if (plan.prelude) {

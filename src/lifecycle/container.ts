@@ -2,8 +2,7 @@
 // `kill`, `delete`): one directory per container under the state root, holding its
 // state. A created container is its own first process, waiting in the native init's
 // image for SIGCONT: no myuts process stays behind.
-import type { PreparedIdmaps } from "./idmap-mounts.ts";
-import { idmapRequests } from "./idmap.ts";
+import { prepareIdmappedMounts, type PreparedIdmaps } from "./idmap-mounts.ts";
 import { ensureDefaultProfile } from "./apparmor.ts";
 import { networkRequest } from "./network.ts";
 import { NETWORK_ANNOTATION } from "../network/request.ts";
@@ -223,7 +222,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
   try {
     await t.stepAsync("load the native pieces", loadNative);
     // The namespaces that hold idmapped mounts' mappings; they end once the mounts exist.
-    if (idmapRequests(spec).length) idmaps = await (await import("./idmap-mounts.ts")).prepareIdmappedMounts(spec, t, r.preserveFds);
+    idmaps = await prepareIdmappedMounts(spec, t, r.preserveFds);
     if (cgroupPlan) cgroup = t.step("create the cgroup and apply its limits", () => Cgroup.fromPlan(cgroupPlan, warn));
     if (spec.process.terminal) pty = t.step("open the terminal", () => openConsole("create", spec.process));
     const plan = planRun(spec, {

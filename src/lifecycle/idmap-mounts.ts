@@ -7,18 +7,40 @@ import { hostArch } from "../setup/syscalls.ts";
 import type { Spec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import type { Tracer } from "../util/trace.ts";
-import { idmapRequests } from "./idmap.ts";
+import { type IdmapRequest, idmapRequests } from "./idmap.ts";
 import { launch, reap } from "./start.ts";
 import { writeUserNamespaceMaps } from "./userns.ts";
 
-/** What the prelude and the setup program need, and the namespaces' holders to end. */
-export interface PreparedIdmaps {
+/** What the prelude and the setup program need: each mount with its mapping's holder and its descriptor. */
+export interface IdmapPlan {
   mounts: IdmappedMount[];
   byIndex: Map<number, number>;
+}
+
+/** The holders to end once the container's mounts exist. */
+export interface PreparedIdmaps extends IdmapPlan {
   release(): void;
 }
 
-/** Parks a process in a user namespace for each distinct mapping; the caller releases them. */
+const mappingKey = (r: IdmapRequest) => JSON.stringify([r.uid, r.gid]);
+
+/** The plan for `requests`, given each mapping's holder (a pid, or a placeholder for a dry run). */
+export function idmapPlan(requests: readonly IdmapRequest[], holder: (r: IdmapRequest) => number | string, preserveFds?: number): IdmapPlan {
+  const fds = idmapFds(requests.length, preserveFds);
+  return {
+    mounts: requests.map((r, i) => ({
+      destination: r.mount.destination,
+      source: r.mount.source,
+      recursiveBind: r.recursiveBind,
+      recursiveMap: r.recursiveMap,
+      mappingPid: holder(r),
+      fd: fds[i]!,
+    })),
+    byIndex: new Map(requests.map((r, i) => [r.index, fds[i]!])),
+  };
+}
+
+/** Parks a process in a user namespace for each distinct mapping (none without idmapped mounts); the caller releases them. */
 export async function prepareIdmappedMounts(spec: Spec, t: Tracer, preserveFds?: number): Promise<PreparedIdmaps | undefined> {
   const requests = idmapRequests(spec);
   if (!requests.length) return undefined;
@@ -31,45 +53,29 @@ export async function prepareIdmappedMounts(spec: Spec, t: Tracer, preserveFds?:
     for (const pid of holders.values()) reap(pid);
     holders.clear();
   };
-  const fds = idmapFds(requests.length, preserveFds);
-  const mounts: IdmappedMount[] = [];
-  const byIndex = new Map<number, number>();
   try {
-    for (const [i, r] of requests.entries()) {
-      const key = JSON.stringify([r.uid, r.gid]);
-      let pid = holders.get(key);
-      if (pid === undefined) {
-        pid = await t.stepAsync(`a user namespace for the idmapped mount ${r.mount.destination}`, () =>
-          launch(
-            {
-              prelude: compilePrelude(CLONE.NEWUSER, "CLONE_NEWUSER", [], hostArch()),
-              program: () => compileParked(),
-              describe: "CLONE_NEWUSER",
-              userns: true,
-            },
-            t,
-            {
-              idMaps: (p) => writeUserNamespaceMaps(p, { uid: { kind: "uid", maps: r.uid }, gid: { kind: "gid", maps: r.gid }, denySetgroups: false }),
-              created: () => {},
-            },
-          ),
-        );
-        holders.set(key, pid);
-      }
-      const fd = fds[i]!;
-      mounts.push({
-        destination: r.mount.destination,
-        source: r.mount.source,
-        recursiveBind: r.recursiveBind,
-        recursiveMap: r.recursiveMap,
-        mappingPid: pid,
-        fd,
-      });
-      byIndex.set(r.index, fd);
+    for (const r of requests) {
+      if (holders.has(mappingKey(r))) continue;
+      const pid = await t.stepAsync(`a user namespace for the idmapped mount ${r.mount.destination}`, () =>
+        launch(
+          {
+            prelude: compilePrelude(CLONE.NEWUSER, "CLONE_NEWUSER", [], hostArch()),
+            program: () => compileParked(),
+            describe: "CLONE_NEWUSER",
+            userns: true,
+          },
+          t,
+          {
+            idMaps: (p) => writeUserNamespaceMaps(p, { uid: { kind: "uid", maps: r.uid }, gid: { kind: "gid", maps: r.gid }, denySetgroups: false }),
+            created: () => {},
+          },
+        ),
+      );
+      holders.set(mappingKey(r), pid);
     }
   } catch (e) {
     release();
     throw e;
   }
-  return { mounts, byIndex, release };
+  return { ...idmapPlan(requests, (r) => holders.get(mappingKey(r))!, preserveFds), release };
 }

@@ -1,8 +1,7 @@
 // The engine: starts any (validated) OCI spec's process in its namespaces and
 // waits for it. The spec is compiled into a setup program (src/setup) that the
 // native init runs inside the namespaces (start.ts); the payload is its execve.
-import type { PreparedIdmaps } from "./idmap-mounts.ts";
-import { idmapRequests } from "./idmap.ts";
+import { type IdmapPlan, prepareIdmappedMounts, type PreparedIdmaps } from "./idmap-mounts.ts";
 import { ensureDefaultProfile } from "./apparmor.ts";
 import { escapeControl } from "../util/text.ts";
 import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
@@ -131,7 +130,7 @@ export interface PlanOptions {
   /** A cgroup v2 directory that exists already: the container's first process is cloned into it. */
   cgroupDir?: string;
   /** Idmapped mounts, whose mappings' namespaces exist: the prelude makes them. */
-  idmapped?: Pick<PreparedIdmaps, "mounts" | "byIndex">;
+  idmapped?: IdmapPlan;
 }
 
 /**
@@ -271,7 +270,7 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
       );
     }
     // The namespaces that hold idmapped mounts' mappings; they end once the mounts exist.
-    if (idmapRequests(built).length) idmaps = await (await import("./idmap-mounts.ts")).prepareIdmappedMounts(built, t, s.preserveFds);
+    idmaps = await prepareIdmappedMounts(built, t, s.preserveFds);
     // A named container is registered before its payload runs: it waits for the runtime too.
     const plan = planRun(built, {
       barrier: needsBarrier(built) || s.register === true || detach !== undefined,
