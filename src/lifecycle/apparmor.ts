@@ -33,12 +33,15 @@ export function apparmorParser(): string | undefined {
   return undefined;
 }
 
-/** Names of the profiles the kernel holds, from securityfs ("name (mode)" a line). */
+/** The profile's name in the kernel's "name (mode)" form; undefined for anything else. */
+const nameOf = (label: string): string | undefined => /^(.*) \([a-z]+\)$/.exec(label)?.[1];
+
+/** Names of the profiles the kernel holds, from securityfs (one "name (mode)" a line). */
 export function loadedProfiles(): Set<string> {
   const names = new Set<string>();
   for (const line of readText(`${SECURITYFS}/profiles`).split("\n")) {
-    const m = /^(.*) \([a-z]+\)$/.exec(line);
-    if (m) names.add(m[1]!);
+    const name = nameOf(line);
+    if (name) names.add(name);
   }
   return names;
 }
@@ -98,7 +101,7 @@ export function processProfile(pid: number): string | undefined {
     text = readText(`/proc/${pid}/attr/current`);
   }
   const label = text.replace(/\0/g, "").trim();
-  const name = /^(.*) \([a-z]+\)$/.exec(label)?.[1] ?? label;
+  const name = nameOf(label) ?? label;
   return name && name !== "unconfined" ? name : undefined;
 }
 
