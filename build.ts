@@ -3,8 +3,8 @@
 // bun run release (or bun run build --release): every release target, named
 // myuts-<version>-linux-<arch>[-musl], plus SHA256SUMS, in dist/.
 import { $ } from "bun";
-import { mkdirSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import pkg from "./package.json" with { type: "json" };
 
 // Both pieces are freestanding (raw syscalls, no libc), so one build serves glibc and musl.
@@ -79,15 +79,26 @@ export async function compile(t: Target, outfile: string, version: string, commi
   // Bun 1.4.5: the bytecode is embedded and the arm64 build runs under qemu).
   // A container start is a few milliseconds of run-once code: tiering it up to the JIT
   // costs more CPU and memory (about 3.5 MB of peak RSS) than it saves.
-  // The source map is embedded, so --debug traces name src/ files and lines; the copy
-  // Bun also writes next to the binary is not needed at run time.
-  const r =
-    await $`bun build --compile --minify --bytecode --sourcemap=linked --compile-jit-policy=1000 --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig --no-compile-autoload-tsconfig --no-compile-autoload-package-json ${defs} --outfile ${outfile} src/main.ts`
-      .quiet()
-      .nothrow();
-  rmSync(`${outfile}.map`, { force: true });
-  if (r.exitCode !== 0) throw new Error(`bun build for ${t.name} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
-  await disableBunSwitches(outfile, t.name);
+  // The source maps are embedded, so --debug traces name src/ files and lines; the copies
+  // Bun also writes next to the binary are not needed at run time.
+  // ES modules split into chunks: a command loads the bytecode of the modules it imports,
+  // not the whole program's (a start is mostly Bun loading code it runs once; see
+  // docs/benchmarks.md). Bun writes the chunks' maps beside the output, so it builds in a
+  // folder of its own (beside the output, so the move is a rename) and only the executable moves out.
+  mkdirSync(dirname(outfile), { recursive: true });
+  const tmp = mkdtempSync(join(dirname(outfile), ".build-"));
+  try {
+    const built = join(tmp, "myuts");
+    const r =
+      await $`bun build --compile --minify --bytecode --splitting --format=esm --sourcemap=linked --compile-jit-policy=1000 --target=${t.bunTarget} --no-compile-autoload-dotenv --no-compile-autoload-bunfig --no-compile-autoload-tsconfig --no-compile-autoload-package-json ${defs} --outfile ${built} src/main.ts`
+        .quiet()
+        .nothrow();
+    if (r.exitCode !== 0) throw new Error(`bun build for ${t.name} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
+    await disableBunSwitches(built, t.name);
+    renameSync(built, outfile);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -5,7 +5,6 @@ import { PRESERVE_FDS, preserveFds } from "./preserve-fds.ts";
 import {
   containerPids,
   containerState,
-  createContainer,
   deleteContainer,
   killContainer,
   listContainers,
@@ -13,8 +12,6 @@ import {
   setPaused,
   startContainer,
 } from "../lifecycle/container.ts";
-import { loadBundle } from "../spec/bundle.ts";
-import { validateSpec } from "../spec/validate.ts";
 import { UserError } from "../util/errors.ts";
 import { stderr, stdout } from "../util/output.ts";
 import { parseArgv, type FlagDef } from "./argv.ts";
@@ -101,6 +98,12 @@ export function ociCli(cmd: string, argv: readonly string[], root: string | unde
     if (rest.length > (cmd === "kill" ? 1 : 0)) throw new UserError(`${cmd}: unexpected ${rest.join(" ")} (see myuts ${cmd} --help)`);
     switch (cmd) {
       case "create": {
+        // Only create builds a container: the other commands don't load the code that does.
+        const [{ loadBundle }, { validateSpec }, { createContainer }] = await Promise.all([
+          import("../spec/bundle.ts"),
+          import("../spec/validate.ts"),
+          import("../lifecycle/create.ts"),
+        ]);
         const { dir, spec } = loadBundle(p.flags.get("bundle")?.at(-1) ?? ".");
         await createContainer(validateSpec(spec), {
           id,

@@ -203,7 +203,7 @@ async function runBundle(o: RunOptions, origin: number, root: string | undefined
   if (o.dryRun) return dryRun(valid, ring);
   if (o.detach) {
     // runc run -d: create and start, leaving an OCI container under --root for state, kill and delete.
-    const { createContainer, startContainer } = await import("../lifecycle/container.ts");
+    const [{ createContainer }, { startContainer }] = await Promise.all([import("../lifecycle/create.ts"), import("../lifecycle/container.ts")]);
     await createContainer(valid, {
       id,
       bundle: dir,
