@@ -2,7 +2,7 @@
 // the container joins the namespace the runtime makes for it (the registry hooks attach
 // it) and sees the generated name files; slirp4netns attaches to the container's own
 // namespace once it exists, and ends with the run.
-import { nameFileMounts } from "../network/attach.ts";
+import { nameFileMounts } from "../network/name-files.ts";
 import { NETWORK_ANNOTATION, parseNetworkRequest, type NetworkRequest } from "../network/request.ts";
 import { hostsFile, resolvConf, writeNameFiles } from "../network/name-files.ts";
 import { Slirp, SLIRP_ADDRESS, SLIRP_DNS, SLIRP_NETWORK, slirpBinary } from "../network/slirp.ts";

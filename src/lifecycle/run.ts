@@ -22,7 +22,7 @@ import { launch, type Launch } from "./start.ts";
 import { describeStatus, exitCode } from "../util/wait-status.ts";
 import { planUserNamespace, writeUserNamespaceMaps } from "./userns.ts";
 import { stderr } from "../util/output.ts";
-import { nameFilesDir } from "../network/attach.ts";
+import { nameFilesDir } from "../network/name-files.ts";
 import { RunNetwork, withNetwork } from "./network.ts";
 import { randomName } from "./names.ts";
 import type { DetachedOutput } from "./detached-output.ts";

@@ -4,13 +4,12 @@
 // exists; what ADD returned is recorded as it comes; teardown runs DEL with exactly
 // that. A runtime killed at any point leaves an entry from which a later start
 // undoes all of it (releaseNetwork).
-import type { Mount } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
 import { formatSubnet } from "./cidr.ts";
 import { addList, checkList, addressesOf, delList, type CniTarget } from "./cni.ts";
-import { bridgeOf, loadNetwork, NET_RUN_DIR, parseConfList, pluginPaths, subnetsOf, type ConfList, type PluginConf } from "./config.ts";
-import { hostsFile, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
+import { bridgeOf, loadNetwork, parseConfList, pluginPaths, subnetsOf, type ConfList, type PluginConf } from "./config.ts";
+import { hostsFile, nameFilesDir, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
 import { createNetns, type Netns } from "./netns.ts";
 import { ensureNetworkRules, removeMasquerade } from "./host-rules.ts";
 import { holdPorts, type PortHold } from "./ports.ts";
@@ -18,9 +17,6 @@ import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./re
 import { routeClash } from "./routes.ts";
 
 /** The folder of a container's generated /etc/hosts and /etc/resolv.conf. */
-export function nameFilesDir(name: string): string {
-  return path().join(NET_RUN_DIR, "files", name);
-}
 
 /** What the registry entry keeps of a container's network. */
 export interface NetworkRecord {
@@ -71,15 +67,6 @@ export function planNetwork(req: NetworkRequest): NetworkRecord {
 }
 
 /** The binds of the generated name files over the image's, for a container with its own root. */
-export function nameFileMounts(dir: string): Mount[] {
-  return ["hosts", "resolv.conf"].map((f) => ({
-    destination: `/etc/${f}`,
-    type: "bind",
-    source: path().join(dir, f),
-    options: ["bind", "rprivate"],
-  }));
-}
-
 export class Attachment {
   private ports: PortHold | undefined;
   private netns: Netns | undefined;

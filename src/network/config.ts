@@ -18,8 +18,6 @@ export const CNI_PATH = ["/usr/lib/cni", "/opt/cni/bin"];
  * with them; a lease file outliving its container would keep an address taken.
  */
 export const IPAM_DIR = "/run/myuts-net/ipam";
-/** Containers' name files and the lock on network changes, apart from the registry (which removes itself when empty). */
-export const NET_RUN_DIR = "/run/myuts-net";
 export const DEFAULT_NETWORK = "bridge";
 const DEFAULT_BRIDGE = "myuts0";
 const DEFAULT_SUBNET = "10.77.0.0/16";

@@ -10,7 +10,8 @@
 import { flock, LOCK_EX } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
-import { NET_RUN_DIR, type ConfList } from "./config.ts";
+import type { ConfList } from "./config.ts";
+import { NET_RUN_DIR } from "./run-dir.ts";
 
 const isIPv4 = (s: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s);
 

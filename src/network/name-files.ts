@@ -1,7 +1,9 @@
 // /etc/hosts and /etc/resolv.conf for a container on a network: written into the
 // container's own state folder and bound over the image's files, so the image is
 // never changed, and the container's resolvers are ones it can reach.
+import type { Mount } from "../spec/types.ts";
 import { fs, path } from "../util/node.ts";
+import { NET_RUN_DIR } from "./run-dir.ts";
 import { parseIPv4 } from "./cidr.ts";
 import type { HostEntry, NetworkRequest } from "./request.ts";
 
@@ -92,4 +94,18 @@ export function writeNameFiles(dir: string, files: Record<string, string>): void
     fs().writeFileSync(tmp, text, { mode: 0o644 });
     fs().renameSync(tmp, path().join(dir, name));
   }
+}
+
+/** Where a CNI container's /etc/hosts and resolv.conf live while it runs. */
+export function nameFilesDir(name: string): string {
+  return path().join(NET_RUN_DIR, "files", name);
+}
+
+export function nameFileMounts(dir: string): Mount[] {
+  return ["hosts", "resolv.conf"].map((f) => ({
+    destination: `/etc/${f}`,
+    type: "bind",
+    source: path().join(dir, f),
+    options: ["bind", "rprivate"],
+  }));
 }

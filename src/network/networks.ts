@@ -12,12 +12,12 @@ import {
   IPAM_DIR,
   listNetworks,
   loadNetwork,
-  NET_RUN_DIR,
   removeConfFile,
   subnetsOf,
   writeConfFile,
   type ConfList,
 } from "./config.ts";
+import { NET_RUN_DIR } from "./run-dir.ts";
 import { NETWORK_NAME } from "./request.ts";
 import { removeNetworkRules } from "./host-rules.ts";
 import { routeClash } from "./routes.ts";

@@ -3,7 +3,7 @@
 // the errors a malformed profile gets. The kernel's side is test/security/seccomp.test.ts.
 import { describe, expect, test } from "bun:test";
 import { compileSeccomp } from "../../src/setup/seccomp/bpf.ts";
-import { SYSCALL_NUMBERS } from "../../src/setup/seccomp/numbers.ts";
+import { isOtherArchName, syscallNumbers } from "../../src/setup/seccomp/numbers.ts";
 import { defaultSeccomp } from "../../src/spec/seccomp-default.ts";
 import { seccompFromProfile } from "../../src/spec/seccomp-profile.ts";
 import { DEFAULT_CAPABILITIES, CAPABILITIES } from "../../src/spec/capabilities.ts";
@@ -57,7 +57,7 @@ function run(filter: Uint8Array, nr: number, args: bigint[] = [], arch = AUDIT_X
   throw new Error("ran off the end");
 }
 
-const NR = SYSCALL_NUMBERS.x64;
+const NR: Record<string, number> = Object.fromEntries(syscallNumbers("x64"));
 const compile = (s: LinuxSeccomp) => compileSeccomp(s, "x64").filter;
 
 describe("seccomp compiler", () => {
@@ -229,5 +229,19 @@ describe("the built-in default filter", () => {
     expect(known).toEqual(new Uint8Array(compileSeccomp(defaultSeccomp(DEFAULT_CAPABILITIES, "x64"), "x64").filter));
     expect(knownFilter({ ...section, defaultErrnoRet: 38 }, "x64")).toBeUndefined();
     expect(knownFilter(section, "arm64")).toBeUndefined();
+  });
+});
+
+describe("the system call tables", () => {
+  test("read from their text form: the kernel's numbers on both architectures", () => {
+    const x64 = syscallNumbers("x64");
+    const arm64 = syscallNumbers("arm64");
+    expect([x64.size, arm64.size]).toEqual([381, 326]);
+    expect(["read", "openat", "kexec_file_load", "pidfd_send_signal", "clone3", "file_setattr"].map((n) => x64.get(n))).toEqual([0, 257, 320, 424, 435, 469]);
+    expect(["io_setup", "openat", "arch_specific_syscall", "wait4", "pidfd_send_signal", "file_setattr"].map((n) => arm64.get(n))).toEqual([
+      0, 56, 244, 260, 424, 469,
+    ]);
+    // Names of other architectures are known as such, so a profile for every architecture is not refused.
+    expect([isOtherArchName("socketcall"), isOtherArchName("read"), arm64.has("open"), x64.has("open")]).toEqual([true, false, false, true]);
   });
 });

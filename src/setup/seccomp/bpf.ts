@@ -8,7 +8,7 @@
 import { UserError } from "../../util/errors.ts";
 import type { LinuxSeccomp, LinuxSeccompArg, LinuxSyscall } from "../../spec/types.ts";
 import type { Arch } from "../syscalls.ts";
-import { OTHER_ARCH_NAMES, SYSCALL_NUMBERS } from "./numbers.ts";
+import { isOtherArchName, syscallNumbers } from "./numbers.ts";
 
 const RET = {
   KILL_PROCESS: 0x80000000,
@@ -332,9 +332,9 @@ function search(asm: Asm, ivs: Interval[], dflt: number): void {
 
 function syscallNumber(name: unknown, arch: Arch, where: string): number | undefined {
   if (typeof name !== "string") return bad(`${where}: ${JSON.stringify(name)} is not a system call name`);
-  const table = SYSCALL_NUMBERS[arch];
-  if (Object.hasOwn(table, name)) return table[name];
-  if (OTHER_ARCH_NAMES.has(name) || Object.hasOwn(SYSCALL_NUMBERS[arch === "x64" ? "arm64" : "x64"], name)) return undefined;
+  const nr = syscallNumbers(arch).get(name);
+  if (nr !== undefined) return nr;
+  if (isOtherArchName(name) || syscallNumbers(arch === "x64" ? "arm64" : "x64").has(name)) return undefined;
   return bad(`${where}: unknown system call ${JSON.stringify(name)}`);
 }
 
