@@ -1,11 +1,11 @@
-// bun run bench:lifecycle [-- --runs N --warmup N --rss-runs N --write --myuts PATH]
+// bun run bench:lifecycle [-- --runs N --warmup N --rss-runs N --write --myuts PATH --baseline PATH]
 //
 // The OCI lifecycle commands, for myuts and runc (and crun where it runs) in one run:
 // a create → start → wait until stopped → delete cycle of a /bin/true bundle, an exec
 // of /bin/true into a running container, and the resident memory of a created
 // container that waits for start. Rounds run each runtime once, in a fresh random
 // order, as bench/start.ts does. Needs root.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchOptions } from "./options.ts";
@@ -25,6 +25,8 @@ interface Options {
   rssRuns: number;
   write: boolean;
   myuts: string;
+  /** Another myuts binary (an earlier build) run in the same rounds. */
+  baseline?: string;
 }
 
 const USAGE = `usage: bun run bench:lifecycle [-- --runs N] [--warmup N] [--rss-runs N] [--write] [--myuts PATH]
@@ -32,7 +34,8 @@ const USAGE = `usage: bun run bench:lifecycle [-- --runs N] [--warmup N] [--rss-
   --warmup N    untimed rounds first (default 5)
   --rss-runs N  created containers per runtime whose memory is read (default 5)
   --write       rewrite the lifecycle part of docs/benchmarks.md
-  --myuts PATH  the binary to measure (default dist/myuts; build it with bun run build)`;
+  --myuts PATH  the binary to measure (default dist/myuts; build it with bun run build)
+  --baseline PATH  another myuts binary (say, the previous commit's build) run in the same rounds`;
 
 function parseOptions(argv: readonly string[]): Options {
   return parseBenchOptions<Options>(
@@ -40,10 +43,12 @@ function parseOptions(argv: readonly string[]): Options {
     { runs: 50, warmup: 5, rssRuns: 5, write: false, myuts: join(REPO, "dist/myuts") },
     { "--runs": "runs", "--warmup": "warmup", "--rss-runs": "rssRuns" },
     USAGE,
+    { "--baseline": "baseline" },
   );
 }
 
-type RuntimeKey = "myuts" | "runc" | "crun";
+type RuntimeKey = "myuts" | typeof BASELINE | "runc" | "crun";
+const BASELINE = "myuts, baseline";
 
 interface Runtime {
   key: RuntimeKey;
@@ -265,6 +270,7 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error("run as root: every runtime here creates namespaces and mounts");
   if (!existsSync(o.myuts)) throw new Error(`${o.myuts} is missing: run bun run build first`);
   if (!Bun.which("runc")) throw new Error("runc is not installed");
+  if (o.baseline && !existsSync(o.baseline)) throw new Error(`--baseline ${o.baseline}: no such file`);
 
   const f = createFixture(o.myuts);
   const log = join(f.dir, "stderr.log");
@@ -274,12 +280,21 @@ async function main(): Promise<number> {
     { key: "myuts", bin: f.myuts, state: myutsState },
     { key: "runc", bin: "runc", state: f.runcState },
   ];
+  if (o.baseline) {
+    // Frozen like the measured binary, with a state directory of its own.
+    const bin = join(f.dir, "myuts-baseline");
+    copyFileSync(o.baseline, bin);
+    chmodSync(bin, 0o755);
+    const state = join(f.dir, "myuts-baseline-state");
+    mkdirSync(state, { mode: 0o700 });
+    all.push({ key: BASELINE, bin, state });
+  }
   if (Bun.which("crun")) all.push({ key: "crun", bin: "crun", state: f.crunState });
   const sleepers = new Map<RuntimeKey, string>();
   const cleanup = () => {
     for (const [key, id] of sleepers) forceDelete(all.find((r) => r.key === key)!, id, log);
     sleepers.clear();
-    deleteMyutsLeftovers(all[0]!, log);
+    for (const rt of all) if (rt.key === "myuts" || rt.key === BASELINE) deleteMyutsLeftovers(rt, log);
     deleteLeftovers("runc", f.runcState);
     deleteLeftovers("crun", f.crunState);
     cleanupFixture(f);
@@ -410,7 +425,10 @@ async function main(): Promise<number> {
     out.push(
       `- ${await cpuModel()}, ${navigator.hardwareConcurrency} cores, Linux ${version(["uname", "-r"])}; 1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after`,
     );
-    out.push(`- ${version([f.myuts, "--version"])}; bun ${Bun.version}; ${version(["runc", "--version"])}; ${version(["crun", "--version"])}`);
+    const base = all.find((rt) => rt.key === BASELINE);
+    out.push(
+      `- ${version([f.myuts, "--version"])}${base ? ` (baseline: ${version([base.bin, "--version"])})` : ""}; bun ${Bun.version}; ${version(["runc", "--version"])}; ${version(["crun", "--version"])}`,
+    );
     out.push("");
 
     const get = (rows: Row[], k: RuntimeKey) => rows.find((r) => r.key === k && !r.unavailable && r.time.n);
@@ -421,6 +439,12 @@ async function main(): Promise<number> {
     if (mc && rc)
       out.push(
         `**myuts / runc: ${ratio(mc.time.median, rc.time.median)}** (medians; ${ratio(pairRatio(cycleRounds, "myuts", "runc"), 1)} as the median of same-round ratios). Target ≤ 0.40×: **${met(mc.time.median, rc.time.median, 0.4)}**.`,
+        "",
+      );
+    const bc = get(cycleRows, BASELINE);
+    if (mc && bc)
+      out.push(
+        `**myuts / its baseline: ${ratio(mc.time.median, bc.time.median)}** (medians; ${ratio(pairRatio(cycleRounds, "myuts", BASELINE), 1)} as the median of same-round ratios).`,
         "",
       );
     const okKeys = cycleRows.filter((r) => !r.unavailable && r.time.n).map((r) => r.key);
@@ -441,6 +465,12 @@ async function main(): Promise<number> {
         `**myuts / runc: ${ratio(me.time.median, re.time.median)}** (medians; ${ratio(pairRatio(execRounds, "myuts", "runc"), 1)} as the median of same-round ratios). Target ≤ 0.40×: **${met(me.time.median, re.time.median, 0.4)}**.`,
         "",
       );
+    const be = get(execRows, BASELINE);
+    if (me && be)
+      out.push(
+        `**myuts / its baseline: ${ratio(me.time.median, be.time.median)}** (medians; ${ratio(pairRatio(execRounds, "myuts", BASELINE), 1)} as the median of same-round ratios).`,
+        "",
+      );
 
     out.push("### Memory of a created container, before start", "");
     out.push("| runtime | VmRSS kB (median) | of it RssAnon kB | processes | containers |", "| --- | ---: | ---: | ---: | ---: |");
@@ -458,7 +488,7 @@ async function main(): Promise<number> {
 
     out.push("### Commands", "");
     out.push(
-      "B is the benchmark's `runc spec` bundle around the busybox root filesystem, unchanged but for the args (`/bin/true`, or `/bin/sleep 1000` for the exec target), S a private state directory per runtime, `<id>` unique per container; RT is `dist/myuts` (copied next to the root filesystem first), `runc` or `crun`.",
+      `B is the benchmark's \`runc spec\` bundle around the busybox root filesystem, unchanged but for the args (\`/bin/true\`, or \`/bin/sleep 1000\` for the exec target), S a private state directory per runtime, \`<id>\` unique per container; RT is \`dist/myuts\` (copied next to the root filesystem first)${o.baseline ? ", the `--baseline` binary (copied the same way)" : ""}, \`runc\` or \`crun\`.`,
       "",
     );
     out.push("| figure | commands |", "| --- | --- |");

@@ -8,9 +8,16 @@ export interface CommonOptions {
 
 /**
  * Parses `argv` into `defaults` (returned changed): each flag in `counts` sets its key to a
- * positive integer; --write, --myuts PATH and -h/--help are common to every benchmark.
+ * positive integer, each in `paths` to an absolute path; --write, --myuts PATH and
+ * -h/--help are common to every benchmark.
  */
-export function parseBenchOptions<T extends CommonOptions>(argv: readonly string[], defaults: T, counts: Record<string, keyof T>, usage: string): T {
+export function parseBenchOptions<T extends CommonOptions>(
+  argv: readonly string[],
+  defaults: T,
+  counts: Record<string, keyof T>,
+  usage: string,
+  paths: Record<string, keyof T> = {},
+): T {
   const o = { ...defaults };
   const count = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -21,6 +28,7 @@ export function parseBenchOptions<T extends CommonOptions>(argv: readonly string
     const a = argv[i]!;
     const key = counts[a];
     if (key !== undefined) (o as Record<keyof T, unknown>)[key] = count(a, argv[++i]);
+    else if (paths[a] !== undefined) (o as Record<keyof T, unknown>)[paths[a]] = resolve(argv[++i] ?? "");
     else if (a === "--write") o.write = true;
     else if (a === "--myuts") o.myuts = resolve(argv[++i] ?? "");
     else if (a === "-h" || a === "--help") {

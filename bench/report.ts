@@ -36,7 +36,7 @@ export interface Report {
   versions: Record<string, string>;
   results: CaseResult[];
   /** Median over rounds of myuts's time divided by the other's, in the same round. */
-  paired: { runc: number; bwrap: number };
+  paired: { runc: number; bwrap: number; baseline?: number };
   phases: { name: string; median: number; mean: number }[];
   traceWall: Summary;
   traceCount: number;
@@ -105,6 +105,13 @@ export function renderReport(r: Report): string {
   if (myuts && bwrap) {
     out.push(
       `**myuts / bwrap: ${ratio(myuts.time.median, bwrap.time.median)}** (medians; ${r.paired.bwrap.toFixed(2)}× as the median of same-round ratios). Goal ≤ 2×: **${myuts.time.median / bwrap.time.median <= 2 ? "met" : "not met"}**.`,
+    );
+  }
+  const base = get("myuts, baseline");
+  if (myuts && base && r.paired.baseline !== undefined) {
+    out.push(
+      "",
+      `**myuts / its baseline: ${ratio(myuts.time.median, base.time.median)}** (medians; ${r.paired.baseline.toFixed(2)}× as the median of same-round ratios).`,
     );
   }
   out.push("");
@@ -177,7 +184,7 @@ export function renderReport(r: Report): string {
 
   out.push("### Commands", "");
   out.push(
-    "R is the benchmark's busybox root filesystem, B a bundle made by `runc spec` around R, S a private state directory; `dist/myuts` is copied next to R before the run so that a rebuild cannot change it midway.",
+    `R is the benchmark's busybox root filesystem, B a bundle made by \`runc spec\` around R, S a private state directory; \`dist/myuts\` is copied next to R before the run so that a rebuild cannot change it midway${r.paired.baseline !== undefined ? ", and so is BASE, the binary given with `--baseline`" : ""}.`,
     "",
   );
   out.push("| row | command |", "| --- | --- |");

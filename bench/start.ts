@@ -1,9 +1,9 @@
-// bun run bench [-- --runs N --warmup N --trace-runs N --write --myuts PATH]
+// bun run bench [-- --runs N --warmup N --trace-runs N --write --myuts PATH --baseline PATH]
 //
 // Start time of a container that runs /bin/true, for myuts and other runtimes, in
 // one run: every round runs each command once, in a fresh random order, so load
 // from other work on the machine falls on all runtimes alike. Needs root.
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchOptions } from "./options.ts";
@@ -21,6 +21,8 @@ interface Options {
   rssRuns: number;
   write: boolean;
   myuts: string;
+  /** Another myuts binary (an earlier build) timed in the same rounds. */
+  baseline?: string;
 }
 
 const USAGE = `usage: bun run bench [-- --runs N] [--warmup N] [--trace-runs N] [--rss-runs N] [--write] [--myuts PATH]
@@ -29,7 +31,8 @@ const USAGE = `usage: bun run bench [-- --runs N] [--warmup N] [--trace-runs N] 
   --trace-runs N  extra myuts starts with --trace for the breakdown (default 40)
   --rss-runs N    extra starts per command under GNU time for peak RSS (default 10)
   --write         rewrite the generated part of docs/benchmarks.md
-  --myuts PATH    the binary to measure (default dist/myuts; build it with bun run build)`;
+  --myuts PATH    the binary to measure (default dist/myuts; build it with bun run build)
+  --baseline PATH another myuts binary (say, the previous commit's build) timed in the same rounds`;
 
 function parseOptions(argv: readonly string[]): Options {
   return parseBenchOptions<Options>(
@@ -37,6 +40,7 @@ function parseOptions(argv: readonly string[]): Options {
     { runs: 200, warmup: 20, traceRuns: 40, rssRuns: 10, write: false, myuts: join(REPO, "dist/myuts") },
     { "--runs": "runs", "--warmup": "warmup", "--trace-runs": "traceRuns", "--rss-runs": "rssRuns" },
     USAGE,
+    { "--baseline": "baseline" },
   );
 }
 
@@ -52,8 +56,9 @@ export interface Case {
 }
 
 const CONTAINER_FLAGS = ["--uts", "--pid", "--mount", "--ipc", "--net"];
+const BASELINE = "myuts, baseline";
 
-function cases(f: Fixture): Case[] {
+function cases(f: Fixture, baseline?: { bin: string; version: string }): Case[] {
   const list: Case[] = [
     {
       key: "myuts",
@@ -62,6 +67,15 @@ function cases(f: Fixture): Case[] {
       argv: () => [f.myuts, "run", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", "/bin/true"],
     },
   ];
+  if (baseline) {
+    list.push({
+      key: BASELINE,
+      group: "container",
+      shown: "BASE run --uts --pid --mount --ipc --net --rootfs R -- /bin/true",
+      note: `--baseline: ${baseline.version}`,
+      argv: () => [baseline.bin, "run", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", "/bin/true"],
+    });
+  }
   for (const rt of ["runc", "crun"] as const) {
     if (!Bun.which(rt)) continue;
     const state = rt === "runc" ? f.runcState : f.crunState;
@@ -225,6 +239,7 @@ async function main(): Promise<number> {
   const o = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error("run as root: every runtime here creates namespaces and mounts");
   if (!existsSync(o.myuts)) throw new Error(`${o.myuts} is missing: run bun run build first`);
+  if (o.baseline && !existsSync(o.baseline)) throw new Error(`--baseline ${o.baseline}: no such file`);
   for (const tool of ["runc", "bwrap", "unshare", "chroot"]) if (!Bun.which(tool)) throw new Error(`${tool} is not installed`);
 
   const f = createFixture(o.myuts);
@@ -238,7 +253,15 @@ async function main(): Promise<number> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   try {
-    const all = cases(f);
+    let baseline: { bin: string; version: string } | undefined;
+    if (o.baseline) {
+      // Frozen like the measured binary.
+      const bin = join(f.dir, "myuts-baseline");
+      copyFileSync(o.baseline, bin);
+      chmodSync(bin, 0o755);
+      baseline = { bin, version: version([bin, "--version"]) };
+    }
+    const all = cases(f, baseline);
     const loadBefore = loadavg()[0]!;
     const unavailable = new Map<string, string>();
     for (const c of all) {
@@ -363,7 +386,7 @@ async function main(): Promise<number> {
         busybox: version(["/bin/busybox"]).replace(/ multi-call binary\.?$/, ""),
       },
       results,
-      paired: { runc: pairRatio("myuts", "runc"), bwrap: pairRatio("myuts", "bwrap") },
+      paired: { runc: pairRatio("myuts", "runc"), bwrap: pairRatio("myuts", "bwrap"), ...(baseline ? { baseline: pairRatio("myuts", BASELINE) } : {}) },
       phases: PHASES.map((name, i) => ({ name, median: median(phaseRuns.map((p) => p[i]!)), mean: summarize(phaseRuns.map((p) => p[i]!)).mean })),
       traceWall: summarize(traceWalls),
       traceCount: traces.length,
