@@ -20,7 +20,7 @@ import { UserError } from "../util/errors.ts";
 import { fs } from "../util/node.ts";
 import { Tracer } from "../util/trace.ts";
 import { hostFacts } from "./facts.ts";
-import { waitExit } from "./run.ts";
+import { waitExit } from "./wait-exit.ts";
 import { SignalRelay } from "./signals.ts";
 import { launch } from "./start.ts";
 import { sendListener } from "./seccomp-agent.ts";

@@ -5,7 +5,8 @@ import { type IdmapPlan, prepareIdmappedMounts, type PreparedIdmaps } from "./id
 import { ensureDefaultProfile } from "./apparmor.ts";
 import { escapeControl } from "../util/text.ts";
 import { hasHooks, runCreateHooks, runLaterHooks, type HookState } from "./hooks.ts";
-import { CLONE, waitNoHang } from "../../ffi/libc.ts";
+import { CLONE } from "../../ffi/libc.ts";
+import { waitExit } from "./wait-exit.ts";
 import { loadNative } from "../../ffi/native.ts";
 import { needsBarrier, wantsCgroup } from "../cgroups/policy.ts";
 import { detectLayout } from "../cgroups/layout.ts";
@@ -352,22 +353,4 @@ export async function runSpec(spec: ValidSpec, s: RunSettings): Promise<number> 
   }
   if (note) stderr(`myuts: ${note.message}\n`);
   return note?.exitCode ?? exitCode(status!);
-}
-
-/** Waits without blocking the event loop, so forwarded signals keep flowing. */
-export function waitExit(pid: number): Promise<number> {
-  return new Promise((resolve) => {
-    // SIGCHLD handlers don't keep Bun's event loop alive; this timer does, and
-    // doubles as a fallback poll.
-    const keepAlive = setInterval(() => check(), 250);
-    const check = () => {
-      const r = waitNoHang(pid);
-      if (!r) return;
-      clearInterval(keepAlive);
-      process.off("SIGCHLD", check);
-      resolve(r.status);
-    };
-    process.on("SIGCHLD", check);
-    check(); // it may have exited before the handler existed
-  });
 }

@@ -18,7 +18,7 @@ import { DETACHED_SUBDIR, STATE_DIR } from "./state-dir.ts";
 import { stderr } from "../util/output.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import { checkName } from "./names.ts";
-import { parseNetworkRecord, type NetworkRecord } from "../network/attach.ts";
+import { parseNetworkRecord, type NetworkRecord } from "../network/record.ts";
 
 export { STATE_DIR } from "./state-dir.ts";
 

@@ -8,44 +8,16 @@ import { UserError } from "../util/errors.ts";
 import { fs, path } from "../util/node.ts";
 import { formatSubnet } from "./cidr.ts";
 import { addList, checkList, addressesOf, delList, type CniTarget } from "./cni.ts";
-import { bridgeOf, loadNetwork, parseConfList, pluginPaths, subnetsOf, type ConfList, type PluginConf } from "./config.ts";
+import { bridgeOf, loadNetwork, pluginPaths, subnetsOf, type PluginConf } from "./config.ts";
 import { hostsFile, nameFilesDir, resolvConf, setPeers, writeNameFiles } from "./name-files.ts";
 import { createNetns, type Netns } from "./netns.ts";
 import { ensureNetworkRules, removeMasquerade } from "./host-rules.ts";
 import { holdPorts, type PortHold } from "./ports.ts";
-import { parseNetworkRequest, type NetworkRequest, type PortMapping } from "./request.ts";
+import type { NetworkRequest } from "./request.ts";
+import { IFNAME, type NetworkRecord } from "./record.ts";
 import { routeClash } from "./routes.ts";
 
 /** The folder of a container's generated /etc/hosts and /etc/resolv.conf. */
-
-/** What the registry entry keeps of a container's network. */
-export interface NetworkRecord {
-  network: string;
-  ifname: string;
-  /** The list as ADD used it: DEL must run the same plugins with the same settings. */
-  config: ConfList;
-  ports: PortMapping[];
-  /** planned: nothing exists yet; adding: some plugins' work may; added: ADD succeeded. */
-  stage: "planned" | "adding" | "added";
-  /** What ADD returned (so far). */
-  result?: unknown;
-}
-
-const IFNAME = "eth0";
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** A record read back from disk, checked; throws an Error saying what is wrong. */
-export function parseNetworkRecord(v: unknown): NetworkRecord {
-  if (!isObject(v)) throw new Error("not an object");
-  if (v.stage !== "planned" && v.stage !== "adding" && v.stage !== "added") throw new Error("stage is not planned, adding or added");
-  if (v.ifname !== IFNAME) throw new Error(`ifname is not ${IFNAME}`);
-  const config = parseConfList(v.config);
-  if (v.network !== config.name) throw new Error("network does not match its configuration's name");
-  if (v.result !== undefined && !isObject(v.result)) throw new Error("result is not an object");
-  // Checked as --publish checks them.
-  const ports = parseNetworkRequest(JSON.stringify({ network: config.name, ports: v.ports })).ports;
-  return { network: config.name, ifname: IFNAME, config, ports, stage: v.stage, ...(v.result !== undefined ? { result: v.result } : {}) };
-}
 
 /**
  * Checks what can be checked before anything exists: the network, its plugins, its

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
-import { parseNetworkRecord } from "../../src/network/attach.ts";
+import { parseNetworkRecord } from "../../src/network/record.ts";
 import { formatSubnet, overlaps, parseIPv4, parseSubnet } from "../../src/network/cidr.ts";
 import { bridgeConfList, defaultConfList, parseConfList, subnetsOf } from "../../src/network/config.ts";
 import { hostsFile, resolvConf, setPeers } from "../../src/network/name-files.ts";
