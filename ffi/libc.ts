@@ -32,7 +32,8 @@ const symbols = {
   recvmsg: { args: [i32, P, i32], returns: i64 },
   bind: { args: [i32, P, u32], returns: i32 },
   listen: { args: [i32, i32], returns: i32 },
-  syscall: { args: [i64, i64, i64, i64], returns: i64 },
+  // syscall(2) is variadic; declared with the number and all six arguments, the unused ones 0.
+  syscall: { args: [i64, i64, i64, i64, i64, i64, i64], returns: i64 },
   unshare: { args: [i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
   mknod: { args: [P, u32, u64], returns: i32 },
@@ -321,9 +322,9 @@ const NR_PIDFD_GETFD = 438;
 
 /** A copy of another process's descriptor `fd` (close-on-exec), through a pidfd. */
 export function pidfdGetfd(pid: number, fd: number): number {
-  const pidfd = Number(check(libc().syscall(NR_PIDFD_OPEN, pid, 0, 0), "pidfd_open"));
+  const pidfd = Number(check(libc().syscall(NR_PIDFD_OPEN, pid, 0, 0, 0, 0, 0), "pidfd_open"));
   try {
-    return Number(check(libc().syscall(NR_PIDFD_GETFD, pidfd, fd, 0), "pidfd_getfd"));
+    return Number(check(libc().syscall(NR_PIDFD_GETFD, pidfd, fd, 0, 0, 0, 0), "pidfd_getfd"));
   } finally {
     close(pidfd);
   }

@@ -1,7 +1,8 @@
 // A container's cgroup: placed, created, limited, joined, read and removed, on
 // cgroup v2, v1 or hybrid hosts alike.
-import { fs, path } from "../util/node.ts";
-import { kill } from "../../ffi/libc.ts";
+import { absolute, joinPath, parentPath } from "../util/paths.ts";
+import { close, kill, writeAll } from "../../ffi/libc.ts";
+import { exists as pathExists, listDir, makeDir, openFile, readUpTo, removeDir as rmdir } from "../../ffi/files.ts";
 import { hasControl } from "../util/text.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
 import { cgroupError, errCode } from "./errors.ts";
@@ -36,11 +37,11 @@ export interface Stats {
 // through it could reach any file.
 const read = (file: string): string | undefined => {
   try {
-    const fd = fs().openSync(file, fs().constants.O_RDONLY | fs().constants.O_NOFOLLOW);
+    const fd = openFile(file, { noFollow: true });
     try {
-      return fs().readFileSync(fd, "utf8");
+      return readUpTo(fd, 1 << 24).toString("utf8");
     } finally {
-      fs().closeSync(fd);
+      close(fd);
     }
   } catch {
     return undefined;
@@ -48,11 +49,11 @@ const read = (file: string): string | undefined => {
 };
 
 function writeControl(file: string, value: string): void {
-  const fd = fs().openSync(file, fs().constants.O_WRONLY | fs().constants.O_NOFOLLOW);
+  const fd = openFile(file, { write: true, noFollow: true });
   try {
-    fs().writeSync(fd, value);
+    writeAll(fd, Buffer.from(value));
   } finally {
-    fs().closeSync(fd);
+    close(fd);
   }
 }
 
@@ -66,7 +67,7 @@ function tryWrite(file: string, value: string): string | undefined {
   }
 }
 
-const exists = (p: string) => fs().existsSync(p);
+const exists = (p: string) => pathExists(p);
 
 const num = (s: string | undefined): number | undefined => {
   if (s === undefined) return undefined;
@@ -88,22 +89,21 @@ function keyed(text: string | undefined): Map<string, number> {
 
 function writeFile(controller: string, dir: string, file: string, value: string): void {
   try {
-    writeControl(path().join(dir, file), value);
+    writeControl(joinPath(dir, file), value);
   } catch (e) {
     // cgroupfs refuses to create a file it lacks (EACCES or ENOENT): name that plainly
-    if (fs().existsSync(dir) && !fs().existsSync(path().join(dir, file)))
-      throw cgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
+    if (exists(dir) && !exists(joinPath(dir, file))) throw cgroupError(controller, `write ${file}=${value}: ${file} is not available on this host`);
     throw cgroupError(controller, `write ${file}=${value}`, e);
   }
 }
 
 /** Where the container's cgroup goes, relative to each hierarchy's root. */
 export function relativePath(own: string, cgroupsPath: string | undefined, name: string): string {
-  if (cgroupsPath === undefined || cgroupsPath === "") return path().posix.join(own, leafName(name));
+  if (cgroupsPath === undefined || cgroupsPath === "") return joinPath(own, leafName(name));
   if (/^[^/:]+:[^:]*:[^:]+$/.test(cgroupsPath)) {
     throw cgroupError("path", `${cgroupsPath}: systemd-style cgroupsPath (slice:prefix:name) needs the systemd cgroup driver, which myuts does not have`);
   }
-  const p = path().posix.normalize(cgroupsPath.startsWith("/") ? cgroupsPath : path().posix.join(own, cgroupsPath));
+  const p = absolute(cgroupsPath.startsWith("/") ? cgroupsPath : joinPath(own, cgroupsPath));
   if (p.split("/").includes("..") || p === "/") throw cgroupError("path", `${cgroupsPath}: not a cgroup below the hierarchy's root`);
   return p;
 }
@@ -164,7 +164,7 @@ export class Cgroup {
       let dir = t.h.mount;
       const parts = t.rel.split("/").filter(Boolean);
       for (const [i, part] of parts.entries()) {
-        dir = path().join(dir, part);
+        dir = joinPath(dir, part);
         // A leaf named for the container is its own even if a leftover is there now: create replaces it.
         const ownLeaf = i === parts.length - 1 && part.startsWith(LEAF_PREFIX);
         if (!created.includes(dir) && (ownLeaf || !exists(dir))) created.push(dir);
@@ -190,7 +190,7 @@ export class Cgroup {
         if (t.h.controllers.includes("cpuset")) {
           for (const d of cg.paths.created.slice(before)) {
             for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-              if ((read(path().join(d, f)) ?? "").trim() === "") writeFile("cpuset", d, f, (read(path().join(path().dirname(d), f)) ?? "").trim());
+              if ((read(joinPath(d, f)) ?? "").trim() === "") writeFile("cpuset", d, f, (read(joinPath(parentPath(d), f)) ?? "").trim());
             }
           }
         }
@@ -210,9 +210,9 @@ export class Cgroup {
     let dir = t.h.mount;
     for (const [i, part] of parts.entries()) {
       if (t.enable) this.enableV2(dir, t.enable);
-      dir = path().join(dir, part);
+      dir = joinPath(dir, part);
       try {
-        fs().mkdirSync(dir);
+        makeDir(dir, 0o777);
         this.paths.created.push(dir);
       } catch (e) {
         if (errCode(e) !== "EEXIST") throw cgroupError(label(t), `mkdir ${dir}`, e);
@@ -226,8 +226,8 @@ export class Cgroup {
   }
 
   private enableV2(dir: string, needed: Set<string>): void {
-    const available = new Set((read(path().join(dir, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
-    const enabled = new Set((read(path().join(dir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
+    const available = new Set((read(joinPath(dir, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean));
+    const enabled = new Set((read(joinPath(dir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
     // memory, pids and cpu also serve `stats`: enabled when offered, but not required.
     const wanted = new Set([...needed, ...["memory", "pids", "cpu"].filter((c) => available.has(c))]);
     for (const c of wanted) {
@@ -237,11 +237,11 @@ export class Cgroup {
         throw cgroupError(c, `controller not available in ${dir} (cgroup.controllers: ${[...available].join(" ") || "none"})`);
       }
       try {
-        fs().writeFileSync(path().join(dir, "cgroup.subtree_control"), `+${c}`);
+        writeControl(joinPath(dir, "cgroup.subtree_control"), `+${c}`);
       } catch (e) {
         if (!needed.has(c)) continue;
         const hint = errCode(e) === "EBUSY" ? " (the cgroup holds processes; cgroup v2 allows controllers only above leaves: use --cgroup-parent)" : "";
-        throw cgroupError(c, `write ${path().join(dir, "cgroup.subtree_control")}=+${c}${hint}`, e);
+        throw cgroupError(c, `write ${joinPath(dir, "cgroup.subtree_control")}=+${c}${hint}`, e);
       }
     }
   }
@@ -270,7 +270,7 @@ export class Cgroup {
     const mount = detectLayout().unified?.mount;
     if (!dir || !mount) return false;
     const line = (read(`/proc/${pid}/cgroup`) ?? "").split("\n").find((l) => l.startsWith("0::"));
-    return line !== undefined && path().join(mount, line.slice(3)) === dir;
+    return line !== undefined && joinPath(mount, line.slice(3)) === dir;
   }
 
   /** Applies changed limits to a running container. */
@@ -279,7 +279,7 @@ export class Cgroup {
       const dir = this.paths.dirs[UNIFIED]!;
       let writes: Write[];
       try {
-        writes = v2Writes(res, (f) => fs().existsSync(path().join(dir, f)));
+        writes = v2Writes(res, (f) => exists(joinPath(dir, f)));
       } catch (e) {
         throw cgroupError("resources", e instanceof Error ? e.message : String(e));
       }
@@ -294,7 +294,7 @@ export class Cgroup {
     };
     const writes = v1Writes(res, (f) => {
       try {
-        return fs().existsSync(path().join(dirOf("blkio"), f));
+        return exists(joinPath(dirOf("blkio"), f));
       } catch {
         return false;
       }
@@ -321,8 +321,8 @@ export class Cgroup {
   oomKills(): number {
     const dir = this.dirFor("memory");
     if (!dir) return 0;
-    if (this.paths.mode === "v2") return keyed(read(path().join(dir, "memory.events"))).get("oom_kill") ?? 0;
-    const ctl = keyed(read(path().join(dir, "memory.oom_control")));
+    if (this.paths.mode === "v2") return keyed(read(joinPath(dir, "memory.events"))).get("oom_kill") ?? 0;
+    const ctl = keyed(read(joinPath(dir, "memory.oom_control")));
     // kernels before 4.13 lack oom_kill; under_oom then only says it hit the wall
     return ctl.get("oom_kill") ?? ctl.get("under_oom") ?? 0;
   }
@@ -331,7 +331,7 @@ export class Cgroup {
   memoryLimit(): number | undefined {
     const dir = this.dirFor("memory");
     if (!dir) return undefined;
-    return num(read(path().join(dir, this.paths.mode === "v2" ? "memory.max" : "memory.limit_in_bytes")));
+    return num(read(joinPath(dir, this.paths.mode === "v2" ? "memory.max" : "memory.limit_in_bytes")));
   }
 
   stats(): Stats {
@@ -341,22 +341,22 @@ export class Cgroup {
     if (mem) {
       out.memory = v2
         ? {
-            usage: num(read(path().join(mem, "memory.current"))) ?? 0,
-            limit: num(read(path().join(mem, "memory.max"))),
-            maxUsage: num(read(path().join(mem, "memory.peak"))),
+            usage: num(read(joinPath(mem, "memory.current"))) ?? 0,
+            limit: num(read(joinPath(mem, "memory.max"))),
+            maxUsage: num(read(joinPath(mem, "memory.peak"))),
             oomKills: this.oomKills(),
           }
         : {
-            usage: num(read(path().join(mem, "memory.usage_in_bytes"))) ?? 0,
-            limit: num(read(path().join(mem, "memory.limit_in_bytes"))),
-            maxUsage: num(read(path().join(mem, "memory.max_usage_in_bytes"))),
-            failcnt: num(read(path().join(mem, "memory.failcnt"))),
+            usage: num(read(joinPath(mem, "memory.usage_in_bytes"))) ?? 0,
+            limit: num(read(joinPath(mem, "memory.limit_in_bytes"))),
+            maxUsage: num(read(joinPath(mem, "memory.max_usage_in_bytes"))),
+            failcnt: num(read(joinPath(mem, "memory.failcnt"))),
             oomKills: this.oomKills(),
           };
     }
     if (v2) {
       const cpu = this.paths.dirs[UNIFIED];
-      const st = keyed(read(path().join(cpu!, "cpu.stat")));
+      const st = keyed(read(joinPath(cpu!, "cpu.stat")));
       if (st.has("usage_usec")) {
         out.cpu = {
           usageNs: st.get("usage_usec")! * 1000,
@@ -370,13 +370,13 @@ export class Cgroup {
     } else {
       const acct = this.dirFor("cpuacct");
       const cpu = this.dirFor("cpu");
-      const usage = acct ? num(read(path().join(acct, "cpuacct.usage"))) : undefined;
+      const usage = acct ? num(read(joinPath(acct, "cpuacct.usage"))) : undefined;
       if (usage !== undefined) {
-        const st = keyed(cpu ? read(path().join(cpu, "cpu.stat")) : undefined);
+        const st = keyed(cpu ? read(joinPath(cpu, "cpu.stat")) : undefined);
         out.cpu = {
           usageNs: usage,
-          userNs: acct ? num(read(path().join(acct, "cpuacct.usage_user"))) : undefined,
-          systemNs: acct ? num(read(path().join(acct, "cpuacct.usage_sys"))) : undefined,
+          userNs: acct ? num(read(joinPath(acct, "cpuacct.usage_user"))) : undefined,
+          systemNs: acct ? num(read(joinPath(acct, "cpuacct.usage_sys"))) : undefined,
           periods: st.get("nr_periods"),
           throttledPeriods: st.get("nr_throttled"),
           throttledNs: st.get("throttled_time"),
@@ -385,8 +385,8 @@ export class Cgroup {
     }
     const pids = this.dirFor("pids");
     if (pids) {
-      const current = num(read(path().join(pids, "pids.current")));
-      if (current !== undefined) out.pids = { current, limit: num(read(path().join(pids, "pids.max"))) };
+      const current = num(read(joinPath(pids, "pids.current")));
+      if (current !== undefined) out.pids = { current, limit: num(read(joinPath(pids, "pids.max"))) };
     }
     return out;
   }
@@ -395,11 +395,11 @@ export class Cgroup {
   private freezer(): { file: string; on: string; off: string; frozen: () => boolean } | undefined {
     const uni = this.paths.dirs[UNIFIED];
     if (uni && (this.paths.mode === "v2" || this.paths.created.includes(uni))) {
-      return { file: path().join(uni, "cgroup.freeze"), on: "1", off: "0", frozen: () => /^frozen 1$/m.test(read(path().join(uni, "cgroup.events")) ?? "") };
+      return { file: joinPath(uni, "cgroup.freeze"), on: "1", off: "0", frozen: () => /^frozen 1$/m.test(read(joinPath(uni, "cgroup.events")) ?? "") };
     }
     const fz = this.paths.mode === "v2" ? undefined : this.dirFor("freezer");
     if (!fz) return undefined;
-    const state = path().join(fz, "freezer.state");
+    const state = joinPath(fz, "freezer.state");
     return { file: state, on: "FROZEN", off: "THAWED", frozen: () => read(state)?.trim() === "FROZEN" };
   }
 
@@ -440,14 +440,14 @@ export class Cgroup {
   kill(waitMs = 1000): string[] {
     const uni = this.paths.dirs[UNIFIED];
     if (uni && (this.paths.mode === "v2" || this.paths.created.includes(uni))) {
-      const err = tryWrite(path().join(uni, "cgroup.kill"), "1");
+      const err = tryWrite(joinPath(uni, "cgroup.kill"), "1");
       if (err === undefined) return [];
       // before Linux 5.14 there is no cgroup.kill; anything else is not a cgroup at all
-      if (err !== "ENOENT") return [`write ${path().join(uni, "cgroup.kill")}: ${err}`];
-      return freezeKillThaw(uni, "cgroup.freeze", "1", "0", () => /^frozen 1$/m.test(read(path().join(uni, "cgroup.events")) ?? ""), waitMs);
+      if (err !== "ENOENT") return [`write ${joinPath(uni, "cgroup.kill")}: ${err}`];
+      return freezeKillThaw(uni, "cgroup.freeze", "1", "0", () => /^frozen 1$/m.test(read(joinPath(uni, "cgroup.events")) ?? ""), waitMs);
     }
     const fz = this.paths.mode === "v2" ? undefined : this.dirFor("freezer");
-    if (fz) return freezeKillThaw(fz, "freezer.state", "FROZEN", "THAWED", () => read(path().join(fz, "freezer.state"))?.trim() === "FROZEN", waitMs);
+    if (fz) return freezeKillThaw(fz, "freezer.state", "FROZEN", "THAWED", () => read(joinPath(fz, "freezer.state"))?.trim() === "FROZEN", waitMs);
     // No freezer (an entry from before it was joined): a fork between the listing and
     // the kill lands in the same cgroup, so listing again catches it.
     const dir = Object.values(this.paths.dirs)[0];
@@ -472,7 +472,7 @@ export class Cgroup {
     for (const dir of [...this.paths.created].reverse()) {
       if (leaves.has(dir)) continue;
       try {
-        fs().rmdirSync(dir);
+        rmdir(dir);
       } catch {
         // in use, or already gone
       }
@@ -483,7 +483,7 @@ export class Cgroup {
 
 function v1Targets(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath: string | undefined, name: string): Target[] {
   const blkio = layout.v1.find((x) => x.controllers.includes("blkio"));
-  const writes = v1Writes(res, (f) => (blkio ? exists(path().join(blkio.mount, blkio.own, f)) : false));
+  const writes = v1Writes(res, (f) => (blkio ? exists(joinPath(blkio.mount, blkio.own, f)) : false));
   // The device allow-list, as runc builds it: the spec's rules, then (for a container with
   // its own root) the standard nodes, which a spec's "deny all" must not take away.
   const ownRoot = spec.root?.path !== undefined && spec.root.path !== "/";
@@ -511,7 +511,7 @@ function v1Targets(layout: Layout, spec: Spec, res: LinuxResources, cgroupsPath:
 function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undefined, name: string): Target {
   let writes: Write[];
   try {
-    writes = v2Writes(res, (f) => exists(path().join(h.mount, h.own, f)));
+    writes = v2Writes(res, (f) => exists(joinPath(h.mount, h.own, f)));
   } catch (e) {
     throw cgroupError("resources", e instanceof Error ? e.message : String(e));
   }
@@ -521,10 +521,10 @@ function v2Target(h: Hierarchy, res: LinuxResources, cgroupsPath: string | undef
     // cgroup v2 lets only leaves hold processes: controllers can't be enabled below a
     // cgroup (other than the root) that has processes of its own. When the caller sits
     // in such a leaf, the container goes next to it instead of under it.
-    const ownDir = path().join(h.mount, own);
-    const enabled = new Set((read(path().join(ownDir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
-    const hasProcs = (read(path().join(ownDir, "cgroup.procs")) ?? "").trim() !== "";
-    if (own !== "/" && hasProcs && [...needed].some((c) => !enabled.has(c))) own = path().posix.dirname(own);
+    const ownDir = joinPath(h.mount, own);
+    const enabled = new Set((read(joinPath(ownDir, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
+    const hasProcs = (read(joinPath(ownDir, "cgroup.procs")) ?? "").trim() !== "";
+    if (own !== "/" && hasProcs && [...needed].some((c) => !enabled.has(c))) own = parentPath(own);
   }
   return { key: UNIFIED, h, rel: relativePath(own, cgroupsPath, name), writes, enable: needed };
 }
@@ -544,7 +544,7 @@ function replaceLeftover(controller: string, dir: string): void {
   const err = removeDir(dir, 0);
   if (err) throw cgroupError(controller, `${dir} already exists and can't be replaced: ${err}`);
   try {
-    fs().mkdirSync(dir);
+    makeDir(dir, 0o777);
   } catch (e) {
     throw cgroupError(controller, `mkdir ${dir}`, e);
   }
@@ -552,40 +552,39 @@ function replaceLeftover(controller: string, dir: string): void {
 
 /** Whether a cgroup or any cgroup below it holds a process (unreadable counts as yes). */
 function populatedTree(dir: string): boolean {
-  const procs = read(path().join(dir, "cgroup.procs"));
+  const procs = read(joinPath(dir, "cgroup.procs"));
   if (procs === undefined) return exists(dir);
   if (procs.trim() !== "") return true;
-  return subdirs(dir).some((d) => populatedTree(path().join(dir, d)));
+  return subdirs(dir).some((d) => populatedTree(joinPath(dir, d)));
 }
 
 /** SIGKILLs each process listed in the cgroup and the cgroups below it. */
 function killListed(dir: string): void {
-  for (const p of (read(path().join(dir, "cgroup.procs")) ?? "").split("\n")) {
+  for (const p of (read(joinPath(dir, "cgroup.procs")) ?? "").split("\n")) {
     if (/^\d+$/.test(p)) kill(Number(p), 9);
   }
-  for (const d of subdirs(dir)) killListed(path().join(dir, d));
+  for (const d of subdirs(dir)) killListed(joinPath(dir, d));
 }
 
 function freezeKillThaw(dir: string, file: string, frozen: string, thawed: string, isFrozen: () => boolean, waitMs: number): string[] {
-  const err = tryWrite(path().join(dir, file), frozen);
+  const err = tryWrite(joinPath(dir, file), frozen);
   if (err) {
     killListed(dir);
-    return [`write ${path().join(dir, file)}: ${err}`];
+    return [`write ${joinPath(dir, file)}: ${err}`];
   }
   // Freezing waits for tasks in uninterruptible sleep; kill anyway once the wait is up.
   const deadline = Date.now() + waitMs;
   for (let delay = 1; !isFrozen() && Date.now() < deadline; delay = Math.min(delay * 2, 20)) Bun.sleepSync(delay);
   killListed(dir);
-  const thaw = tryWrite(path().join(dir, file), thawed);
-  return thaw ? [`write ${path().join(dir, file)}=${thawed}: ${thaw}`] : [];
+  const thaw = tryWrite(joinPath(dir, file), thawed);
+  return thaw ? [`write ${joinPath(dir, file)}=${thawed}: ${thaw}`] : [];
 }
 
 /** Child directories (real ones: readdir's types don't follow symlinks). */
 function subdirs(dir: string): string[] {
   try {
-    return fs()
-      .readdirSync(dir, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
+    return listDir(dir)
+      .filter((d) => d.type === "directory")
       .map((d) => d.name);
   } catch {
     return [];
@@ -597,8 +596,8 @@ function removeDir(dir: string, timeoutMs = 2000, onBusy: () => unknown = () => 
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     try {
-      for (const child of subdirs(dir)) removeDir(path().join(dir, child), timeoutMs, onBusy);
-      fs().rmdirSync(dir);
+      for (const child of subdirs(dir)) removeDir(joinPath(dir, child), timeoutMs, onBusy);
+      rmdir(dir);
       return undefined;
     } catch (e) {
       const code = errCode(e);

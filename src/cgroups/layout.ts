@@ -1,7 +1,7 @@
 // Which cgroup hierarchies this machine has and where the caller sits in each.
 // Read from /proc/self/mountinfo and /proc/self/cgroup on every start: a host can
 // be v2 only (unified), v1 only, or hybrid (v1 controllers plus a cgroup2 mount).
-import { fs } from "../util/node.ts";
+import { readText } from "../../ffi/files.ts";
 
 export type Mode = "v2" | "v1" | "hybrid";
 
@@ -105,6 +105,6 @@ export function parseLayout(mountinfo: string, selfCgroup: string): Layout {
 let cached: Layout | undefined;
 
 export function detectLayout(): Layout {
-  cached ??= parseLayout(fs().readFileSync("/proc/self/mountinfo", "utf8"), fs().readFileSync("/proc/self/cgroup", "utf8"));
+  cached ??= parseLayout(readText("/proc/self/mountinfo"), readText("/proc/self/cgroup"));
   return cached;
 }

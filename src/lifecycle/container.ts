@@ -6,7 +6,7 @@ import { kill as sendSignal } from "../../ffi/libc.ts";
 import { SIGCONT } from "../setup/abi.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { fs } from "../util/node.ts";
+import { createFile, exists, listDir, readlinkIfLink, readText, removeTree, renameFile } from "../../ffi/files.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { checkName } from "./names.ts";
 import { lockStateDir, STATE_DIR } from "./state-dir.ts";
@@ -54,7 +54,7 @@ export const dirOf = (root: string, id: string) => `${root}/${checkName(id, "con
 /** The process's start time and whether it still runs (a zombie has ended). */
 export function processInfo(pid: number): { start: string; running: boolean } | undefined {
   try {
-    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readText(`/proc/${pid}/stat`);
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return { start: f[19] ?? "", running: f[0] !== "Z" && f[0] !== "X" };
   } catch {
@@ -111,8 +111,8 @@ function readSaved(root: string, id: string): Saved {
 export function writeSaved(root: string, s: Saved): void {
   const dir = dirOf(root, s.id);
   const tmp = `${dir}/.state.${process.pid}`;
-  fs().writeFileSync(tmp, JSON.stringify(s), { mode: 0o600, flag: "wx" });
-  fs().renameSync(tmp, `${dir}/state.json`);
+  createFile(tmp, Buffer.from(JSON.stringify(s)), 0o600, { noFollow: true });
+  renameFile(tmp, `${dir}/state.json`);
 }
 
 /** Runs `fn` with the state root locked: concurrent commands see each other's changes whole. */
@@ -185,7 +185,7 @@ export function killContainer(id: string, signal: number, root = STATE_DIR, all 
 
 export async function deleteContainer(id: string, force: boolean, root = STATE_DIR): Promise<void> {
   // As runc: --force on a container that is already gone succeeds (engines clean up twice).
-  if (force && !fs().existsSync(dirOf(root, id))) return;
+  if (force && !exists(dirOf(root, id))) return;
   const s = readSaved(root, id);
   if (status(s) !== "stopped") {
     if (!force) throw new UserError(`container ${id}: cannot delete a container that is ${status(s)} (kill it first, or delete --force)`);
@@ -200,7 +200,7 @@ export async function deleteContainer(id: string, force: boolean, root = STATE_D
   if (s.cgroup) for (const p of Cgroup.fromPaths(s.cgroup).destroy()) warn(`cgroup cleanup: ${p}`);
   const lock = lockStateDir({ create: false }, root);
   try {
-    fs().rmSync(dirOf(root, id), { recursive: true, force: true });
+    removeTree(dirOf(root, id));
     // The default state directory goes when nothing is left in it; a --root the caller made stays.
     if (root === STATE_DIR) lock?.removeIfEmpty();
   } finally {
@@ -213,9 +213,8 @@ export async function deleteContainer(id: string, force: boolean, root = STATE_D
 export function listContainers(root = STATE_DIR, warn: (msg: string) => void = () => {}): OciState[] {
   let names: string[];
   try {
-    names = fs()
-      .readdirSync(root, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && !d.name.startsWith("."))
+    names = listDir(root)
+      .filter((d) => d.type === "directory" && !d.name.startsWith("."))
       .map((d) => d.name)
       .sort();
   } catch (e) {
@@ -237,18 +236,19 @@ export function listContainers(root = STATE_DIR, warn: (msg: string) => void = (
 export function containerPids(id: string, root = STATE_DIR): number[] {
   const s = readSaved(root, id);
   if (status(s) === "stopped") return [];
-  let ns: string;
+  let ns: string | undefined;
   try {
-    ns = fs().readlinkSync(`/proc/${s.pid}/ns/pid`);
+    ns = readlinkIfLink(`/proc/${s.pid}/ns/pid`);
   } catch {
-    return [];
+    // not ours to read: as gone
   }
-  if (ns === fs().readlinkSync("/proc/self/ns/pid")) return [s.pid];
+  if (ns === undefined) return [];
+  if (ns === readlinkIfLink("/proc/self/ns/pid")) return [s.pid];
   const pids: number[] = [];
-  for (const d of fs().readdirSync("/proc")) {
+  for (const { name: d } of listDir("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (fs().readlinkSync(`/proc/${d}/ns/pid`) === ns) pids.push(Number(d));
+      if (readlinkIfLink(`/proc/${d}/ns/pid`) === ns) pids.push(Number(d));
     } catch {
       // gone meanwhile
     }
@@ -257,12 +257,12 @@ export function containerPids(id: string, root = STATE_DIR): number[] {
 }
 
 export function ociContainerExists(id: string, root = STATE_DIR): boolean {
-  return fs().existsSync(`${dirOf(root, id)}/state.json`);
+  return exists(`${dirOf(root, id)}/state.json`);
 }
 
 /** A live OCI container's cgroup, for stats, events and update; undefined when there is no such OCI container. */
 export function ociCgroup(id: string, root = STATE_DIR): { live: boolean; cgroup?: CgroupPaths } | undefined {
-  if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;
+  if (!exists(`${dirOf(root, id)}/state.json`)) return undefined;
   const s = readSaved(root, id);
   const st = status(s);
   return { live: st === "running" || st === "paused" || st === "created", ...(s.cgroup ? { cgroup: s.cgroup } : {}) };
@@ -270,7 +270,7 @@ export function ociCgroup(id: string, root = STATE_DIR): { live: boolean; cgroup
 
 /** A running OCI container's first process and cgroup, for `exec`; undefined when there is no such container. */
 export function ociExecTarget(id: string, root = STATE_DIR): { pid: number; cgroup?: CgroupPaths; seccomp?: LinuxSeccomp; bundle: string } | undefined {
-  if (!fs().existsSync(`${dirOf(root, id)}/state.json`)) return undefined;
+  if (!exists(`${dirOf(root, id)}/state.json`)) return undefined;
   const s = readSaved(root, id);
   if (status(s) !== "running") throw new UserError(`container ${id}: cannot exec into a container that is ${status(s)}`);
   return { pid: s.pid, bundle: s.bundle, ...(s.cgroup ? { cgroup: s.cgroup } : {}), ...(s.seccomp ? { seccomp: s.seccomp } : {}) };

@@ -11,7 +11,7 @@ import { openConsole, sendConsole } from "./console.ts";
 import type { ValidSpec } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { fs } from "../util/node.ts";
+import { makeDir, removeTree, replaceFile } from "../../ffi/files.ts";
 import { Tracer } from "../util/trace.ts";
 import { keyringName, planRun } from "./run.ts";
 import { sendListener } from "./seccomp-agent.ts";
@@ -74,7 +74,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
   };
   locked(root, true, () => {
     try {
-      fs().mkdirSync(dir, 0o700);
+      makeDir(dir, 0o700);
     } catch (e) {
       if ((e as { code?: string }).code === "EEXIST") throw new UserError(`container ${r.id}: already exists`);
       throw fsError(`container ${r.id}: ${dir}`, e, "mkdir");
@@ -118,7 +118,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
         const info = processInfo(pid);
         locked(root, false, () => writeSaved(root, { ...base, status: "created", pid, pidStart: info?.start ?? "" }));
         // runc's pid file: the number alone, no newline.
-        if (r.pidFile) fs().writeFileSync(r.pidFile, String(pid));
+        if (r.pidFile) replaceFile(r.pidFile, Buffer.from(String(pid)), 0o666);
       },
     });
     if (pty) sendConsole("create", r.consoleSocket!, pty.master, createdPid);
@@ -126,7 +126,7 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
     // Created, but something after failed: it must not wait on.
     if (createdPid) sendSignal(createdPid, 9);
     for (const p of cgroup?.destroy() ?? []) warn(`cgroup cleanup: ${p}`);
-    fs().rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
     throw e;
   } finally {
     idmaps?.release();

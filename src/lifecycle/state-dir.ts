@@ -1,7 +1,8 @@
 // Where the registry lives, and the lock every change to it takes. The directory
 // decides what later starts kill and delete, so it must be the caller's own: one
 // planted by another user (a shared /tmp) or a symlink to elsewhere is refused.
-import { flock, LOCK_EX, LOCK_UN } from "../../ffi/libc.ts";
+import { close, flock, LOCK_EX, LOCK_UN } from "../../ffi/libc.ts";
+import { changeMode, type FileStat, fstat, lstat, makeDir, openFile, removeDir } from "../../ffi/files.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
 import { fs, os, path } from "../util/node.ts";
@@ -24,11 +25,11 @@ export function stateDirPath(uid: number, xdgRuntimeDir: string | undefined): st
 const errCode = (e: unknown) => (e as { code?: string } | null)?.code;
 
 /** Why `dir` may not hold this user's registry, or undefined when it may. */
-function unsafeStateDir(dir: string, st: import("node:fs").Stats, uid: number): string | undefined {
-  if (st.isSymbolicLink()) return "is a symbolic link; refusing to follow it";
-  if (!st.isDirectory()) return "is not a directory";
+function unsafeStateDir(dir: string, st: FileStat, uid: number): string | undefined {
+  if (st.type === "symlink") return "is a symbolic link; refusing to follow it";
+  if (st.type !== "directory") return "is not a directory";
   if (st.uid !== uid) return `is owned by uid ${st.uid}, not by you (uid ${uid}); refusing to use it (remove it, or set XDG_RUNTIME_DIR)`;
-  if ((st.mode & 0o077) !== 0) return `has mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")}, open to other users; refusing to use it (chmod 700 ${dir})`;
+  if ((st.mode & 0o077) !== 0) return `has mode ${st.mode.toString(8).padStart(4, "0")}, open to other users; refusing to use it (chmod 700 ${dir})`;
   return undefined;
 }
 
@@ -46,14 +47,13 @@ export interface StateLock {
  * directory when it isn't this user's private directory.
  */
 export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = process.geteuid?.() ?? 0): StateLock | undefined {
-  const c = fs().constants;
   // A start that finds the directory just removed (empty, by a run that ended) tries again.
   for (let attempt = 0; ; attempt++) {
     if (opts.create) {
       try {
-        fs().mkdirSync(dir, 0o700);
+        makeDir(dir, 0o700);
         // Whatever the umask took away; /tmp's sticky bit keeps others from swapping it meanwhile.
-        fs().chmodSync(dir, 0o700);
+        changeMode(dir, 0o700);
       } catch (e) {
         // A --root whose parents don't exist yet (containerd's shim passes /run/containerd/runc/NS): made as runc does.
         if (errCode(e) === "ENOENT" && attempt === 0) {
@@ -69,9 +69,9 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
     }
     // lstat first for a clear message; O_NOFOLLOW and fstat then make sure the
     // directory checked is the one opened.
-    let st: import("node:fs").Stats;
+    let st: FileStat;
     try {
-      st = fs().lstatSync(dir);
+      st = lstat(dir);
     } catch (e) {
       if (errCode(e) === "ENOENT" && !opts.create) return undefined;
       if (errCode(e) === "ENOENT" && attempt < 5) continue;
@@ -81,32 +81,27 @@ export function lockStateDir(opts: { create: boolean }, dir = STATE_DIR, uid = p
     if (bad) throw new UserError(`state directory ${dir}: ${bad}`);
     let fd: number;
     try {
-      fd = fs().openSync(dir, c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW);
+      fd = openFile(dir, { directory: true, noFollow: true });
     } catch (e) {
       if (errCode(e) === "ENOENT" && attempt < 5) continue;
       throw fsError(`state directory ${dir}`, e, "open");
     }
+    let removed: boolean;
     try {
-      const opened = fs().fstatSync(fd);
+      const opened = fstat(fd, dir);
       const again = unsafeStateDir(dir, opened, uid);
       if (again) throw new UserError(`state directory ${dir}: ${again}`);
       if (opened.ino !== st.ino || opened.dev !== st.dev) throw new UserError(`state directory ${dir}: replaced while being opened; try again`);
       flock(fd, LOCK_EX);
       // Removed (empty) by another run between our open and our lock: start over.
-      if (fs().fstatSync(fd).nlink === 0) {
-        fs().closeSync(fd);
-        if (attempt < 5) continue;
-        throw new UserError(`state directory ${dir}: keeps disappearing; try again`);
-      }
+      removed = fstat(fd, dir).nlink === 0;
     } catch (e) {
-      try {
-        fs().closeSync(fd);
-      } catch {
-        // already closed above
-      }
+      close(fd);
       throw e;
     }
-    return lockHandle(dir, fd);
+    if (!removed) return lockHandle(dir, fd);
+    close(fd);
+    if (attempt >= 5) throw new UserError(`state directory ${dir}: keeps disappearing; try again`);
   }
 }
 
@@ -116,7 +111,7 @@ function lockHandle(dir: string, fd: number): StateLock {
     dir,
     removeIfEmpty() {
       try {
-        fs().rmdirSync(dir);
+        removeDir(dir);
       } catch {
         // ENOTEMPTY: another container's entry (or any file) is there; ENOENT: gone already
       }
@@ -127,7 +122,7 @@ function lockHandle(dir: string, fd: number): StateLock {
       try {
         flock(fd, LOCK_UN);
       } finally {
-        fs().closeSync(fd);
+        close(fd);
       }
     },
   };

@@ -8,3 +8,14 @@ export function absolute(p: string, cwd: string = process.cwd()): string {
   }
   return `/${parts.join("/")}`;
 }
+
+/** node:path's join for an absolute first part: joined and normalised, without node:path. */
+export function joinPath(first: string, ...rest: string[]): string {
+  return absolute([first, ...rest].join("/"));
+}
+
+/** The parent of an absolute, normalised path ("/" for a top-level one and for "/"). */
+export function parentPath(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
