@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { constants } from "node:os";
 import { cittyArgs, parseArgv, type FlagDef } from "../../src/cli/argv.ts";
+import { parseSignal } from "../../src/cli/oci.ts";
 import { failure } from "../helpers/user-error.ts";
 
 const DEFS: readonly FlagDef[] = [
@@ -107,5 +109,16 @@ describe("cittyArgs", () => {
     expect(args.uts).toMatchObject({ type: "boolean", alias: "u" });
     expect(args.hostname).toMatchObject({ type: "string", valueHint: "NAME" });
     expect(args.volume?.description).toContain("repeatable");
+  });
+});
+
+describe("kill's signal argument", () => {
+  test("every name node:os knows, with or without SIG and in any case, and numbers 1 to 64", () => {
+    const table: Record<string, number> = constants.signals;
+    for (const [name, n] of Object.entries(table)) {
+      expect([parseSignal(name), parseSignal(name.slice(3)), parseSignal(name.toLowerCase())]).toEqual([n, n, n]);
+    }
+    expect([parseSignal("9"), parseSignal("64")]).toEqual([9, 64]);
+    for (const bad of ["0", "65", "SIGFOO", "constructor", "__proto__", ""]) expect(() => parseSignal(bad)).toThrow("not a signal name or number");
   });
 });
