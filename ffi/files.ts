@@ -106,6 +106,8 @@ export interface FileStat {
   dev: bigint;
   ino: bigint;
   size: number;
+  /** Last modification, in ms since the epoch. */
+  mtimeMs: number;
 }
 
 /** struct stat as the kernel fills it: x86_64's own layout, or the generic one arm64 uses. */
@@ -122,12 +124,19 @@ function statAt(dirfd: number, path: string, flags: number, name: string, target
     dev: buf.getBigUint64(0, true),
     ino: buf.getBigUint64(8, true),
     size: Number(buf.getBigInt64(48, true)),
+    // st_mtime and its nanoseconds sit at the same offsets in both layouts.
+    mtimeMs: Number(buf.getBigInt64(88, true)) * 1000 + Number(buf.getBigUint64(96, true)) / 1e6,
   };
 }
 
 /** The path itself, a symlink not followed. */
 export function lstat(path: string): FileStat {
   return statAt(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, "lstat", path);
+}
+
+/** What the path names, a symlink followed. */
+export function stat(path: string): FileStat {
+  return statAt(AT_FDCWD, path, 0, "stat", path);
 }
 
 /** What an open descriptor is. */

@@ -3,7 +3,7 @@
 // have stopped. ps, inspect, stop, kill and rm; logs are in logs.ts.
 import { kill as sendSignal, SIGKILL } from "../../ffi/libc.ts";
 import { UserError } from "../util/errors.ts";
-import { path } from "../util/node.ts";
+import { joinPath } from "../util/paths.ts";
 import { processStart, stillRunning } from "../util/process-start.ts";
 import { checkNetwork } from "../network/attach.ts";
 import { endDetached } from "./detached-end.ts";
@@ -43,7 +43,7 @@ function info(name: string, meta: DetachedMeta | undefined, state: ContainerStat
     running,
     ...(running && state?.pid ? { pid: state.pid } : {}),
     created: meta?.created ?? state?.created ?? "",
-    ...(meta ? { command: meta.command, autoRemove: meta.autoRemove, logPath: path().join(detachedDir(name), LOG_FILE) } : {}),
+    ...(meta ? { command: meta.command, autoRemove: meta.autoRemove, logPath: joinPath(detachedDir(name), LOG_FILE) } : {}),
     ...(meta?.image ? { image: meta.image } : {}),
     ...(meta?.restart ? { restartCount: meta.restart.count } : {}),
     ...(meta?.tty ? { tty: true } : {}),

@@ -7,7 +7,8 @@ import { close, pipe } from "../../ffi/libc.ts";
 import { listenUnix, type Pty } from "../../ffi/terminal.ts";
 import type { MonitorPlan } from "../setup/compile.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { fs, path } from "../util/node.ts";
+import { openFile } from "../../ffi/files.ts";
+import { joinPath } from "../util/paths.ts";
 import { attachSocket, type DetachedMeta, detachedDir, exitCommand, exitFile, LOG_FILE, ROTATED_LOG } from "./detached.ts";
 
 export class DetachedOutput {
@@ -17,7 +18,7 @@ export class DetachedOutput {
   private fds: number[];
 
   constructor(meta: DetachedMeta, env: Record<string, string | undefined>, pty?: Pty) {
-    const devnull = fs().openSync("/dev/null", "r");
+    const devnull = openFile("/dev/null");
     this.fds = [devnull];
     const dir = detachedDir(meta.name);
     if (pty) {
@@ -40,8 +41,8 @@ export class DetachedOutput {
       this.readEnds = [outR, errR];
     }
     this.plan = {
-      log: path().join(dir, LOG_FILE),
-      rotated: path().join(dir, ROTATED_LOG),
+      log: joinPath(dir, LOG_FILE),
+      rotated: joinPath(dir, ROTATED_LOG),
       maxBytes: meta.logMaxBytes,
       exitFile: exitFile(meta.name),
       exitCommand: exitCommand(meta.name, env),

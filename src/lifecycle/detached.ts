@@ -7,7 +7,8 @@
 // releases like a killed runtime's.
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { fs, path } from "../util/node.ts";
+import { joinPath } from "../util/paths.ts";
+import { exists, listDir, makeDir, removeDir, removeTree, renameFile, replaceFile, stat } from "../../ffi/files.ts";
 import { stillRunning } from "../util/process-start.ts";
 import { selfCommand } from "../util/self.ts";
 import { removeContainerRoot } from "../image/container-root.ts";
@@ -49,8 +50,8 @@ export interface DetachedMeta {
   newKeyring?: boolean;
 }
 
-export const detachedRoot = (stateDir = STATE_DIR) => path().join(stateDir, DETACHED_SUBDIR);
-export const detachedDir = (name: string, stateDir = STATE_DIR) => path().join(detachedRoot(stateDir), checkName(name, "container"));
+export const detachedRoot = (stateDir = STATE_DIR) => joinPath(stateDir, DETACHED_SUBDIR);
+export const detachedDir = (name: string, stateDir = STATE_DIR) => joinPath(detachedRoot(stateDir), checkName(name, "container"));
 
 /**
  * Reserves a detached container's name: refused while a running container (detached or
@@ -63,13 +64,13 @@ export function reserveDetached(meta: DetachedMeta, spec?: unknown): string {
     const held = readEntry(meta.name, lock.dir);
     if ("state" in held && isLive(held.state)) throw new UserError(`--name ${meta.name}: already in use by a running container`);
     try {
-      fs().mkdirSync(detachedRoot(lock.dir), 0o700);
+      makeDir(detachedRoot(lock.dir), 0o700);
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") throw fsError(`state ${detachedRoot(lock.dir)}`, e, "mkdir");
     }
     const dir = detachedDir(meta.name, lock.dir);
     try {
-      fs().mkdirSync(dir, 0o700);
+      makeDir(dir, 0o700);
     } catch (e) {
       if ((e as { code?: string }).code === "EEXIST")
         throw new UserError(`--name ${meta.name}: already in use by a container (remove it first: myuts rm ${meta.name})`);
@@ -77,7 +78,7 @@ export function reserveDetached(meta: DetachedMeta, spec?: unknown): string {
     }
     writeMeta(meta);
     // What a restart runs again (read back through the spec's validation).
-    if (spec !== undefined) fs().writeFileSync(path().join(dir, SPEC_FILE), JSON.stringify(spec), { mode: 0o600 });
+    if (spec !== undefined) replaceFile(joinPath(dir, SPEC_FILE), Buffer.from(JSON.stringify(spec)), 0o600);
     return dir;
   } finally {
     lock.release();
@@ -86,14 +87,14 @@ export function reserveDetached(meta: DetachedMeta, spec?: unknown): string {
 
 /** Whether a stopped or running detached container holds the name (a foreground run must not take it). */
 export function detachedExists(name: string, stateDir = STATE_DIR): boolean {
-  return fs().existsSync(detachedDir(name, stateDir));
+  return exists(detachedDir(name, stateDir));
 }
 
 export function writeMeta(meta: DetachedMeta): void {
   const dir = detachedDir(meta.name);
-  const tmp = path().join(dir, `.${META_FILE}.${process.pid}`);
-  fs().writeFileSync(tmp, JSON.stringify(meta), { mode: 0o600 });
-  fs().renameSync(tmp, path().join(dir, META_FILE));
+  const tmp = joinPath(dir, `.${META_FILE}.${process.pid}`);
+  replaceFile(tmp, Buffer.from(JSON.stringify(meta)), 0o600);
+  renameFile(tmp, joinPath(dir, META_FILE));
 }
 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
@@ -101,7 +102,7 @@ const optString = (v: unknown) => v === undefined || (typeof v === "string" && v
 
 /** A detached container's description, read back as untrusted input; undefined when there is none. */
 export function readMeta(name: string): DetachedMeta | undefined {
-  const file = path().join(detachedDir(name), META_FILE);
+  const file = joinPath(detachedDir(name), META_FILE);
   let v: Partial<DetachedMeta> | null;
   try {
     v = JSON.parse(readRegularFile(file, MiB, { noFollow: true }).toString("utf8"));
@@ -139,7 +140,7 @@ export function readMeta(name: string): DetachedMeta | undefined {
 
 /** The spec a detached container was started with (for a restart): parsed, not yet validated. */
 export function readSpec(name: string): unknown {
-  const file = path().join(detachedDir(name), SPEC_FILE);
+  const file = joinPath(detachedDir(name), SPEC_FILE);
   try {
     return JSON.parse(readRegularFile(file, 16 * MiB, { noFollow: true }).toString("utf8"));
   } catch (e) {
@@ -153,21 +154,21 @@ const STOPPED_FILE = "stopped";
 /** stop and rm -f: what ends the container is the user's doing, so --restart leaves it stopped (as docker). */
 export function markStopped(name: string): void {
   try {
-    fs().writeFileSync(path().join(detachedDir(name), STOPPED_FILE), "", { mode: 0o600 });
+    replaceFile(joinPath(detachedDir(name), STOPPED_FILE), new Uint8Array(), 0o600);
   } catch {
     // gone meanwhile
   }
 }
 
 export function wasStopped(name: string): boolean {
-  return fs().existsSync(path().join(detachedDir(name), STOPPED_FILE));
+  return exists(joinPath(detachedDir(name), STOPPED_FILE));
 }
 
 /** The names of the detached containers, in order. */
 export function detachedNames(stateDir = STATE_DIR): string[] {
   try {
-    return fs()
-      .readdirSync(detachedRoot(stateDir))
+    return listDir(detachedRoot(stateDir))
+      .map((e) => e.name)
       .filter((n) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(n))
       .sort();
   } catch {
@@ -177,19 +178,19 @@ export function detachedNames(stateDir = STATE_DIR): string[] {
 
 /** The exit code the monitor recorded, and when; undefined while there is none. */
 export function exitOf(name: string): { code: number; at: Date } | undefined {
-  const file = path().join(detachedDir(name), EXIT_FILE);
+  const file = joinPath(detachedDir(name), EXIT_FILE);
   try {
     const text = readRegularFile(file, 64, { noFollow: true }).toString("utf8");
     if (!/^\d{1,3}\n$/.test(text)) return undefined;
-    return { code: Number(text.trim()), at: fs().statSync(file).mtime };
+    return { code: Number(text.trim()), at: new Date(stat(file).mtimeMs) };
   } catch {
     return undefined;
   }
 }
 
-export const exitFile = (name: string) => path().join(detachedDir(name), EXIT_FILE);
+export const exitFile = (name: string) => joinPath(detachedDir(name), EXIT_FILE);
 /** A terminal container's: where `myuts attach` connects to its monitor. */
-export const attachSocket = (name: string) => path().join(detachedDir(name), "attach.sock");
+export const attachSocket = (name: string) => joinPath(detachedDir(name), "attach.sock");
 
 /**
  * What the monitor runs once the container has ended: this program's cleanup command.
@@ -206,9 +207,9 @@ export function exitCommand(name: string, env: Record<string, string | undefined
 export function removeDetached(name: string): void {
   const lock = lockStateDir({ create: false });
   try {
-    fs().rmSync(detachedDir(name, lock?.dir ?? STATE_DIR), { recursive: true, force: true });
+    removeTree(detachedDir(name, lock?.dir ?? STATE_DIR));
     try {
-      fs().rmdirSync(detachedRoot(lock?.dir ?? STATE_DIR));
+      removeDir(detachedRoot(lock?.dir ?? STATE_DIR));
     } catch {
       // other containers' directories are there
     }
@@ -237,14 +238,14 @@ export function sweepAbandoned(stateDir: string, warn: (msg: string) => void): v
     const entry = readState(name, stateDir, () => {});
     if (entry && isLive(entry)) continue;
     try {
-      if (meta.imageRoot) removeContainerRoot(path().join(defaultStoreRoot(), "containers"), meta.imageRoot);
+      if (meta.imageRoot) removeContainerRoot(joinPath(defaultStoreRoot(), "containers"), meta.imageRoot);
     } catch (e) {
       warn(e instanceof Error ? e.message : String(e));
     }
-    fs().rmSync(detachedDir(name, stateDir), { recursive: true, force: true });
+    removeTree(detachedDir(name, stateDir));
   }
   try {
-    fs().rmdirSync(detachedRoot(stateDir));
+    removeDir(detachedRoot(stateDir));
   } catch {
     // other containers' directories are there (or none ever was)
   }

@@ -10,7 +10,9 @@ import { parseCgroupPaths, type CgroupPaths } from "../cgroups/cgroup.ts";
 import type { LinuxResources, LinuxSeccomp } from "../spec/types.ts";
 import { UserError } from "../util/errors.ts";
 import { errnoOf, fsError } from "../util/fs-errors.ts";
-import { fs, path } from "../util/node.ts";
+import { joinPath } from "../util/paths.ts";
+import { close, writeAll } from "../../ffi/libc.ts";
+import { exists, listDir, openFile, readlinkIfLink, removeTree, renameFile } from "../../ffi/files.ts";
 import { processStart, stillRunning } from "../util/process-start.ts";
 import { readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { escapeControl } from "../util/text.ts";
@@ -74,7 +76,7 @@ function unreadable(e: unknown): string {
 let ownPidns: string | undefined;
 function pidNamespace(): string {
   try {
-    ownPidns ??= fs().readlinkSync("/proc/self/ns/pid");
+    ownPidns ??= readlinkIfLink("/proc/self/ns/pid") ?? "";
   } catch {
     ownPidns = "";
   }
@@ -96,7 +98,7 @@ function isDead(s: ContainerState): boolean {
   return !isLive(s);
 }
 
-const file = (dir: string, name: string) => path().join(dir, `${name}.json`);
+const file = (dir: string, name: string) => joinPath(dir, `${name}.json`);
 const warnLine = (msg: string) => stderr(`myuts: warning: ${escapeControl(msg)}\n`);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -189,15 +191,14 @@ export function liveState(name: string, dir = STATE_DIR): ContainerState {
 
 /** Writes an entry atomically (a temporary file renamed over it), so readers never see half a file. */
 function writeEntry(s: ContainerState, dir: string): void {
-  const tmp = path().join(dir, `.${s.name}.${process.pid}.tmp`);
-  const c = fs().constants;
-  const fd = fs().openSync(tmp, c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, 0o600);
+  const tmp = joinPath(dir, `.${s.name}.${process.pid}.tmp`);
+  const fd = openFile(tmp, { write: true, create: true, truncate: true, noFollow: true }, 0o600);
   try {
-    fs().writeSync(fd, JSON.stringify(s));
+    writeAll(fd, Buffer.from(JSON.stringify(s)));
   } finally {
-    fs().closeSync(fd);
+    close(fd);
   }
-  fs().renameSync(tmp, file(dir, s.name));
+  renameFile(tmp, file(dir, s.name));
 }
 
 /**
@@ -207,7 +208,7 @@ function writeEntry(s: ContainerState, dir: string): void {
  */
 export function claimName(s: ContainerState, dir = STATE_DIR, detached = false): void {
   // A detached container's directory holds its name until `rm`, running or not (its own start reserved it).
-  if (!detached && fs().existsSync(path().join(dir, DETACHED_SUBDIR, s.name)))
+  if (!detached && exists(joinPath(dir, DETACHED_SUBDIR, s.name)))
     throw new UserError(`--name ${s.name}: already in use by a container (remove it first: myuts rm ${s.name})`);
   const old = readEntry(s.name, dir);
   if ("state" in old) {
@@ -230,14 +231,14 @@ export function saveState(s: ContainerState, dir = STATE_DIR): void {
 }
 
 export function removeState(name: string, dir = STATE_DIR): void {
-  fs().rmSync(file(dir, checkName(name)), { force: true });
+  removeTree(file(dir, checkName(name)));
 }
 
 /** The names of the entries in the directory (files that can't be entries are ignored). */
 function entryNames(dir = STATE_DIR): string[] {
   let names: string[];
   try {
-    names = fs().readdirSync(dir);
+    names = listDir(dir).map((e) => e.name);
   } catch {
     return [];
   }
@@ -264,7 +265,7 @@ export function sweepStale(dir: string, release: (s: ContainerState) => string[]
       warn(`container ${s.name} (runtime pid ${s.owner.pid}, gone): ${problems.join("; ")}; its entry stays for the next start`);
       continue;
     }
-    fs().rmSync(file(dir, s.name), { force: true });
+    removeTree(file(dir, s.name));
     swept.push(s);
   }
   sweepTemporaries(dir);
@@ -275,12 +276,12 @@ export function sweepStale(dir: string, release: (s: ContainerState) => string[]
 function sweepTemporaries(dir: string): void {
   let names: string[];
   try {
-    names = fs().readdirSync(dir);
+    names = listDir(dir).map((e) => e.name);
   } catch {
     return;
   }
   for (const n of names) {
     const m = /^\.[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\.(\d{1,10})\.tmp$/.exec(n);
-    if (m && processStart(Number(m[1])) === undefined) fs().rmSync(path().join(dir, n), { force: true });
+    if (m && processStart(Number(m[1])) === undefined) removeTree(joinPath(dir, n));
   }
 }

@@ -1,12 +1,12 @@
 // Telling a live process from a dead one whose pid came back: a pid together with
 // its start time (field 22 of /proc/PID/stat) names one process for good.
-import { fs } from "./node.ts";
+import { readText } from "../../ffi/files.ts";
 
 /** The start time of `pid` in clock ticks since boot, or undefined when there is no such process. */
 export function processStart(pid: number): string | undefined {
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   try {
-    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readText(`/proc/${pid}/stat`);
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
   } catch {
     return undefined;
@@ -17,7 +17,7 @@ export function processStart(pid: number): string | undefined {
 export function stillRunning(pid: number, start: string): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
-    const stat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readText(`/proc/${pid}/stat`);
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return f[19] === start && f[0] !== "Z" && f[0] !== "X";
   } catch {
