@@ -1,11 +1,11 @@
-// bun run bench:everyday [-- --runs N --warmup N --write --myuts PATH]
+// bun run bench:everyday [-- --runs N --warmup N --write --myuts PATH --baseline PATH]
 //
 // podman's everyday cycle, for myuts and for podman with runc in one run: run -d of a
 // busybox root filesystem whose shell ends on SIGTERM, ps, exec of /bin/true into it,
 // stop, rm. Each step is timed from before the fork to after the reap; the resident
 // memory of what stays beside a detached container (myuts's monitor, podman's conmon)
 // is read while it runs. Rounds run both in a fresh random order. Needs root and podman.
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { cleanupFixture, createFixture } from "./fixture.ts";
@@ -26,16 +26,19 @@ interface Options {
   warmup: number;
   write: boolean;
   myuts: string;
+  /** Another myuts binary (an earlier build) run in the same rounds. */
+  baseline?: string;
 }
 
 const USAGE = `usage: bun run bench:everyday [-- --runs N] [--warmup N] [--write] [--myuts PATH]
   --runs N      timed rounds (default 20)
   --warmup N    untimed rounds first (default 2)
   --write       rewrite the everyday part of docs/benchmarks.md
-  --myuts PATH  the binary to measure (default dist/myuts)`;
+  --myuts PATH  the binary to measure (default dist/myuts)
+  --baseline PATH  another myuts binary (say, the previous commit's build) run in the same rounds`;
 
 interface Tool {
-  key: "myuts" | "podman";
+  key: "myuts" | "baseline" | "podman";
   label: string;
   argv(step: Step, name: string, rootfs: string): string[];
   /** The pid of what stays beside the running container. */
@@ -68,29 +71,34 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-function tools(myuts: string, podmanDir: string): Tool[] {
+function myutsTool(key: "myuts" | "baseline", myuts: string): Tool {
+  return {
+    key,
+    label: key === "myuts" ? "myuts" : "myuts (baseline)",
+    argv: (step, name, rootfs) =>
+      ({
+        "run -d": [myuts, "run", "-d", "--name", name, "--rootfs", rootfs, "--", ...PAYLOAD],
+        ps: [myuts, "ps"],
+        exec: [myuts, "exec", name, "/bin/true"],
+        stop: [myuts, "stop", name],
+        rm: [myuts, "rm", name],
+      })[step],
+    forceRm: (name) => [myuts, "rm", "-f", name],
+    helper: (name) => {
+      try {
+        return parentOf(JSON.parse(readFileSync(`/run/myuts/${name}.json`, "utf8")).pid);
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+function tools(myuts: string, podmanDir: string, baseline?: string): Tool[] {
   const podman = podmanCommand(podmanDir);
   return [
-    {
-      key: "myuts",
-      label: "myuts",
-      argv: (step, name, rootfs) =>
-        ({
-          "run -d": [myuts, "run", "-d", "--name", name, "--rootfs", rootfs, "--", ...PAYLOAD],
-          ps: [myuts, "ps"],
-          exec: [myuts, "exec", name, "/bin/true"],
-          stop: [myuts, "stop", name],
-          rm: [myuts, "rm", name],
-        })[step],
-      forceRm: (name) => [myuts, "rm", "-f", name],
-      helper: (name) => {
-        try {
-          return parentOf(JSON.parse(readFileSync(`/run/myuts/${name}.json`, "utf8")).pid);
-        } catch {
-          return undefined;
-        }
-      },
-    },
+    myutsTool("myuts", myuts),
+    ...(baseline ? [myutsTool("baseline", baseline)] : []),
     {
       key: "podman",
       label: "podman (runc)",
@@ -132,13 +140,24 @@ function main(): void {
     { runs: 20, warmup: 2, write: false, myuts: join(REPO, "dist/myuts") },
     { "--runs": "runs", "--warmup": "warmup" },
     USAGE,
+    { "--baseline": "baseline" },
   );
   if (process.getuid?.() !== 0) throw new Error("bench:everyday needs root");
   if (!Bun.which("podman") || !Bun.which("runc")) throw new Error("bench:everyday needs podman and runc");
   const f = createFixture(o.myuts);
   const podmanDir = join(f.dir, "podman");
   mkdirSync(podmanDir, { recursive: true });
-  const all = tools(f.myuts, podmanDir);
+  let baseline: string | undefined;
+  let baselineVersion = "";
+  if (o.baseline) {
+    if (!existsSync(o.baseline)) throw new Error(`--baseline ${o.baseline}: no such file`);
+    // Frozen like the measured binary.
+    baseline = join(f.dir, "myuts-baseline");
+    copyFileSync(o.baseline, baseline);
+    chmodSync(baseline, 0o755);
+    baselineVersion = Bun.spawnSync([baseline, "--version"]).stdout.toString().trim();
+  }
+  const all = tools(f.myuts, podmanDir, baseline);
   const samples = new Map(all.map((t) => [t.key, [] as Array<{ times: Record<Step, number>; rss: number }>]));
   const errors: string[] = [];
   try {
@@ -159,14 +178,16 @@ function main(): void {
   const lines = [
     `Median of ${o.runs} rounds (after ${o.warmup} warm-up rounds), load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString().slice(0, 10)}. A busybox root filesystem, no network.`,
     "",
-    "| step | myuts (ms) | podman + runc (ms) | myuts / podman |",
-    "|---|---:|---:|---:|",
+    `| step | myuts (ms) | podman + runc (ms) | myuts / podman |${baseline ? " baseline (ms) | myuts / baseline |" : ""}`,
+    `|---|---:|---:|---:|${baseline ? "---:|---:|" : ""}`,
     ...rows.map(([label, pick]) => {
       const m = med("myuts", pick);
       const p = med("podman", pick);
-      return `| ${label} | ${ms(m)} | ${ms(p)} | ${ms(m / p)}× |`;
+      const b = baseline ? med("baseline", pick) : Number.NaN;
+      return `| ${label} | ${ms(m)} | ${ms(p)} | ${ms(m / p)}× |${baseline ? ` ${ms(b)} | ${ms(m / b)}× |` : ""}`;
     }),
-    `| resident beside a running container (VmRSS) | ${med("myuts", (s) => s.rss)} KiB (the monitor) | ${med("podman", (s) => s.rss)} KiB (conmon) | ${ms(med("myuts", (s) => s.rss) / med("podman", (s) => s.rss))}× |`,
+    `| resident beside a running container (VmRSS) | ${med("myuts", (s) => s.rss)} KiB (the monitor) | ${med("podman", (s) => s.rss)} KiB (conmon) | ${ms(med("myuts", (s) => s.rss) / med("podman", (s) => s.rss))}× |${baseline ? ` ${med("baseline", (s) => s.rss)} KiB | |` : ""}`,
+    ...(baseline ? ["", `The baseline is ${baselineVersion}, run in the same rounds.`] : []),
     ...(errors.length ? ["", `Failed cycles: ${errors.length} (first: ${errors[0]})`] : []),
   ];
   publish(lines.join("\n"), o.write, BEGIN, END, undefined);
