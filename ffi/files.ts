@@ -2,7 +2,7 @@
 // libc. node:fs would do, but loading it and its first read cost a command about as long
 // as everything else it does after Bun's own start.
 import { ptr } from "bun:ffi";
-import { EINTR, EINVAL, ENOENT, ENOTDIR, SyscallError } from "./errno.ts";
+import { EINTR, EINVAL, ELOOP, ENOENT, ENOTDIR, SyscallError } from "./errno.ts";
 import { check, close, cstr, errno, libc, O_CLOEXEC, readAll, writeAll } from "./libc.ts";
 
 const ARM64 = process.arch === "arm64";
@@ -20,8 +20,8 @@ const O = {
 };
 // Calls libc's headers don't offer everywhere (glibc before 2.33 has no fstatat symbol), made through syscall(2).
 const NR = ARM64
-  ? { newfstatat: 79, renameat: 38, mkdirat: 34, unlinkat: 35, fchmodat: 53, getdents64: 61 }
-  : { newfstatat: 262, renameat: 264, mkdirat: 258, unlinkat: 263, fchmodat: 268, getdents64: 217 };
+  ? { newfstatat: 79, renameat: 38, mkdirat: 34, unlinkat: 35, fchmodat: 53, getdents64: 61, openat: 56 }
+  : { newfstatat: 262, renameat: 264, mkdirat: 258, unlinkat: 263, fchmodat: 268, getdents64: 217, openat: 257 };
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_REMOVEDIR = 0x200;
@@ -221,51 +221,93 @@ export function changeMode(path: string, mode: number): void {
 
 const DT: Record<number, FileType> = { 1: "fifo", 2: "character device", 4: "directory", 6: "block device", 8: "file", 10: "symlink", 12: "socket" };
 
+/** An open directory's entries but "." and "..", with their types as the directory records them. */
+function entriesOf(fd: number, what: string): { name: string; type: FileType }[] {
+  const out: { name: string; type: FileType }[] = [];
+  const buf = Buffer.alloc(32768);
+  for (;;) {
+    const n = sys(NR.getdents64, fd, ptr(buf), buf.length, 0, "getdents64", what);
+    if (n === 0) return out;
+    // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[]
+    for (let at = 0; at < n; ) {
+      const reclen = buf.readUInt16LE(at + 16);
+      const type = buf[at + 18]!;
+      const end = buf.indexOf(0, at + 19);
+      const name = buf.toString("utf8", at + 19, end);
+      if (name !== "." && name !== "..") out.push({ name, type: DT[type] ?? "unknown" });
+      at += reclen;
+    }
+  }
+}
+
 /** A directory's entries but "." and "..", with their types as the directory records them (a symlink is a symlink). */
 export function listDir(path: string): { name: string; type: FileType }[] {
   const fd = openFile(path, { directory: true });
-  const out: { name: string; type: FileType }[] = [];
   try {
-    const buf = Buffer.alloc(32768);
-    for (;;) {
-      const n = sys(NR.getdents64, fd, ptr(buf), buf.length, 0, "getdents64", path);
-      if (n === 0) return out;
-      // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[]
-      for (let at = 0; at < n; ) {
-        const reclen = buf.readUInt16LE(at + 16);
-        const type = buf[at + 18]!;
-        const end = buf.indexOf(0, at + 19);
-        const name = buf.toString("utf8", at + 19, end);
-        if (name !== "." && name !== "..") out.push({ name, type: DT[type] ?? "unknown" });
-        at += reclen;
-      }
-    }
+    return entriesOf(fd, path);
   } finally {
     close(fd);
   }
 }
 
+const missing = (e: unknown) => e instanceof SyscallError && e.errno === ENOENT;
+
+/** Empties the directory open at `fd`, each entry removed relative to it: a directory renamed or swapped for a symlink meanwhile can't lead elsewhere. */
+function emptyDir(fd: number, what: string): void {
+  for (const { name, type } of entriesOf(fd, what)) {
+    const at = `${what}/${name}`;
+    const n = cstr(name);
+    let sub = -1;
+    // A filesystem that doesn't record types says "unknown": opening it as a directory tells.
+    if (type === "directory" || type === "unknown") {
+      try {
+        sub = sys(NR.openat, fd, ptr(n), O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O_CLOEXEC, 0, "open", at);
+      } catch (e) {
+        if (missing(e)) continue;
+        const errno = e instanceof SyscallError ? e.errno : 0;
+        if (type === "directory" || (errno !== ENOTDIR && errno !== ELOOP)) throw e;
+      }
+    }
+    if (sub !== -1) {
+      try {
+        emptyDir(sub, at);
+      } finally {
+        close(sub);
+      }
+    }
+    try {
+      sys(NR.unlinkat, fd, ptr(n), sub !== -1 ? AT_REMOVEDIR : 0, 0, sub !== -1 ? "rmdir" : "unlink", at);
+    } catch (e) {
+      if (!missing(e)) throw e;
+    }
+  }
+}
+
 /** rm -rf: what is missing is no error; a symlink is removed, never followed. */
 export function removeTree(path: string): void {
-  let st: FileStat;
+  let fd: number;
   try {
-    st = lstat(path);
+    fd = openFile(path, { directory: true, noFollow: true });
   } catch (e) {
-    if (e instanceof SyscallError && e.errno === ENOENT) return;
-    throw e;
-  }
-  if (st.type === "directory") {
-    for (const entry of listDir(path)) removeTree(`${path}/${entry.name}`);
+    if (missing(e)) return;
+    const n = e instanceof SyscallError ? e.errno : 0;
+    // Not a directory (ENOTDIR), or a symlink (ELOOP): the name itself goes.
+    if (n !== ENOTDIR && n !== ELOOP) throw e;
     try {
-      removeDir(path);
-    } catch (e) {
-      if (!(e instanceof SyscallError && e.errno === ENOENT)) throw e;
+      removeFile(path);
+    } catch (e2) {
+      if (!missing(e2)) throw e2;
     }
     return;
   }
   try {
-    removeFile(path);
+    emptyDir(fd, path);
+  } finally {
+    close(fd);
+  }
+  try {
+    removeDir(path);
   } catch (e) {
-    if (!(e instanceof SyscallError && e.errno === ENOENT)) throw e;
+    if (!missing(e)) throw e;
   }
 }

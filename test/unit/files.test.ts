@@ -103,6 +103,10 @@ describe("files through libc", () => {
     expect(existsSync(d)).toBe(false);
     expect(existsSync(join(outside, "keep"))).toBe(true);
     removeTree(d);
+    // Named directly, a symlink goes and what it points to stays.
+    symlinkSync(outside, join(dir, "link-to-outside"));
+    removeTree(join(dir, "link-to-outside"));
+    expect([existsSync(join(dir, "link-to-outside")), existsSync(join(outside, "keep"))]).toEqual([false, true]);
   });
 
   test("readRegularFile: a regular file up to its cap, anything else refused by what it is", () => {
