@@ -120,7 +120,7 @@ describe("release build from a clean clone", () => {
     expect(r.code).toBe(0);
   });
 
-  test("the arm64 binary answers --version and spec under qemu-user", () => {
+  test("the arm64 binary answers --version, spec and the state directory's checks under qemu-user", () => {
     expect(setupError).toBe("");
     const qemu = which("qemu-aarch64") ?? which("qemu-aarch64-static");
     const sysroot = "/usr/aarch64-linux-gnu";
@@ -136,6 +136,15 @@ describe("release build from a clean clone", () => {
     const spec = JSON.parse(s.stdout) as { hostname?: string; process?: { args?: string[] } };
     expect(spec.hostname).toBe("arm");
     expect(spec.process?.args).toEqual(["/bin/true"]);
+    // The state directory's checks read struct stat, whose layout differs from x64's: a
+    // private directory passes them (the container is then missing), an open one doesn't.
+    const root = tempDir("arm-state");
+    chmodSync(root, 0o700);
+    const st = run([qemu, bin("linux-arm64"), "--root", root, "start", "none"], { env, cwd: tempDir("cwd") });
+    expect(st.stderr.trim()).toBe("myuts: container none: does not exist");
+    chmodSync(root, 0o755);
+    const open = run([qemu, bin("linux-arm64"), "--root", root, "start", "none"], { env, cwd: tempDir("cwd") });
+    expect(open.stderr).toContain("has mode 0755, open to other users");
   });
 
   test("the x64 musl binary resolves every libc symbol from musl and needs only libstdc++ besides", () => {
