@@ -95,6 +95,7 @@ function sys(nr: number, a: number, b: number, c: number, d: number, name: strin
 
 export type FileType = "file" | "directory" | "symlink" | "fifo" | "character device" | "block device" | "socket" | "unknown";
 
+/** File types by number: a mode's S_IFMT bits shifted down, which are also a directory entry's d_type. */
 const TYPES: Record<number, FileType> = { 1: "fifo", 2: "character device", 4: "directory", 6: "block device", 8: "file", 10: "symlink", 12: "socket" };
 
 export interface FileStat {
@@ -170,14 +171,9 @@ export function openFile(path: string, o: OpenOptions = {}, mode = 0o666): numbe
   return open(path, flags, mode);
 }
 
-/** Up to `max` bytes of an open file, from where it stands. */
-export function readUpTo(fd: number, max: number): Buffer {
-  return readAll(fd, max);
-}
-
-/** Writes `data` to a file that must not exist yet (mode as given, less the umask). */
-export function createFile(path: string, data: Uint8Array, mode: number, o: { noFollow?: boolean } = {}): void {
-  const fd = openFile(path, { write: true, create: true, exclusive: true, noFollow: o.noFollow }, mode);
+/** Writes `data` to a file that must not exist yet, not even as a symlink (mode as given, less the umask). */
+export function createFile(path: string, data: Uint8Array, mode: number): void {
+  const fd = openFile(path, { write: true, create: true, exclusive: true }, mode);
   try {
     writeAll(fd, data);
   } finally {
@@ -219,8 +215,6 @@ export function changeMode(path: string, mode: number): void {
   sys(NR.fchmodat, AT_FDCWD, ptr(cstr(path)), mode, 0, "chmod", path);
 }
 
-const DT: Record<number, FileType> = { 1: "fifo", 2: "character device", 4: "directory", 6: "block device", 8: "file", 10: "symlink", 12: "socket" };
-
 /** An open directory's entries but "." and "..", with their types as the directory records them. */
 function entriesOf(fd: number, what: string): { name: string; type: FileType }[] {
   const out: { name: string; type: FileType }[] = [];
@@ -234,7 +228,7 @@ function entriesOf(fd: number, what: string): { name: string; type: FileType }[]
       const type = buf[at + 18]!;
       const end = buf.indexOf(0, at + 19);
       const name = buf.toString("utf8", at + 19, end);
-      if (name !== "." && name !== "..") out.push({ name, type: DT[type] ?? "unknown" });
+      if (name !== "." && name !== "..") out.push({ name, type: TYPES[type] ?? "unknown" });
       at += reclen;
     }
   }

@@ -1,8 +1,8 @@
 // A container's cgroup: placed, created, limited, joined, read and removed, on
 // cgroup v2, v1 or hybrid hosts alike.
 import { absolute, joinPath, parentPath } from "../util/paths.ts";
-import { close, kill, writeAll } from "../../ffi/libc.ts";
-import { exists as pathExists, listDir, makeDir, openFile, readUpTo, removeDir as rmdir } from "../../ffi/files.ts";
+import { close, kill, readAll, writeAll } from "../../ffi/libc.ts";
+import { exists as pathExists, listDir, makeDir, openFile, removeDir as rmdir } from "../../ffi/files.ts";
 import { hasControl } from "../util/text.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
 import { cgroupError, errCode } from "./errors.ts";
@@ -39,7 +39,7 @@ const read = (file: string): string | undefined => {
   try {
     const fd = openFile(file, { noFollow: true });
     try {
-      return readUpTo(fd, 1 << 24).toString("utf8");
+      return readAll(fd, 1 << 24).toString("utf8");
     } finally {
       close(fd);
     }

@@ -111,7 +111,7 @@ function readSaved(root: string, id: string): Saved {
 export function writeSaved(root: string, s: Saved): void {
   const dir = dirOf(root, s.id);
   const tmp = `${dir}/.state.${process.pid}`;
-  createFile(tmp, Buffer.from(JSON.stringify(s)), 0o600, { noFollow: true });
+  createFile(tmp, Buffer.from(JSON.stringify(s)), 0o600);
   renameFile(tmp, `${dir}/state.json`);
 }
 

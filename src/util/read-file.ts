@@ -2,8 +2,8 @@
 // regular file, only up to a cap. Opened non-blocking, so a FIFO can't hang the
 // open, and checked with fstat on the open descriptor before anything is read, so
 // /dev/zero or a pipe is refused instead of read until memory runs out.
-import { close } from "../../ffi/libc.ts";
-import { type FileType, fstat, openFile, readUpTo } from "../../ffi/files.ts";
+import { close, readAll } from "../../ffi/libc.ts";
+import { type FileType, fstat, openFile } from "../../ffi/files.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -30,7 +30,7 @@ export function readRegularFile(path: string, maxBytes: number, opts: { noFollow
     if (st.type !== "file") throw new RefusedFile(`${KIND[st.type] ?? "not a regular file"}, not a regular file`);
     if (st.size > maxBytes) throw new RefusedFile(`larger than ${describeSize(maxBytes)} (${st.size} bytes)`);
     // The file may grow after fstat: read one byte past the cap at most.
-    const data = readUpTo(fd, maxBytes + 1);
+    const data = readAll(fd, maxBytes + 1);
     if (data.length > maxBytes) throw new RefusedFile(`larger than ${describeSize(maxBytes)}`);
     return data;
   } finally {
