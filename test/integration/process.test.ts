@@ -108,6 +108,9 @@ describe.skipIf(!isRoot)("the payload's process (needs root)", () => {
   test("argv and an inherited environment reach the payload byte for byte, UTF-8 or not", () => {
     const script = `X="$(printf '\\372\\373')" "$0" run --pid -- /bin/sh -c 'printf %s "$1" | od -An -tx1; printf %s "$X" | od -An -tx1' sh "$(printf '\\377\\376')"`;
     expect(viaShell(script)).toEqual(["ff fe", "fa fb"]);
+    // With a root filesystem only -e's names are inherited, and as exactly.
+    const named = `X="$(printf 'a\\372')" "$0" run --rootfs "$1" -e X -- /bin/sh -c 'printf %s "$X" | od -An -tx1'`;
+    expect(viaShell(named, fx.rootfs)).toEqual(["61 fa"]);
   });
 
   test("a hostname, a --rootfs path and a volume path that aren't UTF-8 reach the kernel byte for byte", () => {
