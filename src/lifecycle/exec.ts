@@ -11,7 +11,7 @@ import { loadNative } from "../../ffi/native.ts";
 import { Cgroup, type CgroupPaths } from "../cgroups/cgroup.ts";
 import { joinTraced } from "../cgroups/hooks.ts";
 import { CAPABILITIES } from "../setup/capabilities.ts";
-import { compileJoin } from "../setup/compile.ts";
+import { compileJoin } from "../setup/join.ts";
 import { precompiled } from "../setup/seccomp/bpf.ts";
 import type { Arch } from "../setup/syscalls.ts";
 import { NS_FILE } from "../setup/namespaces.ts";

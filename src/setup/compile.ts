@@ -1,19 +1,21 @@
-// Compiles a validated OCI spec into the setup program the native init runs:
-// `run` builds a container in new namespaces, `join` (exec) enters a running one.
+// Compiles a validated OCI spec into the setup program the native init runs: the
+// prelude, which clones the container's first process, and the program that builds the
+// container in its new namespaces (exec's program, which enters a running one, is join.ts).
 import { CLONE, F_SETFD, FD_CLOEXEC } from "../../ffi/libc.ts";
 import { compileSeccomp } from "./seccomp/bpf.ts";
-import { SETGROUPS_ANNOTATION, type LinuxSeccomp, type IDMapping, type Mount, type NamespaceType, type Process, type ValidSpec } from "../spec/types.ts";
-import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TIOCSCTTY } from "./abi.ts";
+import { SETGROUPS_ANNOTATION, type IDMapping, type Mount, type NamespaceType, type ValidSpec } from "../spec/types.ts";
+import { AF_INET, AT_FDCWD, IFF_UP, O_NOCTTY, openFlags, PR, SIGKILL, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM } from "./abi.ts";
 import { compileMounts } from "./mounts.ts";
 import { overlayData } from "./mount-options.ts";
 import { HOOKS_SYNC } from "./protocol.ts";
-import { cloneFlagNames, NS_FILE, NS_FLAG } from "./namespaces.ts";
+import { cloneFlagNames, NS_FLAG } from "./namespaces.ts";
 import { compileProcess } from "./process.ts";
 import { compileIdmappedMounts, type IdmappedMount } from "./idmap.ts";
 import { allow, type Label, ProgramBuilder, type Program } from "./program.ts";
+import { JOIN_ORDER, newSessionKeyring, openCgroup, openTerminal, takeTerminal } from "./steps.ts";
 import type { Arch } from "./syscalls.ts";
 import { encodeEscaped } from "../../ffi/bytes.ts";
-import { EBADF, EINVAL, ENOSYS, EPERM } from "../../ffi/errno.ts";
+import { EBADF, EINVAL } from "../../ffi/errno.ts";
 
 /** What the compiler needs to know of the host. */
 export interface SetupFacts {
@@ -76,9 +78,6 @@ const maps = (m: readonly IDMapping[] | undefined, id: number) => (m ?? []).some
 function newNamespaces(spec: ValidSpec): Set<NamespaceType> {
   return new Set(spec.linux.namespaces.filter((n) => !n.path).map((n) => n.type));
 }
-
-/** The user namespace first (it grants the rights for the rest), the mount namespace last (it changes what paths mean). */
-const JOIN_ORDER: NamespaceType[] = ["user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount"];
 
 /**
  * What the init runs first, before the setup program is even compiled: it clones the
@@ -272,30 +271,6 @@ function timeNamespace(b: ProgramBuilder, facts: SetupFacts, offsets: string): v
   b.call(what, "close", [b.ref(fd)], { on: allow(EBADF) });
 }
 
-/** lo in a new network namespace is down; SIOCSIFFLAGS with IFF_UP brings it up (the kernel keeps the flags it owns). */
-function openTerminal(b: ProgramBuilder, arch: Arch, slave: string): number {
-  const O = openFlags(arch);
-  const slot = b.slot("terminal");
-  b.call(
-    `terminal ${slave}`,
-    "openat",
-    [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(slave), b.imm(O.RDWR | O_NOCTTY | O.CLOEXEC, "O_RDWR|O_NOCTTY|O_CLOEXEC"), b.imm(0)],
-    {
-      out: slot,
-    },
-  );
-  return slot;
-}
-
-/** The terminal becomes the payload's controlling terminal and its stdin, stdout and stderr. */
-function takeTerminal(b: ProgramBuilder, slot: number): void {
-  // A process that already leads a session (the init, when nothing was cloned) keeps it.
-  b.call("terminal", "setsid", [], { on: allow(EPERM) });
-  b.call("terminal", "ioctl", [b.ref(slot), b.imm(TIOCSCTTY, "TIOCSCTTY"), b.imm(0)]);
-  for (const fd of [0, 1, 2]) b.call("terminal", "dup3", [b.ref(slot), b.imm(fd), b.imm(0)]);
-  b.call("terminal", "close", [b.ref(slot)], { on: allow(EBADF) });
-}
-
 function writeSysctl(b: ProgramBuilder, arch: Arch, key: string, value: string): void {
   const O = openFlags(arch);
   const fd = b.slot("sysctl");
@@ -313,6 +288,7 @@ function writeSysctl(b: ProgramBuilder, arch: Arch, key: string, value: string):
   b.call(what, "close", [b.ref(fd)], { on: allow(EBADF) });
 }
 
+/** lo in a new network namespace is down; SIOCSIFFLAGS with IFF_UP brings it up (the kernel keeps the flags it owns). */
 function loopbackUp(b: ProgramBuilder): void {
   const sock = b.slot("socket");
   const ifr = new Uint8Array(40);
@@ -321,96 +297,4 @@ function loopbackUp(b: ProgramBuilder): void {
   b.call("network: lo", "socket", [b.imm(AF_INET, "AF_INET"), b.imm(SOCK_DGRAM | SOCK_CLOEXEC, "SOCK_DGRAM|SOCK_CLOEXEC"), b.imm(0)], { out: sock });
   b.call("network: lo", "ioctl", [b.ref(sock), b.imm(SIOCSIFFLAGS, "SIOCSIFFLAGS"), b.bytes(ifr, '{"lo", IFF_UP}')]);
   b.call("network: lo", "close", [b.ref(sock)], { on: allow(EBADF) });
-}
-
-export interface JoinPlan {
-  pid: number;
-  /** The target's namespaces that differ from the runtime's own. */
-  namespaces: ReadonlySet<NamespaceType>;
-  process: Process;
-  setgroupsDenied: boolean;
-  /** Stop after the fork until the runtime has moved the new process into the container's cgroup. */
-  barrier?: boolean;
-  /** The process outlives the runtime (`exec --detach`): no parent-death signal. */
-  detached?: boolean;
-  /** A terminal for the process: the runtime's pty slave, by its path in the runtime's /dev/pts. */
-  terminal?: string;
-  /** The container's seccomp section: an exec'd process is filtered as its init is. */
-  seccomp?: LinuxSeccomp;
-  /** runc's --preserve-fds. */
-  preserveFds?: number;
-  /** The container's cgroup v2 directory: the fork goes straight into it (the barrier then finds it there). */
-  cgroupDir?: string;
-}
-
-const KEYCTL_JOIN_SESSION_KEYRING = 1;
-
-/** Opens a cgroup v2 directory into a slot, for a fork into it; while paths still mean the runtime's. */
-function openCgroup(b: ProgramBuilder, O: ReturnType<typeof openFlags>, dir: string | undefined): number | undefined {
-  if (!dir) return undefined;
-  const slot = b.slot("cgroup");
-  b.call(
-    `open the cgroup ${dir}`,
-    "openat",
-    [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(dir), b.imm(O.RDONLY | O.DIRECTORY | O.CLOEXEC, "O_RDONLY|O_DIRECTORY|O_CLOEXEC"), b.imm(0)],
-    { out: slot },
-  );
-  return slot;
-}
-
-/**
- * A new session keyring, owned by whoever the process is now (root of a user namespace
- * after it became root there). Hosts where keyctl is filtered or absent go on without one.
- */
-function newSessionKeyring(b: ProgramBuilder, name?: string): void {
-  b.call("session keyring", "keyctl", [b.imm(KEYCTL_JOIN_SESSION_KEYRING, "KEYCTL_JOIN_SESSION_KEYRING"), name ? b.str(name) : b.imm(0, "NULL")], {
-    on: allow(ENOSYS),
-  });
-}
-
-/**
- * Enters a running container: opens each of its namespaces (all before the first
- * setns, while /proc is still the host's), joins them, forks when the PID or time
- * namespace only takes children, then runs the process part as `run` does.
- */
-export function compileJoin(plan: JoinPlan, facts: SetupFacts): Program {
-  const b = new ProgramBuilder();
-  const O = openFlags(facts.arch);
-  const order = JOIN_ORDER.filter((t) => plan.namespaces.has(t));
-  // Before the mount namespace changes what /dev/pts is.
-  const tty = plan.terminal ? openTerminal(b, facts.arch, plan.terminal) : undefined;
-  const cgroup = openCgroup(b, O, plan.cgroupDir);
-  for (const t of order) {
-    b.call(
-      `exec: open the container's ${t} namespace`,
-      "openat",
-      [b.imm(AT_FDCWD, "AT_FDCWD"), b.str(`/proc/${plan.pid}/ns/${NS_FILE[t]}`), b.imm(O.RDONLY | O.CLOEXEC, "O_RDONLY|O_CLOEXEC"), b.imm(0)],
-      {
-        out: b.slot(`ns_${t}`),
-      },
-    );
-  }
-  // A fork into the cgroup must come before the cgroup namespace: the kernel lets a process
-  // enter only cgroups inside its own namespace, and the init still sits outside the container's.
-  const cgroupnsLater = cgroup !== undefined && order.includes("cgroup");
-  const joinNs = (t: NamespaceType) =>
-    b.call(`exec: join the container's ${t} namespace`, "setns", [b.ref(b.slot(`ns_${t}`)), b.imm(NS_FLAG[t], cloneFlagNames(NS_FLAG[t]))]);
-  for (const t of order) if (!(cgroupnsLater && t === "cgroup")) joinNs(t);
-  // The process that runs the command must be a child: setns moves only children into a
-  // PID or time namespace, and the runtime places a child in the container's cgroup.
-  if (plan.namespaces.has("pid") || plan.namespaces.has("time") || plan.barrier) b.fork("exec: fork into the PID namespace", 0, undefined, cgroup);
-  if (cgroupnsLater) joinNs("cgroup");
-  if (plan.barrier) b.sync("exec: wait to be placed in the container's cgroup");
-  if (tty !== undefined) takeTerminal(b, tty);
-  newSessionKeyring(b);
-  compileProcess(b, {
-    process: plan.process,
-    setgroupsDenied: plan.setgroupsDenied,
-    lastCap: facts.lastCap,
-    detached: plan.detached,
-    preserveFds: plan.preserveFds,
-    arch: facts.arch,
-    seccomp: plan.seccomp ? compileSeccomp(plan.seccomp, facts.arch) : undefined,
-  });
-  return b.build();
 }

@@ -2,7 +2,8 @@
 // root or a kernel (the integration tests prove the native init runs it).
 import { describe, expect, test } from "bun:test";
 import { parseRunArgs } from "../../src/cli/run-flags.ts";
-import { compileJoin, compilePrelude, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
+import { compilePrelude, compileRun, type SetupFacts } from "../../src/setup/compile.ts";
+import { compileJoin } from "../../src/setup/join.ts";
 import { HOOKS_SYNC } from "../../src/setup/protocol.ts";
 import { decodeEscaped, encodeEscaped } from "../../ffi/bytes.ts";
 import { describeProgram } from "../../src/setup/describe.ts";
