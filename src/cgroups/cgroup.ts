@@ -2,7 +2,7 @@
 // cgroup v2, v1 or hybrid hosts alike.
 import { absolute, joinPath, parentPath } from "../util/paths.ts";
 import { close, kill, readAll, writeAll } from "../../ffi/libc.ts";
-import { exists as pathExists, listDir, makeDir, openFile, removeDir as rmdir } from "../../ffi/files.ts";
+import { exists, listDir, makeDir, openFile, removeDir as rmdir } from "../../ffi/files.ts";
 import { hasControl } from "../util/text.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
 import { cgroupError, errCode } from "./errors.ts";
@@ -66,8 +66,6 @@ function tryWrite(file: string, value: string): string | undefined {
     return errCode(e) ?? String(e);
   }
 }
-
-const exists = (p: string) => pathExists(p);
 
 const num = (s: string | undefined): number | undefined => {
   if (s === undefined) return undefined;

@@ -6,7 +6,8 @@ import { kill as sendSignal } from "../../ffi/libc.ts";
 import { SIGCONT } from "../setup/abi.ts";
 import { UserError } from "../util/errors.ts";
 import { fsError } from "../util/fs-errors.ts";
-import { createFile, exists, listDir, readlinkIfLink, readText, removeTree, renameFile } from "../../ffi/files.ts";
+import { createFile, exists, listDir, readlinkIfLink, removeTree, renameFile } from "../../ffi/files.ts";
+import { stillRunning } from "../util/process-start.ts";
 import { MiB, readRegularFile, RefusedFile } from "../util/read-file.ts";
 import { checkName } from "./names.ts";
 import { lockStateDir, STATE_DIR } from "./state-dir.ts";
@@ -51,21 +52,8 @@ export interface OciState {
 
 export const dirOf = (root: string, id: string) => `${root}/${checkName(id, "container id")}`;
 
-/** The process's start time and whether it still runs (a zombie has ended). */
-export function processInfo(pid: number): { start: string; running: boolean } | undefined {
-  try {
-    const stat = readText(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { start: f[19] ?? "", running: f[0] !== "Z" && f[0] !== "X" };
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(s: Saved): boolean {
-  const p = processInfo(s.pid);
-  return p !== undefined && p.start === s.pidStart && p.running;
-}
+/** The recorded process still runs: same pid, same start time, not a zombie. */
+const alive = (s: Saved): boolean => stillRunning(s.pid, s.pidStart);
 
 /** state.json, read back as untrusted input: every field checked. */
 function readSaved(root: string, id: string): Saved {

@@ -24,7 +24,8 @@ import { wantsCgroup } from "../cgroups/policy.ts";
 import { joinTraced } from "../cgroups/hooks.ts";
 import { setOomScoreAdj } from "./oom-score.ts";
 import { hasHooks, runCreateHooks } from "./hooks.ts";
-import { dirOf, hookState, locked, processInfo, type Saved, warn, writeSaved } from "./container.ts";
+import { dirOf, hookState, locked, type Saved, warn, writeSaved } from "./container.ts";
+import { processStart } from "../util/process-start.ts";
 
 export interface CreateRequest {
   id: string;
@@ -115,8 +116,8 @@ export async function createContainer(spec: ValidSpec, r: CreateRequest): Promis
         sendListener(spec.linux.seccomp!, { id: r.id, bundle: r.bundle, status: "creating", annotations: spec.annotations }, pid, fd),
       created: (pid) => {
         createdPid = pid;
-        const info = processInfo(pid);
-        locked(root, false, () => writeSaved(root, { ...base, status: "created", pid, pidStart: info?.start ?? "" }));
+        const start = processStart(pid) ?? "";
+        locked(root, false, () => writeSaved(root, { ...base, status: "created", pid, pidStart: start }));
         // runc's pid file: the number alone, no newline.
         if (r.pidFile) replaceFile(r.pidFile, Buffer.from(String(pid)), 0o666);
       },
