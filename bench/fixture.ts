@@ -23,6 +23,8 @@ export interface Fixture {
   /** Whether /run/crun was there before: crun makes it even for --version, and it goes again if it was not. */
   crunRunDirExisted: boolean;
   myuts: string;
+  /** A compiled Bun program that runs no code of its own (Bun's own start and exit), or undefined when it can't be built. */
+  bunFloor?: string;
 }
 
 function run(argv: string[], cwd?: string): string {
@@ -106,11 +108,42 @@ export function createFixture(myutsBinary: string): Fixture {
     // A frozen copy: a rebuild of dist/myuts during the run must not change what is measured.
     copyFileSync(myutsBinary, f.myuts);
     chmodSync(f.myuts, 0o755);
+    f.bunFloor = buildBunFloor(dir);
   } catch (e) {
     cleanupFixture(f);
     throw e;
   }
   return f;
+}
+
+/**
+ * The least a runtime that is one Bun process can cost: a program compiled as myuts is
+ * (bun build --compile --minify --bytecode) that runs no code. Built with the Bun that
+ * runs the benchmark, which is the one that builds myuts.
+ */
+function buildBunFloor(dir: string): string | undefined {
+  const src = join(dir, "floor.ts");
+  const out = join(dir, "bun-floor");
+  writeFileSync(src, "export {};\n");
+  const r = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--outfile", out, src], {
+    cwd: dir,
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  return r.exitCode === 0 ? out : undefined;
+}
+
+/**
+ * Drops a file's pages from the page cache, as if it had not been read since a boot.
+ * A just-written binary's pages come from the write, and the kernel maps more of them per
+ * page fault than it does for pages read from disk: the same process then shows several
+ * MiB more resident (docs/benchmarks.md, "Peak memory").
+ */
+export function dropCachedPages(file: string): boolean {
+  const sync = Bun.spawnSync(["sync", file], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  const dd = Bun.spawnSync(["dd", `if=${file}`, "iflag=nocache", "count=0", "status=none"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  return sync.exitCode === 0 && dd.exitCode === 0;
 }
 
 /** Force-deletes whatever a runtime left in its state directory (a failed or interrupted run). */

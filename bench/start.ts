@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchOptions } from "./options.ts";
-import { cleanupFixture, createFixture, deleteLeftovers, type Fixture, SLEEP_PAYLOAD } from "./fixture.ts";
+import { cleanupFixture, createFixture, deleteLeftovers, dropCachedPages, type Fixture, SLEEP_PAYLOAD } from "./fixture.ts";
 import { publish, renderReport, type CaseResult, type MemoryDetail, type Report } from "./report.ts";
 import { median, shuffle, summarize } from "./stats.ts";
 import { parseTrace, phases, PHASES, stepSummary, type TraceLine } from "./trace.ts";
@@ -57,6 +57,9 @@ export interface Case {
 
 const CONTAINER_FLAGS = ["--uts", "--pid", "--mount", "--ipc", "--net"];
 const BASELINE = "myuts, baseline";
+const BUN_FLOOR = "Bun floor";
+const READ_FROM_DISK = "myuts, binary read from disk";
+const FLOOR_FROM_DISK = "Bun floor, binary read from disk";
 
 function cases(f: Fixture, baseline?: { bin: string; version: string }): Case[] {
   const list: Case[] = [
@@ -125,6 +128,17 @@ function cases(f: Fixture, baseline?: { bin: string; version: string }): Case[] 
       note: "one Bun process: start, print, exit",
       argv: () => [f.myuts, "--version"],
     },
+    ...(f.bunFloor
+      ? [
+          {
+            key: BUN_FLOOR,
+            group: "fixed" as const,
+            shown: "bun-floor",
+            note: "`export {}` compiled as myuts is: Bun's own start and exit",
+            argv: () => [f.bunFloor!],
+          },
+        ]
+      : []),
     { key: "runc --version", group: "fixed", shown: "runc --version", note: "one Go process", argv: () => ["runc", "--version"] },
     { key: "/bin/true", group: "fixed", shown: "/bin/true", note: "the harness's own spawn-and-wait floor", argv: () => ["/bin/true"] },
   );
@@ -335,8 +349,23 @@ async function main(): Promise<number> {
         }
         await Bun.sleep(0);
       }
-      const mem = await memoryDetail("myuts", [f.myuts, "run", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", ...SLEEP_PAYLOAD], 5, out);
+      const runSleep = [f.myuts, "run", ...CONTAINER_FLAGS, "--rootfs", f.rootfs, "--", ...SLEEP_PAYLOAD];
+      const mem = await memoryDetail("myuts", runSleep, 5, out);
       if (mem) memory.push(mem);
+      // Again with the binary's pages read from disk, as on a machine that has not just written it.
+      if (dropCachedPages(f.myuts)) {
+        Bun.spawnSync([f.myuts, "--version"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+        const cold = await memoryDetail(READ_FROM_DISK, runSleep, 5, out);
+        if (cold) memory.push(cold);
+      }
+      const floor = live.find((c) => c.key === BUN_FLOOR);
+      if (floor && f.bunFloor && dropCachedPages(f.bunFloor)) {
+        runOnce(floor);
+        const peaks = Array.from({ length: 5 }, () => peakRss(floor, out)).filter((b) => b !== undefined);
+        // One process, no payload: its wait4 peak is its own.
+        if (peaks.length)
+          memory.push({ key: FLOOR_FROM_DISK, runtimeHwm: median(peaks), runtimeAnon: Number.NaN, runtimeFile: Number.NaN, treeMax: median(peaks) });
+      }
       if (!unavailable.has("runc")) {
         const runc = await memoryDetail("runc", ["runc", "--root", f.runcState, "run", "--bundle", f.bundleSleep, uniqueId()], 5, out);
         deleteLeftovers("runc", f.runcState);
