@@ -153,7 +153,7 @@ export function renderReport(r: Report): string {
   if (r.traceCount) {
     out.push(`### Where a myuts container start goes (\`--trace\`, median of ${r.traceCount} starts)`, "");
     out.push(
-      "Consecutive phases along the critical path of each start, timed by the trace's own clock (origin: the runtime's process start) and the harness's wall time; per start they add up to its wall time, so the means add up to the mean wall time.",
+      "Consecutive phases along the critical path of each start, timed by the trace's own clock (origin: Bun's `performance.timeOrigin`, which the trace prints, a few ms into the runtime's process) and the harness's wall time; per start they add up to its wall time, so the means add up to the mean wall time.",
       "",
     );
     out.push("| phase | median ms | mean ms | share of mean |", "| --- | ---: | ---: | ---: |");

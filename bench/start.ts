@@ -313,10 +313,11 @@ async function main(): Promise<number> {
         const t0 = performance.now();
         const r = Bun.spawnSync(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
         const wall = performance.now() - t0;
+        const spawned = performance.timeOrigin + t0;
         await Bun.sleep(0);
         if (r.exitCode !== 0) continue;
         const lines = parseTrace(r.stderr.toString(), f.rootfs);
-        const p = phases(lines, wall);
+        const p = phases(lines, spawned, wall);
         if (!p) continue;
         traces.push(lines);
         phaseRuns.push(p);

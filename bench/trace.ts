@@ -4,7 +4,7 @@ import { median } from "./stats.ts";
 
 export interface TraceLine {
   stage: "run" | "init";
-  /** ms since the runtime's process started (the trace's origin). */
+  /** ms since Bun's time origin in the runtime's process (the trace's origin). */
   at: number;
   what: string;
   dur?: number;
@@ -30,16 +30,21 @@ export function parseTrace(stderr: string, rootfs: string): TraceLine[] {
 }
 
 export const PHASES = [
-  "runtime: Bun start → its JavaScript",
+  "the harness's spawn → the runtime's time origin (exec of the binary, Bun's start before it sets performance.timeOrigin)",
+  "runtime: Bun's time origin → its JavaScript",
   "runtime: JavaScript → the init's spawn (module load, flags, spec, the native pieces)",
   "spawn → the container's setup starts (the init clones the namespaces while the runtime compiles the setup program, which it then sends)",
   "container setup (network, mounts, pivot_root, masks, capabilities, user)",
   "execve of the payload → runtime sees it exit",
-  "runtime: exit after the payload (and the harness's own spawn)",
+  "runtime: exit after the payload, until the harness has reaped it",
 ] as const;
 
-/** Phase durations in PHASES order, or undefined when the trace lacks a milestone. */
-export function phases(lines: readonly TraceLine[], wall: number): number[] | undefined {
+/**
+ * Phase durations in PHASES order, or undefined when the trace lacks a milestone.
+ * `spawned` is the harness's epoch ms just before its spawn, `wall` its ms from there to the reap.
+ */
+export function phases(lines: readonly TraceLine[], spawned: number, wall: number): number[] | undefined {
+  const origin = lines.find((l) => l.stage === "run" && l.what.startsWith("runtime: time origin, "));
   const js = lines.find((l) => l.stage === "run" && l.what.startsWith("runtime: JavaScript starts"));
   const spawn = lines.find((l) => l.stage === "run" && l.what.startsWith("spawn the init"));
   // The init's own clone comes first; the setup program's steps follow.
@@ -48,8 +53,10 @@ export function phases(lines: readonly TraceLine[], wall: number): number[] | un
   const first = setup[0];
   // The payload's execve never returns, so the last step the init reports ends just before it.
   const last = setup.reduce((end, l) => Math.max(end, l.at + (l.dur ?? 0)), 0);
-  if (!js || !spawn || !first || !exited) return undefined;
-  return [js.at, spawn.at - js.at, first.at - spawn.at, last - first.at, exited.at - last, wall - exited.at];
+  const epoch = Number(/, ([\d.]+) ms after the epoch/.exec(origin?.what ?? "")?.[1]);
+  if (!js || !spawn || !first || !exited || !Number.isFinite(epoch)) return undefined;
+  const before = epoch - spawned;
+  return [before, js.at, spawn.at - js.at, first.at - spawn.at, last - first.at, exited.at - last, wall - before - exited.at];
 }
 
 export interface StepSummary {
