@@ -11,6 +11,7 @@ import { cleanupFixture, createFixture, deleteLeftovers, dropCachedPages, type F
 import { publish, renderReport, type CaseResult, type MemoryDetail, type Report } from "./report.ts";
 import { median, shuffle, summarize } from "./stats.ts";
 import { parseTrace, phases, PHASES, stepSummary, type TraceLine } from "./trace.ts";
+import { cpuModel, version } from "./machine.ts";
 
 export const REPO = resolve(import.meta.dir, "..");
 
@@ -236,17 +237,6 @@ async function memoryDetail(key: string, argv: string[], reps: number, out: stri
     tree.push(Number(readFileSync(out, "utf8").trim().split("\n").pop()) * 1024);
   }
   return { key, runtimeHwm: median(hwm), runtimeAnon: median(anon), runtimeFile: median(file), treeMax: median(tree) };
-}
-
-function version(argv: string[]): string {
-  if (!Bun.which(argv[0]!) && !existsSync(argv[0]!)) return "not installed";
-  const r = Bun.spawnSync(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  return (r.stdout.toString() + r.stderr.toString()).trim().split("\n")[0] ?? "";
-}
-
-async function cpuModel(): Promise<string> {
-  const m = /^model name\s*:\s*(.*)$/m.exec(await Bun.file("/proc/cpuinfo").text());
-  return m?.[1]?.trim() ?? "unknown";
 }
 
 async function main(): Promise<number> {
