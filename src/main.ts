@@ -2,7 +2,7 @@
 // container's start path.
 
 async function main(): Promise<number> {
-  // Trace times count from Bun's time origin, set a few ms into the process, so most of Bun's own start shows too.
+  // Trace times count from Bun's time origin, set a few ms into the process, so Bun's start after it shows too.
   const origin = performance.timeOrigin;
   let argv = process.argv.slice(2);
   // A JS string turns bytes that aren't UTF-8 into U+FFFD: read such arguments again,
