@@ -73,7 +73,7 @@ export function runCli(argv: readonly string[], origin: number, root?: string): 
     if (!o.detach && o.restart !== undefined) throw new UserError("run: --restart goes with --detach (a foreground run ends with its container)");
     const t = new Tracer(o.trace, origin, "run");
     // Bun sets its time origin a few ms into the process; a harness that timed the spawn finds where in its own time.
-    t.note(`runtime: time origin, ${origin.toFixed(3)} ms after the epoch`, origin);
+    if (t.enabled) t.note(`runtime: time origin, ${origin.toFixed(3)} ms after the epoch`, origin);
     t.note("runtime: JavaScript starts", jsStart);
     // An image is only ever named by --image: an operand is always the command (see README, "Images").
     const image =
